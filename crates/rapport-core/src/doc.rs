@@ -1,0 +1,356 @@
+//! The layout of Rapport's two kinds of automerge document, and typed reads
+//! and writes of their records (see `docs/schema.md`).
+//!
+//! Root of every document:
+//! `schema` (uint), `kind` ("account" | "personal"), then one map per
+//! collection, keyed by record id. An account document also has `account`;
+//! a personal document has `owner`, `accounts` and `private_notes`.
+
+use std::collections::BTreeMap;
+
+use automerge::{ObjId, ObjType, ROOT, Value};
+use autosurgeon::{Doc, Hydrate, ReadDoc, Reconcile};
+
+use crate::Error;
+use crate::ids::RecordId;
+use crate::model::*;
+use crate::values::Day;
+
+/// The schema version this build writes. Documents of a newer version are
+/// read best-effort and never written.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Which kind of document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocKind {
+    /// One per account: the unit a team shares.
+    Account,
+    /// One per user: identity, personal contacts, private notes.
+    Personal,
+}
+
+impl DocKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Account => "account",
+            DocKind::Personal => "personal",
+        }
+    }
+}
+
+/// A map of records at the root of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    People,
+    Relationships,
+    Opportunities,
+    Plan,
+    Activities,
+    Partnerships,
+    /// Personal documents only.
+    PrivateNotes,
+    /// Personal documents only: the user's account documents, keyed by
+    /// bs58check document id.
+    Accounts,
+}
+
+impl Collection {
+    /// Collections present in every document.
+    pub const SHARED: &'static [Collection] = &[
+        Collection::People,
+        Collection::Relationships,
+        Collection::Opportunities,
+        Collection::Plan,
+        Collection::Activities,
+        Collection::Partnerships,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Collection::People => "people",
+            Collection::Relationships => "relationships",
+            Collection::Opportunities => "opportunities",
+            Collection::Plan => "plan",
+            Collection::Activities => "activities",
+            Collection::Partnerships => "partnerships",
+            Collection::PrivateNotes => "private_notes",
+            Collection::Accounts => "accounts",
+        }
+    }
+}
+
+/// A record that could not be read (written by a foreign or buggy client).
+/// It is skipped, reported by `rapport doctor`, and never overwritten.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Problem {
+    pub collection: &'static str,
+    pub key: String,
+    pub error: String,
+}
+
+/// Which parts of a document to decode; reading fewer is faster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub people: bool,
+    pub relationships: bool,
+    pub opportunities: bool,
+    pub plan: bool,
+    pub activities: bool,
+    pub partnerships: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        people: true,
+        relationships: true,
+        opportunities: true,
+        plan: true,
+        activities: true,
+        partnerships: true,
+    };
+    pub const NONE: Parts = Parts {
+        people: false,
+        relationships: false,
+        opportunities: false,
+        plan: false,
+        activities: false,
+        partnerships: false,
+    };
+    pub const PEOPLE: Parts = Parts { people: true, ..Parts::NONE };
+}
+
+/// A decoded document.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DocData {
+    pub schema: u64,
+    pub kind: Option<DocKind>,
+    pub account: Option<Account>,
+    pub owner: Option<Owner>,
+    pub accounts: BTreeMap<RecordId, AccountEntry>,
+    pub private_notes: BTreeMap<RecordId, PrivateNote>,
+    pub people: BTreeMap<RecordId, Person>,
+    pub relationships: BTreeMap<RecordId, Relationship>,
+    pub opportunities: BTreeMap<RecordId, Opportunity>,
+    pub plan: BTreeMap<RecordId, PlanItem>,
+    pub activities: BTreeMap<RecordId, Activity>,
+    pub partnerships: BTreeMap<RecordId, Partnership>,
+    pub problems: Vec<Problem>,
+}
+
+impl DocData {
+    /// Decodes the header, the account or owner, and the chosen collections.
+    pub fn read<D: ReadDoc>(doc: &D, parts: Parts) -> Result<DocData, Error> {
+        let header = read_header(doc)?;
+        let mut data = DocData { schema: header.0, kind: Some(header.1), ..DocData::default() };
+        let problems = &mut data.problems;
+        match header.1 {
+            DocKind::Account => {
+                data.account = Some(
+                    autosurgeon::hydrate_prop(doc, ROOT, "account")
+                        .map_err(|e| Error::Corrupt(format!("the account record: {e}")))?,
+                );
+            }
+            DocKind::Personal => {
+                data.owner = Some(
+                    autosurgeon::hydrate_prop(doc, ROOT, "owner")
+                        .map_err(|e| Error::Corrupt(format!("the owner record: {e}")))?,
+                );
+                data.accounts = read_collection(doc, Collection::Accounts, problems);
+                data.private_notes = read_collection(doc, Collection::PrivateNotes, problems);
+            }
+        }
+        if parts.people {
+            data.people = read_collection(doc, Collection::People, problems);
+        }
+        if parts.relationships {
+            data.relationships = read_collection(doc, Collection::Relationships, problems);
+        }
+        if parts.opportunities {
+            data.opportunities = read_collection(doc, Collection::Opportunities, problems);
+        }
+        if parts.plan {
+            data.plan = read_collection(doc, Collection::Plan, problems);
+        }
+        if parts.activities {
+            data.activities = read_collection(doc, Collection::Activities, problems);
+        }
+        if parts.partnerships {
+            data.partnerships = read_collection(doc, Collection::Partnerships, problems);
+        }
+        Ok(data)
+    }
+
+    /// The display name of the document: the account's name, or "personal".
+    pub fn title(&self) -> String {
+        match (&self.account, &self.owner) {
+            (Some(a), _) => a.name.clone(),
+            _ => "personal".to_string(),
+        }
+    }
+
+    /// The last contact between `member` and `person`: the later of the date
+    /// set by hand and the newest activity `member` logged with `person`.
+    pub fn last_contact(&self, rel: &Relationship) -> Option<Day> {
+        let logged = self
+            .activities
+            .values()
+            .filter(|a| !a.archived && a.by == rel.member && a.people.contains(&rel.person))
+            .map(|a| a.date)
+            .max();
+        logged.max(rel.last_contact)
+    }
+
+    /// The relationship between `member` and `person`, if any (not archived).
+    pub fn relationship_of(&self, member: &str, person: &RecordId) -> Option<(&RecordId, &Relationship)> {
+        self.relationships
+            .iter()
+            .find(|(_, r)| !r.archived && r.member == member && &r.person == person)
+    }
+}
+
+/// The schema version and kind at the root.
+pub fn read_header<D: ReadDoc>(doc: &D) -> Result<(u64, DocKind), Error> {
+    let schema = match doc.get(&ROOT, "schema")? {
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            automerge::ScalarValue::Uint(u) => *u,
+            automerge::ScalarValue::Int(i) if *i >= 0 => *i as u64,
+            automerge::ScalarValue::F64(f) if *f >= 0.0 => *f as u64,
+            other => return Err(Error::Corrupt(format!("schema is {other}, not a number"))),
+        },
+        _ => return Err(Error::Corrupt("no schema version at the root".into())),
+    };
+    let kind = match doc.get(&ROOT, "kind")? {
+        Some((Value::Scalar(s), _)) => match s.as_str() {
+            Some("account") => DocKind::Account,
+            Some("personal") => DocKind::Personal,
+            _ => return Err(Error::Corrupt(format!("unknown document kind {s}"))),
+        },
+        _ => return Err(Error::Corrupt("no document kind at the root".into())),
+    };
+    Ok((schema, kind))
+}
+
+/// Refuses to write a document a newer Rapport wrote.
+pub fn check_writable<D: ReadDoc>(doc: &D) -> Result<DocKind, Error> {
+    let (schema, kind) = read_header(doc)?;
+    if schema > SCHEMA_VERSION {
+        return Err(Error::NewerSchema { found: schema, supported: SCHEMA_VERSION });
+    }
+    Ok(kind)
+}
+
+fn collection_obj<D: ReadDoc>(doc: &D, collection: Collection) -> Option<ObjId> {
+    match doc.get(&ROOT, collection.key()) {
+        Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
+        _ => None,
+    }
+}
+
+/// Every record of a collection; records that fail to decode go to
+/// `problems`.
+pub fn read_collection<D: ReadDoc, T: Hydrate>(
+    doc: &D,
+    collection: Collection,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<RecordId, T> {
+    let mut out = BTreeMap::new();
+    let Some(obj) = collection_obj(doc, collection) else {
+        return out;
+    };
+    let keys: Vec<String> = doc.map_range(&obj, ..).map(|item| item.key.to_string()).collect();
+    for key in keys {
+        match autosurgeon::hydrate_prop::<_, T, _, _>(doc, &obj, key.as_str()) {
+            Ok(value) => {
+                out.insert(RecordId::from(key), value);
+            }
+            Err(e) => problems.push(Problem {
+                collection: collection.key(),
+                key,
+                error: e.to_string(),
+            }),
+        }
+    }
+    out
+}
+
+/// One record, if present and readable.
+pub fn read_record<D: ReadDoc, T: Hydrate>(
+    doc: &D,
+    collection: Collection,
+    id: &RecordId,
+) -> Result<Option<T>, Error> {
+    let Some(obj) = collection_obj(doc, collection) else {
+        return Ok(None);
+    };
+    if doc.get(&obj, id.as_str())?.is_none() {
+        return Ok(None);
+    }
+    autosurgeon::hydrate_prop(doc, &obj, id.as_str())
+        .map(Some)
+        .map_err(|e| Error::Corrupt(format!("{} {id}: {e}", collection.key())))
+}
+
+/// Writes a record. Only the fields that differ from what is stored produce
+/// changes, so a teammate's concurrent edit of another field survives.
+pub fn put_record<D: Doc, T: Reconcile>(
+    doc: &mut D,
+    collection: Collection,
+    id: &RecordId,
+    record: &T,
+) -> Result<(), Error> {
+    let obj = match collection_obj(doc, collection) {
+        Some(obj) => obj,
+        None => doc.put_object(ROOT, collection.key(), ObjType::Map)?,
+    };
+    autosurgeon::reconcile_prop(doc, &obj, id.as_str(), record)
+        .map_err(|e| Error::Other(format!("could not write {} {id}: {e}", collection.key())))
+}
+
+/// Removes a record for good (`--purge`). Archiving is the default.
+pub fn delete_record<D: Doc>(doc: &mut D, collection: Collection, id: &RecordId) -> Result<(), Error> {
+    if let Some(obj) = collection_obj(doc, collection) {
+        doc.delete(&obj, id.as_str())?;
+    }
+    Ok(())
+}
+
+fn init_root<D: Doc>(doc: &mut D, kind: DocKind) -> Result<(), Error> {
+    doc.put(ROOT, "schema", SCHEMA_VERSION)?;
+    doc.put(ROOT, "kind", kind.as_str())?;
+    // Every collection map is created here, in the document's first change:
+    // two clients creating the same map concurrently would conflict and one
+    // map's records would be hidden.
+    for c in Collection::SHARED {
+        doc.put_object(ROOT, c.key(), ObjType::Map)?;
+    }
+    Ok(())
+}
+
+/// Fills a new, empty document as an account document.
+pub fn init_account<D: Doc>(doc: &mut D, account: &Account) -> Result<(), Error> {
+    init_root(doc, DocKind::Account)?;
+    autosurgeon::reconcile_prop(doc, ROOT, "account", account)
+        .map_err(|e| Error::Other(format!("could not write the account: {e}")))
+}
+
+/// Fills a new, empty document as a personal document.
+pub fn init_personal<D: Doc>(doc: &mut D, owner: &Owner) -> Result<(), Error> {
+    init_root(doc, DocKind::Personal)?;
+    doc.put_object(ROOT, Collection::PrivateNotes.key(), ObjType::Map)?;
+    doc.put_object(ROOT, Collection::Accounts.key(), ObjType::Map)?;
+    autosurgeon::reconcile_prop(doc, ROOT, "owner", owner)
+        .map_err(|e| Error::Other(format!("could not write the owner: {e}")))
+}
+
+/// Writes the account record of an account document.
+pub fn put_account<D: Doc>(doc: &mut D, account: &Account) -> Result<(), Error> {
+    autosurgeon::reconcile_prop(doc, ROOT, "account", account)
+        .map_err(|e| Error::Other(format!("could not write the account: {e}")))
+}
+
+/// Writes the owner record of a personal document.
+pub fn put_owner<D: Doc>(doc: &mut D, owner: &Owner) -> Result<(), Error> {
+    autosurgeon::reconcile_prop(doc, ROOT, "owner", owner)
+        .map_err(|e| Error::Other(format!("could not write the owner: {e}")))
+}

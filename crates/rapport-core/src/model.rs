@@ -1,0 +1,407 @@
+//! The records of `DOMAIN.md`, as stored in automerge documents.
+//!
+//! Each record lives in a map keyed by its [`RecordId`]; the id is not repeated
+//! inside the record. Every field but the record's name may be absent (a
+//! client that does not know it yet) and then takes its default, so a
+//! document written by an older or foreign client still loads.
+
+use std::collections::BTreeMap;
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::Serialize;
+
+use crate::enums::*;
+use crate::ids::RecordId;
+use crate::values::{Day, Notes};
+
+fn vendor() -> Level {
+    Level::Vendor
+}
+fn neutral() -> Preference {
+    Preference::Neutral
+}
+fn unknown() -> Coverage {
+    Coverage::Unknown
+}
+fn project() -> OpportunityKind {
+    OpportunityKind::Project
+}
+fn open() -> OpportunityStatus {
+    OpportunityStatus::Open
+}
+fn planned() -> PlanStatus {
+    PlanStatus::Planned
+}
+fn other_activity() -> ActivityKind {
+    ActivityKind::Other
+}
+fn neutral_direction() -> Direction {
+    Direction::Neutral
+}
+fn influencer() -> BuyingRole {
+    BuyingRole::Influencer
+}
+fn open_commitment() -> CommitmentStatus {
+    CommitmentStatus::Open
+}
+fn us() -> Party {
+    Party::Us
+}
+fn first_stage() -> String {
+    DEFAULT_STAGES[0].to_string()
+}
+
+/// The stages an opportunity moves through unless the user names others.
+pub const DEFAULT_STAGES: &[&str] = &["identified", "qualified", "proposed", "negotiating"];
+
+/// A customer organisation we target.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct Account {
+    pub name: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub domain: Option<String>,
+    #[autosurgeon(missing = "Default::default")]
+    pub industry: Option<String>,
+    /// A target account: we aim for at least Credible Source with every key
+    /// player.
+    #[autosurgeon(missing = "Default::default")]
+    pub target: bool,
+    /// How the account fits our Ideal Customer Profile, in words.
+    #[autosurgeon(missing = "Default::default")]
+    pub icp_fit: Option<String>,
+    /// Ideal Customer Profile fit, 1 (poor) to 5 (ideal).
+    #[autosurgeon(missing = "Default::default")]
+    pub icp_score: Option<u8>,
+    /// The account-level relationship we want.
+    #[autosurgeon(missing = "Default::default")]
+    pub desired_level: Option<Level>,
+    #[autosurgeon(missing = "Default::default")]
+    pub notes: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub archived: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub created: Option<Day>,
+}
+
+/// A contact: one of *them*.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct Person {
+    pub name: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub email: Option<String>,
+    #[autosurgeon(missing = "Default::default")]
+    pub phone: Option<String>,
+    #[autosurgeon(missing = "Default::default")]
+    pub title: Option<String>,
+    /// The org chart: whom this person reports to.
+    #[autosurgeon(missing = "Default::default")]
+    pub reports_to: Option<RecordId>,
+    /// People this person sways.
+    #[autosurgeon(missing = "Default::default")]
+    pub influences: Vec<RecordId>,
+    /// People this person opposes.
+    #[autosurgeon(missing = "Default::default")]
+    pub opposes: Vec<RecordId>,
+    #[autosurgeon(missing = "Default::default")]
+    pub orientation: Option<DecisionOrientation>,
+    #[autosurgeon(missing = "Default::default")]
+    pub political_status: Option<PoliticalStatus>,
+    /// What they are trying to achieve.
+    #[autosurgeon(missing = "Default::default")]
+    pub goals: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub notes: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub tags: Vec<String>,
+    #[autosurgeon(missing = "Default::default")]
+    pub archived: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub created: Option<Day>,
+}
+
+impl Person {
+    pub fn named(name: &str) -> Person {
+        Person {
+            name: name.to_string(),
+            email: None,
+            phone: None,
+            title: None,
+            reports_to: None,
+            influences: Vec::new(),
+            opposes: Vec::new(),
+            orientation: None,
+            political_status: None,
+            goals: Notes::default(),
+            notes: Notes::default(),
+            tags: Vec::new(),
+            archived: false,
+            created: None,
+        }
+    }
+
+    /// Inner circle or political structure.
+    pub fn is_key_player(&self) -> bool {
+        self.political_status.is_some_and(PoliticalStatus::is_key_player)
+    }
+}
+
+/// How one of *us* (`member`, a handle) and one of *them* (`person`) are
+/// connected. Never closed: only nurtured or neglected.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct Relationship {
+    /// The team member's handle.
+    pub member: String,
+    pub person: RecordId,
+    #[autosurgeon(missing = "vendor")]
+    pub level: Level,
+    #[autosurgeon(missing = "Default::default")]
+    pub desired_level: Option<Level>,
+    #[autosurgeon(missing = "neutral")]
+    pub preference: Preference,
+    #[autosurgeon(missing = "Default::default")]
+    pub desired_preference: Option<Preference>,
+    #[autosurgeon(missing = "unknown")]
+    pub coverage: Coverage,
+    /// Keep in touch every this many days.
+    #[autosurgeon(missing = "Default::default")]
+    pub cadence_days: Option<u32>,
+    /// Why the desired level is the right one (higher levels cost more time).
+    #[autosurgeon(missing = "Default::default")]
+    pub desired_reason: Option<String>,
+    /// Set by hand; the activity log gives a later date when it has one.
+    #[autosurgeon(missing = "Default::default")]
+    pub last_contact: Option<Day>,
+    #[autosurgeon(missing = "Default::default")]
+    pub notes: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub archived: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub created: Option<Day>,
+}
+
+impl Relationship {
+    pub fn new(member: &str, person: RecordId) -> Relationship {
+        Relationship {
+            member: member.to_string(),
+            person,
+            level: Level::Vendor,
+            desired_level: None,
+            preference: Preference::Neutral,
+            desired_preference: None,
+            coverage: Coverage::Unknown,
+            cadence_days: None,
+            desired_reason: None,
+            last_contact: None,
+            notes: Notes::default(),
+            archived: false,
+            created: None,
+        }
+    }
+}
+
+/// A contact's part in one opportunity.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct KeyPlayer {
+    #[autosurgeon(missing = "influencer")]
+    pub role: BuyingRole,
+    /// Their support for us on this opportunity, when it differs from the
+    /// relationship's.
+    #[autosurgeon(missing = "Default::default")]
+    pub preference: Option<Preference>,
+}
+
+/// Anything we want someone to say yes to. Dated, and always ends.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct Opportunity {
+    pub title: String,
+    #[autosurgeon(missing = "project")]
+    pub kind: OpportunityKind,
+    /// The contact it is with, when it is not with the account as a whole.
+    #[autosurgeon(missing = "Default::default")]
+    pub person: Option<RecordId>,
+    #[autosurgeon(missing = "first_stage")]
+    pub stage: String,
+    #[autosurgeon(missing = "open")]
+    pub status: OpportunityStatus,
+    #[autosurgeon(missing = "Default::default")]
+    pub closed_on: Option<Day>,
+    #[autosurgeon(missing = "Default::default")]
+    pub close_reason: Option<String>,
+    #[autosurgeon(missing = "Default::default")]
+    pub decision_date: Option<Day>,
+    /// Whole units of `currency`.
+    #[autosurgeon(missing = "Default::default")]
+    pub value: Option<i64>,
+    #[autosurgeon(missing = "Default::default")]
+    pub currency: Option<String>,
+    /// Percent, 0 to 100.
+    #[autosurgeon(missing = "Default::default")]
+    pub probability: Option<u8>,
+    #[autosurgeon(missing = "Default::default")]
+    pub next_step: Option<String>,
+    #[autosurgeon(missing = "Default::default")]
+    pub notes: Notes,
+    /// Keyed by person id: a contact has one role per opportunity.
+    #[autosurgeon(missing = "Default::default")]
+    pub players: BTreeMap<RecordId, KeyPlayer>,
+    #[autosurgeon(missing = "Default::default")]
+    pub archived: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub created: Option<Day>,
+}
+
+impl Opportunity {
+    pub fn is_open(&self) -> bool {
+        self.status == OpportunityStatus::Open
+    }
+}
+
+/// Which of the three tests an investment passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+pub struct Tests {
+    #[autosurgeon(missing = "Default::default")]
+    pub time: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub learn: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub illustrate: bool,
+}
+
+impl Tests {
+    pub fn from_list(tests: &[InvestmentTest]) -> Tests {
+        Tests {
+            time: tests.contains(&InvestmentTest::Time),
+            learn: tests.contains(&InvestmentTest::Learn),
+            illustrate: tests.contains(&InvestmentTest::Illustrate),
+        }
+    }
+
+    pub fn passed(&self) -> Vec<InvestmentTest> {
+        self.flags().into_iter().filter(|(_, p)| *p).map(|(t, _)| t).collect()
+    }
+
+    pub fn missed(&self) -> Vec<InvestmentTest> {
+        self.flags().into_iter().filter(|(_, p)| !*p).map(|(t, _)| t).collect()
+    }
+
+    fn flags(&self) -> [(InvestmentTest, bool); 3] {
+        [
+            (InvestmentTest::Time, self.time),
+            (InvestmentTest::Learn, self.learn),
+            (InvestmentTest::Illustrate, self.illustrate),
+        ]
+    }
+}
+
+/// An investment in a relationship: something we do *for* a contact, unpaid.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct PlanItem {
+    pub person: RecordId,
+    /// What we will do.
+    pub action: String,
+    /// The team member's handle.
+    #[autosurgeon(missing = "Default::default")]
+    pub owner: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub due: Option<Day>,
+    #[autosurgeon(missing = "planned")]
+    pub status: PlanStatus,
+    #[autosurgeon(missing = "Default::default")]
+    pub done_on: Option<Day>,
+    #[autosurgeon(missing = "Default::default")]
+    pub tests: Tests,
+    #[autosurgeon(missing = "Default::default")]
+    pub notes: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub archived: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub created: Option<Day>,
+}
+
+/// One entry of the activity log: what happened.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct Activity {
+    pub date: Day,
+    /// The contacts involved.
+    #[autosurgeon(missing = "Default::default")]
+    pub people: Vec<RecordId>,
+    #[autosurgeon(missing = "other_activity")]
+    pub kind: ActivityKind,
+    #[autosurgeon(missing = "neutral_direction")]
+    pub direction: Direction,
+    /// The team member's handle who logged it.
+    #[autosurgeon(missing = "Default::default")]
+    pub by: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub notes: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub opportunity: Option<RecordId>,
+    #[autosurgeon(missing = "Default::default")]
+    pub archived: bool,
+}
+
+/// Who owes what, by when, in a partnership.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct Commitment {
+    #[autosurgeon(missing = "us")]
+    pub party: Party,
+    pub what: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub due: Option<Day>,
+    #[autosurgeon(missing = "open_commitment")]
+    pub status: CommitmentStatus,
+}
+
+/// More than a relationship: shared vision, goals, commitments and risk.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct Partnership {
+    pub name: String,
+    /// The partner, when a person; none means the document's account.
+    #[autosurgeon(missing = "Default::default")]
+    pub person: Option<RecordId>,
+    #[autosurgeon(missing = "Default::default")]
+    pub vision: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub goals: Vec<String>,
+    #[autosurgeon(missing = "Default::default")]
+    pub commitments: BTreeMap<RecordId, Commitment>,
+    #[autosurgeon(missing = "Default::default")]
+    pub risks: Vec<String>,
+    #[autosurgeon(missing = "Default::default")]
+    pub next_review: Option<Day>,
+    #[autosurgeon(missing = "Default::default")]
+    pub notes: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub archived: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub created: Option<Day>,
+}
+
+/// The user of this copy: how teammates see them.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct Owner {
+    pub name: String,
+    pub handle: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub email: Option<String>,
+}
+
+/// A note that never leaves the user's own devices.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct PrivateNote {
+    pub title: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub body: Notes,
+    #[autosurgeon(missing = "Default::default")]
+    pub archived: bool,
+    #[autosurgeon(missing = "Default::default")]
+    pub created: Option<Day>,
+}
+
+/// An entry in the personal document's list of account documents.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+pub struct AccountEntry {
+    pub name: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub added: Option<Day>,
+}
