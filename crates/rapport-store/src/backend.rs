@@ -1,0 +1,255 @@
+//! Where chunks are kept: a directory in the automerge-repo storage layout,
+//! or memory (for tests).
+//!
+//! A chunk's key is `[document id, "incremental" | "snapshot", name]`. On
+//! disk that is `<root>/<first two characters of the id>/<rest of the
+//! id>/<kind>/<name>`, the layout samod's `TokioFilesystemStorage` and the
+//! JS `NodeFSStorageAdapter` use, so a relay can be pointed at the same
+//! directory.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rapport_core::DocId;
+
+/// The two kinds of chunk in automerge-repo storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChunkKind {
+    /// A whole document (`Automerge::save`), named by the hash of its heads.
+    Snapshot,
+    /// One change, named by its change hash.
+    Incremental,
+}
+
+impl ChunkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkKind::Snapshot => "snapshot",
+            ChunkKind::Incremental => "incremental",
+        }
+    }
+}
+
+/// A chunk's full key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChunkKey {
+    pub doc: DocId,
+    pub kind: ChunkKind,
+    pub name: String,
+}
+
+/// A key-value store of chunks. Writes are atomic and durable: after `put`
+/// returns, the chunk survives a crash whole, or was never there.
+pub trait Backend: Send + Sync {
+    /// Every document with at least one chunk.
+    fn docs(&self) -> io::Result<Vec<DocId>>;
+    /// The names of a document's chunks of one kind.
+    fn list(&self, doc: &DocId, kind: ChunkKind) -> io::Result<Vec<String>>;
+    /// A chunk's bytes; `None` if it does not exist (e.g. a compaction removed it).
+    fn get(&self, key: &ChunkKey) -> io::Result<Option<Vec<u8>>>;
+    fn put(&self, key: &ChunkKey, bytes: &[u8]) -> io::Result<()>;
+    /// Removing a chunk that is not there is not an error.
+    fn remove(&self, key: &ChunkKey) -> io::Result<()>;
+    /// Moves a chunk out of the document (to a quarantine area), never
+    /// deleting it. Returns where it went.
+    fn quarantine(&self, key: &ChunkKey) -> io::Result<String>;
+    /// How a chunk is named in messages: its path on disk.
+    fn describe(&self, key: &ChunkKey) -> String;
+}
+
+/// Chunks in a directory, in the automerge-repo layout.
+#[derive(Debug, Clone)]
+pub struct FsBackend {
+    root: PathBuf,
+}
+
+impl FsBackend {
+    pub fn new(root: impl Into<PathBuf>) -> FsBackend {
+        FsBackend { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn doc_dir(&self, doc: &DocId) -> PathBuf {
+        let id = doc.to_bs58();
+        let (head, tail) = id.split_at(2);
+        self.root.join(head).join(tail)
+    }
+
+    fn path(&self, key: &ChunkKey) -> PathBuf {
+        self.doc_dir(&key.doc).join(key.kind.as_str()).join(&key.name)
+    }
+
+    /// Temporary files live outside every document directory, so a crash
+    /// mid-write never leaves a half chunk where a reader (or samod) looks.
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join(".tmp")
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    // Persists the rename itself. Directories cannot be opened for sync on
+    // every platform; where they cannot, the rename is as durable as the OS
+    // makes it.
+    match fs::File::open(dir) {
+        Ok(f) => f.sync_all().or(Ok(())),
+        Err(_) => Ok(()),
+    }
+}
+
+impl Backend for FsBackend {
+    fn docs(&self) -> io::Result<Vec<DocId>> {
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for head in entries {
+            let head = head?;
+            let head_name = head.file_name().to_string_lossy().to_string();
+            if head_name.starts_with('.') || !head.file_type()?.is_dir() {
+                continue;
+            }
+            for tail in fs::read_dir(head.path())? {
+                let tail = tail?;
+                let name = format!("{head_name}{}", tail.file_name().to_string_lossy());
+                if let Ok(id) = name.parse::<DocId>() {
+                    let has_chunks = !self.list(&id, ChunkKind::Snapshot)?.is_empty()
+                        || !self.list(&id, ChunkKind::Incremental)?.is_empty();
+                    if has_chunks {
+                        out.push(id);
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn list(&self, doc: &DocId, kind: ChunkKind) -> io::Result<Vec<String>> {
+        let dir = self.doc_dir(doc).join(kind.as_str());
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !name.starts_with('.') && entry.file_type()?.is_file() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn get(&self, key: &ChunkKey) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.path(key)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn put(&self, key: &ChunkKey, bytes: &[u8]) -> io::Result<()> {
+        let path = self.path(key);
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
+        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(self.tmp_dir())?;
+        let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        sync_dir(&dir)
+    }
+
+    fn remove(&self, key: &ChunkKey) -> io::Result<()> {
+        match fs::remove_file(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn quarantine(&self, key: &ChunkKey) -> io::Result<String> {
+        let dir = self.root.join(".quarantine").join(key.doc.to_bs58()).join(key.kind.as_str());
+        fs::create_dir_all(&dir)?;
+        let target = dir.join(&key.name);
+        fs::rename(self.path(key), &target)?;
+        Ok(target.display().to_string())
+    }
+
+    fn describe(&self, key: &ChunkKey) -> String {
+        self.path(key).display().to_string()
+    }
+}
+
+/// Chunks in memory, shared between clones (as several processes share a
+/// directory).
+#[derive(Debug, Clone, Default)]
+pub struct MemBackend {
+    chunks: Arc<Mutex<BTreeMap<ChunkKey, Vec<u8>>>>,
+    quarantined: Arc<Mutex<BTreeMap<ChunkKey, Vec<u8>>>>,
+}
+
+impl MemBackend {
+    pub fn new() -> MemBackend {
+        MemBackend::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ChunkKey, Vec<u8>>> {
+        // A panic while holding the lock cannot leave the map half-updated
+        // (every operation is a single insert or remove), so a poisoned lock
+        // is still consistent.
+        self.chunks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Backend for MemBackend {
+    fn docs(&self) -> io::Result<Vec<DocId>> {
+        let mut docs: Vec<DocId> = self.lock().keys().map(|k| k.doc).collect();
+        docs.dedup();
+        Ok(docs)
+    }
+
+    fn list(&self, doc: &DocId, kind: ChunkKind) -> io::Result<Vec<String>> {
+        Ok(self
+            .lock()
+            .keys()
+            .filter(|k| &k.doc == doc && k.kind == kind)
+            .map(|k| k.name.clone())
+            .collect())
+    }
+
+    fn get(&self, key: &ChunkKey) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.lock().get(key).cloned())
+    }
+
+    fn put(&self, key: &ChunkKey, bytes: &[u8]) -> io::Result<()> {
+        self.lock().insert(key.clone(), bytes.to_vec());
+        Ok(())
+    }
+
+    fn remove(&self, key: &ChunkKey) -> io::Result<()> {
+        self.lock().remove(key);
+        Ok(())
+    }
+
+    fn quarantine(&self, key: &ChunkKey) -> io::Result<String> {
+        let bytes = self.lock().remove(key).unwrap_or_default();
+        self.quarantined.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), bytes);
+        Ok(format!("quarantine:{}", self.describe(key)))
+    }
+
+    fn describe(&self, key: &ChunkKey) -> String {
+        format!("mem:{}/{}/{}", key.doc.to_bs58(), key.kind.as_str(), key.name)
+    }
+}

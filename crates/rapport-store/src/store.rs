@@ -1,0 +1,280 @@
+//! Documents made of chunks: load, append one change, compact.
+//!
+//! Writers never modify a chunk: a command appends the change it made as a
+//! new incremental chunk named by its hash, so any number of processes can
+//! write the same document at once and every write lands. Compaction writes
+//! a snapshot of what it loaded and only then removes the chunks it loaded;
+//! chunks written meanwhile by others are untouched.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::{AutoCommit, ChangeHash};
+use rapport_core::DocId;
+use sha2::{Digest, Sha256};
+
+use crate::backend::{Backend, ChunkKey, ChunkKind};
+use crate::error::StoreError;
+
+/// Incremental chunks a document may gather before a write compacts it.
+pub const DEFAULT_COMPACT_AFTER: usize = 64;
+
+/// How often a load retries when a concurrent compaction removed a chunk
+/// between listing and reading it.
+const LOAD_ATTEMPTS: usize = 8;
+
+/// A document store over a [`Backend`].
+#[derive(Debug, Clone)]
+pub struct Store<B> {
+    backend: B,
+    compact_after: usize,
+}
+
+/// A loaded document, ready to be changed and saved.
+pub struct Loaded {
+    pub id: DocId,
+    pub doc: AutoCommit,
+    /// The heads as last loaded or saved: `save` writes what came after.
+    heads: Vec<ChangeHash>,
+    /// The chunks this copy was built from.
+    chunks: Vec<ChunkKey>,
+}
+
+impl Loaded {
+    /// The chunks this copy was built from.
+    pub fn chunks(&self) -> &[ChunkKey] {
+        &self.chunks
+    }
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compaction {
+    pub chunks_before: usize,
+    pub bytes: usize,
+}
+
+/// A chunk found unreadable by [`Store::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkProblem {
+    pub key: ChunkKey,
+    pub path: String,
+    pub reason: String,
+}
+
+/// The name of a snapshot: SHA-256 of its heads, in hex (as samod names them).
+pub fn snapshot_name(heads: &[ChangeHash]) -> String {
+    let mut hasher = Sha256::new();
+    for h in heads {
+        hasher.update(h.as_ref());
+    }
+    hex::encode(hasher.finalize())
+}
+
+impl<B: Backend> Store<B> {
+    pub fn new(backend: B) -> Store<B> {
+        Store { backend, compact_after: DEFAULT_COMPACT_AFTER }
+    }
+
+    /// Compact a document once a write leaves more than `n` chunks.
+    pub fn with_compact_after(mut self, n: usize) -> Store<B> {
+        self.compact_after = n.max(1);
+        self
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    fn io(&self, action: &'static str, key: &ChunkKey, source: std::io::Error) -> StoreError {
+        StoreError::Io { action, path: self.backend.describe(key), source }
+    }
+
+    /// Every document in the store.
+    pub fn docs(&self) -> Result<Vec<DocId>, StoreError> {
+        self.backend.docs().map_err(|source| StoreError::Io {
+            action: "list",
+            path: "the store".into(),
+            source,
+        })
+    }
+
+    fn list_chunks(&self, id: &DocId) -> Result<Vec<ChunkKey>, StoreError> {
+        let mut keys = Vec::new();
+        for kind in [ChunkKind::Snapshot, ChunkKind::Incremental] {
+            let names = self.backend.list(id, kind).map_err(|source| StoreError::Io {
+                action: "list",
+                path: format!("{} {}", id.to_bs58(), kind.as_str()),
+                source,
+            })?;
+            keys.extend(names.into_iter().map(|name| ChunkKey { doc: *id, kind, name }));
+        }
+        Ok(keys)
+    }
+
+    /// Starts a new document with `init`, which makes its first change.
+    pub fn create(
+        &self,
+        init: impl FnOnce(&mut AutoCommit) -> Result<(), rapport_core::Error>,
+    ) -> Result<Loaded, StoreError> {
+        let id = DocId::random();
+        let mut loaded = Loaded { id, doc: AutoCommit::new(), heads: Vec::new(), chunks: Vec::new() };
+        init(&mut loaded.doc)?;
+        self.save(&mut loaded)?;
+        Ok(loaded)
+    }
+
+    /// Loads a document from all its chunks. A missing, empty or undecodable
+    /// chunk is an error naming it; nothing is ever loaded as an empty
+    /// document by mistake.
+    pub fn load(&self, id: &DocId) -> Result<Loaded, StoreError> {
+        'attempt: for _ in 0..LOAD_ATTEMPTS {
+            let keys = self.list_chunks(id)?;
+            if keys.is_empty() {
+                return Err(StoreError::NotFound(*id));
+            }
+            let mut blobs = Vec::with_capacity(keys.len());
+            for key in &keys {
+                match self.backend.get(key).map_err(|e| self.io("read", key, e))? {
+                    Some(bytes) => blobs.push(bytes),
+                    // Removed by a concurrent compaction: its snapshot is
+                    // there now, so list again.
+                    None => continue 'attempt,
+                }
+            }
+            let mut doc = self.decode(&keys, &blobs)?;
+            let heads = doc.get_heads();
+            return Ok(Loaded { id: *id, doc, heads, chunks: keys });
+        }
+        Err(StoreError::Busy(*id))
+    }
+
+    fn decode(&self, keys: &[ChunkKey], blobs: &[Vec<u8>]) -> Result<AutoCommit, StoreError> {
+        for (key, bytes) in keys.iter().zip(blobs) {
+            if bytes.is_empty() {
+                return Err(StoreError::Corrupt {
+                    path: self.backend.describe(key),
+                    reason: "the file is empty (0 bytes)".into(),
+                });
+            }
+        }
+        // Fast path: one load of every chunk, concatenated.
+        let all: Vec<u8> = blobs.concat();
+        let fast_error = match catch_unwind(|| AutoCommit::load(&all)) {
+            Ok(Ok(doc)) => return Ok(doc),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "automerge panicked while decoding it".to_string(),
+        };
+        // Slow path, only on failure: find the chunk to blame.
+        for problem in self.check_blobs(keys, blobs) {
+            return Err(StoreError::Corrupt { path: problem.path, reason: problem.reason });
+        }
+        Err(StoreError::Corrupt {
+            path: keys.first().map(|k| self.backend.describe(k)).unwrap_or_default(),
+            reason: format!("the document's chunks do not load together: {fast_error}"),
+        })
+    }
+
+    fn check_blobs(&self, keys: &[ChunkKey], blobs: &[Vec<u8>]) -> Vec<ChunkProblem> {
+        let mut problems = Vec::new();
+        for (key, bytes) in keys.iter().zip(blobs) {
+            let reason = if bytes.is_empty() {
+                Some("the file is empty (0 bytes)".to_string())
+            } else {
+                let mut scratch = AutoCommit::new();
+                match catch_unwind(AssertUnwindSafe(|| scratch.load_incremental(bytes))) {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(format!("not an automerge chunk: {e}")),
+                    Err(_) => Some("automerge panicked while decoding it".to_string()),
+                }
+            };
+            if let Some(reason) = reason {
+                problems.push(ChunkProblem { key: key.clone(), path: self.backend.describe(key), reason });
+            }
+        }
+        problems
+    }
+
+    /// Every unreadable chunk of a document (for `rapport doctor`).
+    pub fn check(&self, id: &DocId) -> Result<Vec<ChunkProblem>, StoreError> {
+        let keys = self.list_chunks(id)?;
+        let mut blobs = Vec::with_capacity(keys.len());
+        let mut present = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(bytes) = self.backend.get(&key).map_err(|e| self.io("read", &key, e))? {
+                present.push(key);
+                blobs.push(bytes);
+            }
+        }
+        Ok(self.check_blobs(&present, &blobs))
+    }
+
+    /// Moves an unreadable chunk aside (never deletes it). Returns where it went.
+    pub fn quarantine(&self, key: &ChunkKey) -> Result<String, StoreError> {
+        self.backend.quarantine(key).map_err(|e| self.io("quarantine", key, e))
+    }
+
+    /// Commits pending edits and appends each new change as one incremental
+    /// chunk. Returns how many changes were written. Compacts when the
+    /// document has gathered too many chunks.
+    pub fn save(&self, loaded: &mut Loaded) -> Result<usize, StoreError> {
+        loaded.doc.commit();
+        let changes = loaded.doc.get_changes(&loaded.heads);
+        for change in &changes {
+            let key = ChunkKey {
+                doc: loaded.id,
+                kind: ChunkKind::Incremental,
+                name: change.hash().to_string(),
+            };
+            self.backend.put(&key, change.raw_bytes()).map_err(|e| self.io("write", &key, e))?;
+            loaded.chunks.push(key);
+        }
+        loaded.heads = loaded.doc.get_heads();
+        if loaded.chunks.len() > self.compact_after {
+            self.compact_loaded(loaded)?;
+        }
+        Ok(changes.len())
+    }
+
+    /// Replaces a document's chunks with one snapshot.
+    pub fn compact(&self, id: &DocId) -> Result<Compaction, StoreError> {
+        let mut loaded = self.load(id)?;
+        self.compact_loaded(&mut loaded)
+    }
+
+    fn compact_loaded(&self, loaded: &mut Loaded) -> Result<Compaction, StoreError> {
+        let bytes = loaded.doc.save();
+        let heads = loaded.doc.get_heads();
+        let key = ChunkKey { doc: loaded.id, kind: ChunkKind::Snapshot, name: snapshot_name(&heads) };
+        // Check the snapshot reads back to the same state before anything is
+        // removed.
+        let verified = catch_unwind(|| AutoCommit::load(&bytes))
+            .ok()
+            .and_then(Result::ok)
+            .map(|mut d| d.get_heads() == heads)
+            .unwrap_or(false);
+        if !verified {
+            return Err(StoreError::Corrupt {
+                path: self.backend.describe(&key),
+                reason: "the compacted snapshot did not read back identically; nothing was removed".into(),
+            });
+        }
+        self.backend.put(&key, &bytes).map_err(|e| self.io("write", &key, e))?;
+        let before = loaded.chunks.len();
+        for old in loaded.chunks.drain(..) {
+            if old != key {
+                self.backend.remove(&old).map_err(|e| self.io("remove", &old, e))?;
+            }
+        }
+        loaded.chunks.push(key);
+        Ok(Compaction { chunks_before: before, bytes: bytes.len() })
+    }
+
+    /// Removes a whole document for good (`--purge` of an account).
+    pub fn purge(&self, id: &DocId) -> Result<(), StoreError> {
+        for key in self.list_chunks(id)? {
+            self.backend.remove(&key).map_err(|e| self.io("remove", &key, e))?;
+        }
+        Ok(())
+    }
+}
+
