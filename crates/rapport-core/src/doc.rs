@@ -354,3 +354,16 @@ pub fn put_owner<D: Doc>(doc: &mut D, owner: &Owner) -> Result<(), Error> {
     autosurgeon::reconcile_prop(doc, ROOT, "owner", owner)
         .map_err(|e| Error::Other(format!("could not write the owner: {e}")))
 }
+
+/// Sets a record's `archived` flag without touching its other fields.
+pub fn set_archived<D: Doc>(doc: &mut D, collection: Collection, id: &RecordId, archived: bool) -> Result<(), Error> {
+    let obj = collection_obj(doc, collection)
+        .ok_or_else(|| Error::NotFound { kind: collection.key().into(), query: id.to_string() })?;
+    match doc.get(&obj, id.as_str())? {
+        Some((Value::Object(ObjType::Map), rec)) => {
+            doc.put(&rec, "archived", archived)?;
+            Ok(())
+        }
+        _ => Err(Error::NotFound { kind: collection.key().into(), query: id.to_string() }),
+    }
+}

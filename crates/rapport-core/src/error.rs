@@ -18,7 +18,7 @@ pub enum Error {
     #[error("no {kind} matches '{query}'")]
     NotFound { kind: String, query: String },
     /// Several records match a reference.
-    #[error("'{query}' matches {} {kind}s: {}", candidates.len(), candidates.join("; "))]
+    #[error("'{query}' could be any of {} {kind} records: {}", candidates.len(), candidates.join("; "))]
     Ambiguous {
         kind: String,
         query: String,

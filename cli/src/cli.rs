@@ -1,0 +1,86 @@
+//! The command line: global flags and the noun-verb command tree.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::ctx::{Ctx, Paths};
+use crate::output::Output;
+
+#[derive(Parser)]
+#[command(
+    name = "rapport",
+    version,
+    about = "Rapport: a local-first relationship planner",
+    long_about = "Rapport keeps relationships (long-lived, on a ladder of levels) apart from \
+opportunities (dated, always closing), plans give-first investments in the people who matter, \
+and shows the gap between where each relationship stands and where it must be.\n\n\
+Everything is stored on this machine in automerge documents; nothing needs a server.",
+    after_help = "Examples:\n  rapport init --name \"Sam Lee\" --handle sam\n  rapport account add \"Acme Corp\" --target\n  rapport person add \"Ana Silva\" --account Acme --email ana@acme.com --status inner-circle\n  rapport rel add \"Ana Silva\" --level credible-source --desired-level trusted-advisor\n  rapport log add \"Ana Silva\" --kind intro --notes \"Introduced her to Bo\"\n  rapport demo   # try it on an example data set"
+)]
+pub struct Cli {
+    /// Keep all data and config under this directory (default: the platform's data dir).
+    #[arg(long, global = true, env = "RAPPORT_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing on success.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Pretend today is this date (YYYY-MM-DD); for tests and demos.
+    #[arg(long, global = true, env = "RAPPORT_TODAY", hide = true)]
+    pub today: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create your personal document: who you are to your teammates.
+    Init(commands::init::Args),
+    /// Accounts: the organisations you target.
+    #[command(subcommand)]
+    Account(commands::account::Cmd),
+    /// People: your contacts, in an account or personal.
+    #[command(subcommand)]
+    Person(commands::person::Cmd),
+    /// Relationships: how a team member and a contact are connected.
+    #[command(subcommand)]
+    Rel(commands::rel::Cmd),
+    /// Opportunities: what we want someone to say yes to.
+    #[command(subcommand)]
+    Opp(commands::opp::Cmd),
+    /// The relationship plan: give-first investments in people.
+    #[command(subcommand)]
+    Plan(commands::plan::Cmd),
+    /// The activity log: what happened, and whether we gave or asked.
+    #[command(subcommand)]
+    Log(commands::log::Cmd),
+    /// Partnerships: shared goals, commitments and risks.
+    #[command(subcommand)]
+    Partner(commands::partner::Cmd),
+    /// Private notes, kept in your personal document only.
+    #[command(subcommand)]
+    Note(commands::note::Cmd),
+    /// Load an example workspace (two accounts, ~15 people) to try Rapport.
+    Demo(commands::demo::Args),
+    /// Print where data and config live.
+    Where,
+    /// Check every document; `--repair` moves damaged files aside.
+    Doctor(commands::doctor::Args),
+    /// Print shell completions.
+    Completions(commands::completions::Args),
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let paths = Paths::resolve(cli.home.as_deref())?;
+    let today = match &cli.today {
+        Some(s) => s.parse()?,
+        None => rapport_core::Day(chrono::Local::now().date_naive()),
+    };
+    let ctx = Ctx { paths, out: Output::new(cli.json, cli.quiet), today };
+    commands::run(&ctx, cli.command)
+}

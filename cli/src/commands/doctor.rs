@@ -1,0 +1,89 @@
+//! `rapport doctor`: check every document; `--repair` quarantines damaged
+//! chunk files (moves them aside, never deletes them).
+
+use rapport_core::doc::{DocData, Parts};
+use serde::Serialize;
+
+use crate::ctx::{Config, Ctx};
+use crate::workspace::open_store;
+
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  rapport doctor\n  rapport doctor --repair\n  rapport doctor --compact")]
+pub struct Args {
+    /// Move damaged chunk files to the store's .quarantine directory.
+    #[arg(long)]
+    repair: bool,
+    /// Compact every healthy document into one snapshot.
+    #[arg(long)]
+    compact: bool,
+}
+
+#[derive(Serialize)]
+struct Finding {
+    doc: rapport_core::DocId,
+    path: String,
+    problem: String,
+    quarantined_to: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let store = open_store(ctx);
+    let config = Config::load(&ctx.paths.config)?;
+    let mut findings = Vec::new();
+    let docs = store.docs()?;
+    for id in &docs {
+        for problem in store.check(id)? {
+            let quarantined_to = if args.repair { Some(store.quarantine(&problem.key)?) } else { None };
+            findings.push(Finding { doc: *id, path: problem.path, problem: problem.reason, quarantined_to });
+        }
+        match store.load(id) {
+            Ok(loaded) => match DocData::read(&loaded.doc, Parts::ALL) {
+                Ok(data) => {
+                    for p in data.problems {
+                        findings.push(Finding {
+                            doc: *id,
+                            path: format!("{} {}", p.collection, p.key),
+                            problem: format!("unreadable record: {}", p.error),
+                            quarantined_to: None,
+                        });
+                    }
+                    if args.compact {
+                        store.compact(id)?;
+                    }
+                }
+                Err(e) => findings.push(Finding { doc: *id, path: id.to_string(), problem: e.to_string(), quarantined_to: None }),
+            },
+            Err(e) if !args.repair => {
+                if findings.iter().all(|f| f.doc != *id) {
+                    findings.push(Finding { doc: *id, path: id.to_string(), problem: e.to_string(), quarantined_to: None });
+                }
+            }
+            Err(e) => findings.push(Finding { doc: *id, path: id.to_string(), problem: format!("still unreadable after repair: {e}"), quarantined_to: None }),
+        }
+    }
+    if let Some(personal) = config.personal_doc()?
+        && !docs.contains(&personal)
+    {
+        findings.push(Finding { doc: personal, path: ctx.paths.config.display().to_string(), problem: "the personal document has no chunks in the store".into(), quarantined_to: None });
+    }
+    let out = &ctx.out;
+    if out.json {
+        out.json(&serde_json::json!({ "documents": docs.len(), "findings": findings }))?;
+    } else {
+        for f in &findings {
+            out.line(format!("{}: {}", f.path, f.problem))?;
+            if let Some(q) = &f.quarantined_to {
+                out.line(format!("  moved to {q}"))?;
+            }
+        }
+        out.line(format!("{} documents checked, {} problems found.", docs.len(), findings.len()))?;
+        if !findings.is_empty() && !args.repair {
+            out.line("Run `rapport doctor --repair` to move damaged files aside.")?;
+        }
+    }
+    let unrepaired = findings.iter().any(|f| f.quarantined_to.is_none());
+    if unrepaired {
+        return Err(crate::error::user(format!("{} problems found", findings.len())));
+    }
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! `rapport person`: contacts, in an account document or the personal one.
+
+use clap::Subcommand;
+use rapport_core::doc::{self, Collection, DocData, Parts};
+use rapport_core::enums::{DecisionOrientation, Direction, PoliticalStatus};
+use rapport_core::model::Person;
+use rapport_core::values::{validate_email, validate_name};
+use rapport_core::RecordId;
+use serde::Serialize;
+
+use super::{apply, cell, text_edit, value_edit};
+use crate::ctx::Ctx;
+use crate::error::user;
+use crate::render::{Rec, names, person_name};
+use crate::workspace::{Doc, Workspace, find_person};
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Add a person to an account (or, without --account, to your personal contacts).
+    #[command(after_help = "Example:\n  rapport person add \"Ana Silva\" --account Acme --email ana@acme.com --title CFO --status inner-circle --orientation financial\n  rapport person add \"Rui Freelancer\" --tag peer")]
+    Add {
+        name: String,
+        /// The account (name or id); omit for a personal contact.
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        fields: Fields,
+    },
+    /// List people.
+    #[command(after_help = "Example:\n  rapport person list --account Acme --key-players")]
+    List {
+        #[arg(long)]
+        account: Option<String>,
+        /// Only people with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only key players (inner circle or political structure).
+        #[arg(long)]
+        key_players: bool,
+        /// Include archived people.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show a person: fields, relationships, plan, opportunities and recent activity.
+    #[command(after_help = "Example:\n  rapport person show ana@acme.com")]
+    Show {
+        person: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Change a person's fields (an empty value clears a field).
+    #[command(after_help = "Example:\n  rapport person edit \"Ana Silva\" --title CEO --reports-to \"\" --add-tag board")]
+    Edit {
+        person: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        fields: Fields,
+        /// Remove a tag (repeatable).
+        #[arg(long, value_name = "TAG")]
+        remove_tag: Vec<String>,
+        /// Remove an influence or conflict line to this person (repeatable).
+        #[arg(long, value_name = "PERSON")]
+        unlink: Vec<String>,
+    },
+    /// Archive a person (kept, hidden from lists); `--restore` undoes it.
+    #[command(after_help = "Example:\n  rapport person archive \"Ana Silva\"\n  rapport person archive \"Ana Silva\" --purge   # delete with their relationships and plan items")]
+    Archive {
+        person: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        restore: bool,
+        /// Delete for good, with their relationships and plan items.
+        #[arg(long, conflicts_with = "restore")]
+        purge: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct Fields {
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+    #[arg(long)]
+    title: Option<String>,
+    /// Whom they report to (a person in the same account): the org chart.
+    #[arg(long, value_name = "PERSON")]
+    reports_to: Option<String>,
+    /// Someone they sway (repeatable).
+    #[arg(long, value_name = "PERSON")]
+    influences: Vec<String>,
+    /// Someone they oppose (repeatable).
+    #[arg(long, value_name = "PERSON")]
+    opposes: Vec<String>,
+    /// Decision orientation: financial, technical, business, relationship.
+    #[arg(long)]
+    orientation: Option<String>,
+    /// Political status: inner-circle, political-structure, outside.
+    #[arg(long)]
+    status: Option<String>,
+    /// A tag (repeatable).
+    #[arg(long)]
+    tag: Vec<String>,
+    /// Their goals, in words.
+    #[arg(long)]
+    goals: Option<String>,
+    /// Free-text notes (replaces existing notes on edit).
+    #[arg(long)]
+    notes: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
+    let ws = Workspace::open(ctx)?;
+    match cmd {
+        Cmd::Add { name, account, fields } => add(&ws, &name, account.as_deref(), fields),
+        Cmd::List { account, tag, key_players, all } => list(&ws, account.as_deref(), tag, key_players, all),
+        Cmd::Show { person, account } => show(&ws, &person, account.as_deref()),
+        Cmd::Edit { person, account, name, fields, remove_tag, unlink } => {
+            edit(&ws, &person, account.as_deref(), name, fields, remove_tag, unlink)
+        }
+        Cmd::Archive { person, account, restore, purge } => {
+            archive(&ws, &person, account.as_deref(), restore, purge)
+        }
+    }
+}
+
+fn link(data: &DocData, query: &str) -> anyhow::Result<RecordId> {
+    let doc = Doc { id: rapport_core::DocId::from_bytes([0; 16]), data: data.clone() };
+    Ok(find_person(std::slice::from_ref(&doc), query)?.1)
+}
+
+/// Applies the field flags to `p`, resolving people references within `data`.
+fn apply_fields(p: &mut Person, f: Fields, data: &DocData) -> anyhow::Result<()> {
+    if let Some(e) = f.email {
+        p.email = if e.trim().is_empty() { None } else { Some(validate_email(&e)?) };
+    }
+    apply(&mut p.phone, text_edit(f.phone));
+    apply(&mut p.title, text_edit(f.title));
+    if let Some(r) = f.reports_to {
+        p.reports_to = if r.trim().is_empty() { None } else { Some(link(data, &r)?) };
+    }
+    for q in &f.influences {
+        let id = link(data, q)?;
+        if !p.influences.contains(&id) {
+            p.influences.push(id);
+        }
+    }
+    for q in &f.opposes {
+        let id = link(data, q)?;
+        if !p.opposes.contains(&id) {
+            p.opposes.push(id);
+        }
+    }
+    apply(&mut p.orientation, value_edit::<DecisionOrientation>(f.orientation.as_deref())?);
+    apply(&mut p.political_status, value_edit::<PoliticalStatus>(f.status.as_deref())?);
+    for t in f.tag.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
+        if !p.tags.iter().any(|x| x == t) {
+            p.tags.push(t.to_string());
+        }
+    }
+    if let Some(g) = &f.goals {
+        p.goals.set(g);
+    }
+    if let Some(n) = &f.notes {
+        p.notes.set(n);
+    }
+    Ok(())
+}
+
+fn add(ws: &Workspace, name: &str, account: Option<&str>, f: Fields) -> anyhow::Result<()> {
+    let name = validate_name("name", name)?;
+    let target = ws.target(account)?;
+    let id = RecordId::random();
+    let (person, label) = ws.edit(target, |d| {
+        let data = DocData::read(d, Parts::PEOPLE)?;
+        let mut p = Person::named(&name);
+        p.created = Some(ws.ctx.today);
+        apply_fields(&mut p, f, &data)?;
+        if let Some(email) = &p.email
+            && let Some((_, other)) = data.people.iter().find(|(_, o)| o.email.as_ref() == Some(email) && !o.archived)
+        {
+            ws.ctx.out.warn(format!("{} also has the email {email}", other.name));
+        }
+        doc::put_record(d, Collection::People, &id, &p)?;
+        Ok((p, data.title()))
+    })?;
+    if ws.ctx.out.json {
+        return ws.ctx.out.json(&serde_json::json!({ "id": id, "doc": target, "doc_name": label, "person": person }));
+    }
+    ws.ctx.out.done(format!("Added {} ({}) to {label}.", person.name, id.short()))
+}
+
+#[derive(Serialize)]
+struct PersonRow<'a> {
+    #[serde(flatten)]
+    rec: Rec<'a, Person>,
+    key_player: bool,
+}
+
+fn list(ws: &Workspace, account: Option<&str>, tag: Option<String>, key_players: bool, all: bool) -> anyhow::Result<()> {
+    let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
+    let mut rows = Vec::new();
+    for d in &docs {
+        for (id, p) in &d.data.people {
+            if (!all && p.archived)
+                || (key_players && !p.is_key_player())
+                || tag.as_ref().is_some_and(|t| !p.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+            {
+                continue;
+            }
+            rows.push((d, id, p));
+        }
+    }
+    rows.sort_by(|a, b| (a.0.label(), a.2.name.to_lowercase()).cmp(&(b.0.label(), b.2.name.to_lowercase())));
+    let out = &ws.ctx.out;
+    if out.json {
+        let json: Vec<PersonRow> = rows
+            .iter()
+            .map(|(d, id, p)| PersonRow { rec: Rec::new(d, id, p), key_player: p.is_key_player() })
+            .collect();
+        return out.json(&json);
+    }
+    let table = rows
+        .iter()
+        .map(|(d, id, p)| {
+            vec![
+                format!("{}{}", p.name, if p.archived { " [archived]" } else { "" }),
+                cell(&p.title),
+                d.label(),
+                cell(&p.political_status),
+                cell(&p.email),
+                id.short().to_string(),
+            ]
+        })
+        .collect();
+    out.table(&["name", "title", "account", "status", "email", "id"], table, "No people yet: add one with `rapport person add NAME`.")
+}
+
+fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()> {
+    let docs = ws.read_scope(ws.scope(account)?, Parts::ALL)?;
+    let (i, id) = find_person(&docs, query)?;
+    let d = &docs[i];
+    let p = &d.data.people[&id];
+    let rels: Vec<_> = d.data.relationships.iter().filter(|(_, r)| r.person == id && !r.archived).collect();
+    let plan: Vec<_> = d.data.plan.iter().filter(|(_, x)| x.person == id && !x.archived).collect();
+    let mut acts: Vec<_> = d.data.activities.iter().filter(|(_, a)| a.people.contains(&id) && !a.archived).collect();
+    acts.sort_by(|a, b| b.1.date.cmp(&a.1.date));
+    let opps: Vec<_> = d
+        .data
+        .opportunities
+        .iter()
+        .filter_map(|(oid, o)| o.players.get(&id).map(|kp| (oid, o, kp)))
+        .collect();
+    let gives = acts.iter().filter(|(_, a)| a.direction == Direction::Give).count();
+    let asks = acts.iter().filter(|(_, a)| a.direction == Direction::Ask).count();
+    let out = &ws.ctx.out;
+    if out.json {
+        return out.json(&serde_json::json!({
+            "id": id,
+            "doc": d.id,
+            "doc_name": d.label(),
+            "person": p,
+            "key_player": p.is_key_player(),
+            "relationships": rels.iter().map(|(rid, r)| serde_json::json!({"id": rid, "relationship": r, "last_contact_derived": d.data.last_contact(r)})).collect::<Vec<_>>(),
+            "plan": plan.iter().map(|(pid, x)| serde_json::json!({"id": pid, "item": x})).collect::<Vec<_>>(),
+            "opportunities": opps.iter().map(|(oid, o, kp)| serde_json::json!({"id": oid, "title": o.title, "status": o.status, "role": kp.role, "preference": kp.preference})).collect::<Vec<_>>(),
+            "activities": acts.iter().map(|(aid, a)| serde_json::json!({"id": aid, "activity": a})).collect::<Vec<_>>(),
+            "gives": gives,
+            "asks": asks,
+        }));
+    }
+    out.line(out.bold(&p.name))?;
+    out.fields(&[
+        ("id", id.to_string()),
+        ("account", d.label()),
+        ("title", cell(&p.title)),
+        ("email", cell(&p.email)),
+        ("phone", cell(&p.phone)),
+        ("status", p.political_status.map(|s| format!("{s}{}", if p.is_key_player() { " (key player)" } else { "" })).unwrap_or_default()),
+        ("orientation", cell(&p.orientation)),
+        ("reports to", p.reports_to.as_ref().map(|r| person_name(d, r)).unwrap_or_default()),
+        ("influences", names(d, &p.influences)),
+        ("opposes", names(d, &p.opposes)),
+        ("tags", p.tags.join(", ")),
+        ("goals", p.goals.as_str().to_string()),
+        ("notes", p.notes.as_str().to_string()),
+        ("give/ask", format!("{gives} given, {asks} asked")),
+        ("archived", if p.archived { "yes".into() } else { String::new() }),
+    ])?;
+    out.heading("Relationships")?;
+    out.table(
+        &["member", "level", "desired", "preference", "desired pref", "coverage", "last contact"],
+        rels.iter()
+            .map(|(_, r)| {
+                vec![
+                    format!("@{}", r.member),
+                    r.level.to_string(),
+                    cell(&r.desired_level),
+                    r.preference.to_string(),
+                    cell(&r.desired_preference),
+                    r.coverage.to_string(),
+                    cell(&d.data.last_contact(r)),
+                ]
+            })
+            .collect(),
+        "No relationship yet: `rapport rel add PERSON`.",
+    )?;
+    out.heading("Plan")?;
+    out.table(
+        &["action", "owner", "due", "status"],
+        plan.iter().map(|(_, x)| vec![x.action.clone(), format!("@{}", x.owner), cell(&x.due), x.status.to_string()]).collect(),
+        "No investments planned.",
+    )?;
+    if !opps.is_empty() {
+        out.heading("Opportunities")?;
+        out.table(
+            &["title", "status", "role", "preference"],
+            opps.iter().map(|(_, o, kp)| vec![o.title.clone(), o.status.to_string(), kp.role.to_string(), cell(&kp.preference)]).collect(),
+            "",
+        )?;
+    }
+    out.heading("Recent activity")?;
+    out.table(
+        &["date", "kind", "direction", "by", "notes"],
+        acts.iter()
+            .take(10)
+            .map(|(_, a)| vec![a.date.to_string(), a.kind.to_string(), a.direction.to_string(), format!("@{}", a.by), first_line(a.notes.as_str())])
+            .collect(),
+        "No activity logged.",
+    )
+}
+
+pub fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if line.chars().count() > 60 { format!("{}…", line.chars().take(59).collect::<String>()) } else { line.to_string() }
+}
+
+fn edit(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    name: Option<String>,
+    f: Fields,
+    remove_tag: Vec<String>,
+    unlink: Vec<String>,
+) -> anyhow::Result<()> {
+    let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
+    let (i, id) = find_person(&docs, query)?;
+    let new_name = name.as_deref().map(|n| validate_name("name", n)).transpose()?;
+    let person = ws.edit(docs[i].id, |d| {
+        let data = DocData::read(d, Parts::PEOPLE)?;
+        let mut p = data.people.get(&id).cloned().ok_or_else(|| user("the person was removed meanwhile"))?;
+        apply(&mut p.name, new_name);
+        apply_fields(&mut p, f, &data)?;
+        p.tags.retain(|t| !remove_tag.iter().any(|r| r.eq_ignore_ascii_case(t)));
+        for q in &unlink {
+            let other = link(&data, q)?;
+            p.influences.retain(|x| x != &other);
+            p.opposes.retain(|x| x != &other);
+        }
+        doc::put_record(d, Collection::People, &id, &p)?;
+        Ok(p)
+    })?;
+    if ws.ctx.out.json {
+        return ws.ctx.out.json(&serde_json::json!({ "id": id, "doc": docs[i].id, "person": person }));
+    }
+    ws.ctx.out.done(format!("Updated {}.", person.name))
+}
+
+fn archive(ws: &Workspace, query: &str, account: Option<&str>, restore: bool, purge: bool) -> anyhow::Result<()> {
+    let docs = ws.read_scope(ws.scope(account)?, Parts { people: true, relationships: true, plan: true, ..Parts::NONE })?;
+    let (i, id) = find_person(&docs, query)?;
+    let d = &docs[i];
+    let name = person_name(d, &id);
+    ws.edit(d.id, |am| {
+        if purge {
+            doc::delete_record(am, Collection::People, &id)?;
+            for (rid, _) in d.data.relationships.iter().filter(|(_, r)| r.person == id) {
+                doc::delete_record(am, Collection::Relationships, rid)?;
+            }
+            for (pid, _) in d.data.plan.iter().filter(|(_, x)| x.person == id) {
+                doc::delete_record(am, Collection::Plan, pid)?;
+            }
+        } else {
+            doc::set_archived(am, Collection::People, &id, !restore)?;
+        }
+        Ok(())
+    })?;
+    let verb = if purge { "Purged" } else if restore { "Restored" } else { "Archived" };
+    ws.ctx.out.done(format!("{verb} {name}."))
+}
+

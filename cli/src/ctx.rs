@@ -1,0 +1,87 @@
+//! Where things live and what day it is: everything a command needs from
+//! the environment, read once.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use rapport_core::{Day, DocId};
+use serde::{Deserialize, Serialize};
+
+use crate::output::Output;
+
+/// The global state of one run.
+pub struct Ctx {
+    pub paths: Paths,
+    pub out: Output,
+    pub today: Day,
+}
+
+/// The data and config locations.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paths {
+    /// The automerge-repo store (chunks of every document).
+    pub store: PathBuf,
+    /// `config.toml`: which document is the personal one.
+    pub config: PathBuf,
+    /// Set when `--home`/`RAPPORT_HOME` chose the location.
+    pub home: Option<PathBuf>,
+}
+
+impl Paths {
+    /// `home` (from `--home` or `RAPPORT_HOME`) puts everything under one
+    /// directory; otherwise the platform's data and config directories.
+    pub fn resolve(home: Option<&Path>) -> anyhow::Result<Paths> {
+        if let Some(home) = home {
+            return Ok(Paths {
+                store: home.join("store"),
+                config: home.join("config.toml"),
+                home: Some(home.to_path_buf()),
+            });
+        }
+        let dirs = directories::ProjectDirs::from("", "", "rapport").context(
+            "could not find a home directory; set RAPPORT_HOME or pass --home",
+        )?;
+        Ok(Paths {
+            store: dirs.data_dir().join("store"),
+            config: dirs.config_dir().join("config.toml"),
+            home: None,
+        })
+    }
+}
+
+/// The contents of `config.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Config {
+    /// The user's personal document.
+    pub personal_doc: Option<String>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("could not parse {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+        }
+    }
+
+    /// Writes atomically: a crash leaves the old file or the new one.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let dir = path.parent().context("the config path has no directory")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+        let text = toml::to_string(self).context("could not encode the config")?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("could not write in {}", dir.display()))?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).with_context(|| format!("could not write {}", path.display()))?;
+        Ok(())
+    }
+
+    pub fn personal_doc(&self) -> anyhow::Result<Option<DocId>> {
+        self.personal_doc
+            .as_deref()
+            .map(|s| s.parse::<DocId>().context("config.toml: personal_doc is not a document id"))
+            .transpose()
+    }
+}

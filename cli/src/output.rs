@@ -1,0 +1,105 @@
+//! The one place that prints: it knows `--json`, `--quiet`, and whether to
+//! use colour (a TTY without `NO_COLOR`). Tables for people, JSON for
+//! scripts.
+
+use std::io::{IsTerminal, Write};
+
+use comfy_table::{ContentArrangement, Table, presets};
+use serde::Serialize;
+
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+    pub color: bool,
+}
+
+impl Output {
+    pub fn new(json: bool, quiet: bool) -> Output {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Output { json, quiet, color }
+    }
+
+    fn write(&self, text: &str) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
+
+    /// A line of human output.
+    pub fn line(&self, text: impl AsRef<str>) -> anyhow::Result<()> {
+        self.write(&format!("{}\n", text.as_ref()))
+    }
+
+    /// A confirmation of what a command did; silent with `--quiet` or `--json`.
+    pub fn done(&self, text: impl AsRef<str>) -> anyhow::Result<()> {
+        if self.quiet || self.json {
+            return Ok(());
+        }
+        self.line(text)
+    }
+
+    /// A warning on stderr (never silenced: it may be the only sign of trouble).
+    pub fn warn(&self, text: impl AsRef<str>) {
+        if self.color {
+            eprintln!("\x1b[33mwarning:\x1b[0m {}", text.as_ref());
+        } else {
+            eprintln!("warning: {}", text.as_ref());
+        }
+    }
+
+    /// Pretty JSON on stdout.
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        self.write(&format!("{text}\n"))
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        if self.color { format!("\x1b[1m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        if self.color { format!("\x1b[2m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    /// An aligned table; prints `empty` instead when there are no rows.
+    pub fn table(&self, headers: &[&str], rows: Vec<Vec<String>>, empty: &str) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return self.line(self.dim(empty));
+        }
+        let mut table = Table::new();
+        table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        table.set_header(headers.iter().map(|h| {
+            let cell = comfy_table::Cell::new(h.to_uppercase());
+            if self.color { cell.add_attribute(comfy_table::Attribute::Bold) } else { cell }
+        }));
+        for row in rows {
+            table.add_row(row);
+        }
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
+        }
+        let text: String = table.lines().map(|l| format!("{}\n", l.trim_end())).collect();
+        self.write(&text)
+    }
+
+    /// `label: value` lines, aligned, skipping empty values.
+    pub fn fields(&self, pairs: &[(&str, String)]) -> anyhow::Result<()> {
+        let width = pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut text = String::new();
+        for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+            let mut lines = v.lines();
+            let first = lines.next().unwrap_or("");
+            text.push_str(&format!("{:width$}  {first}\n", format!("{k}:"), width = width + 1));
+            for more in lines {
+                text.push_str(&format!("{:width$}  {more}\n", "", width = width + 1));
+            }
+        }
+        self.write(&text)
+    }
+
+    /// A section heading in `show` output.
+    pub fn heading(&self, text: &str) -> anyhow::Result<()> {
+        self.line(format!("\n{}", self.bold(text)))
+    }
+}

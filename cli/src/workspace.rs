@@ -1,0 +1,204 @@
+//! The user's documents as the commands see them: the personal document,
+//! the account documents it lists, and finding records by the names people
+//! use.
+
+use anyhow::Context as _;
+use automerge::AutoCommit;
+use rapport_core::doc::{self, DocData, Parts};
+use rapport_core::model::{AccountEntry, Owner};
+use rapport_core::resolve::{Candidate, resolve};
+use rapport_core::{DocId, RecordId};
+use rapport_store::{FsBackend, Store};
+
+use crate::ctx::{Config, Ctx};
+use crate::error::user_hint;
+
+/// A decoded document and its id.
+pub struct Doc {
+    pub id: DocId,
+    pub data: DocData,
+}
+
+impl Doc {
+    /// The account's name, or "personal".
+    pub fn label(&self) -> String {
+        self.data.title()
+    }
+
+    pub fn is_personal(&self) -> bool {
+        self.data.account.is_none()
+    }
+}
+
+/// Which documents a command looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    One(DocId),
+}
+
+pub struct Workspace<'a> {
+    pub ctx: &'a Ctx,
+    pub store: Store<FsBackend>,
+    pub personal: DocId,
+    pub me: Owner,
+    /// The account documents listed in the personal document.
+    pub accounts: Vec<(DocId, AccountEntry)>,
+}
+
+pub fn open_store(ctx: &Ctx) -> Store<FsBackend> {
+    Store::new(FsBackend::new(&ctx.paths.store))
+}
+
+impl<'a> Workspace<'a> {
+    /// Opens the user's workspace; an uninitialised home is a user error.
+    pub fn open(ctx: &'a Ctx) -> anyhow::Result<Workspace<'a>> {
+        let config = Config::load(&ctx.paths.config)?;
+        let Some(personal) = config.personal_doc()? else {
+            return Err(user_hint(
+                format!("no Rapport data at {}", ctx.paths.store.display()),
+                "run `rapport init --name \"Your Name\" --handle you` (or `rapport demo` to try it)",
+            ));
+        };
+        let store = open_store(ctx);
+        let loaded = store.load(&personal).context("could not load the personal document")?;
+        let data = DocData::read(&loaded.doc, Parts::NONE)?;
+        let me = data.owner.clone().context("the personal document has no owner")?;
+        let mut accounts = Vec::new();
+        for (key, entry) in data.accounts {
+            if let Ok(id) = key.as_str().parse::<DocId>() {
+                accounts.push((id, entry));
+            }
+        }
+        accounts.sort_by(|a, b| a.1.name.to_lowercase().cmp(&b.1.name.to_lowercase()));
+        Ok(Workspace { ctx, store, personal, me, accounts })
+    }
+
+    /// Decodes one document.
+    pub fn read(&self, id: DocId, parts: Parts) -> anyhow::Result<Doc> {
+        let loaded = self.store.load(&id)?;
+        let data = DocData::read(&loaded.doc, parts)
+            .with_context(|| format!("could not read document {id}"))?;
+        for p in &data.problems {
+            self.ctx.out.warn(format!(
+                "skipped unreadable {} record {} in {}: {}",
+                p.collection,
+                p.key,
+                data.title(),
+                p.error
+            ));
+        }
+        Ok(Doc { id, data })
+    }
+
+    /// Every document in scope: the personal one first, then accounts by name.
+    pub fn read_scope(&self, scope: Scope, parts: Parts) -> anyhow::Result<Vec<Doc>> {
+        match scope {
+            Scope::One(id) => Ok(vec![self.read(id, parts)?]),
+            Scope::All => {
+                let mut docs = vec![self.read(self.personal, parts)?];
+                for (id, _) in &self.accounts {
+                    docs.push(self.read(*id, parts)?);
+                }
+                Ok(docs)
+            }
+        }
+    }
+
+    /// `--account` given: that account (or `personal`); none: everything.
+    pub fn scope(&self, account: Option<&str>) -> anyhow::Result<Scope> {
+        match account {
+            None => Ok(Scope::All),
+            Some(q) => Ok(Scope::One(self.resolve_account(q)?)),
+        }
+    }
+
+    /// Where a new record goes: the named account, or the personal document.
+    pub fn target(&self, account: Option<&str>) -> anyhow::Result<DocId> {
+        match account {
+            None => Ok(self.personal),
+            Some(q) => self.resolve_account(q),
+        }
+    }
+
+    /// An account by name, document id or id prefix; `personal` names the
+    /// personal document.
+    pub fn resolve_account(&self, query: &str) -> anyhow::Result<DocId> {
+        if query.eq_ignore_ascii_case("personal") {
+            return Ok(self.personal);
+        }
+        let candidates: Vec<Candidate<DocId>> = self
+            .accounts
+            .iter()
+            .map(|(id, entry)| Candidate {
+                key: *id,
+                id: id.to_bs58(),
+                name: entry.name.clone(),
+                email: None,
+                context: None,
+                archived: false,
+            })
+            .collect();
+        let q = query.strip_prefix("automerge:").unwrap_or(query);
+        Ok(resolve("account", q, &candidates)?)
+    }
+
+    /// Loads a document, lets `edit` change it, and appends the change. If
+    /// `edit` fails nothing is written.
+    pub fn edit<T>(
+        &self,
+        id: DocId,
+        edit: impl FnOnce(&mut AutoCommit) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut loaded = self.store.load(&id)?;
+        doc::check_writable(&loaded.doc)?;
+        let value = edit(&mut loaded.doc)?;
+        self.store.save(&mut loaded)?;
+        Ok(value)
+    }
+}
+
+/// The record fields a reference can match.
+pub struct Named {
+    pub id: RecordId,
+    pub name: String,
+    pub email: Option<String>,
+    pub archived: bool,
+}
+
+/// Finds one record among `docs` by `query`; `named` lists a document's
+/// candidates. Returns the index of the document and the record id.
+pub fn find(
+    docs: &[Doc],
+    kind: &str,
+    query: &str,
+    named: impl Fn(&DocData) -> Vec<Named>,
+) -> anyhow::Result<(usize, RecordId)> {
+    let multi = docs.len() > 1;
+    let mut candidates = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        for n in named(&d.data) {
+            candidates.push(Candidate {
+                key: (i, n.id.clone()),
+                id: n.id.to_string(),
+                name: n.name,
+                email: n.email,
+                context: multi.then(|| d.label()),
+                archived: n.archived,
+            });
+        }
+    }
+    Ok(resolve(kind, query, &candidates)?)
+}
+
+pub fn people(data: &DocData) -> Vec<Named> {
+    data.people
+        .iter()
+        .map(|(id, p)| Named { id: id.clone(), name: p.name.clone(), email: p.email.clone(), archived: p.archived })
+        .collect()
+}
+
+/// Finds a person in scope.
+pub fn find_person(docs: &[Doc], query: &str) -> anyhow::Result<(usize, RecordId)> {
+    find(docs, "person", query, people)
+}
