@@ -24,10 +24,6 @@ impl Doc {
     pub fn label(&self) -> String {
         self.data.title()
     }
-
-    pub fn is_personal(&self) -> bool {
-        self.data.account.is_none()
-    }
 }
 
 /// Which documents a command looks at.
