@@ -1,4 +1,88 @@
-//! stub
+//! `rapport demo`: load the embedded example workspace.
+
+use rapport_core::doc::{self, Collection};
+use rapport_core::model::{AccountEntry, Owner, PrivateNote};
+use rapport_core::{Notes, RecordId};
+
+use crate::ctx::{Config, Ctx};
+use crate::demo::{self, Counts};
+use crate::error::user_hint;
+use crate::workspace::Workspace;
+
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  RAPPORT_HOME=$(mktemp -d) rapport demo\n  rapport demo --home /tmp/rapport-demo")]
 pub struct Args {}
-pub fn run(_: &crate::ctx::Ctx, _: Args) -> anyhow::Result<()> { Ok(()) }
+
+pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
+    let data = demo::parse()?;
+    let today = ctx.today;
+    if Config::load(&ctx.paths.config)?.personal_doc()?.is_none() {
+        let owner = Owner { name: data.owner.name.clone(), handle: data.owner.handle.clone(), email: data.owner.email.clone() };
+        crate::commands::init::init(ctx, &owner)?;
+    }
+    let ws = Workspace::open(ctx)?;
+    for a in &data.accounts {
+        if ws.accounts.iter().any(|(_, e)| e.name.eq_ignore_ascii_case(&a.name)) {
+            return Err(user_hint(
+                format!("the demo is already loaded here (account '{}' exists)", a.name),
+                "run it in a fresh place: `rapport demo --home $(mktemp -d)`",
+            ));
+        }
+    }
+    let mut counts = Counts::default();
+    let mut accounts = Vec::new();
+    for a in &data.accounts {
+        let account = a.account(today)?;
+        let mut written = Counts::default();
+        let created = ws.store.create(|d| {
+            doc::init_account(d, &account)?;
+            written = a.book.write(d, today).map_err(|e| rapport_core::Error::Other(format!("{e:#}")))?;
+            Ok(())
+        })?;
+        counts += written;
+        accounts.push((created.id, account));
+    }
+    let mut personal_counts = Counts::default();
+    ws.edit(ws.personal, |d| {
+        for (id, account) in &accounts {
+            let entry = AccountEntry { name: account.name.clone(), added: Some(today) };
+            doc::put_record(d, Collection::Accounts, &RecordId::from(id.to_bs58()), &entry)?;
+        }
+        for n in &data.notes {
+            let note = PrivateNote { title: n.title.clone(), body: Notes::new(&n.body), archived: false, created: Some(today) };
+            doc::put_record(d, Collection::PrivateNotes, &RecordId::random(), &note)?;
+        }
+        personal_counts = data.personal.write(d, today)?;
+        Ok(())
+    })?;
+    counts += personal_counts;
+    let out = &ctx.out;
+    if out.json {
+        return out.json(&serde_json::json!({ "accounts": accounts.iter().map(|(id, a)| serde_json::json!({"doc": id, "name": a.name})).collect::<Vec<_>>(), "counts": counts }));
+    }
+    out.done(format!(
+        "Loaded the demo into {}: {} accounts, {} people, {} relationships, {} opportunities, {} plan items, {} activities, {} partnerships.",
+        ctx.paths.store.display(),
+        accounts.len(),
+        counts.people,
+        counts.relationships,
+        counts.opportunities,
+        counts.plan,
+        counts.activities,
+        counts.partnerships
+    ))?;
+    out.done("")?;
+    out.done("Try:")?;
+    for line in [
+        "rapport account list",
+        "rapport account show \"Acme Logistics\"",
+        "rapport person show \"Ana Silva\"",
+        "rapport rel list --account Acme",
+        "rapport opp show \"Hub network\"",
+        "rapport plan list",
+        "rapport rel show \"Bruno Costa\"      # we only ever ask him for things",
+    ] {
+        out.done(format!("  {line}"))?;
+    }
+    Ok(())
+}
