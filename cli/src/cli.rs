@@ -67,6 +67,7 @@ pub enum Command {
     /// Load an example workspace (two accounts, ~15 people) to try Rapport.
     Demo(commands::demo::Args),
     /// Print where data and config live.
+    #[command(after_help = "Example:\n  rapport where --json")]
     Where,
     /// Check every document; `--repair` moves damaged files aside.
     Doctor(commands::doctor::Args),
@@ -83,4 +84,37 @@ pub fn run() -> anyhow::Result<()> {
     };
     let ctx = Ctx { paths, out: Output::new(cli.json, cli.quiet), today };
     commands::run(&ctx, cli.command)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command a user can run shows an example in `--help`.
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(cmd: &clap::Command, path: String, missing: &mut Vec<String>) {
+            let subs: Vec<_> = cmd.get_subcommands().filter(|s| s.get_name() != "help").collect();
+            if subs.is_empty() {
+                let help = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+                if !help.contains("Example") {
+                    missing.push(path);
+                }
+                return;
+            }
+            for s in subs {
+                walk(s, format!("{path} {}", s.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "rapport".into(), &mut missing);
+        assert!(missing.is_empty(), "commands without an example: {missing:?}");
+    }
+
+    #[test]
+    fn the_command_tree_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

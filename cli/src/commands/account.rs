@@ -224,11 +224,10 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
         ("notes", account.notes.as_str().to_string()),
     ])?;
     out.heading("Key players")?;
-    let players: Vec<Vec<String>> = doc
-        .data
-        .people
-        .iter()
-        .filter(|(_, p)| p.is_key_player() && !p.archived)
+    let mut key_players: Vec<_> = doc.data.people.iter().filter(|(_, p)| p.is_key_player() && !p.archived).collect();
+    key_players.sort_by_key(|(_, p)| (p.political_status, p.name.to_lowercase()));
+    let players: Vec<Vec<String>> = key_players
+        .into_iter()
         .map(|(pid, p)| {
             let best = doc
                 .data
@@ -246,11 +245,10 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
         .collect();
     out.table(&["name", "title", "status", "best level"], players, "No key players marked yet.")?;
     out.heading("Open opportunities")?;
-    let opps: Vec<Vec<String>> = doc
-        .data
-        .opportunities
-        .values()
-        .filter(|o| o.is_open() && !o.archived)
+    let mut open: Vec<_> = doc.data.opportunities.values().filter(|o| o.is_open() && !o.archived).collect();
+    open.sort_by_key(|o| (o.decision_date.is_none(), o.decision_date, o.title.clone()));
+    let opps: Vec<Vec<String>> = open
+        .into_iter()
         .map(|o| vec![o.title.clone(), o.stage.clone(), cell(&o.decision_date)])
         .collect();
     out.table(&["title", "stage", "decision"], opps, "No open opportunities.")

@@ -32,7 +32,7 @@ pub enum Cmd {
         #[arg(long)]
         direction: Option<String>,
         /// When it happened (default: today).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         date: Option<String>,
         #[arg(long)]
         notes: Option<String>,
@@ -48,7 +48,7 @@ pub enum Cmd {
         #[arg(long)]
         person: Option<String>,
         /// Only entries on or after this date.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         since: Option<String>,
         /// At most this many entries.
         #[arg(long, default_value_t = 50)]
@@ -74,7 +74,7 @@ pub enum Cmd {
         kind: Option<String>,
         #[arg(long)]
         direction: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         date: Option<String>,
         #[arg(long)]
         notes: Option<String>,
@@ -169,7 +169,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     }
                 }
             }
-            rows.sort_by(|a, b| b.2.date.cmp(&a.2.date).then_with(|| a.1.cmp(b.1)));
+            rows.sort_by(|a, b| b.2.date.cmp(&a.2.date).then_with(|| a.2.notes.as_str().cmp(b.2.notes.as_str())).then_with(|| a.1.cmp(b.1)));
             rows.truncate(limit);
             if ctx.out.json {
                 let json: Vec<_> = rows

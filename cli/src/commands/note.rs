@@ -75,7 +75,8 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             ctx.out.done(format!("Saved private note {} ({}).", note.title, id.short()))
         }
         Cmd::List { all } => {
-            let rows: Vec<_> = doc.data.private_notes.iter().filter(|(_, n)| all || !n.archived).collect();
+            let mut rows: Vec<_> = doc.data.private_notes.iter().filter(|(_, n)| all || !n.archived).collect();
+            rows.sort_by_key(|(_, n)| (n.created, n.title.to_lowercase()));
             if ctx.out.json {
                 return ctx.out.json(&rows.iter().map(|(id, n)| Rec::new(&doc, id, *n)).collect::<Vec<_>>());
             }

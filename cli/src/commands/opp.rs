@@ -70,7 +70,7 @@ pub enum Cmd {
         #[arg(long)]
         reason: Option<String>,
         /// The close date (default: today).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         date: Option<String>,
     },
     /// Archive an opportunity; `--restore` undoes it, `--purge` deletes it.
@@ -124,7 +124,7 @@ pub struct Fields {
     #[arg(long)]
     stage: Option<String>,
     /// Expected decision date.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DATE")]
     decision_date: Option<String>,
     /// Value in whole units of --currency.
     #[arg(long)]
@@ -324,9 +324,8 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
     let o = &d.data.opportunities[&id];
     let out = &ws.ctx.out;
     if out.json {
-        let players: Vec<_> = o
-            .players
-            .iter()
+        let players: Vec<_> = sorted_players(&d, o)
+            .into_iter()
             .map(|(pid, kp)| serde_json::json!({ "person": pid, "person_name": person_name(&d, pid), "role": kp.role, "preference": kp.preference }))
             .collect();
         return out.json(&serde_json::json!({ "opportunity": Rec::new(&d, &id, o), "players": players }));
@@ -346,9 +345,8 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
         ("notes", o.notes.as_str().to_string()),
     ])?;
     out.heading("Key players")?;
-    let rows = o
-        .players
-        .iter()
+    let rows = sorted_players(&d, o)
+        .into_iter()
         .map(|(pid, kp)| {
             let rel_pref = d.data.relationships.values().filter(|r| &r.person == pid && !r.archived).map(|r| r.preference).max();
             vec![
@@ -359,6 +357,13 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
         })
         .collect();
     out.table(&["person", "role", "preference"], rows, "No key players yet: `rapport opp player add OPP PERSON --role ROLE`.")
+}
+
+/// Key players by role (decision makers first), then name.
+fn sorted_players<'a>(d: &Doc, o: &'a Opportunity) -> Vec<(&'a RecordId, &'a KeyPlayer)> {
+    let mut players: Vec<_> = o.players.iter().collect();
+    players.sort_by_key(|(pid, kp)| (kp.role, person_name(d, pid)));
+    players
 }
 
 fn update(

@@ -88,7 +88,7 @@ pub enum CommitmentCmd {
         /// Who owes it: us or them.
         #[arg(long, default_value = "us")]
         party: String,
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, allow_hyphen_values = true, value_name = "DATE")]
         due: Option<String>,
     },
     /// Mark a commitment kept, missed or open.
@@ -116,7 +116,7 @@ pub struct Fields {
     /// A risk (repeatable).
     #[arg(long)]
     risk: Vec<String>,
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DATE")]
     next_review: Option<String>,
     #[arg(long)]
     notes: Option<String>,
@@ -189,11 +189,12 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
         }
         Cmd::List { account, all } => {
             let docs = ws.read_scope(ws.scope(account.as_deref())?, Parts { partnerships: true, people: true, ..Parts::NONE })?;
-            let rows: Vec<_> = docs
+            let mut rows: Vec<_> = docs
                 .iter()
                 .flat_map(|d| d.data.partnerships.iter().map(move |(id, p)| (d, id, p)))
                 .filter(|(_, _, p)| all || !p.archived)
                 .collect();
+            rows.sort_by_key(|(_, _, p)| p.name.to_lowercase());
             if ctx.out.json {
                 return ctx.out.json(&rows.iter().map(|(d, id, p)| Rec::new(d, id, *p)).collect::<Vec<_>>());
             }
@@ -225,7 +226,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             ])?;
             out.heading("Commitments")?;
             let mut cs: Vec<_> = p.commitments.iter().collect();
-            cs.sort_by_key(|(_, c)| (c.due.is_none(), c.due));
+            cs.sort_by_key(|(_, c)| (c.due.is_none(), c.due, c.what.clone()));
             out.table(
                 &["what", "owed by", "due", "status", "id"],
                 cs.iter().map(|(cid, c)| vec![c.what.clone(), c.party.to_string(), cell(&c.due), c.status.to_string(), cid.short().to_string()]).collect(),

@@ -245,16 +245,19 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
     let (i, id) = find_person(&docs, query)?;
     let d = &docs[i];
     let p = &d.data.people[&id];
-    let rels: Vec<_> = d.data.relationships.iter().filter(|(_, r)| r.person == id && !r.archived).collect();
-    let plan: Vec<_> = d.data.plan.iter().filter(|(_, x)| x.person == id && !x.archived).collect();
+    let mut rels: Vec<_> = d.data.relationships.iter().filter(|(_, r)| r.person == id && !r.archived).collect();
+    rels.sort_by_key(|(_, r)| r.member.clone());
+    let mut plan: Vec<_> = d.data.plan.iter().filter(|(_, x)| x.person == id && !x.archived).collect();
+    plan.sort_by_key(|(_, x)| (x.due.is_none(), x.due, x.action.clone()));
     let mut acts: Vec<_> = d.data.activities.iter().filter(|(_, a)| a.people.contains(&id) && !a.archived).collect();
-    acts.sort_by(|a, b| b.1.date.cmp(&a.1.date));
-    let opps: Vec<_> = d
+    acts.sort_by(|a, b| b.1.date.cmp(&a.1.date).then_with(|| a.1.notes.as_str().cmp(b.1.notes.as_str())));
+    let mut opps: Vec<_> = d
         .data
         .opportunities
         .iter()
         .filter_map(|(oid, o)| o.players.get(&id).map(|kp| (oid, o, kp)))
         .collect();
+    opps.sort_by_key(|(_, o, _)| o.title.clone());
     let gives = acts.iter().filter(|(_, a)| a.direction == Direction::Give).count();
     let asks = acts.iter().filter(|(_, a)| a.direction == Direction::Ask).count();
     let out = &ws.ctx.out;

@@ -27,7 +27,7 @@ pub enum Cmd {
         /// The team member who will do it (default: you).
         #[arg(long)]
         owner: Option<String>,
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, allow_hyphen_values = true, value_name = "DATE")]
         due: Option<String>,
         /// The tests it passes: time, learn, illustrate (comma-separated or repeated).
         #[arg(long)]
@@ -68,7 +68,7 @@ pub enum Cmd {
         action: Option<String>,
         #[arg(long)]
         owner: Option<String>,
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, allow_hyphen_values = true, value_name = "DATE")]
         due: Option<String>,
         /// Replaces the tests it passes.
         #[arg(long)]
@@ -86,7 +86,7 @@ pub enum Cmd {
         #[arg(long)]
         account: Option<String>,
         /// When it was done (default: today).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         date: Option<String>,
     },
     /// Archive a plan item; `--restore` undoes it, `--purge` deletes it.

@@ -98,7 +98,7 @@ pub struct Fields {
     #[arg(long)]
     reason: Option<String>,
     /// Date of last contact, when not in the activity log.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DATE")]
     last_contact: Option<String>,
     #[arg(long)]
     notes: Option<String>,
@@ -266,7 +266,8 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>
     let docs = ws.read_scope(ws.scope(account)?, Parts { people: true, relationships: true, activities: true, ..Parts::NONE })?;
     let (i, person) = find_person(&docs, query)?;
     let d = &docs[i];
-    let rels: Vec<_> = relationships_of(d, &person, member.as_deref()).into_iter().filter(|(_, r)| !r.archived).collect();
+    let mut rels: Vec<_> = relationships_of(d, &person, member.as_deref()).into_iter().filter(|(_, r)| !r.archived).collect();
+    rels.sort_by_key(|(_, r)| r.member.clone());
     let acts: Vec<_> = d.data.activities.values().filter(|a| !a.archived && a.people.contains(&person)).collect();
     let balance = |dir: Direction| {
         let of: Vec<_> = acts.iter().filter(|a| a.direction == dir).collect();

@@ -1,0 +1,116 @@
+//! Running `rapport` in an isolated home, with a fixed "today".
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The day every test pretends it is, so relative demo dates are stable.
+pub const TODAY: &str = "2026-11-23";
+
+pub fn rapport_bin() -> PathBuf {
+    let path = assert_cmd::cargo::cargo_bin("rapport");
+    assert!(path.exists(), "{} is missing: build it first with `cargo build -p rapport-cli`", path.display());
+    path
+}
+
+/// A temporary `RAPPORT_HOME`.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+/// The result of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(rapport_bin());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RAPPORT_HOME", self.path())
+            .env("RAPPORT_TODAY", TODAY)
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs and returns whatever happened.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+
+    /// Runs and insists on success.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "rapport {args:?} failed:\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+        run
+    }
+
+    /// Runs and insists on failure with `code`.
+    pub fn fails(&self, args: &[&str], code: i32) -> Run {
+        let run = self.run(args);
+        assert_eq!(run.code, code, "rapport {args:?}: expected exit {code}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+        run
+    }
+
+    /// A home with `rapport init` done.
+    pub fn initialised() -> Home {
+        let home = Home::new();
+        home.ok(&["init", "--name", "Sam Lee", "--handle", "sam", "--email", "sam@example.com"]);
+        home
+    }
+
+    /// A home with the demo loaded.
+    pub fn demo() -> Home {
+        let home = Home::new();
+        home.ok(&["demo"]);
+        home
+    }
+
+    /// Every chunk file in the store, for "nothing was written" checks.
+    pub fn chunk_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for e in entries.flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with('.') {
+                    continue;
+                }
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.path().join("store"), &mut out);
+        out.sort();
+        out
+    }
+}
