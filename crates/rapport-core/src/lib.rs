@@ -17,3 +17,6 @@ pub mod values;
 pub use error::Error;
 pub use ids::{DocId, RecordId};
 pub use values::{Day, Notes};
+
+#[cfg(test)]
+mod convergence;
