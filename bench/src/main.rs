@@ -1,0 +1,129 @@
+//! `rapport-bench`: generates workspaces of 1k, 10k and 100k records and
+//! times the real `rapport` binary on them, printing one table.
+//!
+//! Run: `cargo build --release -p rapport-cli -p rapport-bench && target/release/rapport-bench`
+
+mod generate;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Times the rapport binary on generated workspaces")]
+struct Args {
+    /// Workspace sizes, in records.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    sizes: Vec<usize>,
+    /// Runs per command (the median is reported).
+    #[arg(long, default_value_t = 7)]
+    runs: usize,
+    /// The rapport binary (default: beside this one).
+    #[arg(long)]
+    rapport: Option<PathBuf>,
+    /// Internal: run a command and print its wall time and peak RSS.
+    #[arg(long, hide = true, num_args = 1.., allow_hyphen_values = true)]
+    measure: Option<Vec<String>>,
+}
+
+/// One timed run of a child process.
+struct Sample {
+    wall: Duration,
+    max_rss_kib: u64,
+}
+
+/// Runs in a fresh wrapper process so the peak RSS of its only child is
+/// that command's own.
+fn measure_child(cmd: &[String]) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let status = Command::new(&cmd[0]).args(&cmd[1..]).stdout(Stdio::null()).stderr(Stdio::inherit()).status()?;
+    let wall = start.elapsed();
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    println!("{} {}", wall.as_micros(), usage.max_rss());
+    Ok(())
+}
+
+fn sample(me: &PathBuf, home: &std::path::Path, rapport: &PathBuf, args: &[&str]) -> anyhow::Result<Sample> {
+    let out = Command::new(me)
+        .arg("--measure")
+        .arg(rapport)
+        .args(args)
+        .env("RAPPORT_HOME", home)
+        .env("RAPPORT_TODAY", "2026-11-23")
+        .output()?;
+    if !out.status.success() {
+        bail!("rapport {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let micros: u64 = parts.next().context("no time")?.parse()?;
+    let rss: u64 = parts.next().context("no rss")?.parse()?;
+    Ok(Sample { wall: Duration::from_micros(micros), max_rss_kib: rss })
+}
+
+struct Row {
+    records: usize,
+    command: String,
+    median: Duration,
+    max: Duration,
+    rss_mib: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(cmd) = &args.measure {
+        return measure_child(cmd);
+    }
+    let me = std::env::current_exe()?;
+    let rapport = args.rapport.clone().unwrap_or_else(|| me.with_file_name("rapport"));
+    if !rapport.exists() {
+        bail!("{} is missing: build it with `cargo build --release -p rapport-cli`", rapport.display());
+    }
+    let mut rows = Vec::new();
+    for &records in &args.sizes {
+        let dir = tempfile::tempdir()?;
+        let start = Instant::now();
+        let ws = generate::generate(dir.path(), records)?;
+        eprintln!("generated {} records in {:.1?}", ws.records, start.elapsed());
+        let commands: Vec<(&str, Vec<String>)> = vec![
+            ("person show (by name, all docs)", vec!["person".into(), "show".into(), ws.person.clone()]),
+            ("person show --account", vec!["person".into(), "show".into(), ws.person.clone(), "--account".into(), generate::BIG_ACCOUNT.into()]),
+            ("log add (write, big account)", vec!["log".into(), "add".into(), ws.person.clone(), "--account".into(), generate::BIG_ACCOUNT.into(), "--kind".into(), "call".into(), "--notes".into(), "bench".into()]),
+            ("account list", vec!["account".into(), "list".into()]),
+        ];
+        for (label, cmd) in commands {
+            let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            let mut samples = Vec::new();
+            for _ in 0..args.runs {
+                samples.push(sample(&me, dir.path(), &rapport, &argv)?);
+            }
+            samples.sort_by_key(|s| s.wall);
+            rows.push(Row {
+                records,
+                command: label.to_string(),
+                median: samples[samples.len() / 2].wall,
+                max: samples.last().map(|s| s.wall).unwrap_or_default(),
+                rss_mib: samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+            });
+        }
+    }
+    println!("| records | command | median | max | peak RSS |");
+    println!("|--------:|---------|-------:|----:|---------:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.1} ms | {:.1} ms | {:.1} MiB |",
+            r.records,
+            r.command,
+            r.median.as_secs_f64() * 1000.0,
+            r.max.as_secs_f64() * 1000.0,
+            r.rss_mib
+        );
+    }
+    Ok(())
+}
