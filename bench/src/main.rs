@@ -24,6 +24,9 @@ struct Args {
     /// The rapport binary (default: beside this one).
     #[arg(long)]
     rapport: Option<PathBuf>,
+    /// Only generate a workspace of the first size into this directory, and stop.
+    #[arg(long, value_name = "DIR")]
+    generate_only: Option<PathBuf>,
     /// Internal: run a command and print its wall time and peak RSS.
     #[arg(long, hide = true, num_args = 1.., allow_hyphen_values = true)]
     measure: Option<Vec<String>>,
@@ -79,6 +82,12 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(cmd) = &args.measure {
         return measure_child(cmd);
+    }
+    if let Some(dir) = &args.generate_only {
+        std::fs::create_dir_all(dir)?;
+        let ws = generate::generate(dir, args.sizes[0])?;
+        println!("generated {} records in {}; try: RAPPORT_HOME={} rapport person show '{}'", ws.records, dir.display(), dir.display(), ws.person);
+        return Ok(());
     }
     let me = std::env::current_exe()?;
     let rapport = args.rapport.clone().unwrap_or_else(|| me.with_file_name("rapport"));

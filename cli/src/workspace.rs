@@ -2,13 +2,16 @@
 //! the account documents it lists, and finding records by the names people
 //! use.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use anyhow::Context as _;
 use automerge::AutoCommit;
 use rapport_core::doc::{self, DocData, Parts};
 use rapport_core::model::{AccountEntry, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
-use rapport_store::{FsBackend, Store};
+use rapport_store::{FsBackend, Loaded, Store};
 
 use crate::ctx::{Config, Ctx};
 use crate::error::user_hint;
@@ -40,6 +43,9 @@ pub struct Workspace<'a> {
     pub me: Owner,
     /// The account documents listed in the personal document.
     pub accounts: Vec<(DocId, AccountEntry)>,
+    /// Documents loaded by this command, so a write after a read (resolve a
+    /// name, then change the record) loads each document once.
+    loaded: RefCell<HashMap<DocId, Loaded>>,
 }
 
 pub fn open_store(ctx: &Ctx) -> Store<FsBackend> {
@@ -59,6 +65,7 @@ impl<'a> Workspace<'a> {
         let store = open_store(ctx);
         let loaded = store.load(&personal).context("could not load the personal document")?;
         let data = DocData::read(&loaded.doc, Parts::NONE)?;
+        let mut cache = HashMap::new();
         let me = data.owner.clone().context("the personal document has no owner")?;
         let mut accounts = Vec::new();
         for (key, entry) in data.accounts {
@@ -67,14 +74,16 @@ impl<'a> Workspace<'a> {
             }
         }
         accounts.sort_by(|a, b| a.1.name.to_lowercase().cmp(&b.1.name.to_lowercase()));
-        Ok(Workspace { ctx, store, personal, me, accounts })
+        cache.insert(personal, loaded);
+        Ok(Workspace { ctx, store, personal, me, accounts, loaded: RefCell::new(cache) })
     }
 
     /// Decodes one document.
     pub fn read(&self, id: DocId, parts: Parts) -> anyhow::Result<Doc> {
-        let loaded = self.store.load(&id)?;
-        let data = DocData::read(&loaded.doc, parts)
-            .with_context(|| format!("could not read document {id}"))?;
+        let loaded = self.take(id)?;
+        let data = DocData::read(&loaded.doc, parts);
+        self.loaded.borrow_mut().insert(id, loaded);
+        let data = data.with_context(|| format!("could not read document {id}"))?;
         for p in &data.problems {
             self.ctx.out.warn(format!(
                 "skipped unreadable {} record {} in {}: {}",
@@ -146,11 +155,22 @@ impl<'a> Workspace<'a> {
         id: DocId,
         edit: impl FnOnce(&mut AutoCommit) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let mut loaded = self.store.load(&id)?;
+        let mut loaded = self.take(id)?;
         doc::check_writable(&loaded.doc)?;
+        // On error nothing is saved, and the half-made edit is dropped with
+        // this copy.
         let value = edit(&mut loaded.doc)?;
         self.store.save(&mut loaded)?;
+        self.loaded.borrow_mut().insert(id, loaded);
         Ok(value)
+    }
+
+    /// The document from this command's cache, or loaded from the store.
+    fn take(&self, id: DocId) -> anyhow::Result<Loaded> {
+        if let Some(loaded) = self.loaded.borrow_mut().remove(&id) {
+            return Ok(loaded);
+        }
+        Ok(self.store.load(&id)?)
     }
 }
 

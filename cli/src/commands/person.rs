@@ -356,7 +356,7 @@ fn edit(
     let new_name = name.as_deref().map(|n| validate_name("name", n)).transpose()?;
     let person = ws.edit(docs[i].id, |d| {
         let data = DocData::read(d, Parts::PEOPLE)?;
-        let mut p = data.people.get(&id).cloned().ok_or_else(|| user("the person was removed meanwhile"))?;
+        let mut p: Person = doc::read_record(d, Collection::People, &id)?.ok_or_else(|| user("the person was removed meanwhile"))?;
         apply(&mut p.name, new_name);
         apply_fields(&mut p, f, &data)?;
         p.tags.retain(|t| !remove_tag.iter().any(|r| r.eq_ignore_ascii_case(t)));

@@ -342,8 +342,7 @@ fn find_rel(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&
 fn edit(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>, f: Fields) -> anyhow::Result<()> {
     let (d, id) = find_rel(ws, query, account, member, false)?;
     let r = ws.edit(d.id, |am| {
-        let data = DocData::read(am, Parts { relationships: true, ..Parts::NONE })?;
-        let mut r = data.relationships.get(&id).cloned().ok_or_else(|| user("the relationship was removed meanwhile"))?;
+        let mut r: Relationship = doc::read_record(am, Collection::Relationships, &id)?.ok_or_else(|| user("the relationship was removed meanwhile"))?;
         apply_fields(ws.ctx, &mut r, f)?;
         doc::put_record(am, Collection::Relationships, &id, &r)?;
         Ok(r)

@@ -66,14 +66,14 @@ fn apply(doc: &mut AutoCommit, op: &Op, side: &str, n: usize, expect: &mut Expec
         }
         Op::SetTitle(i, title) => {
             if let Some(id) = pick(&people, *i) {
-                let mut p = data.people[&id].clone();
+                let mut p: Person = doc::read_record(doc, Collection::People, &id).unwrap().unwrap();
                 p.title = Some(title.clone());
                 doc::put_record(doc, Collection::People, &id, &p).unwrap();
             }
         }
         Op::AppendNote(i, text) => {
             if let Some(id) = pick(&people, *i) {
-                let mut p = data.people[&id].clone();
+                let mut p: Person = doc::read_record(doc, Collection::People, &id).unwrap().unwrap();
                 // A token unique to this side and step, so we can look for it.
                 let token = format!("{side}{n}-{text}");
                 p.notes.append(&token);
@@ -92,7 +92,7 @@ fn apply(doc: &mut AutoCommit, op: &Op, side: &str, n: usize, expect: &mut Expec
         }
         Op::SetLevel(i, level) => {
             if let Some(id) = pick(&rels, *i) {
-                let mut r = data.relationships[&id].clone();
+                let mut r: Relationship = doc::read_record(doc, Collection::Relationships, &id).unwrap().unwrap();
                 r.level = Level::ALL[*level];
                 doc::put_record(doc, Collection::Relationships, &id, &r).unwrap();
             }
@@ -145,7 +145,7 @@ fn apply(doc: &mut AutoCommit, op: &Op, side: &str, n: usize, expect: &mut Expec
         }
         Op::AddPlayer(o, p, role) => {
             if let (Some(oid), Some(pid)) = (pick(&opps, *o), pick(&people, *p)) {
-                let mut opp = data.opportunities[&oid].clone();
+                let mut opp: Opportunity = doc::read_record(doc, Collection::Opportunities, &oid).unwrap().unwrap();
                 opp.players.insert(pid, KeyPlayer { role: BuyingRole::ALL[*role], preference: None });
                 doc::put_record(doc, Collection::Opportunities, &oid, &opp).unwrap();
             }

@@ -140,7 +140,7 @@ pub struct DocData {
 
 impl DocData {
     /// Decodes the header, the account or owner, and the chosen collections.
-    pub fn read<D: ReadDoc>(doc: &D, parts: Parts) -> Result<DocData, Error> {
+    pub fn read<D: ReadDoc + automerge::ReadDoc>(doc: &D, parts: Parts) -> Result<DocData, Error> {
         let header = read_header(doc)?;
         let mut data = DocData { schema: header.0, kind: Some(header.1), ..DocData::default() };
         let problems = &mut data.problems;
@@ -249,24 +249,39 @@ fn collection_obj<D: ReadDoc>(doc: &D, collection: Collection) -> Option<ObjId> 
 
 /// Every record of a collection; records that fail to decode go to
 /// `problems`.
-pub fn read_collection<D: ReadDoc, T: Hydrate>(
+///
+/// Decodes through one `hydrate` of the collection and serde, several times
+/// faster than autosurgeon's field-by-field reads. Records decoded this way
+/// are for reading: edits re-read their record with [`read_record`].
+pub fn read_collection<D, T>(
     doc: &D,
     collection: Collection,
     problems: &mut Vec<Problem>,
-) -> BTreeMap<RecordId, T> {
+) -> BTreeMap<RecordId, T>
+where
+    D: ReadDoc + automerge::ReadDoc,
+    T: serde::de::DeserializeOwned,
+{
     let mut out = BTreeMap::new();
     let Some(obj) = collection_obj(doc, collection) else {
         return out;
     };
-    let keys: Vec<String> = doc.map_range(&obj, ..).map(|item| item.key.to_string()).collect();
-    for key in keys {
-        match autosurgeon::hydrate_prop::<_, T, _, _>(doc, &obj, key.as_str()) {
-            Ok(value) => {
-                out.insert(RecordId::from(key), value);
+    let map = match automerge::ReadDoc::hydrate(doc, &obj, None) {
+        Ok(automerge::hydrate::Value::Map(map)) => map,
+        Ok(_) => return out,
+        Err(e) => {
+            problems.push(Problem { collection: collection.key(), key: String::new(), error: e.to_string() });
+            return out;
+        }
+    };
+    for (key, value) in map.iter() {
+        match serde_json::from_value::<T>(crate::decode::to_json(&value.value)) {
+            Ok(record) => {
+                out.insert(RecordId::from(key.clone()), record);
             }
             Err(e) => problems.push(Problem {
                 collection: collection.key(),
-                key,
+                key: key.clone(),
                 error: e.to_string(),
             }),
         }

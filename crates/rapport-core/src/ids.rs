@@ -4,7 +4,7 @@ use crate::Error;
 
 /// The random key of a record inside a document: 16 lowercase hex digits
 /// (64 random bits). Users may type any unique prefix of it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct RecordId(String);
 

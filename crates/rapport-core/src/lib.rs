@@ -8,6 +8,7 @@
 
 pub mod doc;
 pub mod enums;
+mod decode;
 mod error;
 pub mod ids;
 pub mod model;

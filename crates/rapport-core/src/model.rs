@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use autosurgeon::{Hydrate, Reconcile};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::enums::*;
 use crate::ids::RecordId;
@@ -55,67 +55,89 @@ fn first_stage() -> String {
 pub const DEFAULT_STAGES: &[&str] = &["identified", "qualified", "proposed", "negotiating"];
 
 /// A customer organisation we target.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Account {
     pub name: String,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub domain: Option<String>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub industry: Option<String>,
     /// A target account: we aim for at least Credible Source with every key
     /// player.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub target: bool,
     /// How the account fits our Ideal Customer Profile, in words.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub icp_fit: Option<String>,
     /// Ideal Customer Profile fit, 1 (poor) to 5 (ideal).
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub icp_score: Option<u8>,
     /// The account-level relationship we want.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub desired_level: Option<Level>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub notes: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub created: Option<Day>,
 }
 
 /// A contact: one of *them*.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Person {
     pub name: String,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub email: Option<String>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub phone: Option<String>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub title: Option<String>,
     /// The org chart: whom this person reports to.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub reports_to: Option<RecordId>,
     /// People this person sways.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub influences: Vec<RecordId>,
     /// People this person opposes.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub opposes: Vec<RecordId>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub orientation: Option<DecisionOrientation>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub political_status: Option<PoliticalStatus>,
     /// What they are trying to achieve.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub goals: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub notes: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub tags: Vec<String>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub created: Option<Day>,
 }
 
@@ -147,35 +169,46 @@ impl Person {
 
 /// How one of *us* (`member`, a handle) and one of *them* (`person`) are
 /// connected. Never closed: only nurtured or neglected.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Relationship {
     /// The team member's handle.
     pub member: String,
     pub person: RecordId,
     #[autosurgeon(missing = "vendor")]
+    #[serde(default = "vendor")]
     pub level: Level,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub desired_level: Option<Level>,
     #[autosurgeon(missing = "neutral")]
+    #[serde(default = "neutral")]
     pub preference: Preference,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub desired_preference: Option<Preference>,
     #[autosurgeon(missing = "unknown")]
+    #[serde(default = "unknown")]
     pub coverage: Coverage,
     /// Keep in touch every this many days.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub cadence_days: Option<u32>,
     /// Why the desired level is the right one (higher levels cost more time).
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub desired_reason: Option<String>,
     /// Set by hand; the activity log gives a later date when it has one.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub last_contact: Option<Day>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub notes: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub created: Option<Day>,
 }
 
@@ -200,53 +233,70 @@ impl Relationship {
 }
 
 /// A contact's part in one opportunity.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct KeyPlayer {
     #[autosurgeon(missing = "influencer")]
+    #[serde(default = "influencer")]
     pub role: BuyingRole,
     /// Their support for us on this opportunity, when it differs from the
     /// relationship's.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub preference: Option<Preference>,
 }
 
 /// Anything we want someone to say yes to. Dated, and always ends.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Opportunity {
     pub title: String,
     #[autosurgeon(missing = "project")]
+    #[serde(default = "project")]
     pub kind: OpportunityKind,
     /// The contact it is with, when it is not with the account as a whole.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub person: Option<RecordId>,
     #[autosurgeon(missing = "first_stage")]
+    #[serde(default = "first_stage")]
     pub stage: String,
     #[autosurgeon(missing = "open")]
+    #[serde(default = "open")]
     pub status: OpportunityStatus,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub closed_on: Option<Day>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub close_reason: Option<String>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub decision_date: Option<Day>,
     /// Whole units of `currency`.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub value: Option<i64>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub currency: Option<String>,
     /// Percent, 0 to 100.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub probability: Option<u8>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub next_step: Option<String>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub notes: Notes,
     /// Keyed by person id: a contact has one role per opportunity.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub players: BTreeMap<RecordId, KeyPlayer>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub created: Option<Day>,
 }
 
@@ -257,13 +307,16 @@ impl Opportunity {
 }
 
 /// Which of the three tests an investment passes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Tests {
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub time: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub learn: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub illustrate: bool,
 }
 
@@ -294,114 +347,146 @@ impl Tests {
 }
 
 /// An investment in a relationship: something we do *for* a contact, unpaid.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct PlanItem {
     pub person: RecordId,
     /// What we will do.
     pub action: String,
     /// The team member's handle.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub owner: String,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub due: Option<Day>,
     #[autosurgeon(missing = "planned")]
+    #[serde(default = "planned")]
     pub status: PlanStatus,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub done_on: Option<Day>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub tests: Tests,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub notes: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub created: Option<Day>,
 }
 
 /// One entry of the activity log: what happened.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Activity {
     pub date: Day,
     /// The contacts involved.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub people: Vec<RecordId>,
     #[autosurgeon(missing = "other_activity")]
+    #[serde(default = "other_activity")]
     pub kind: ActivityKind,
     #[autosurgeon(missing = "neutral_direction")]
+    #[serde(default = "neutral_direction")]
     pub direction: Direction,
     /// The team member's handle who logged it.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub by: String,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub notes: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub opportunity: Option<RecordId>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub archived: bool,
 }
 
 /// Who owes what, by when, in a partnership.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Commitment {
     #[autosurgeon(missing = "us")]
+    #[serde(default = "us")]
     pub party: Party,
     pub what: String,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub due: Option<Day>,
     #[autosurgeon(missing = "open_commitment")]
+    #[serde(default = "open_commitment")]
     pub status: CommitmentStatus,
 }
 
 /// More than a relationship: shared vision, goals, commitments and risk.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Partnership {
     pub name: String,
     /// The partner, when a person; none means the document's account.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub person: Option<RecordId>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub vision: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub goals: Vec<String>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub commitments: BTreeMap<RecordId, Commitment>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub risks: Vec<String>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub next_review: Option<Day>,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub notes: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub created: Option<Day>,
 }
 
 /// The user of this copy: how teammates see them.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Owner {
     pub name: String,
     pub handle: String,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub email: Option<String>,
 }
 
 /// A note that never leaves the user's own devices.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct PrivateNote {
     pub title: String,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub body: Notes,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub created: Option<Day>,
 }
 
 /// An entry in the personal document's list of account documents.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct AccountEntry {
     pub name: String,
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub added: Option<Day>,
 }

@@ -84,6 +84,13 @@ impl serde::Serialize for Day {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Day {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl autosurgeon::Reconcile for Day {
     type Key<'a> = autosurgeon::reconcile::NoKey;
     fn reconcile<R: autosurgeon::Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
@@ -133,6 +140,15 @@ impl Notes {
 impl serde::Serialize for Notes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Notes {
+    /// Notes decoded this way are for reading only: to edit a note, hydrate
+    /// the record with autosurgeon so the edit is a minimal splice.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <Option<String> as serde::Deserialize>::deserialize(d)?;
+        Ok(Notes::new(s.as_deref().unwrap_or("")))
     }
 }
 
