@@ -1,4 +1,5 @@
 //! Turning a hydrated automerge value into JSON, for serde decoding.
+//! Whole-number floats become integers.
 
 use automerge::ScalarValue;
 use automerge::hydrate::Value;
@@ -15,6 +16,9 @@ pub fn to_json(value: &Value) -> Json {
             ScalarValue::Str(s) => Json::String(s.to_string()),
             ScalarValue::Int(i) => Json::from(*i),
             ScalarValue::Uint(u) => Json::from(*u),
+            // No Rapport field is fractional; JS clients may write whole
+            // numbers as floats.
+            ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Json::from(*f as i64),
             ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
             ScalarValue::Counter(c) => Json::from(i64::from(c)),
             ScalarValue::Timestamp(t) => Json::from(*t),

@@ -382,3 +382,97 @@ pub fn set_archived<D: Doc>(doc: &mut D, collection: Collection, id: &RecordId, 
         _ => Err(Error::NotFound { kind: collection.key().into(), query: id.to_string() }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use automerge::{AutoCommit, ObjType, ROOT, transaction::Transactable};
+
+    use super::*;
+
+    /// A record written by another client with numbers as plain ints and
+    /// floats, and with most fields absent, still reads, for display and for
+    /// editing.
+    #[test]
+    fn foreign_numbers_and_missing_fields_read() {
+        let mut doc = AutoCommit::new();
+        let account = Account {
+            name: "Acme".into(),
+            domain: None,
+            industry: None,
+            target: false,
+            icp_fit: None,
+            icp_score: None,
+            desired_level: None,
+            notes: crate::Notes::default(),
+            archived: false,
+            created: None,
+        };
+        init_account(&mut doc, &account).unwrap();
+        let (_, rels) = automerge::ReadDoc::get(&doc, &ROOT, "relationships").unwrap().unwrap();
+        let rel = Transactable::put_object(&mut doc, &rels, "abc", ObjType::Map).unwrap();
+        Transactable::put(&mut doc, &rel, "member", "jo").unwrap();
+        Transactable::put(&mut doc, &rel, "person", "p1").unwrap();
+        Transactable::put(&mut doc, &rel, "cadence_days", 30i64).unwrap();
+        let (_, opps) = automerge::ReadDoc::get(&doc, &ROOT, "opportunities").unwrap().unwrap();
+        let opp = Transactable::put_object(&mut doc, &opps, "o1", ObjType::Map).unwrap();
+        Transactable::put(&mut doc, &opp, "title", "Deal").unwrap();
+        Transactable::put(&mut doc, &opp, "probability", 40.0f64).unwrap();
+        Transactable::put(&mut doc, &opp, "value", 1000u64).unwrap();
+
+        let data = DocData::read(&doc, Parts::ALL).unwrap();
+        assert!(data.problems.is_empty(), "{:?}", data.problems);
+        let r = &data.relationships[&RecordId::from("abc".to_string())];
+        assert_eq!(r.cadence_days, Some(30));
+        assert_eq!(r.level, crate::enums::Level::Vendor, "absent level defaults to vendor");
+        let r2: Relationship = read_record(&doc, Collection::Relationships, &RecordId::from("abc".to_string())).unwrap().unwrap();
+        assert_eq!(r2.cadence_days, Some(30));
+        let o: Opportunity = read_record(&doc, Collection::Opportunities, &RecordId::from("o1".to_string())).unwrap().unwrap();
+        assert_eq!((o.probability, o.value), (Some(40), Some(1000)));
+        assert_eq!(o.status, crate::enums::OpportunityStatus::Open);
+    }
+
+    #[test]
+    fn unreadable_records_are_reported_not_fatal() {
+        let mut doc = AutoCommit::new();
+        init_personal(&mut doc, &Owner { name: "Sam".into(), handle: "sam".into(), email: None }).unwrap();
+        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people").unwrap().unwrap();
+        let bad = Transactable::put_object(&mut doc, &people, "bad", ObjType::Map).unwrap();
+        Transactable::put(&mut doc, &bad, "name", 42i64).unwrap();
+        put_record(&mut doc, Collection::People, &RecordId::from("good".to_string()), &Person::named("Ana")).unwrap();
+        let data = DocData::read(&doc, Parts::ALL).unwrap();
+        assert_eq!(data.people.len(), 1);
+        assert_eq!(data.problems.len(), 1);
+        assert_eq!(data.problems[0].key, "bad");
+    }
+
+    #[test]
+    fn archiving_sets_only_the_flag() {
+        let mut doc = AutoCommit::new();
+        init_personal(&mut doc, &Owner { name: "Sam".into(), handle: "sam".into(), email: None }).unwrap();
+        let id = RecordId::random();
+        let mut p = Person::named("Ana");
+        p.title = Some("CFO".into());
+        put_record(&mut doc, Collection::People, &id, &p).unwrap();
+        let mut other = doc.fork();
+        set_archived(&mut doc, Collection::People, &id, true).unwrap();
+        // A teammate's concurrent edit of another field survives archiving.
+        p.title = Some("CEO".into());
+        put_record(&mut other, Collection::People, &id, &p).unwrap();
+        doc.merge(&mut other).unwrap();
+        let back: Person = read_record(&doc, Collection::People, &id).unwrap().unwrap();
+        assert!(back.archived);
+        assert_eq!(back.title.as_deref(), Some("CEO"));
+        set_archived(&mut doc, Collection::People, &id, false).unwrap();
+        assert!(!read_record::<_, Person>(&doc, Collection::People, &id).unwrap().unwrap().archived);
+        assert!(set_archived(&mut doc, Collection::People, &RecordId::from("nope".to_string()), true).is_err());
+    }
+
+    #[test]
+    fn newer_schemas_are_not_written() {
+        let mut doc = AutoCommit::new();
+        init_personal(&mut doc, &Owner { name: "Sam".into(), handle: "sam".into(), email: None }).unwrap();
+        Transactable::put(&mut doc, ROOT, "schema", SCHEMA_VERSION + 1).unwrap();
+        assert!(matches!(check_writable(&doc), Err(Error::NewerSchema { .. })));
+        assert!(DocData::read(&doc, Parts::ALL).is_ok(), "still readable");
+    }
+}

@@ -74,7 +74,7 @@ pub struct Account {
     #[serde(default)]
     pub icp_fit: Option<String>,
     /// Ideal Customer Profile fit, 1 (poor) to 5 (ideal).
-    #[autosurgeon(missing = "Default::default")]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_int")]
     #[serde(default)]
     pub icp_score: Option<u8>,
     /// The account-level relationship we want.
@@ -190,7 +190,7 @@ pub struct Relationship {
     #[serde(default = "unknown")]
     pub coverage: Coverage,
     /// Keep in touch every this many days.
-    #[autosurgeon(missing = "Default::default")]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_int")]
     #[serde(default)]
     pub cadence_days: Option<u32>,
     /// Why the desired level is the right one (higher levels cost more time).
@@ -272,14 +272,14 @@ pub struct Opportunity {
     #[serde(default)]
     pub decision_date: Option<Day>,
     /// Whole units of `currency`.
-    #[autosurgeon(missing = "Default::default")]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_int")]
     #[serde(default)]
     pub value: Option<i64>,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub currency: Option<String>,
     /// Percent, 0 to 100.
-    #[autosurgeon(missing = "Default::default")]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_int")]
     #[serde(default)]
     pub probability: Option<u8>,
     #[autosurgeon(missing = "Default::default")]

@@ -259,3 +259,31 @@ mod tests {
         assert_eq!(n.as_str(), "replaced");
     }
 }
+
+/// Hydrates an optional whole number written as int, uint, or an integral
+/// float (JS clients write plain numbers as int or f64), so a number from
+/// another client never makes its record unreadable.
+pub(crate) fn hydrate_opt_int<D, T>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'_>,
+) -> Result<Option<T>, autosurgeon::HydrateError>
+where
+    D: autosurgeon::ReadDoc,
+    T: TryFrom<i64>,
+{
+    use automerge::{ScalarValue, Value};
+    let out_of_range = |v: String| autosurgeon::HydrateError::unexpected("a whole number in range", v);
+    let n: i64 = match doc.get(obj, &prop)? {
+        None => return Ok(None),
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Null => return Ok(None),
+            ScalarValue::Int(i) => *i,
+            ScalarValue::Uint(u) => i64::try_from(*u).map_err(|_| out_of_range(u.to_string()))?,
+            ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => *f as i64,
+            other => return Err(autosurgeon::HydrateError::unexpected("a whole number", other.to_string())),
+        },
+        Some((other, _)) => return Err(autosurgeon::HydrateError::unexpected("a whole number", format!("{other:?}"))),
+    };
+    T::try_from(n).map(Some).map_err(|_| out_of_range(n.to_string()))
+}
