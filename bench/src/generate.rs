@@ -23,7 +23,9 @@ pub struct Workspace {
 }
 
 fn day(i: usize) -> Day {
-    Day::ymd(2026, 11, 23).unwrap_or(Day(Default::default())).add_days(-((i % 700) as i64))
+    Day::ymd(2026, 11, 23)
+        .unwrap_or(Day(Default::default()))
+        .add_days(-((i % 700) as i64))
 }
 
 fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<String> {
@@ -64,7 +66,11 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<String> {
             due: Some(day(i).add_days(30)),
             status: PlanStatus::ALL[i % 3],
             done_on: None,
-            tests: Tests { time: true, learn: i % 2 == 0, illustrate: i % 3 == 0 },
+            tests: Tests {
+                time: true,
+                learn: i % 2 == 0,
+                illustrate: i % 3 == 0,
+            },
             notes: Notes::default(),
             archived: false,
             created: Some(day(i)),
@@ -74,7 +80,13 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<String> {
     for i in 0..opps_n {
         let mut players = std::collections::BTreeMap::new();
         for k in 0..3 {
-            players.insert(people[(i * 3 + k) % people_n].clone(), KeyPlayer { role: BuyingRole::ALL[k], preference: None });
+            players.insert(
+                people[(i * 3 + k) % people_n].clone(),
+                KeyPlayer {
+                    role: BuyingRole::ALL[k],
+                    preference: None,
+                },
+            );
         }
         let o = Opportunity {
             title: format!("Project {i}"),
@@ -117,11 +129,19 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<String> {
 /// with almost all of them, two small accounts and a personal document.
 pub fn generate(home: &Path, records: usize) -> anyhow::Result<Workspace> {
     let store = Store::new(FsBackend::new(home.join("store")));
-    let owner = Owner { name: "Sam Lee".into(), handle: "sam".into(), email: None };
+    let owner = Owner {
+        name: "Sam Lee".into(),
+        handle: "sam".into(),
+        email: None,
+    };
     let mut personal = store.create(|d| doc::init_personal(d, &owner))?;
     let mut accounts: Vec<(DocId, String)> = Vec::new();
     let small = 50.min(records / 10);
-    let sizes = [(BIG_ACCOUNT.to_string(), records.saturating_sub(2 * small)), ("Smallco A".into(), small), ("Smallco B".into(), small)];
+    let sizes = [
+        (BIG_ACCOUNT.to_string(), records.saturating_sub(2 * small)),
+        ("Smallco A".into(), small),
+        ("Smallco B".into(), small),
+    ];
     let mut person = String::new();
     for (name, size) in sizes {
         let account = Account {
@@ -146,10 +166,21 @@ pub fn generate(home: &Path, records: usize) -> anyhow::Result<Workspace> {
         accounts.push((loaded.id, name));
     }
     for (id, name) in &accounts {
-        let entry = AccountEntry { name: name.clone(), added: None };
-        doc::put_record(&mut personal.doc, Collection::Accounts, &RecordId::from(id.to_bs58()), &entry)?;
+        let entry = AccountEntry {
+            name: name.clone(),
+            added: None,
+        };
+        doc::put_record(
+            &mut personal.doc,
+            Collection::Accounts,
+            &RecordId::from(id.to_bs58()),
+            &entry,
+        )?;
     }
     store.save(&mut personal)?;
-    std::fs::write(home.join("config.toml"), format!("personal_doc = \"{}\"\n", personal.id.to_url()))?;
+    std::fs::write(
+        home.join("config.toml"),
+        format!("personal_doc = \"{}\"\n", personal.id.to_url()),
+    )?;
     Ok(Workspace { records, person })
 }

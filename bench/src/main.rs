@@ -42,7 +42,11 @@ struct Sample {
 /// that command's own.
 fn measure_child(cmd: &[String]) -> anyhow::Result<()> {
     let start = Instant::now();
-    let status = Command::new(&cmd[0]).args(&cmd[1..]).stdout(Stdio::null()).stderr(Stdio::inherit()).status()?;
+    let status = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()?;
     let wall = start.elapsed();
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
     if !status.success() {
@@ -52,7 +56,12 @@ fn measure_child(cmd: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sample(me: &PathBuf, home: &std::path::Path, rapport: &PathBuf, args: &[&str]) -> anyhow::Result<Sample> {
+fn sample(
+    me: &PathBuf,
+    home: &std::path::Path,
+    rapport: &PathBuf,
+    args: &[&str],
+) -> anyhow::Result<Sample> {
     let out = Command::new(me)
         .arg("--measure")
         .arg(rapport)
@@ -61,13 +70,19 @@ fn sample(me: &PathBuf, home: &std::path::Path, rapport: &PathBuf, args: &[&str]
         .env("RAPPORT_TODAY", "2026-11-23")
         .output()?;
     if !out.status.success() {
-        bail!("rapport {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "rapport {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut parts = text.split_whitespace();
     let micros: u64 = parts.next().context("no time")?.parse()?;
     let rss: u64 = parts.next().context("no rss")?.parse()?;
-    Ok(Sample { wall: Duration::from_micros(micros), max_rss_kib: rss })
+    Ok(Sample {
+        wall: Duration::from_micros(micros),
+        max_rss_kib: rss,
+    })
 }
 
 struct Row {
@@ -86,24 +101,65 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = &args.generate_only {
         std::fs::create_dir_all(dir)?;
         let ws = generate::generate(dir, args.sizes[0])?;
-        println!("generated {} records in {}; try: RAPPORT_HOME={} rapport person show '{}'", ws.records, dir.display(), dir.display(), ws.person);
+        println!(
+            "generated {} records in {}; try: RAPPORT_HOME={} rapport person show '{}'",
+            ws.records,
+            dir.display(),
+            dir.display(),
+            ws.person
+        );
         return Ok(());
     }
     let me = std::env::current_exe()?;
-    let rapport = args.rapport.clone().unwrap_or_else(|| me.with_file_name("rapport"));
+    let rapport = args
+        .rapport
+        .clone()
+        .unwrap_or_else(|| me.with_file_name("rapport"));
     if !rapport.exists() {
-        bail!("{} is missing: build it with `cargo build --release -p rapport-cli`", rapport.display());
+        bail!(
+            "{} is missing: build it with `cargo build --release -p rapport-cli`",
+            rapport.display()
+        );
     }
     let mut rows = Vec::new();
     for &records in &args.sizes {
         let dir = tempfile::tempdir()?;
         let start = Instant::now();
         let ws = generate::generate(dir.path(), records)?;
-        eprintln!("generated {} records in {:.1?}", ws.records, start.elapsed());
+        eprintln!(
+            "generated {} records in {:.1?}",
+            ws.records,
+            start.elapsed()
+        );
         let commands: Vec<(&str, Vec<String>)> = vec![
-            ("person show (by name, all docs)", vec!["person".into(), "show".into(), ws.person.clone()]),
-            ("person show --account", vec!["person".into(), "show".into(), ws.person.clone(), "--account".into(), generate::BIG_ACCOUNT.into()]),
-            ("log add (write, big account)", vec!["log".into(), "add".into(), ws.person.clone(), "--account".into(), generate::BIG_ACCOUNT.into(), "--kind".into(), "call".into(), "--notes".into(), "bench".into()]),
+            (
+                "person show (by name, all docs)",
+                vec!["person".into(), "show".into(), ws.person.clone()],
+            ),
+            (
+                "person show --account",
+                vec![
+                    "person".into(),
+                    "show".into(),
+                    ws.person.clone(),
+                    "--account".into(),
+                    generate::BIG_ACCOUNT.into(),
+                ],
+            ),
+            (
+                "log add (write, big account)",
+                vec![
+                    "log".into(),
+                    "add".into(),
+                    ws.person.clone(),
+                    "--account".into(),
+                    generate::BIG_ACCOUNT.into(),
+                    "--kind".into(),
+                    "call".into(),
+                    "--notes".into(),
+                    "bench".into(),
+                ],
+            ),
             ("account list", vec!["account".into(), "list".into()]),
         ];
         for (label, cmd) in commands {

@@ -82,7 +82,11 @@ pub fn run() -> anyhow::Result<()> {
         Some(s) => s.parse()?,
         None => rapport_core::Day(chrono::Local::now().date_naive()),
     };
-    let ctx = Ctx { paths, out: Output::new(cli.json, cli.quiet), today };
+    let ctx = Ctx {
+        paths,
+        out: Output::new(cli.json, cli.quiet),
+        today,
+    };
     commands::run(&ctx, cli.command)
 }
 
@@ -96,9 +100,15 @@ mod tests {
     #[test]
     fn every_command_has_an_example() {
         fn walk(cmd: &clap::Command, path: String, missing: &mut Vec<String>) {
-            let subs: Vec<_> = cmd.get_subcommands().filter(|s| s.get_name() != "help").collect();
+            let subs: Vec<_> = cmd
+                .get_subcommands()
+                .filter(|s| s.get_name() != "help")
+                .collect();
             if subs.is_empty() {
-                let help = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+                let help = cmd
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
                 if !help.contains("Example") {
                     missing.push(path);
                 }
@@ -110,7 +120,10 @@ mod tests {
         }
         let mut missing = Vec::new();
         walk(&Cli::command(), "rapport".into(), &mut missing);
-        assert!(missing.is_empty(), "commands without an example: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "commands without an example: {missing:?}"
+        );
     }
 
     #[test]

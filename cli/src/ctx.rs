@@ -38,9 +38,8 @@ impl Paths {
                 home: Some(home.to_path_buf()),
             });
         }
-        let dirs = directories::ProjectDirs::from("", "", "rapport").context(
-            "could not find a home directory; set RAPPORT_HOME or pass --home",
-        )?;
+        let dirs = directories::ProjectDirs::from("", "", "rapport")
+            .context("could not find a home directory; set RAPPORT_HOME or pass --home")?;
         Ok(Paths {
             store: dirs.data_dir().join("store"),
             config: dirs.config_dir().join("config.toml"),
@@ -59,7 +58,9 @@ pub struct Config {
 impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("could not parse {}", path.display())),
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("could not parse {}", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
         }
@@ -68,20 +69,25 @@ impl Config {
     /// Writes atomically: a crash leaves the old file or the new one.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let dir = path.parent().context("the config path has no directory")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
         let text = toml::to_string(self).context("could not encode the config")?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .with_context(|| format!("could not write in {}", dir.display()))?;
         std::io::Write::write_all(&mut tmp, text.as_bytes())?;
         tmp.as_file().sync_all()?;
-        tmp.persist(path).with_context(|| format!("could not write {}", path.display()))?;
+        tmp.persist(path)
+            .with_context(|| format!("could not write {}", path.display()))?;
         Ok(())
     }
 
     pub fn personal_doc(&self) -> anyhow::Result<Option<DocId>> {
         self.personal_doc
             .as_deref()
-            .map(|s| s.parse::<DocId>().context("config.toml: personal_doc is not a document id"))
+            .map(|s| {
+                s.parse::<DocId>()
+                    .context("config.toml: personal_doc is not a document id")
+            })
             .transpose()
     }
 }

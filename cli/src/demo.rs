@@ -171,10 +171,14 @@ pub fn parse() -> anyhow::Result<Demo> {
 }
 
 fn day(today: Day, s: &Option<String>) -> anyhow::Result<Option<Day>> {
-    Ok(s.as_deref().map(|s| Day::parse_relative(s, today)).transpose()?)
+    Ok(s.as_deref()
+        .map(|s| Day::parse_relative(s, today))
+        .transpose()?)
 }
 
-fn opt<T: std::str::FromStr<Err = rapport_core::Error>>(s: &Option<String>) -> anyhow::Result<Option<T>> {
+fn opt<T: std::str::FromStr<Err = rapport_core::Error>>(
+    s: &Option<String>,
+) -> anyhow::Result<Option<T>> {
     Ok(s.as_deref().map(str::parse).transpose()?)
 }
 
@@ -220,11 +224,19 @@ impl DemoAccount {
 impl DemoBook {
     /// Writes every record into `doc` (one document).
     pub fn write(&self, doc: &mut AutoCommit, today: Day) -> anyhow::Result<Counts> {
-        let ids: BTreeMap<&str, RecordId> = self.people.iter().map(|p| (p.name.as_str(), RecordId::random())).collect();
+        let ids: BTreeMap<&str, RecordId> = self
+            .people
+            .iter()
+            .map(|p| (p.name.as_str(), RecordId::random()))
+            .collect();
         let id = |name: &str| -> anyhow::Result<RecordId> {
-            ids.get(name).cloned().with_context(|| format!("demo data: no person named {name}"))
+            ids.get(name)
+                .cloned()
+                .with_context(|| format!("demo data: no person named {name}"))
         };
-        let ids_of = |names: &[String]| -> anyhow::Result<Vec<RecordId>> { names.iter().map(|n| id(n)).collect() };
+        let ids_of = |names: &[String]| -> anyhow::Result<Vec<RecordId>> {
+            names.iter().map(|n| id(n)).collect()
+        };
         for p in &self.people {
             let mut person = Person::named(&p.name);
             person.email = p.email.clone();
@@ -254,7 +266,13 @@ impl DemoBook {
         for o in &self.opportunities {
             let mut players = BTreeMap::new();
             for p in &o.players {
-                players.insert(id(&p.person)?, KeyPlayer { role: p.role.parse()?, preference: opt(&p.preference)? });
+                players.insert(
+                    id(&p.person)?,
+                    KeyPlayer {
+                        role: p.role.parse()?,
+                        preference: opt(&p.preference)?,
+                    },
+                );
             }
             let opp = Opportunity {
                 title: o.title.clone(),
@@ -277,7 +295,11 @@ impl DemoBook {
             doc::put_record(doc, Collection::Opportunities, &RecordId::random(), &opp)?;
         }
         for x in &self.plan {
-            let tests: Vec<InvestmentTest> = x.tests.iter().map(|t| t.parse()).collect::<Result<_, _>>()?;
+            let tests: Vec<InvestmentTest> = x
+                .tests
+                .iter()
+                .map(|t| t.parse())
+                .collect::<Result<_, _>>()?;
             let item = PlanItem {
                 person: id(&x.person)?,
                 action: x.action.clone(),
@@ -311,7 +333,12 @@ impl DemoBook {
             for c in &p.commitments {
                 commitments.insert(
                     RecordId::random(),
-                    Commitment { party: c.party.parse()?, what: c.what.clone(), due: day(today, &c.due)?, status: c.status.parse()? },
+                    Commitment {
+                        party: c.party.parse()?,
+                        what: c.what.clone(),
+                        due: day(today, &c.due)?,
+                        status: c.status.parse()?,
+                    },
                 );
             }
             let partnership = Partnership {
@@ -326,7 +353,12 @@ impl DemoBook {
                 archived: false,
                 created: Some(today),
             };
-            doc::put_record(doc, Collection::Partnerships, &RecordId::random(), &partnership)?;
+            doc::put_record(
+                doc,
+                Collection::Partnerships,
+                &RecordId::random(),
+                &partnership,
+            )?;
         }
         Ok(Counts {
             people: self.people.len(),

@@ -23,12 +23,18 @@ impl std::error::Error for UserError {}
 
 /// Builds a user error.
 pub fn user(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UserError { message: message.into(), hint: None })
+    anyhow::Error::new(UserError {
+        message: message.into(),
+        hint: None,
+    })
 }
 
 /// Builds a user error with a hint.
 pub fn user_hint(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UserError { message: message.into(), hint: Some(hint.into()) })
+    anyhow::Error::new(UserError {
+        message: message.into(),
+        hint: Some(hint.into()),
+    })
 }
 
 enum Kind {
@@ -55,9 +61,9 @@ fn classify(err: &anyhow::Error) -> Kind {
         if let Some(store) = cause.downcast_ref::<StoreError>() {
             return match store {
                 StoreError::Io { .. } => Kind::Internal,
-                StoreError::Corrupt { .. } => {
-                    Kind::User(Some("run `rapport doctor --repair` to move the damaged file aside".into()))
-                }
+                StoreError::Corrupt { .. } => Kind::User(Some(
+                    "run `rapport doctor --repair` to move the damaged file aside".into(),
+                )),
                 _ => Kind::User(None),
             };
         }
@@ -72,7 +78,8 @@ fn classify(err: &anyhow::Error) -> Kind {
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -15,7 +15,8 @@ pub struct Output {
 
 impl Output {
     pub fn new(json: bool, quiet: bool) -> Output {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let color = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Output { json, quiet, color }
     }
 
@@ -55,23 +56,42 @@ impl Output {
     }
 
     pub fn bold(&self, text: &str) -> String {
-        if self.color { format!("\x1b[1m{text}\x1b[0m") } else { text.to_string() }
+        if self.color {
+            format!("\x1b[1m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 
     pub fn dim(&self, text: &str) -> String {
-        if self.color { format!("\x1b[2m{text}\x1b[0m") } else { text.to_string() }
+        if self.color {
+            format!("\x1b[2m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 
     /// An aligned table; prints `empty` instead when there are no rows.
-    pub fn table(&self, headers: &[&str], rows: Vec<Vec<String>>, empty: &str) -> anyhow::Result<()> {
+    pub fn table(
+        &self,
+        headers: &[&str],
+        rows: Vec<Vec<String>>,
+        empty: &str,
+    ) -> anyhow::Result<()> {
         if rows.is_empty() {
             return self.line(self.dim(empty));
         }
         let mut table = Table::new();
-        table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        table
+            .load_preset(presets::NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled);
         table.set_header(headers.iter().map(|h| {
             let cell = comfy_table::Cell::new(h.to_uppercase());
-            if self.color { cell.add_attribute(comfy_table::Attribute::Bold) } else { cell }
+            if self.color {
+                cell.add_attribute(comfy_table::Attribute::Bold)
+            } else {
+                cell
+            }
         }));
         for row in rows {
             table.add_row(row);
@@ -79,18 +99,30 @@ impl Output {
         for column in table.column_iter_mut() {
             column.set_padding((0, 2));
         }
-        let text: String = table.lines().map(|l| format!("{}\n", l.trim_end())).collect();
+        let text: String = table
+            .lines()
+            .map(|l| format!("{}\n", l.trim_end()))
+            .collect();
         self.write(&text)
     }
 
     /// `label: value` lines, aligned, skipping empty values.
     pub fn fields(&self, pairs: &[(&str, String)]) -> anyhow::Result<()> {
-        let width = pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.len()).max().unwrap_or(0);
+        let width = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| k.len())
+            .max()
+            .unwrap_or(0);
         let mut text = String::new();
         for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
             let mut lines = v.lines();
             let first = lines.next().unwrap_or("");
-            text.push_str(&format!("{:width$}  {first}\n", format!("{k}:"), width = width + 1));
+            text.push_str(&format!(
+                "{:width$}  {first}\n",
+                format!("{k}:"),
+                width = width + 1
+            ));
             for more in lines {
                 text.push_str(&format!("{:width$}  {more}\n", "", width = width + 1));
             }

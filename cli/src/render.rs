@@ -21,16 +21,28 @@ pub struct Rec<'a, T: Serialize> {
 
 impl<'a, T: Serialize> Rec<'a, T> {
     pub fn new(doc: &Doc, id: &'a RecordId, record: &'a T) -> Rec<'a, T> {
-        Rec { id, doc: doc.id, doc_name: doc.label(), record }
+        Rec {
+            id,
+            doc: doc.id,
+            doc_name: doc.label(),
+            record,
+        }
     }
 }
 
 /// A person's name by id, within one document ("?" when unknown).
 pub fn person_name(doc: &Doc, id: &RecordId) -> String {
-    doc.data.people.get(id).map(|p| p.name.clone()).unwrap_or_else(|| format!("?{}", id.short()))
+    doc.data
+        .people
+        .get(id)
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| format!("?{}", id.short()))
 }
 
 /// Joins names for a table cell.
 pub fn names(doc: &Doc, ids: &[RecordId]) -> String {
-    ids.iter().map(|id| person_name(doc, id)).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(|id| person_name(doc, id))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

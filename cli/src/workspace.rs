@@ -63,19 +63,31 @@ impl<'a> Workspace<'a> {
             ));
         };
         let store = open_store(ctx);
-        let loaded = store.load(&personal).context("could not load the personal document")?;
+        let loaded = store
+            .load(&personal)
+            .context("could not load the personal document")?;
         let data = DocData::read(&loaded.doc, Parts::NONE)?;
         let mut cache = HashMap::new();
-        let me = data.owner.clone().context("the personal document has no owner")?;
+        let me = data
+            .owner
+            .clone()
+            .context("the personal document has no owner")?;
         let mut accounts = Vec::new();
         for (key, entry) in data.accounts {
             if let Ok(id) = key.as_str().parse::<DocId>() {
                 accounts.push((id, entry));
             }
         }
-        accounts.sort_by(|a, b| a.1.name.to_lowercase().cmp(&b.1.name.to_lowercase()));
+        accounts.sort_by_key(|a| a.1.name.to_lowercase());
         cache.insert(personal, loaded);
-        Ok(Workspace { ctx, store, personal, me, accounts, loaded: RefCell::new(cache) })
+        Ok(Workspace {
+            ctx,
+            store,
+            personal,
+            me,
+            accounts,
+            loaded: RefCell::new(cache),
+        })
     }
 
     /// Decodes one document.
@@ -210,7 +222,12 @@ pub fn find(
 pub fn people(data: &DocData) -> Vec<Named> {
     data.people
         .iter()
-        .map(|(id, p)| Named { id: id.clone(), name: p.name.clone(), email: p.email.clone(), archived: p.archived })
+        .map(|(id, p)| Named {
+            id: id.clone(),
+            name: p.name.clone(),
+            email: p.email.clone(),
+            archived: p.archived,
+        })
         .collect()
 }
 

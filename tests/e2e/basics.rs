@@ -6,8 +6,16 @@ use crate::harness::Home;
 fn an_uninitialised_home_is_a_user_error_with_a_hint() {
     let home = Home::new();
     let run = home.fails(&["person", "list"], 1);
-    assert!(run.stderr.contains("error: no Rapport data"), "{}", run.stderr);
-    assert!(run.stderr.contains("hint: run `rapport init"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: no Rapport data"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: run `rapport init"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -16,17 +24,64 @@ fn init_twice_is_refused_and_where_reports_paths() {
     let run = home.fails(&["init", "--name", "X", "--handle", "x"], 1);
     assert!(run.stderr.contains("already initialised"), "{}", run.stderr);
     let json = home.ok(&["where", "--json"]).json();
-    assert_eq!(json["store"], home.path().join("store").display().to_string());
-    assert!(json["personal_doc"].as_str().unwrap().starts_with("automerge:"));
+    assert_eq!(
+        json["store"],
+        home.path().join("store").display().to_string()
+    );
+    assert!(
+        json["personal_doc"]
+            .as_str()
+            .unwrap()
+            .starts_with("automerge:")
+    );
 }
 
 #[test]
 fn records_round_trip_through_add_show_and_json() {
     let home = Home::initialised();
-    home.ok(&["account", "add", "Acme Corp", "--target", "--icp-score", "4", "--desired-level", "trusted advisor"]);
-    home.ok(&["person", "add", "Ana Silva", "--account", "acme", "--email", "Ana@Acme.com", "--title", "CFO", "--status", "inner-circle", "--orientation", "financial", "--tag", "exec,board", "--notes", "Met at the summit"]);
-    home.ok(&["person", "add", "Bo Chen", "--account", "acme", "--reports-to", "ana@acme.com", "--influences", "Ana Silva"]);
-    let ana = home.ok(&["person", "show", "ana@acme.com", "--json"]).json();
+    home.ok(&[
+        "account",
+        "add",
+        "Acme Corp",
+        "--target",
+        "--icp-score",
+        "4",
+        "--desired-level",
+        "trusted advisor",
+    ]);
+    home.ok(&[
+        "person",
+        "add",
+        "Ana Silva",
+        "--account",
+        "acme",
+        "--email",
+        "Ana@Acme.com",
+        "--title",
+        "CFO",
+        "--status",
+        "inner-circle",
+        "--orientation",
+        "financial",
+        "--tag",
+        "exec,board",
+        "--notes",
+        "Met at the summit",
+    ]);
+    home.ok(&[
+        "person",
+        "add",
+        "Bo Chen",
+        "--account",
+        "acme",
+        "--reports-to",
+        "ana@acme.com",
+        "--influences",
+        "Ana Silva",
+    ]);
+    let ana = home
+        .ok(&["person", "show", "ana@acme.com", "--json"])
+        .json();
     let p = &ana["person"];
     assert_eq!(p["email"], "ana@acme.com");
     assert_eq!(p["political_status"], "inner-circle");
@@ -50,16 +105,58 @@ fn a_bad_value_names_the_field_and_allowed_values_exits_1_and_writes_nothing() {
     home.ok(&["person", "add", "Ana", "--account", "Acme"]);
     let before = home.chunk_files();
     for (args, field) in [
-        (vec!["rel", "add", "Ana", "--level", "friend"], "invalid level 'friend': expected vendor, credible-source, problem-solver, trusted-advisor"),
-        (vec!["rel", "add", "Ana", "--preference", "fan"], "invalid preference 'fan'"),
-        (vec!["person", "add", "Bo", "--account", "Acme", "--email", "bo-at-acme"], "invalid email"),
-        (vec!["account", "add", "Beta", "--icp-score", "9"], "invalid icp score '9': expected a whole number from 1 to 5"),
-        (vec!["log", "add", "Ana", "--kind", "lunch"], "invalid kind 'lunch'"),
-        (vec!["opp", "add", "Deal", "--account", "Acme", "--decision-date", "next week"], "invalid date 'next week'"),
-        (vec!["plan", "add", "Ana", "Do a thing", "--tests", "time,speed"], "invalid test 'speed'"),
+        (
+            vec!["rel", "add", "Ana", "--level", "friend"],
+            "invalid level 'friend': expected vendor, credible-source, problem-solver, trusted-advisor",
+        ),
+        (
+            vec!["rel", "add", "Ana", "--preference", "fan"],
+            "invalid preference 'fan'",
+        ),
+        (
+            vec![
+                "person",
+                "add",
+                "Bo",
+                "--account",
+                "Acme",
+                "--email",
+                "bo-at-acme",
+            ],
+            "invalid email",
+        ),
+        (
+            vec!["account", "add", "Beta", "--icp-score", "9"],
+            "invalid icp score '9': expected a whole number from 1 to 5",
+        ),
+        (
+            vec!["log", "add", "Ana", "--kind", "lunch"],
+            "invalid kind 'lunch'",
+        ),
+        (
+            vec![
+                "opp",
+                "add",
+                "Deal",
+                "--account",
+                "Acme",
+                "--decision-date",
+                "next week",
+            ],
+            "invalid date 'next week'",
+        ),
+        (
+            vec!["plan", "add", "Ana", "Do a thing", "--tests", "time,speed"],
+            "invalid test 'speed'",
+        ),
     ] {
         let run = home.fails(&args, 1);
-        assert_eq!(run.stderr.lines().count(), 1, "one line for {args:?}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "one line for {args:?}: {}",
+            run.stderr
+        );
         assert!(run.stderr.contains(field), "{args:?}: {}", run.stderr);
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
@@ -78,15 +175,32 @@ fn usage_errors_exit_2() {
 fn references_by_name_email_and_id_prefix_and_ambiguity() {
     let home = Home::initialised();
     home.ok(&["account", "add", "Acme"]);
-    home.ok(&["person", "add", "Ana Silva", "--account", "Acme", "--email", "ana@acme.com"]);
+    home.ok(&[
+        "person",
+        "add",
+        "Ana Silva",
+        "--account",
+        "Acme",
+        "--email",
+        "ana@acme.com",
+    ]);
     home.ok(&["person", "add", "Ana Costa", "--account", "Acme"]);
     let run = home.fails(&["person", "show", "ana"], 1);
-    assert!(run.stderr.contains("Ana Silva <ana@acme.com>") && run.stderr.contains("Ana Costa"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Ana Silva <ana@acme.com>") && run.stderr.contains("Ana Costa"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("hint:"), "{}", run.stderr);
-    let id = home.ok(&["person", "show", "ana costa", "--json"]).json()["id"].as_str().unwrap().to_string();
+    let id = home.ok(&["person", "show", "ana costa", "--json"]).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let by_prefix = home.ok(&["person", "show", &id[..6], "--json"]).json();
     assert_eq!(by_prefix["person"]["name"], "Ana Costa");
-    let by_email = home.ok(&["person", "show", "ANA@acme.com", "--json"]).json();
+    let by_email = home
+        .ok(&["person", "show", "ANA@acme.com", "--json"])
+        .json();
     assert_eq!(by_email["person"]["name"], "Ana Silva");
     home.fails(&["person", "show", "Zed"], 1);
 }
@@ -98,14 +212,39 @@ fn archive_hides_restore_returns_purge_deletes() {
     home.ok(&["person", "add", "Ana", "--account", "Acme"]);
     home.ok(&["rel", "add", "Ana", "--level", "credible-source"]);
     home.ok(&["person", "archive", "Ana"]);
-    assert_eq!(home.ok(&["person", "list", "--json"]).json().as_array().unwrap().len(), 0);
+    assert_eq!(
+        home.ok(&["person", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     let all = home.ok(&["person", "list", "--all", "--json"]).json();
     assert_eq!(all[0]["archived"], true);
     home.ok(&["person", "archive", "Ana", "--restore"]);
-    assert_eq!(home.ok(&["person", "list", "--json"]).json()[0]["archived"], false);
+    assert_eq!(
+        home.ok(&["person", "list", "--json"]).json()[0]["archived"],
+        false
+    );
     home.ok(&["person", "archive", "Ana", "--purge"]);
-    assert_eq!(home.ok(&["person", "list", "--all", "--json"]).json().as_array().unwrap().len(), 0);
-    assert_eq!(home.ok(&["rel", "list", "--all", "--json"]).json().as_array().unwrap().len(), 0, "relationships go with a purged person");
+    assert_eq!(
+        home.ok(&["person", "list", "--all", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        home.ok(&["rel", "list", "--all", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "relationships go with a purged person"
+    );
 }
 
 #[test]
@@ -113,11 +252,41 @@ fn closing_an_opportunity_never_touches_relationships() {
     let home = Home::initialised();
     home.ok(&["account", "add", "Acme"]);
     home.ok(&["person", "add", "Ana", "--account", "Acme"]);
-    home.ok(&["rel", "add", "Ana", "--level", "problem-solver", "--preference", "mentor"]);
-    home.ok(&["opp", "add", "Audit", "--account", "Acme", "--decision-date", "+30d", "--value", "40,000", "--currency", "eur", "--probability", "40%"]);
+    home.ok(&[
+        "rel",
+        "add",
+        "Ana",
+        "--level",
+        "problem-solver",
+        "--preference",
+        "mentor",
+    ]);
+    home.ok(&[
+        "opp",
+        "add",
+        "Audit",
+        "--account",
+        "Acme",
+        "--decision-date",
+        "+30d",
+        "--value",
+        "40,000",
+        "--currency",
+        "eur",
+        "--probability",
+        "40%",
+    ]);
     home.ok(&["opp", "player", "add", "Audit", "Ana", "--role", "dm"]);
     let rel_before = home.ok(&["rel", "list", "--json"]).json();
-    home.ok(&["opp", "close", "Audit", "--status", "lost", "--reason", "budget moved"]);
+    home.ok(&[
+        "opp",
+        "close",
+        "Audit",
+        "--status",
+        "lost",
+        "--reason",
+        "budget moved",
+    ]);
     let opp = home.ok(&["opp", "show", "Audit", "--json"]).json();
     assert_eq!(opp["opportunity"]["status"], "lost");
     assert_eq!(opp["opportunity"]["closed_on"], "2026-11-23");
@@ -125,7 +294,15 @@ fn closing_an_opportunity_never_touches_relationships() {
     assert_eq!(opp["opportunity"]["currency"], "EUR");
     assert_eq!(opp["players"][0]["role"], "decision-maker");
     assert_eq!(home.ok(&["rel", "list", "--json"]).json(), rel_before);
-    assert_eq!(home.ok(&["opp", "list", "--json"]).json().as_array().unwrap().len(), 0, "open only by default");
+    assert_eq!(
+        home.ok(&["opp", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "open only by default"
+    );
     home.ok(&["opp", "player", "remove", "Audit", "Ana"]);
     home.fails(&["opp", "player", "remove", "Audit", "Ana"], 1);
     home.fails(&["opp", "close", "Audit", "--status", "open"], 1);
@@ -135,31 +312,85 @@ fn closing_an_opportunity_never_touches_relationships() {
 fn plan_items_record_the_three_tests_and_warn_below_two() {
     let home = Home::initialised();
     home.ok(&["person", "add", "Rui"]);
-    let weak = home.ok(&["plan", "add", "Rui", "Send an article", "--tests", "illustrate"]);
-    assert!(weak.stderr.contains("passes 1 of the three tests; it misses: time, learn"), "{}", weak.stderr);
-    let strong = home.ok(&["plan", "add", "Rui", "Review his draft", "--tests", "time", "--tests", "learn,illustrate"]);
+    let weak = home.ok(&[
+        "plan",
+        "add",
+        "Rui",
+        "Send an article",
+        "--tests",
+        "illustrate",
+    ]);
+    assert!(
+        weak.stderr
+            .contains("passes 1 of the three tests; it misses: time, learn"),
+        "{}",
+        weak.stderr
+    );
+    let strong = home.ok(&[
+        "plan",
+        "add",
+        "Rui",
+        "Review his draft",
+        "--tests",
+        "time",
+        "--tests",
+        "learn,illustrate",
+    ]);
     assert!(strong.stderr.is_empty(), "{}", strong.stderr);
     let list = home.ok(&["plan", "list"]).stdout;
     assert!(list.contains("--I") && list.contains("TLI"), "{list}");
     home.ok(&["plan", "done", "Review"]);
-    let done = home.ok(&["plan", "list", "--status", "done", "--json"]).json();
+    let done = home
+        .ok(&["plan", "list", "--status", "done", "--json"])
+        .json();
     assert_eq!(done[0]["item"]["done_on"], "2026-11-23");
-    assert_eq!(done[0]["tests_passed"], serde_json::json!(["time", "learn", "illustrate"]));
+    assert_eq!(
+        done[0]["tests_passed"],
+        serde_json::json!(["time", "learn", "illustrate"])
+    );
 }
 
 #[test]
 fn the_activity_log_derives_last_contact_and_the_give_ask_balance() {
     let home = Home::initialised();
     home.ok(&["person", "add", "Lena"]);
-    home.ok(&["rel", "add", "Lena", "--cadence", "30", "--last-contact", "2026-01-01"]);
-    assert_eq!(home.ok(&["rel", "list", "--json"]).json()[0]["overdue"], true);
-    home.ok(&["log", "add", "Lena", "--kind", "ask", "--date", "-3d", "--notes", "Asked for an intro"]);
+    home.ok(&[
+        "rel",
+        "add",
+        "Lena",
+        "--cadence",
+        "30",
+        "--last-contact",
+        "2026-01-01",
+    ]);
+    assert_eq!(
+        home.ok(&["rel", "list", "--json"]).json()[0]["overdue"],
+        true
+    );
+    home.ok(&[
+        "log",
+        "add",
+        "Lena",
+        "--kind",
+        "ask",
+        "--date",
+        "-3d",
+        "--notes",
+        "Asked for an intro",
+    ]);
     let rel = home.ok(&["rel", "show", "Lena", "--json"]).json();
-    assert_eq!(rel["relationships"][0]["last_contact_derived"], "2026-11-20");
+    assert_eq!(
+        rel["relationships"][0]["last_contact_derived"],
+        "2026-11-20"
+    );
     assert_eq!(rel["relationships"][0]["overdue"], false);
     assert_eq!(rel["balance"]["only_asks"], true);
     let human = home.ok(&["rel", "show", "Lena"]);
-    assert!(human.stderr.contains("we only ever ask Lena"), "{}", human.stderr);
+    assert!(
+        human.stderr.contains("we only ever ask Lena"),
+        "{}",
+        human.stderr
+    );
     home.ok(&["log", "add", "Lena", "--kind", "help-given"]);
     let rel = home.ok(&["rel", "show", "Lena", "--json"]).json();
     assert_eq!(rel["balance"]["gives"], 1);
@@ -170,11 +401,49 @@ fn the_activity_log_derives_last_contact_and_the_give_ask_balance() {
 fn partnerships_track_commitments() {
     let home = Home::initialised();
     home.ok(&["account", "add", "Beta"]);
-    home.ok(&["partner", "add", "Co-delivery", "--account", "Beta", "--goal", "Two joint clients", "--risk", "Channel conflict", "--next-review", "+90d"]);
-    home.ok(&["partner", "commitment", "add", "Co-delivery", "Share the pipeline", "--party", "them", "--due", "+7d"]);
-    home.ok(&["partner", "commitment", "set", "Co-delivery", "pipeline", "--status", "kept"]);
-    let p = home.ok(&["partner", "show", "Co-delivery", "--json"]).json();
-    let c = p["commitments"].as_object().unwrap().values().next().unwrap().clone();
+    home.ok(&[
+        "partner",
+        "add",
+        "Co-delivery",
+        "--account",
+        "Beta",
+        "--goal",
+        "Two joint clients",
+        "--risk",
+        "Channel conflict",
+        "--next-review",
+        "+90d",
+    ]);
+    home.ok(&[
+        "partner",
+        "commitment",
+        "add",
+        "Co-delivery",
+        "Share the pipeline",
+        "--party",
+        "them",
+        "--due",
+        "+7d",
+    ]);
+    home.ok(&[
+        "partner",
+        "commitment",
+        "set",
+        "Co-delivery",
+        "pipeline",
+        "--status",
+        "kept",
+    ]);
+    let p = home
+        .ok(&["partner", "show", "Co-delivery", "--json"])
+        .json();
+    let c = p["commitments"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
     assert_eq!(c["party"], "them");
     assert_eq!(c["status"], "kept");
     assert_eq!(p["goals"], serde_json::json!(["Two joint clients"]));
@@ -197,7 +466,10 @@ fn completions_for_every_supported_shell() {
     let home = Home::new();
     for shell in ["bash", "zsh", "fish"] {
         let run = home.ok(&["completions", shell]);
-        assert!(run.stdout.contains("rapport") && run.stdout.len() > 1000, "{shell}");
+        assert!(
+            run.stdout.contains("rapport") && run.stdout.len() > 1000,
+            "{shell}"
+        );
     }
     home.fails(&["completions", "tcsh"], 2);
 }

@@ -19,10 +19,19 @@ fn twenty_concurrent_writers_all_land() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let people = home.ok(&["person", "list", "--json"]).json();
-    let mut names: Vec<String> = people.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    let mut names: Vec<String> = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
     names.sort();
     let mut want: Vec<String> = (0..20).map(|i| format!("Writer {i}")).collect();
     want.sort();

@@ -6,9 +6,30 @@ use std::process::{Command, Output};
 /// The day every test pretends it is, so relative demo dates are stable.
 pub const TODAY: &str = "2026-11-23";
 
+/// The `rapport` binary, built (or brought up to date) once per test
+/// process: `cargo test`/`nextest` do not build another package's binaries,
+/// and a stale binary would test old code.
 pub fn rapport_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "rapport-cli", "--bin", "rapport"])
+            .current_dir(workspace)
+            .status()
+            .expect("could not run cargo to build rapport");
+        assert!(status.success(), "building rapport failed");
+    });
     let path = assert_cmd::cargo::cargo_bin("rapport");
-    assert!(path.exists(), "{} is missing: build it first with `cargo build -p rapport-cli`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing after the build",
+        path.display()
+    );
     path
 }
 
@@ -34,13 +55,16 @@ impl Run {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
 impl Home {
     pub fn new() -> Home {
-        Home { dir: tempfile::tempdir().unwrap() }
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -66,21 +90,37 @@ impl Home {
     /// Runs and insists on success.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);
-        assert_eq!(run.code, 0, "rapport {args:?} failed:\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 0,
+            "rapport {args:?} failed:\nstdout: {}\nstderr: {}",
+            run.stdout, run.stderr
+        );
         run
     }
 
     /// Runs and insists on failure with `code`.
     pub fn fails(&self, args: &[&str], code: i32) -> Run {
         let run = self.run(args);
-        assert_eq!(run.code, code, "rapport {args:?}: expected exit {code}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, code,
+            "rapport {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+            run.stdout, run.stderr
+        );
         run
     }
 
     /// A home with `rapport init` done.
     pub fn initialised() -> Home {
         let home = Home::new();
-        home.ok(&["init", "--name", "Sam Lee", "--handle", "sam", "--email", "sam@example.com"]);
+        home.ok(&[
+            "init",
+            "--name",
+            "Sam Lee",
+            "--handle",
+            "sam",
+            "--email",
+            "sam@example.com",
+        ]);
         home
     }
 
@@ -94,7 +134,9 @@ impl Home {
     /// Every chunk file in the store, for "nothing was written" checks.
     pub fn chunk_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
             for e in entries.flatten() {
                 let p = e.path();
                 let name = e.file_name().to_string_lossy().to_string();

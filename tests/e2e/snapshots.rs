@@ -10,7 +10,11 @@ fn settings(home: &Home) -> insta::Settings {
     // Document ids, and their 8-character prefixes shown in tables.
     let accounts = home.ok(&["account", "list", "--json"]).json();
     for a in accounts.as_array().unwrap() {
-        let bs58 = a["doc"].as_str().unwrap().trim_start_matches("automerge:").to_string();
+        let bs58 = a["doc"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("automerge:")
+            .to_string();
         s.add_filter(&regex::escape(&bs58), "[doc]");
         s.add_filter(&format!(r"\b{}\b", regex::escape(&bs58[..8])), "[doc8]");
     }
@@ -28,7 +32,8 @@ fn snap(home: &Home, name: &str, args: &[&str]) {
     } else {
         format!("{}--- stderr ---\n{}", run.stdout, run.stderr)
     };
-    settings(home).bind(|| insta::assert_snapshot!(name, text, &format!("rapport {}", args.join(" "))));
+    settings(home)
+        .bind(|| insta::assert_snapshot!(name, text, &format!("rapport {}", args.join(" "))));
 }
 
 /// Maps keyed by random record ids become arrays sorted by content, so the
@@ -38,7 +43,9 @@ fn stable(value: serde_json::Value) -> serde_json::Value {
     match value {
         Value::Object(map) => {
             let id_keyed = !map.is_empty()
-                && map.keys().all(|k| k.len() == 16 && k.chars().all(|c| c.is_ascii_hexdigit()));
+                && map
+                    .keys()
+                    .all(|k| k.len() == 16 && k.chars().all(|c| c.is_ascii_hexdigit()));
             if id_keyed {
                 let mut values: Vec<Value> = map.into_iter().map(|(_, v)| stable(v)).collect();
                 values.sort_by_key(|v| v.to_string());
@@ -61,8 +68,16 @@ fn snap_json(home: &Home, name: &str, args: &[&str]) {
 fn demo_workspace_human_output() {
     let home = Home::demo();
     snap(&home, "account_list", &["account", "list"]);
-    snap(&home, "account_show", &["account", "show", "Acme Logistics"]);
-    snap(&home, "person_list_acme", &["person", "list", "--account", "Acme"]);
+    snap(
+        &home,
+        "account_show",
+        &["account", "show", "Acme Logistics"],
+    );
+    snap(
+        &home,
+        "person_list_acme",
+        &["person", "list", "--account", "Acme"],
+    );
     snap(&home, "person_show", &["person", "show", "Ana Silva"]);
     snap(&home, "rel_list", &["rel", "list"]);
     snap(&home, "rel_show_only_asks", &["rel", "show", "Bruno Costa"]);
@@ -70,14 +85,30 @@ fn demo_workspace_human_output() {
     snap(&home, "opp_show", &["opp", "show", "Hub network"]);
     snap(&home, "plan_list", &["plan", "list"]);
     snap(&home, "log_list", &["log", "list", "--limit", "6"]);
-    snap(&home, "partner_show", &["partner", "show", "Beta co-delivery"]);
+    snap(
+        &home,
+        "partner_show",
+        &["partner", "show", "Beta co-delivery"],
+    );
 }
 
 #[test]
 fn demo_workspace_json_output() {
     let home = Home::demo();
     snap_json(&home, "account_list_json", &["account", "list", "--json"]);
-    snap_json(&home, "person_show_json", &["person", "show", "Carla Mendes", "--json"]);
-    snap_json(&home, "opp_show_json", &["opp", "show", "Warehouse data audit", "--json"]);
-    snap_json(&home, "plan_list_json", &["plan", "list", "--account", "Beta", "--json"]);
+    snap_json(
+        &home,
+        "person_show_json",
+        &["person", "show", "Carla Mendes", "--json"],
+    );
+    snap_json(
+        &home,
+        "opp_show_json",
+        &["opp", "show", "Warehouse data audit", "--json"],
+    );
+    snap_json(
+        &home,
+        "plan_list_json",
+        &["plan", "list", "--account", "Beta", "--json"],
+    );
 }

@@ -17,7 +17,9 @@ use crate::workspace::{Doc, Workspace};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Add an account.
-    #[command(after_help = "Example:\n  rapport account add \"Acme Corp\" --domain acme.com --industry logistics --target --icp-score 4 --desired-level trusted-advisor")]
+    #[command(
+        after_help = "Example:\n  rapport account add \"Acme Corp\" --domain acme.com --industry logistics --target --icp-score 4 --desired-level trusted-advisor"
+    )]
     Add {
         name: String,
         #[command(flatten)]
@@ -47,7 +49,9 @@ pub enum Cmd {
         not_target: bool,
     },
     /// Archive an account (kept, hidden from lists); `--restore` undoes it.
-    #[command(after_help = "Example:\n  rapport account archive Acme\n  rapport account archive Acme --purge   # delete the whole document for good")]
+    #[command(
+        after_help = "Example:\n  rapport account archive Acme\n  rapport account archive Acme --purge   # delete the whole document for good"
+    )]
     Archive {
         account: String,
         #[arg(long)]
@@ -87,11 +91,14 @@ fn parse_score(v: Option<&str>) -> anyhow::Result<Option<Option<u8>>> {
         None => Ok(None),
         Some(s) if s.trim().is_empty() => Ok(Some(None)),
         Some(s) => {
-            let n: i64 = s.trim().parse().map_err(|_| rapport_core::Error::InvalidValue {
-                field: "icp score".into(),
-                value: s.into(),
-                allowed: "a whole number from 1 to 5".into(),
-            })?;
+            let n: i64 = s
+                .trim()
+                .parse()
+                .map_err(|_| rapport_core::Error::InvalidValue {
+                    field: "icp score".into(),
+                    value: s.into(),
+                    allowed: "a whole number from 1 to 5".into(),
+                })?;
             Ok(Some(Some(validate_range("icp score", n, 1, 5)? as u8)))
         }
     }
@@ -103,24 +110,45 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Add { name, fields } => add(&ws, &name, fields),
         Cmd::List { all } => list(&ws, all),
         Cmd::Show { account } => show(&ws, &account),
-        Cmd::Edit { account, name, fields, not_target } => edit(&ws, &account, name, fields, not_target),
-        Cmd::Archive { account, restore, purge } => archive(&ws, &account, restore, purge),
+        Cmd::Edit {
+            account,
+            name,
+            fields,
+            not_target,
+        } => edit(&ws, &account, name, fields, not_target),
+        Cmd::Archive {
+            account,
+            restore,
+            purge,
+        } => archive(&ws, &account, restore, purge),
     }
 }
 
 /// Creates an account document and lists it in the personal document.
 pub fn create(ws: &Workspace, account: &Account) -> anyhow::Result<DocId> {
     let created = ws.store.create(|d| doc::init_account(d, account))?;
-    let entry = AccountEntry { name: account.name.clone(), added: account.created };
+    let entry = AccountEntry {
+        name: account.name.clone(),
+        added: account.created,
+    };
     ws.edit(ws.personal, |d| {
-        Ok(doc::put_record(d, Collection::Accounts, &RecordId::from(created.id.to_bs58()), &entry)?)
+        Ok(doc::put_record(
+            d,
+            Collection::Accounts,
+            &RecordId::from(created.id.to_bs58()),
+            &entry,
+        )?)
     })?;
     Ok(created.id)
 }
 
 fn add(ws: &Workspace, name: &str, f: Fields) -> anyhow::Result<()> {
     let name = validate_name("name", name)?;
-    if let Some((id, _)) = ws.accounts.iter().find(|(_, e)| e.name.eq_ignore_ascii_case(&name)) {
+    if let Some((id, _)) = ws
+        .accounts
+        .iter()
+        .find(|(_, e)| e.name.eq_ignore_ascii_case(&name))
+    {
         return Err(user_hint(
             format!("an account named '{name}' exists already ({id})"),
             "choose another name, or edit it with `rapport account edit`",
@@ -140,9 +168,14 @@ fn add(ws: &Workspace, name: &str, f: Fields) -> anyhow::Result<()> {
     };
     let id = create(ws, &account)?;
     if ws.ctx.out.json {
-        return ws.ctx.out.json(&serde_json::json!({ "doc": id, "account": account }));
+        return ws
+            .ctx
+            .out
+            .json(&serde_json::json!({ "doc": id, "account": account }));
     }
-    ws.ctx.out.done(format!("Added account {} ({}).", account.name, id))
+    ws.ctx
+        .out
+        .done(format!("Added account {} ({}).", account.name, id))
 }
 
 #[derive(Serialize)]
@@ -163,17 +196,30 @@ fn row<'a>(doc: &'a Doc) -> Option<AccountRow<'a>> {
         account,
         people: people.len(),
         key_players: people.iter().filter(|p| p.is_key_player()).count(),
-        open_opportunities: doc.data.opportunities.values().filter(|o| o.is_open() && !o.archived).count(),
+        open_opportunities: doc
+            .data
+            .opportunities
+            .values()
+            .filter(|o| o.is_open() && !o.archived)
+            .count(),
     })
 }
 
 fn list(ws: &Workspace, all: bool) -> anyhow::Result<()> {
-    let parts = Parts { people: true, opportunities: true, ..Parts::NONE };
+    let parts = Parts {
+        people: true,
+        opportunities: true,
+        ..Parts::NONE
+    };
     let mut docs = Vec::new();
     for (id, _) in &ws.accounts {
         docs.push(ws.read(*id, parts)?);
     }
-    let rows: Vec<AccountRow> = docs.iter().filter_map(row).filter(|r| all || !r.account.archived).collect();
+    let rows: Vec<AccountRow> = docs
+        .iter()
+        .filter_map(row)
+        .filter(|r| all || !r.account.archived)
+        .collect();
     if ws.ctx.out.json {
         return ws.ctx.out.json(&rows);
     }
@@ -183,7 +229,11 @@ fn list(ws: &Workspace, all: bool) -> anyhow::Result<()> {
             let a = r.account;
             vec![
                 format!("{}{}", a.name, if a.archived { " [archived]" } else { "" }),
-                if a.target { "yes".into() } else { String::new() },
+                if a.target {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
                 cell(&a.icp_score),
                 cell(&a.desired_level),
                 r.people.to_string(),
@@ -194,7 +244,16 @@ fn list(ws: &Workspace, all: bool) -> anyhow::Result<()> {
         })
         .collect();
     ws.ctx.out.table(
-        &["name", "target", "icp", "desired", "people", "key players", "open opps", "id"],
+        &[
+            "name",
+            "target",
+            "icp",
+            "desired",
+            "people",
+            "key players",
+            "open opps",
+            "id",
+        ],
         table,
         "No accounts yet: add one with `rapport account add NAME`.",
     )
@@ -204,7 +263,10 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
     let id = ws.resolve_account(query)?;
     let doc = ws.read(id, Parts::ALL)?;
     let Some(account) = &doc.data.account else {
-        return Err(user_hint("that is the personal document, not an account", "use `rapport person list --account personal`"));
+        return Err(user_hint(
+            "that is the personal document, not an account",
+            "use `rapport person list --account personal`",
+        ));
     };
     let out = &ws.ctx.out;
     if out.json {
@@ -216,15 +278,40 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
         ("id", doc.id.to_string()),
         ("domain", cell(&account.domain)),
         ("industry", cell(&account.industry)),
-        ("target", if account.target { "yes".into() } else { "no".into() }),
+        (
+            "target",
+            if account.target {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        ),
         ("icp fit", cell(&account.icp_fit)),
-        ("icp score", account.icp_score.map(|s| format!("{s}/5")).unwrap_or_default()),
+        (
+            "icp score",
+            account
+                .icp_score
+                .map(|s| format!("{s}/5"))
+                .unwrap_or_default(),
+        ),
         ("desired level", cell(&account.desired_level)),
-        ("archived", if account.archived { "yes".into() } else { String::new() }),
+        (
+            "archived",
+            if account.archived {
+                "yes".into()
+            } else {
+                String::new()
+            },
+        ),
         ("notes", account.notes.as_str().to_string()),
     ])?;
     out.heading("Key players")?;
-    let mut key_players: Vec<_> = doc.data.people.iter().filter(|(_, p)| p.is_key_player() && !p.archived).collect();
+    let mut key_players: Vec<_> = doc
+        .data
+        .people
+        .iter()
+        .filter(|(_, p)| p.is_key_player() && !p.archived)
+        .collect();
     key_players.sort_by_key(|(_, p)| (p.political_status, p.name.to_lowercase()));
     let players: Vec<Vec<String>> = key_players
         .into_iter()
@@ -239,30 +326,56 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
                 p.name.clone(),
                 cell(&p.title),
                 cell(&p.political_status),
-                best.map(|r| format!("{} (@{})", r.level, r.member)).unwrap_or_else(|| "-".into()),
+                best.map(|r| format!("{} (@{})", r.level, r.member))
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    out.table(&["name", "title", "status", "best level"], players, "No key players marked yet.")?;
+    out.table(
+        &["name", "title", "status", "best level"],
+        players,
+        "No key players marked yet.",
+    )?;
     out.heading("Open opportunities")?;
-    let mut open: Vec<_> = doc.data.opportunities.values().filter(|o| o.is_open() && !o.archived).collect();
+    let mut open: Vec<_> = doc
+        .data
+        .opportunities
+        .values()
+        .filter(|o| o.is_open() && !o.archived)
+        .collect();
     open.sort_by_key(|o| (o.decision_date.is_none(), o.decision_date, o.title.clone()));
     let opps: Vec<Vec<String>> = open
         .into_iter()
         .map(|o| vec![o.title.clone(), o.stage.clone(), cell(&o.decision_date)])
         .collect();
-    out.table(&["title", "stage", "decision"], opps, "No open opportunities.")
+    out.table(
+        &["title", "stage", "decision"],
+        opps,
+        "No open opportunities.",
+    )
 }
 
-fn edit(ws: &Workspace, query: &str, name: Option<String>, f: Fields, not_target: bool) -> anyhow::Result<()> {
+fn edit(
+    ws: &Workspace,
+    query: &str,
+    name: Option<String>,
+    f: Fields,
+    not_target: bool,
+) -> anyhow::Result<()> {
     let id = ws.resolve_account(query)?;
-    let new_name = name.as_deref().map(|n| validate_name("name", n)).transpose()?;
+    let new_name = name
+        .as_deref()
+        .map(|n| validate_name("name", n))
+        .transpose()?;
     let score = parse_score(f.icp_score.as_deref())?;
     let desired = value_edit::<Level>(f.desired_level.as_deref())?;
     let account = ws.edit(id, |d| {
-        let mut a = doc::DocData::read(d, Parts::NONE)?
-            .account
-            .ok_or_else(|| user_hint("that is the personal document, not an account", "name an account"))?;
+        let mut a = doc::DocData::read(d, Parts::NONE)?.account.ok_or_else(|| {
+            user_hint(
+                "that is the personal document, not an account",
+                "name an account",
+            )
+        })?;
         apply(&mut a.name, new_name.clone());
         apply(&mut a.domain, text_edit(f.domain));
         apply(&mut a.industry, text_edit(f.industry));
@@ -285,16 +398,24 @@ fn edit(ws: &Workspace, query: &str, name: Option<String>, f: Fields, not_target
         rename_entry(ws, id, &n)?;
     }
     if ws.ctx.out.json {
-        return ws.ctx.out.json(&serde_json::json!({ "doc": id, "account": account }));
+        return ws
+            .ctx
+            .out
+            .json(&serde_json::json!({ "doc": id, "account": account }));
     }
-    ws.ctx.out.done(format!("Updated account {}.", account.name))
+    ws.ctx
+        .out
+        .done(format!("Updated account {}.", account.name))
 }
 
 fn rename_entry(ws: &Workspace, id: DocId, name: &str) -> anyhow::Result<()> {
     let key = RecordId::from(id.to_bs58());
     ws.edit(ws.personal, |d| {
-        let mut entry: AccountEntry = doc::read_record(d, Collection::Accounts, &key)?
-            .unwrap_or(AccountEntry { name: name.into(), added: None });
+        let mut entry: AccountEntry =
+            doc::read_record(d, Collection::Accounts, &key)?.unwrap_or(AccountEntry {
+                name: name.into(),
+                added: None,
+            });
         entry.name = name.to_string();
         Ok(doc::put_record(d, Collection::Accounts, &key, &entry)?)
     })
@@ -303,16 +424,35 @@ fn rename_entry(ws: &Workspace, id: DocId, name: &str) -> anyhow::Result<()> {
 fn archive(ws: &Workspace, query: &str, restore: bool, purge: bool) -> anyhow::Result<()> {
     let id = ws.resolve_account(query)?;
     if id == ws.personal {
-        return Err(user_hint("the personal document cannot be archived", "name an account"));
+        return Err(user_hint(
+            "the personal document cannot be archived",
+            "name an account",
+        ));
     }
-    let name = ws.accounts.iter().find(|(i, _)| *i == id).map(|(_, e)| e.name.clone()).unwrap_or_default();
+    let name = ws
+        .accounts
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, e)| e.name.clone())
+        .unwrap_or_default();
     if purge {
-        ws.edit(ws.personal, |d| Ok(doc::delete_record(d, Collection::Accounts, &RecordId::from(id.to_bs58()))?))?;
+        ws.edit(ws.personal, |d| {
+            Ok(doc::delete_record(
+                d,
+                Collection::Accounts,
+                &RecordId::from(id.to_bs58()),
+            )?)
+        })?;
         ws.store.purge(&id)?;
-        return ws.ctx.out.done(format!("Purged account {name} and everything in it."));
+        return ws
+            .ctx
+            .out
+            .done(format!("Purged account {name} and everything in it."));
     }
     ws.edit(id, |d| {
-        let mut a = doc::DocData::read(d, Parts::NONE)?.account.ok_or_else(|| crate::error::user("not an account"))?;
+        let mut a = doc::DocData::read(d, Parts::NONE)?
+            .account
+            .ok_or_else(|| crate::error::user("not an account"))?;
         a.archived = !restore;
         Ok(doc::put_account(d, &a)?)
     })?;

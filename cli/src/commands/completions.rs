@@ -4,7 +4,9 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  rapport completions bash > ~/.local/share/bash-completion/completions/rapport\n  rapport completions zsh > ~/.zfunc/_rapport\n  rapport completions fish > ~/.config/fish/completions/rapport.fish")]
+#[command(
+    after_help = "Example:\n  rapport completions bash > ~/.local/share/bash-completion/completions/rapport\n  rapport completions zsh > ~/.zfunc/_rapport\n  rapport completions fish > ~/.config/fish/completions/rapport.fish"
+)]
 pub struct Args {
     /// bash, zsh, fish, elvish or powershell.
     shell: Shell,

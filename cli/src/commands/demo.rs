@@ -10,24 +10,51 @@ use crate::error::user_hint;
 use crate::workspace::Workspace;
 
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  RAPPORT_HOME=$(mktemp -d) rapport demo\n  rapport demo --home /tmp/rapport-demo")]
+#[command(
+    after_help = "Example:\n  RAPPORT_HOME=$(mktemp -d) rapport demo\n  rapport demo --home /tmp/rapport-demo"
+)]
 pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
     let data = demo::parse()?;
     let today = ctx.today;
     if Config::load(&ctx.paths.config)?.personal_doc()?.is_none() {
-        let owner = Owner { name: data.owner.name.clone(), handle: data.owner.handle.clone(), email: data.owner.email.clone() };
+        let owner = Owner {
+            name: data.owner.name.clone(),
+            handle: data.owner.handle.clone(),
+            email: data.owner.email.clone(),
+        };
         crate::commands::init::init(ctx, &owner)?;
     }
     let ws = Workspace::open(ctx)?;
-    for a in &data.accounts {
-        if ws.accounts.iter().any(|(_, e)| e.name.eq_ignore_ascii_case(&a.name)) {
-            return Err(user_hint(
-                format!("the demo is already loaded here (account '{}' exists)", a.name),
-                "run it in a fresh place: `rapport demo --home $(mktemp -d)`",
-            ));
+    let existing: Vec<&str> = data
+        .accounts
+        .iter()
+        .filter(|a| {
+            ws.accounts
+                .iter()
+                .any(|(_, e)| e.name.eq_ignore_ascii_case(&a.name))
+        })
+        .map(|a| a.name.as_str())
+        .collect();
+    if existing.len() == data.accounts.len() {
+        // Running the demo again shows the tour instead of failing.
+        if ctx.out.json {
+            return ctx.out.json(&serde_json::json!({ "already_loaded": true }));
         }
+        ctx.out.done(format!(
+            "The demo is already loaded in {}.",
+            ctx.paths.store.display()
+        ))?;
+        return tour(ctx);
+    }
+    if let Some(name) = existing.first() {
+        return Err(user_hint(
+            format!(
+                "an account named '{name}' exists here, so the demo would clash with your data"
+            ),
+            "run it in a fresh place: `rapport --home /tmp/rapport-demo demo`",
+        ));
     }
     let mut counts = Counts::default();
     let mut accounts = Vec::new();
@@ -36,7 +63,10 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
         let mut written = Counts::default();
         let created = ws.store.create(|d| {
             doc::init_account(d, &account)?;
-            written = a.book.write(d, today).map_err(|e| rapport_core::Error::Other(format!("{e:#}")))?;
+            written = a
+                .book
+                .write(d, today)
+                .map_err(|e| rapport_core::Error::Other(format!("{e:#}")))?;
             Ok(())
         })?;
         counts += written;
@@ -45,11 +75,24 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
     let mut personal_counts = Counts::default();
     ws.edit(ws.personal, |d| {
         for (id, account) in &accounts {
-            let entry = AccountEntry { name: account.name.clone(), added: Some(today) };
-            doc::put_record(d, Collection::Accounts, &RecordId::from(id.to_bs58()), &entry)?;
+            let entry = AccountEntry {
+                name: account.name.clone(),
+                added: Some(today),
+            };
+            doc::put_record(
+                d,
+                Collection::Accounts,
+                &RecordId::from(id.to_bs58()),
+                &entry,
+            )?;
         }
         for n in &data.notes {
-            let note = PrivateNote { title: n.title.clone(), body: Notes::new(&n.body), archived: false, created: Some(today) };
+            let note = PrivateNote {
+                title: n.title.clone(),
+                body: Notes::new(&n.body),
+                archived: false,
+                created: Some(today),
+            };
             doc::put_record(d, Collection::PrivateNotes, &RecordId::random(), &note)?;
         }
         personal_counts = data.personal.write(d, today)?;
@@ -71,8 +114,20 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
         counts.activities,
         counts.partnerships
     ))?;
+    tour(ctx)
+}
+
+fn tour(ctx: &Ctx) -> anyhow::Result<()> {
+    let out = &ctx.out;
     out.done("")?;
-    out.done("Try:")?;
+    if let Some(home) = &ctx.paths.home {
+        out.done(format!(
+            "First point rapport at it:\n  export RAPPORT_HOME={}",
+            home.display()
+        ))?;
+        out.done("")?;
+    }
+    out.done("Then try:")?;
     for line in [
         "rapport account list",
         "rapport account show \"Acme Logistics\"",

@@ -8,7 +8,9 @@ use crate::ctx::{Config, Ctx};
 use crate::workspace::open_store;
 
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  rapport doctor\n  rapport doctor --repair\n  rapport doctor --compact")]
+#[command(
+    after_help = "Example:\n  rapport doctor\n  rapport doctor --repair\n  rapport doctor --compact"
+)]
 pub struct Args {
     /// Move damaged chunk files to the store's .quarantine directory.
     #[arg(long)]
@@ -33,8 +35,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let docs = store.docs()?;
     for id in &docs {
         for problem in store.check(id)? {
-            let quarantined_to = if args.repair { Some(store.quarantine(&problem.key)?) } else { None };
-            findings.push(Finding { doc: *id, path: problem.path, problem: problem.reason, quarantined_to });
+            let quarantined_to = if args.repair {
+                Some(store.quarantine(&problem.key)?)
+            } else {
+                None
+            };
+            findings.push(Finding {
+                doc: *id,
+                path: problem.path,
+                problem: problem.reason,
+                quarantined_to,
+            });
         }
         match store.load(id) {
             Ok(loaded) => match DocData::read(&loaded.doc, Parts::ALL) {
@@ -51,20 +62,40 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                         store.compact(id)?;
                     }
                 }
-                Err(e) => findings.push(Finding { doc: *id, path: id.to_string(), problem: e.to_string(), quarantined_to: None }),
+                Err(e) => findings.push(Finding {
+                    doc: *id,
+                    path: id.to_string(),
+                    problem: e.to_string(),
+                    quarantined_to: None,
+                }),
             },
             Err(e) if !args.repair => {
                 if findings.iter().all(|f| f.doc != *id) {
-                    findings.push(Finding { doc: *id, path: id.to_string(), problem: e.to_string(), quarantined_to: None });
+                    findings.push(Finding {
+                        doc: *id,
+                        path: id.to_string(),
+                        problem: e.to_string(),
+                        quarantined_to: None,
+                    });
                 }
             }
-            Err(e) => findings.push(Finding { doc: *id, path: id.to_string(), problem: format!("still unreadable after repair: {e}"), quarantined_to: None }),
+            Err(e) => findings.push(Finding {
+                doc: *id,
+                path: id.to_string(),
+                problem: format!("still unreadable after repair: {e}"),
+                quarantined_to: None,
+            }),
         }
     }
     if let Some(personal) = config.personal_doc()?
         && !docs.contains(&personal)
     {
-        findings.push(Finding { doc: personal, path: ctx.paths.config.display().to_string(), problem: "the personal document has no chunks in the store".into(), quarantined_to: None });
+        findings.push(Finding {
+            doc: personal,
+            path: ctx.paths.config.display().to_string(),
+            problem: "the personal document has no chunks in the store".into(),
+            quarantined_to: None,
+        });
     }
     let out = &ctx.out;
     if out.json {
@@ -76,14 +107,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 out.line(format!("  moved to {q}"))?;
             }
         }
-        out.line(format!("{} documents checked, {} problems found.", docs.len(), findings.len()))?;
+        out.line(format!(
+            "{} documents checked, {} problems found.",
+            docs.len(),
+            findings.len()
+        ))?;
         if !findings.is_empty() && !args.repair {
             out.line("Run `rapport doctor --repair` to move damaged files aside.")?;
         }
     }
     let unrepaired = findings.iter().any(|f| f.quarantined_to.is_none());
     if unrepaired {
-        return Err(crate::error::user(format!("{} problems found", findings.len())));
+        return Err(crate::error::user(format!(
+            "{} problems found",
+            findings.len()
+        )));
     }
     Ok(())
 }

@@ -10,7 +10,9 @@ use crate::error::user_hint;
 use crate::workspace::open_store;
 
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  rapport init --name \"Sam Lee\" --handle sam --email sam@example.com")]
+#[command(
+    after_help = "Example:\n  rapport init --name \"Sam Lee\" --handle sam --email sam@example.com"
+)]
 pub struct Args {
     /// Your name, as teammates see it.
     #[arg(long)]
@@ -34,7 +36,9 @@ pub fn init(ctx: &Ctx, owner: &Owner) -> anyhow::Result<rapport_core::DocId> {
     let store = open_store(ctx);
     let created = store.create(|d| doc::init_personal(d, owner))?;
     config.personal_doc = Some(created.id.to_url());
-    config.save(&ctx.paths.config).context("could not record the personal document")?;
+    config
+        .save(&ctx.paths.config)
+        .context("could not record the personal document")?;
     Ok(created.id)
 }
 
@@ -46,11 +50,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     let id = init(ctx, &owner)?;
     if ctx.out.json {
-        return ctx.out.json(&serde_json::json!({ "personal_doc": id, "owner": owner }));
+        return ctx
+            .out
+            .json(&serde_json::json!({ "personal_doc": id, "owner": owner }));
     }
-    ctx.out.done(format!("Initialised Rapport for {} (@{}).", owner.name, owner.handle))?;
-    ctx.out.done(format!("Data: {}", ctx.paths.store.display()))?;
-    ctx.out.done("Next: `rapport account add NAME`, then `rapport person add NAME --account NAME`.")
+    ctx.out.done(format!(
+        "Initialised Rapport for {} (@{}).",
+        owner.name, owner.handle
+    ))?;
+    ctx.out
+        .done(format!("Data: {}", ctx.paths.store.display()))?;
+    ctx.out
+        .done("Next: `rapport account add NAME`, then `rapport person add NAME --account NAME`.")
 }
 
 pub fn run_where(ctx: &Ctx) -> anyhow::Result<()> {
@@ -67,6 +78,11 @@ pub fn run_where(ctx: &Ctx) -> anyhow::Result<()> {
     ctx.out.fields(&[
         ("store", ctx.paths.store.display().to_string()),
         ("config", ctx.paths.config.display().to_string()),
-        ("personal document", personal.map(|p| p.to_string()).unwrap_or_else(|| "(not initialised)".into())),
+        (
+            "personal document",
+            personal
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "(not initialised)".into()),
+        ),
     ])
 }

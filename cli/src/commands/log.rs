@@ -18,7 +18,9 @@ use crate::workspace::{Doc, Named, Workspace, find, find_person};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Log what happened with one or more people (of the same account).
-    #[command(after_help = "Example:\n  rapport log add \"Ana Silva\" --kind meeting --notes \"Walked through their 2027 plan\"\n  rapport log add ana bo --kind intro --date yesterday --notes \"Introduced Ana to Bo\"\n  rapport log add ana --kind ask --notes \"Asked for a reference\"")]
+    #[command(
+        after_help = "Example:\n  rapport log add \"Ana Silva\" --kind meeting --notes \"Walked through their 2027 plan\"\n  rapport log add ana bo --kind intro --date yesterday --notes \"Introduced Ana to Bo\"\n  rapport log add ana --kind ask --notes \"Asked for a reference\""
+    )]
     Add {
         /// The people involved.
         #[arg(required = true)]
@@ -65,7 +67,9 @@ pub enum Cmd {
         account: Option<String>,
     },
     /// Change an entry.
-    #[command(after_help = "Example:\n  rapport log edit 3f2a --direction give --notes \"Sent the benchmark report\"")]
+    #[command(
+        after_help = "Example:\n  rapport log edit 3f2a --direction give --notes \"Sent the benchmark report\""
+    )]
     Edit {
         entry: String,
         #[arg(long)]
@@ -95,12 +99,28 @@ pub enum Cmd {
 fn entries(data: &DocData) -> Vec<Named> {
     data.activities
         .iter()
-        .map(|(id, a)| Named { id: id.clone(), name: first_line(a.notes.as_str()), email: None, archived: a.archived })
+        .map(|(id, a)| Named {
+            id: id.clone(),
+            name: first_line(a.notes.as_str()),
+            email: None,
+            archived: a.archived,
+        })
         .collect()
 }
 
-fn find_entry(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<(Doc, RecordId)> {
-    let mut docs = ws.read_scope(ws.scope(account)?, Parts { activities: true, people: true, ..Parts::NONE })?;
+fn find_entry(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+) -> anyhow::Result<(Doc, RecordId)> {
+    let mut docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            activities: true,
+            people: true,
+            ..Parts::NONE
+        },
+    )?;
     let (i, id) = find(&docs, "activity", query, entries)?;
     Ok((docs.swap_remove(i), id))
 }
@@ -108,9 +128,18 @@ fn find_entry(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Res
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
     match cmd {
-        Cmd::Add { people, account, kind, direction, date, notes, opp } => {
+        Cmd::Add {
+            people,
+            account,
+            kind,
+            direction,
+            date,
+            notes,
+            opp,
+        } => {
             let kind: ActivityKind = kind.parse()?;
-            let direction = parse_opt::<Direction>(direction.as_deref())?.unwrap_or(kind.default_direction());
+            let direction =
+                parse_opt::<Direction>(direction.as_deref())?.unwrap_or(kind.default_direction());
             let date = parse_day(ctx, date.as_deref())?.unwrap_or(ctx.today);
             let docs = ws.read_scope(ws.scope(account.as_deref())?, Parts::PEOPLE)?;
             let mut found = Vec::new();
@@ -119,14 +148,21 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             }
             let di = found[0].0;
             if found.iter().any(|(i, _)| *i != di) {
-                return Err(user_hint("the people of one entry must belong to the same account", "log one entry per account"));
+                return Err(user_hint(
+                    "the people of one entry must belong to the same account",
+                    "log one entry per account",
+                ));
             }
             let d = &docs[di];
             let opportunity = match opp {
                 Some(q) => {
                     let (od, oid) = find_opp(&ws, &q, None, Parts::NONE)?;
                     if od.id != d.id {
-                        return Err(user(format!("that opportunity belongs to {}, not {}", od.label(), d.label())));
+                        return Err(user(format!(
+                            "that opportunity belongs to {}, not {}",
+                            od.label(),
+                            d.label()
+                        )));
                     }
                     Some(oid)
                 }
@@ -145,15 +181,37 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 archived: false,
             };
             let id = RecordId::random();
-            ws.edit(d.id, |am| Ok(doc::put_record(am, Collection::Activities, &id, &entry)?))?;
+            ws.edit(d.id, |am| {
+                Ok(doc::put_record(am, Collection::Activities, &id, &entry)?)
+            })?;
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(d, &id, &entry));
             }
-            ctx.out.done(format!("Logged {} ({}) with {} on {} ({}).", entry.kind, entry.direction, names(d, &entry.people), entry.date, id.short()))
+            ctx.out.done(format!(
+                "Logged {} ({}) with {} on {} ({}).",
+                entry.kind,
+                entry.direction,
+                names(d, &entry.people),
+                entry.date,
+                id.short()
+            ))
         }
-        Cmd::List { account, person, since, limit, all } => {
+        Cmd::List {
+            account,
+            person,
+            since,
+            limit,
+            all,
+        } => {
             let since = parse_day(ctx, since.as_deref())?;
-            let docs = ws.read_scope(ws.scope(account.as_deref())?, Parts { activities: true, people: true, ..Parts::NONE })?;
+            let docs = ws.read_scope(
+                ws.scope(account.as_deref())?,
+                Parts {
+                    activities: true,
+                    people: true,
+                    ..Parts::NONE
+                },
+            )?;
             let person = match person {
                 Some(p) => Some(find_person(&docs, &p)?),
                 None => None,
@@ -163,13 +221,20 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 for (id, a) in &d.data.activities {
                     let keep = (all || !a.archived)
                         && since.is_none_or(|s| a.date >= s)
-                        && person.as_ref().is_none_or(|(pi, pid)| *pi == di && a.people.contains(pid));
+                        && person
+                            .as_ref()
+                            .is_none_or(|(pi, pid)| *pi == di && a.people.contains(pid));
                     if keep {
                         rows.push((d, id, a));
                     }
                 }
             }
-            rows.sort_by(|a, b| b.2.date.cmp(&a.2.date).then_with(|| a.2.notes.as_str().cmp(b.2.notes.as_str())).then_with(|| a.1.cmp(b.1)));
+            rows.sort_by(|a, b| {
+                b.2.date
+                    .cmp(&a.2.date)
+                    .then_with(|| a.2.notes.as_str().cmp(b.2.notes.as_str()))
+                    .then_with(|| a.1.cmp(b.1))
+            });
             rows.truncate(limit);
             if ctx.out.json {
                 let json: Vec<_> = rows
@@ -193,7 +258,20 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            ctx.out.table(&["date", "with", "account", "kind", "direction", "by", "notes", "id"], table, "No activity logged: `rapport log add PERSON --kind KIND`.")
+            ctx.out.table(
+                &[
+                    "date",
+                    "with",
+                    "account",
+                    "kind",
+                    "direction",
+                    "by",
+                    "notes",
+                    "id",
+                ],
+                table,
+                "No activity logged: `rapport log add PERSON --kind KIND`.",
+            )
         }
         Cmd::Show { entry, account } => {
             let (d, id) = find_entry(&ws, &entry, account.as_deref())?;
@@ -208,17 +286,31 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 ("kind", a.kind.to_string()),
                 ("direction", a.direction.to_string()),
                 ("by", format!("@{}", a.by)),
-                ("opportunity", a.opportunity.as_ref().map(|o| o.short().to_string()).unwrap_or_default()),
+                (
+                    "opportunity",
+                    a.opportunity
+                        .as_ref()
+                        .map(|o| o.short().to_string())
+                        .unwrap_or_default(),
+                ),
                 ("notes", a.notes.as_str().to_string()),
             ])
         }
-        Cmd::Edit { entry, account, kind, direction, date, notes } => {
+        Cmd::Edit {
+            entry,
+            account,
+            kind,
+            direction,
+            date,
+            notes,
+        } => {
             let kind = parse_opt::<ActivityKind>(kind.as_deref())?;
             let direction = parse_opt::<Direction>(direction.as_deref())?;
             let date = parse_day(ctx, date.as_deref())?;
             let (d, id) = find_entry(&ws, &entry, account.as_deref())?;
             let a = ws.edit(d.id, |am| {
-                let mut a: Activity = doc::read_record(am, Collection::Activities, &id)?.ok_or_else(|| user("the entry was removed meanwhile"))?;
+                let mut a: Activity = doc::read_record(am, Collection::Activities, &id)?
+                    .ok_or_else(|| user("the entry was removed meanwhile"))?;
                 apply(&mut a.kind, kind);
                 apply(&mut a.direction, direction);
                 apply(&mut a.date, date);
@@ -231,18 +323,39 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(&d, &id, &a));
             }
-            ctx.out.done(format!("Updated the {} of {} ({}).", a.kind, a.date, cell(&Some(id.short()))))
+            ctx.out.done(format!(
+                "Updated the {} of {} ({}).",
+                a.kind,
+                a.date,
+                cell(&Some(id.short()))
+            ))
         }
-        Cmd::Archive { entry, account, restore, purge } => {
+        Cmd::Archive {
+            entry,
+            account,
+            restore,
+            purge,
+        } => {
             let (d, id) = find_entry(&ws, &entry, account.as_deref())?;
             ws.edit(d.id, |am| {
                 if purge {
                     Ok(doc::delete_record(am, Collection::Activities, &id)?)
                 } else {
-                    Ok(doc::set_archived(am, Collection::Activities, &id, !restore)?)
+                    Ok(doc::set_archived(
+                        am,
+                        Collection::Activities,
+                        &id,
+                        !restore,
+                    )?)
                 }
             })?;
-            let verb = if purge { "Purged" } else if restore { "Restored" } else { "Archived" };
+            let verb = if purge {
+                "Purged"
+            } else if restore {
+                "Restored"
+            } else {
+                "Archived"
+            };
             ctx.out.done(format!("{verb} the entry {}.", id.short()))
         }
     }

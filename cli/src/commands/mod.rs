@@ -53,7 +53,12 @@ where
     T: FromStr<Err = rapport_core::Error>,
 {
     let mut out = Vec::new();
-    for v in values.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()) {
+    for v in values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
         out.push(v.parse()?);
     }
     Ok(out)
@@ -61,7 +66,9 @@ where
 
 /// Parses a date (absolute or relative to today).
 pub fn parse_day(ctx: &Ctx, value: Option<&str>) -> anyhow::Result<Option<Day>> {
-    Ok(value.map(|v| Day::parse_relative(v, ctx.today)).transpose()?)
+    Ok(value
+        .map(|v| Day::parse_relative(v, ctx.today))
+        .transpose()?)
 }
 
 /// For edits of optional text: `Some("")` clears the field, `Some(x)` sets

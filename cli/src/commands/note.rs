@@ -14,7 +14,9 @@ use crate::workspace::{Named, Workspace, find};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Write a private note.
-    #[command(after_help = "Example:\n  rapport note add \"Acme politics\" --body \"Ana and Bo disagree on the 2027 budget\"")]
+    #[command(
+        after_help = "Example:\n  rapport note add \"Acme politics\" --body \"Ana and Bo disagree on the 2027 budget\""
+    )]
     Add {
         title: String,
         #[arg(long)]
@@ -30,7 +32,9 @@ pub enum Cmd {
     #[command(after_help = "Example:\n  rapport note show politics")]
     Show { note: String },
     /// Replace a note's body, or add a line with --append.
-    #[command(after_help = "Example:\n  rapport note edit politics --append \"Bo is leaving in March\"")]
+    #[command(
+        after_help = "Example:\n  rapport note edit politics --append \"Bo is leaving in March\""
+    )]
     Edit {
         note: String,
         #[arg(long)]
@@ -52,7 +56,15 @@ pub enum Cmd {
 }
 
 fn titles(data: &DocData) -> Vec<Named> {
-    data.private_notes.iter().map(|(id, n)| Named { id: id.clone(), name: n.title.clone(), email: None, archived: n.archived }).collect()
+    data.private_notes
+        .iter()
+        .map(|(id, n)| Named {
+            id: id.clone(),
+            name: n.title.clone(),
+            email: None,
+            archived: n.archived,
+        })
+        .collect()
 }
 
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
@@ -68,23 +80,49 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 created: Some(ctx.today),
             };
             let id = RecordId::random();
-            ws.edit(ws.personal, |am| Ok(doc::put_record(am, Collection::PrivateNotes, &id, &note)?))?;
+            ws.edit(ws.personal, |am| {
+                Ok(doc::put_record(am, Collection::PrivateNotes, &id, &note)?)
+            })?;
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(&doc, &id, &note));
             }
-            ctx.out.done(format!("Saved private note {} ({}).", note.title, id.short()))
+            ctx.out.done(format!(
+                "Saved private note {} ({}).",
+                note.title,
+                id.short()
+            ))
         }
         Cmd::List { all } => {
-            let mut rows: Vec<_> = doc.data.private_notes.iter().filter(|(_, n)| all || !n.archived).collect();
+            let mut rows: Vec<_> = doc
+                .data
+                .private_notes
+                .iter()
+                .filter(|(_, n)| all || !n.archived)
+                .collect();
             rows.sort_by_key(|(_, n)| (n.created, n.title.to_lowercase()));
             if ctx.out.json {
-                return ctx.out.json(&rows.iter().map(|(id, n)| Rec::new(&doc, id, *n)).collect::<Vec<_>>());
+                return ctx.out.json(
+                    &rows
+                        .iter()
+                        .map(|(id, n)| Rec::new(&doc, id, *n))
+                        .collect::<Vec<_>>(),
+                );
             }
             let table = rows
                 .iter()
-                .map(|(id, n)| vec![n.title.clone(), super::cell(&n.created), id.short().to_string()])
+                .map(|(id, n)| {
+                    vec![
+                        n.title.clone(),
+                        super::cell(&n.created),
+                        id.short().to_string(),
+                    ]
+                })
                 .collect();
-            ctx.out.table(&["title", "created", "id"], table, "No private notes: `rapport note add TITLE --body TEXT`.")
+            ctx.out.table(
+                &["title", "created", "id"],
+                table,
+                "No private notes: `rapport note add TITLE --body TEXT`.",
+            )
         }
         Cmd::Show { note } => {
             let (_, id) = find(docs, "note", &note, titles)?;
@@ -95,11 +133,20 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             ctx.out.line(ctx.out.bold(&n.title))?;
             ctx.out.line(n.body.as_str())
         }
-        Cmd::Edit { note, title, body, append } => {
+        Cmd::Edit {
+            note,
+            title,
+            body,
+            append,
+        } => {
             let (_, id) = find(docs, "note", &note, titles)?;
-            let title = title.as_deref().map(|t| validate_name("title", t)).transpose()?;
+            let title = title
+                .as_deref()
+                .map(|t| validate_name("title", t))
+                .transpose()?;
             ws.edit(ws.personal, |am| {
-                let mut n: PrivateNote = doc::read_record(am, Collection::PrivateNotes, &id)?.ok_or_else(|| crate::error::user("the note was removed meanwhile"))?;
+                let mut n: PrivateNote = doc::read_record(am, Collection::PrivateNotes, &id)?
+                    .ok_or_else(|| crate::error::user("the note was removed meanwhile"))?;
                 super::apply(&mut n.title, title);
                 if let Some(b) = &body {
                     n.body.set(b);
@@ -111,13 +158,22 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             })?;
             ctx.out.done("Updated the note.")
         }
-        Cmd::Archive { note, restore, purge } => {
+        Cmd::Archive {
+            note,
+            restore,
+            purge,
+        } => {
             let (_, id) = find(docs, "note", &note, titles)?;
             ws.edit(ws.personal, |am| {
                 if purge {
                     Ok(doc::delete_record(am, Collection::PrivateNotes, &id)?)
                 } else {
-                    Ok(doc::set_archived(am, Collection::PrivateNotes, &id, !restore)?)
+                    Ok(doc::set_archived(
+                        am,
+                        Collection::PrivateNotes,
+                        &id,
+                        !restore,
+                    )?)
                 }
             })?;
             ctx.out.done("Done.")

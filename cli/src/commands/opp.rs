@@ -17,7 +17,9 @@ use crate::workspace::{Doc, Named, Workspace, find, find_person};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Add an opportunity with an account (or, with --person, with one contact).
-    #[command(after_help = "Example:\n  rapport opp add \"2027 logistics audit\" --account Acme --decision-date 2027-02-15 --value 40000 --currency EUR --probability 40\n  rapport opp add \"Guest post on their blog\" --person \"Rui Freelancer\" --kind guest-post")]
+    #[command(
+        after_help = "Example:\n  rapport opp add \"2027 logistics audit\" --account Acme --decision-date 2027-02-15 --value 40000 --currency EUR --probability 40\n  rapport opp add \"Guest post on their blog\" --person \"Rui Freelancer\" --kind guest-post"
+    )]
     Add {
         title: String,
         #[arg(long)]
@@ -48,7 +50,9 @@ pub enum Cmd {
         account: Option<String>,
     },
     /// Change an opportunity (an empty value clears a field).
-    #[command(after_help = "Example:\n  rapport opp edit audit --stage proposed --next-step \"send the proposal\"")]
+    #[command(
+        after_help = "Example:\n  rapport opp edit audit --stage proposed --next-step \"send the proposal\""
+    )]
     Edit {
         opportunity: String,
         #[arg(long)]
@@ -59,7 +63,9 @@ pub enum Cmd {
         fields: Fields,
     },
     /// Close an opportunity: won, lost or dropped.
-    #[command(after_help = "Example:\n  rapport opp close audit --status won --reason \"scope matched their Q1 plan\"")]
+    #[command(
+        after_help = "Example:\n  rapport opp close audit --status won --reason \"scope matched their Q1 plan\""
+    )]
     Close {
         opportunity: String,
         #[arg(long)]
@@ -92,7 +98,9 @@ pub enum Cmd {
 #[derive(Subcommand)]
 pub enum PlayerCmd {
     /// Add a key player, or change their role.
-    #[command(after_help = "Example:\n  rapport opp player add audit \"Ana Silva\" --role decision-maker --preference supporter")]
+    #[command(
+        after_help = "Example:\n  rapport opp player add audit \"Ana Silva\" --role decision-maker --preference supporter"
+    )]
     Add {
         opportunity: String,
         person: String,
@@ -145,12 +153,19 @@ fn number(field: &str, v: Option<&str>, min: i64, max: i64) -> anyhow::Result<Op
         None => Ok(None),
         Some(s) if s.trim().is_empty() => Ok(Some(None)),
         Some(s) => {
-            let clean: String = s.trim().trim_end_matches('%').chars().filter(|c| *c != '_' && *c != ',').collect();
-            let n: i64 = clean.parse().map_err(|_| rapport_core::Error::InvalidValue {
-                field: field.into(),
-                value: s.into(),
-                allowed: format!("a whole number from {min} to {max}"),
-            })?;
+            let clean: String = s
+                .trim()
+                .trim_end_matches('%')
+                .chars()
+                .filter(|c| *c != '_' && *c != ',')
+                .collect();
+            let n: i64 = clean
+                .parse()
+                .map_err(|_| rapport_core::Error::InvalidValue {
+                    field: field.into(),
+                    value: s.into(),
+                    allowed: format!("a whole number from {min} to {max}"),
+                })?;
             Ok(Some(Some(validate_range(field, n, min, max)?)))
         }
     }
@@ -163,12 +178,25 @@ fn apply_fields(ctx: &Ctx, o: &mut Opportunity, f: Fields) -> anyhow::Result<()>
     if let Some(s) = f.stage {
         o.stage = validate_name("stage", &s)?.to_lowercase();
     }
-    apply(&mut o.decision_date, day_edit(ctx, f.decision_date.as_deref())?);
-    apply(&mut o.value, number("value", f.value.as_deref(), 0, i64::MAX / 2)?);
+    apply(
+        &mut o.decision_date,
+        day_edit(ctx, f.decision_date.as_deref())?,
+    );
+    apply(
+        &mut o.value,
+        number("value", f.value.as_deref(), 0, i64::MAX / 2)?,
+    );
     if let Some(c) = f.currency {
-        o.currency = if c.trim().is_empty() { None } else { Some(validate_currency(&c)?) };
+        o.currency = if c.trim().is_empty() {
+            None
+        } else {
+            Some(validate_currency(&c)?)
+        };
     }
-    apply(&mut o.probability, number("probability", f.probability.as_deref(), 0, 100)?.map(|p| p.map(|v| v as u8)));
+    apply(
+        &mut o.probability,
+        number("probability", f.probability.as_deref(), 0, 100)?.map(|p| p.map(|v| v as u8)),
+    );
     apply(&mut o.next_step, text_edit(f.next_step));
     if let Some(n) = &f.notes {
         o.notes.set(n);
@@ -179,13 +207,29 @@ fn apply_fields(ctx: &Ctx, o: &mut Opportunity, f: Fields) -> anyhow::Result<()>
 fn titles(data: &DocData) -> Vec<Named> {
     data.opportunities
         .iter()
-        .map(|(id, o)| Named { id: id.clone(), name: o.title.clone(), email: None, archived: o.archived })
+        .map(|(id, o)| Named {
+            id: id.clone(),
+            name: o.title.clone(),
+            email: None,
+            archived: o.archived,
+        })
         .collect()
 }
 
 /// Finds an opportunity; returns its document and id.
-pub fn find_opp(ws: &Workspace, query: &str, account: Option<&str>, parts: Parts) -> anyhow::Result<(Doc, RecordId)> {
-    let mut docs = ws.read_scope(ws.scope(account)?, Parts { opportunities: true, ..parts })?;
+pub fn find_opp(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    parts: Parts,
+) -> anyhow::Result<(Doc, RecordId)> {
+    let mut docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            opportunities: true,
+            ..parts
+        },
+    )?;
     let (i, id) = find(&docs, "opportunity", query, titles)?;
     Ok((docs.swap_remove(i), id))
 }
@@ -193,20 +237,48 @@ pub fn find_opp(ws: &Workspace, query: &str, account: Option<&str>, parts: Parts
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
     match cmd {
-        Cmd::Add { title, account, person, fields } => add(&ws, &title, account.as_deref(), person.as_deref(), fields),
-        Cmd::List { account, status, all } => list(&ws, account.as_deref(), &status, all),
-        Cmd::Show { opportunity, account } => show(&ws, &opportunity, account.as_deref()),
-        Cmd::Edit { opportunity, account, title, fields } => {
-            let title = title.as_deref().map(|t| validate_name("title", t)).transpose()?;
+        Cmd::Add {
+            title,
+            account,
+            person,
+            fields,
+        } => add(&ws, &title, account.as_deref(), person.as_deref(), fields),
+        Cmd::List {
+            account,
+            status,
+            all,
+        } => list(&ws, account.as_deref(), &status, all),
+        Cmd::Show {
+            opportunity,
+            account,
+        } => show(&ws, &opportunity, account.as_deref()),
+        Cmd::Edit {
+            opportunity,
+            account,
+            title,
+            fields,
+        } => {
+            let title = title
+                .as_deref()
+                .map(|t| validate_name("title", t))
+                .transpose()?;
             update(&ws, &opportunity, account.as_deref(), "Updated", |o| {
                 apply(&mut o.title, title);
                 apply_fields(ctx, o, fields)
             })
         }
-        Cmd::Close { opportunity, account, status, reason, date } => {
+        Cmd::Close {
+            opportunity,
+            account,
+            status,
+            reason,
+            date,
+        } => {
             let status: OpportunityStatus = status.parse()?;
             if status == OpportunityStatus::Open {
-                return Err(user("an opportunity closes as won, lost or dropped, not open"));
+                return Err(user(
+                    "an opportunity closes as won, lost or dropped, not open",
+                ));
             }
             let date = parse_day(ctx, date.as_deref())?.unwrap_or(ctx.today);
             update(&ws, &opportunity, account.as_deref(), "Closed", |o| {
@@ -216,30 +288,67 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Cmd::Archive { opportunity, account, restore, purge } => {
+        Cmd::Archive {
+            opportunity,
+            account,
+            restore,
+            purge,
+        } => {
             let (d, id) = find_opp(&ws, &opportunity, account.as_deref(), Parts::NONE)?;
             ws.edit(d.id, |am| {
                 if purge {
                     Ok(doc::delete_record(am, Collection::Opportunities, &id)?)
                 } else {
-                    Ok(doc::set_archived(am, Collection::Opportunities, &id, !restore)?)
+                    Ok(doc::set_archived(
+                        am,
+                        Collection::Opportunities,
+                        &id,
+                        !restore,
+                    )?)
                 }
             })?;
-            let verb = if purge { "Purged" } else if restore { "Restored" } else { "Archived" };
-            ctx.out.done(format!("{verb} {}.", d.data.opportunities[&id].title))
+            let verb = if purge {
+                "Purged"
+            } else if restore {
+                "Restored"
+            } else {
+                "Archived"
+            };
+            ctx.out
+                .done(format!("{verb} {}.", d.data.opportunities[&id].title))
         }
-        Cmd::Player(PlayerCmd::Add { opportunity, person, account, role, preference }) => {
+        Cmd::Player(PlayerCmd::Add {
+            opportunity,
+            person,
+            account,
+            role,
+            preference,
+        }) => {
             let role: BuyingRole = role.parse()?;
             let preference = parse_opt::<Preference>(preference.as_deref())?;
-            player(&ws, &opportunity, &person, account.as_deref(), Some(KeyPlayer { role, preference }))
+            player(
+                &ws,
+                &opportunity,
+                &person,
+                account.as_deref(),
+                Some(KeyPlayer { role, preference }),
+            )
         }
-        Cmd::Player(PlayerCmd::Remove { opportunity, person, account }) => {
-            player(&ws, &opportunity, &person, account.as_deref(), None)
-        }
+        Cmd::Player(PlayerCmd::Remove {
+            opportunity,
+            person,
+            account,
+        }) => player(&ws, &opportunity, &person, account.as_deref(), None),
     }
 }
 
-fn add(ws: &Workspace, title: &str, account: Option<&str>, person: Option<&str>, f: Fields) -> anyhow::Result<()> {
+fn add(
+    ws: &Workspace,
+    title: &str,
+    account: Option<&str>,
+    person: Option<&str>,
+    f: Fields,
+) -> anyhow::Result<()> {
     let title = validate_name("title", title)?;
     let (target, person_id) = match (account, person) {
         (_, Some(p)) => {
@@ -249,7 +358,10 @@ fn add(ws: &Workspace, title: &str, account: Option<&str>, person: Option<&str>,
         }
         (Some(a), None) => (ws.resolve_account(a)?, None),
         (None, None) => {
-            return Err(user_hint("an opportunity needs an --account or a --person", "e.g. `rapport opp add TITLE --account Acme`"));
+            return Err(user_hint(
+                "an opportunity needs an --account or a --person",
+                "e.g. `rapport opp add TITLE --account Acme`",
+            ));
         }
     };
     let mut o = Opportunity {
@@ -277,15 +389,34 @@ fn add(ws: &Workspace, title: &str, account: Option<&str>, person: Option<&str>,
         Ok(DocData::read(am, Parts::NONE)?.title())
     })?;
     if ws.ctx.out.json {
-        return ws.ctx.out.json(&serde_json::json!({ "id": id, "doc": target, "doc_name": label, "opportunity": o }));
+        return ws.ctx.out.json(
+            &serde_json::json!({ "id": id, "doc": target, "doc_name": label, "opportunity": o }),
+        );
     }
-    ws.ctx.out.done(format!("Added opportunity {} ({}) to {label}.", o.title, id.short()))?;
-    ws.ctx.out.done("Next: name its key players with `rapport opp player add OPP PERSON --role ROLE`.")
+    ws.ctx.out.done(format!(
+        "Added opportunity {} ({}) to {label}.",
+        o.title,
+        id.short()
+    ))?;
+    ws.ctx
+        .out
+        .done("Next: name its key players with `rapport opp player add OPP PERSON --role ROLE`.")
 }
 
 fn list(ws: &Workspace, account: Option<&str>, status: &str, all: bool) -> anyhow::Result<()> {
-    let status = if status.eq_ignore_ascii_case("all") { None } else { Some(status.parse::<OpportunityStatus>()?) };
-    let docs = ws.read_scope(ws.scope(account)?, Parts { opportunities: true, people: true, ..Parts::NONE })?;
+    let status = if status.eq_ignore_ascii_case("all") {
+        None
+    } else {
+        Some(status.parse::<OpportunityStatus>()?)
+    };
+    let docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            opportunities: true,
+            people: true,
+            ..Parts::NONE
+        },
+    )?;
     let mut rows = Vec::new();
     for d in &docs {
         for (id, o) in &d.data.opportunities {
@@ -295,32 +426,72 @@ fn list(ws: &Workspace, account: Option<&str>, status: &str, all: bool) -> anyho
             rows.push((d, id, o));
         }
     }
-    rows.sort_by_key(|(d, _, o)| (o.decision_date.is_none(), o.decision_date, d.label(), o.title.clone()));
+    rows.sort_by_key(|(d, _, o)| {
+        (
+            o.decision_date.is_none(),
+            o.decision_date,
+            d.label(),
+            o.title.clone(),
+        )
+    });
     let out = &ws.ctx.out;
     if out.json {
-        return out.json(&rows.iter().map(|(d, id, o)| Rec::new(d, id, *o)).collect::<Vec<_>>());
+        return out.json(
+            &rows
+                .iter()
+                .map(|(d, id, o)| Rec::new(d, id, *o))
+                .collect::<Vec<_>>(),
+        );
     }
     let table = rows
         .iter()
         .map(|(d, id, o)| {
             vec![
                 o.title.clone(),
-                o.person.as_ref().map(|p| person_name(d, p)).unwrap_or_else(|| d.label()),
+                o.person
+                    .as_ref()
+                    .map(|p| person_name(d, p))
+                    .unwrap_or_else(|| d.label()),
                 o.kind.to_string(),
-                if o.is_open() { o.stage.clone() } else { o.status.to_string() },
+                if o.is_open() {
+                    o.stage.clone()
+                } else {
+                    o.status.to_string()
+                },
                 cell(&o.decision_date),
-                o.value.map(|v| format!("{v} {}", o.currency.clone().unwrap_or_default()).trim().to_string()).unwrap_or_default(),
+                o.value
+                    .map(|v| {
+                        format!("{v} {}", o.currency.clone().unwrap_or_default())
+                            .trim()
+                            .to_string()
+                    })
+                    .unwrap_or_default(),
                 o.probability.map(|p| format!("{p}%")).unwrap_or_default(),
                 o.players.len().to_string(),
                 id.short().to_string(),
             ]
         })
         .collect();
-    out.table(&["title", "with", "kind", "stage", "decision", "value", "prob", "players", "id"], table, "No opportunities match.")
+    out.table(
+        &[
+            "title", "with", "kind", "stage", "decision", "value", "prob", "players", "id",
+        ],
+        table,
+        "No opportunities match.",
+    )
 }
 
 fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()> {
-    let (d, id) = find_opp(ws, query, account, Parts { people: true, relationships: true, ..Parts::NONE })?;
+    let (d, id) = find_opp(
+        ws,
+        query,
+        account,
+        Parts {
+            people: true,
+            relationships: true,
+            ..Parts::NONE
+        },
+    )?;
     let o = &d.data.opportunities[&id];
     let out = &ws.ctx.out;
     if out.json {
@@ -328,35 +499,76 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
             .into_iter()
             .map(|(pid, kp)| serde_json::json!({ "person": pid, "person_name": person_name(&d, pid), "role": kp.role, "preference": kp.preference }))
             .collect();
-        return out.json(&serde_json::json!({ "opportunity": Rec::new(&d, &id, o), "players": players }));
+        return out
+            .json(&serde_json::json!({ "opportunity": Rec::new(&d, &id, o), "players": players }));
     }
     out.line(out.bold(&o.title))?;
     out.fields(&[
         ("id", id.to_string()),
-        ("with", o.person.as_ref().map(|p| person_name(&d, p)).unwrap_or_else(|| d.label())),
+        (
+            "with",
+            o.person
+                .as_ref()
+                .map(|p| person_name(&d, p))
+                .unwrap_or_else(|| d.label()),
+        ),
         ("kind", o.kind.to_string()),
         ("status", o.status.to_string()),
         ("stage", o.stage.clone()),
         ("decision date", cell(&o.decision_date)),
-        ("value", o.value.map(|v| format!("{v} {}", o.currency.clone().unwrap_or_default()).trim().to_string()).unwrap_or_default()),
-        ("probability", o.probability.map(|p| format!("{p}%")).unwrap_or_default()),
+        (
+            "value",
+            o.value
+                .map(|v| {
+                    format!("{v} {}", o.currency.clone().unwrap_or_default())
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default(),
+        ),
+        (
+            "probability",
+            o.probability.map(|p| format!("{p}%")).unwrap_or_default(),
+        ),
         ("next step", cell(&o.next_step)),
-        ("closed", o.closed_on.map(|c| format!("{c} {}", o.close_reason.clone().unwrap_or_default()).trim().to_string()).unwrap_or_default()),
+        (
+            "closed",
+            o.closed_on
+                .map(|c| {
+                    format!("{c} {}", o.close_reason.clone().unwrap_or_default())
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default(),
+        ),
         ("notes", o.notes.as_str().to_string()),
     ])?;
     out.heading("Key players")?;
     let rows = sorted_players(&d, o)
         .into_iter()
         .map(|(pid, kp)| {
-            let rel_pref = d.data.relationships.values().filter(|r| &r.person == pid && !r.archived).map(|r| r.preference).max();
+            let rel_pref = d
+                .data
+                .relationships
+                .values()
+                .filter(|r| &r.person == pid && !r.archived)
+                .map(|r| r.preference)
+                .max();
             vec![
                 person_name(&d, pid),
                 kp.role.to_string(),
-                kp.preference.or(rel_pref).map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                kp.preference
+                    .or(rel_pref)
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    out.table(&["person", "role", "preference"], rows, "No key players yet: `rapport opp player add OPP PERSON --role ROLE`.")
+    out.table(
+        &["person", "role", "preference"],
+        rows,
+        "No key players yet: `rapport opp player add OPP PERSON --role ROLE`.",
+    )
 }
 
 /// Key players by role (decision makers first), then name.
@@ -375,7 +587,8 @@ fn update(
 ) -> anyhow::Result<()> {
     let (d, id) = find_opp(ws, query, account, Parts::NONE)?;
     let o = ws.edit(d.id, |am| {
-        let mut o: Opportunity = doc::read_record(am, Collection::Opportunities, &id)?.ok_or_else(|| user("the opportunity was removed meanwhile"))?;
+        let mut o: Opportunity = doc::read_record(am, Collection::Opportunities, &id)?
+            .ok_or_else(|| user("the opportunity was removed meanwhile"))?;
         change(&mut o)?;
         doc::put_record(am, Collection::Opportunities, &id, &o)?;
         Ok(o)
@@ -386,14 +599,25 @@ fn update(
     ws.ctx.out.done(format!("{verb} {}.", o.title))
 }
 
-fn player(ws: &Workspace, query: &str, person: &str, account: Option<&str>, kp: Option<KeyPlayer>) -> anyhow::Result<()> {
+fn player(
+    ws: &Workspace,
+    query: &str,
+    person: &str,
+    account: Option<&str>,
+    kp: Option<KeyPlayer>,
+) -> anyhow::Result<()> {
     let (d, id) = find_opp(ws, query, account, Parts::PEOPLE)?;
-    let (_, pid) = find_person(std::slice::from_ref(&d), person)
-        .map_err(|e| user_hint(format!("{e:#}"), format!("key players must be people of {}", d.label())))?;
+    let (_, pid) = find_person(std::slice::from_ref(&d), person).map_err(|e| {
+        user_hint(
+            format!("{e:#}"),
+            format!("key players must be people of {}", d.label()),
+        )
+    })?;
     let name = person_name(&d, &pid);
     let title = d.data.opportunities[&id].title.clone();
     ws.edit(d.id, |am| {
-        let mut o: Opportunity = doc::read_record(am, Collection::Opportunities, &id)?.ok_or_else(|| user("the opportunity was removed meanwhile"))?;
+        let mut o: Opportunity = doc::read_record(am, Collection::Opportunities, &id)?
+            .ok_or_else(|| user("the opportunity was removed meanwhile"))?;
         match &kp {
             Some(kp) => {
                 o.players.insert(pid.clone(), kp.clone());
@@ -407,7 +631,10 @@ fn player(ws: &Workspace, query: &str, person: &str, account: Option<&str>, kp: 
         Ok(doc::put_record(am, Collection::Opportunities, &id, &o)?)
     })?;
     match kp {
-        Some(kp) => ws.ctx.out.done(format!("{name} is {} on {title}.", kp.role)),
+        Some(kp) => ws
+            .ctx
+            .out
+            .done(format!("{name} is {} on {title}.", kp.role)),
         None => ws.ctx.out.done(format!("Removed {name} from {title}.")),
     }
 }

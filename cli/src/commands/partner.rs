@@ -18,7 +18,9 @@ use crate::workspace::{Doc, Named, Workspace, find, find_person};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Add a partnership with an account (or, with --person, with one person).
-    #[command(after_help = "Example:\n  rapport partner add \"Acme co-delivery\" --account Acme --vision \"One logistics offer for mid-size retailers\" \\\n      --goal \"two joint clients in 2027\" --risk \"their sales team sees us as competition\" --next-review +90d")]
+    #[command(
+        after_help = "Example:\n  rapport partner add \"Acme co-delivery\" --account Acme --vision \"One logistics offer for mid-size retailers\" \\\n      --goal \"two joint clients in 2027\" --risk \"their sales team sees us as competition\" --next-review +90d"
+    )]
     Add {
         name: String,
         #[arg(long)]
@@ -44,7 +46,9 @@ pub enum Cmd {
         account: Option<String>,
     },
     /// Change a partnership: --goal and --risk add to the lists.
-    #[command(after_help = "Example:\n  rapport partner edit co-delivery --goal \"a joint case study\" --next-review 2027-03-01")]
+    #[command(
+        after_help = "Example:\n  rapport partner edit co-delivery --goal \"a joint case study\" --next-review 2027-03-01"
+    )]
     Edit {
         partnership: String,
         #[arg(long)]
@@ -79,7 +83,9 @@ pub enum Cmd {
 #[derive(Subcommand)]
 pub enum CommitmentCmd {
     /// Add a commitment.
-    #[command(after_help = "Example:\n  rapport partner commitment add co-delivery \"Share the pipeline monthly\" --party us --due +30d")]
+    #[command(
+        after_help = "Example:\n  rapport partner commitment add co-delivery \"Share the pipeline monthly\" --party us --due +30d"
+    )]
     Add {
         partnership: String,
         what: String,
@@ -92,7 +98,9 @@ pub enum CommitmentCmd {
         due: Option<String>,
     },
     /// Mark a commitment kept, missed or open.
-    #[command(after_help = "Example:\n  rapport partner commitment set co-delivery pipeline --status kept")]
+    #[command(
+        after_help = "Example:\n  rapport partner commitment set co-delivery pipeline --status kept"
+    )]
     Set {
         partnership: String,
         /// The commitment (words of it, or its id prefix).
@@ -140,23 +148,50 @@ fn apply_fields(ctx: &Ctx, p: &mut Partnership, f: Fields) -> anyhow::Result<()>
 }
 
 fn named(data: &DocData) -> Vec<Named> {
-    data.partnerships.iter().map(|(id, p)| Named { id: id.clone(), name: p.name.clone(), email: None, archived: p.archived }).collect()
+    data.partnerships
+        .iter()
+        .map(|(id, p)| Named {
+            id: id.clone(),
+            name: p.name.clone(),
+            email: None,
+            archived: p.archived,
+        })
+        .collect()
 }
 
-fn find_partnership(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<(Doc, RecordId)> {
-    let mut docs = ws.read_scope(ws.scope(account)?, Parts { partnerships: true, people: true, ..Parts::NONE })?;
+fn find_partnership(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+) -> anyhow::Result<(Doc, RecordId)> {
+    let mut docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            partnerships: true,
+            people: true,
+            ..Parts::NONE
+        },
+    )?;
     let (i, id) = find(&docs, "partnership", query, named)?;
     Ok((docs.swap_remove(i), id))
 }
 
 fn partner_name(d: &Doc, p: &Partnership) -> String {
-    p.person.as_ref().map(|id| person_name(d, id)).unwrap_or_else(|| d.label())
+    p.person
+        .as_ref()
+        .map(|id| person_name(d, id))
+        .unwrap_or_else(|| d.label())
 }
 
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
     match cmd {
-        Cmd::Add { name, account, person, fields } => {
+        Cmd::Add {
+            name,
+            account,
+            person,
+            fields,
+        } => {
             let name = validate_name("name", &name)?;
             let (target, person_id) = match (account.as_deref(), person) {
                 (_, Some(p)) => {
@@ -165,7 +200,12 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     (docs.swap_remove(i).id, Some(pid))
                 }
                 (Some(a), None) => (ws.resolve_account(a)?, None),
-                (None, None) => return Err(user_hint("a partnership needs an --account or a --person", "e.g. `rapport partner add NAME --account Acme`")),
+                (None, None) => {
+                    return Err(user_hint(
+                        "a partnership needs an --account or a --person",
+                        "e.g. `rapport partner add NAME --account Acme`",
+                    ));
+                }
             };
             let mut p = Partnership {
                 name,
@@ -181,14 +221,26 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             };
             apply_fields(ctx, &mut p, fields)?;
             let id = RecordId::random();
-            ws.edit(target, |am| Ok(doc::put_record(am, Collection::Partnerships, &id, &p)?))?;
+            ws.edit(target, |am| {
+                Ok(doc::put_record(am, Collection::Partnerships, &id, &p)?)
+            })?;
             if ctx.out.json {
-                return ctx.out.json(&serde_json::json!({ "id": id, "doc": target, "partnership": p }));
+                return ctx
+                    .out
+                    .json(&serde_json::json!({ "id": id, "doc": target, "partnership": p }));
             }
-            ctx.out.done(format!("Added partnership {} ({}).", p.name, id.short()))
+            ctx.out
+                .done(format!("Added partnership {} ({}).", p.name, id.short()))
         }
         Cmd::List { account, all } => {
-            let docs = ws.read_scope(ws.scope(account.as_deref())?, Parts { partnerships: true, people: true, ..Parts::NONE })?;
+            let docs = ws.read_scope(
+                ws.scope(account.as_deref())?,
+                Parts {
+                    partnerships: true,
+                    people: true,
+                    ..Parts::NONE
+                },
+            )?;
             let mut rows: Vec<_> = docs
                 .iter()
                 .flat_map(|d| d.data.partnerships.iter().map(move |(id, p)| (d, id, p)))
@@ -196,18 +248,48 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .collect();
             rows.sort_by_key(|(_, _, p)| p.name.to_lowercase());
             if ctx.out.json {
-                return ctx.out.json(&rows.iter().map(|(d, id, p)| Rec::new(d, id, *p)).collect::<Vec<_>>());
+                return ctx.out.json(
+                    &rows
+                        .iter()
+                        .map(|(d, id, p)| Rec::new(d, id, *p))
+                        .collect::<Vec<_>>(),
+                );
             }
             let table = rows
                 .iter()
                 .map(|(d, id, p)| {
-                    let open = p.commitments.values().filter(|c| c.status == CommitmentStatus::Open).count();
-                    vec![p.name.clone(), partner_name(d, p), p.goals.len().to_string(), open.to_string(), cell(&p.next_review), id.short().to_string()]
+                    let open = p
+                        .commitments
+                        .values()
+                        .filter(|c| c.status == CommitmentStatus::Open)
+                        .count();
+                    vec![
+                        p.name.clone(),
+                        partner_name(d, p),
+                        p.goals.len().to_string(),
+                        open.to_string(),
+                        cell(&p.next_review),
+                        id.short().to_string(),
+                    ]
                 })
                 .collect();
-            ctx.out.table(&["name", "partner", "goals", "open commitments", "next review", "id"], table, "No partnerships: `rapport partner add NAME --account ACCOUNT`.")
+            ctx.out.table(
+                &[
+                    "name",
+                    "partner",
+                    "goals",
+                    "open commitments",
+                    "next review",
+                    "id",
+                ],
+                table,
+                "No partnerships: `rapport partner add NAME --account ACCOUNT`.",
+            )
         }
-        Cmd::Show { partnership, account } => {
+        Cmd::Show {
+            partnership,
+            account,
+        } => {
             let (d, id) = find_partnership(&ws, &partnership, account.as_deref())?;
             let p = &d.data.partnerships[&id];
             if ctx.out.json {
@@ -219,8 +301,22 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 ("id", id.to_string()),
                 ("partner", partner_name(&d, p)),
                 ("vision", p.vision.as_str().to_string()),
-                ("goals", p.goals.iter().map(|g| format!("- {g}")).collect::<Vec<_>>().join("\n")),
-                ("risks", p.risks.iter().map(|r| format!("- {r}")).collect::<Vec<_>>().join("\n")),
+                (
+                    "goals",
+                    p.goals
+                        .iter()
+                        .map(|g| format!("- {g}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                (
+                    "risks",
+                    p.risks
+                        .iter()
+                        .map(|r| format!("- {r}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
                 ("next review", cell(&p.next_review)),
                 ("notes", p.notes.as_str().to_string()),
             ])?;
@@ -229,12 +325,32 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             cs.sort_by_key(|(_, c)| (c.due.is_none(), c.due, c.what.clone()));
             out.table(
                 &["what", "owed by", "due", "status", "id"],
-                cs.iter().map(|(cid, c)| vec![c.what.clone(), c.party.to_string(), cell(&c.due), c.status.to_string(), cid.short().to_string()]).collect(),
+                cs.iter()
+                    .map(|(cid, c)| {
+                        vec![
+                            c.what.clone(),
+                            c.party.to_string(),
+                            cell(&c.due),
+                            c.status.to_string(),
+                            cid.short().to_string(),
+                        ]
+                    })
+                    .collect(),
                 "No commitments: `rapport partner commitment add PARTNERSHIP WHAT`.",
             )
         }
-        Cmd::Edit { partnership, account, name, fields, remove_goal, remove_risk } => {
-            let name = name.as_deref().map(|n| validate_name("name", n)).transpose()?;
+        Cmd::Edit {
+            partnership,
+            account,
+            name,
+            fields,
+            remove_goal,
+            remove_risk,
+        } => {
+            let name = name
+                .as_deref()
+                .map(|n| validate_name("name", n))
+                .transpose()?;
             update(&ws, &partnership, account.as_deref(), |p| {
                 apply(&mut p.name, name);
                 apply_fields(ctx, p, fields)?;
@@ -243,37 +359,83 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 Ok(format!("Updated {}.", p.name))
             })
         }
-        Cmd::Archive { partnership, account, restore, purge } => {
+        Cmd::Archive {
+            partnership,
+            account,
+            restore,
+            purge,
+        } => {
             let (d, id) = find_partnership(&ws, &partnership, account.as_deref())?;
             ws.edit(d.id, |am| {
                 if purge {
                     Ok(doc::delete_record(am, Collection::Partnerships, &id)?)
                 } else {
-                    Ok(doc::set_archived(am, Collection::Partnerships, &id, !restore)?)
+                    Ok(doc::set_archived(
+                        am,
+                        Collection::Partnerships,
+                        &id,
+                        !restore,
+                    )?)
                 }
             })?;
-            let verb = if purge { "Purged" } else if restore { "Restored" } else { "Archived" };
-            ctx.out.done(format!("{verb} {}.", d.data.partnerships[&id].name))
+            let verb = if purge {
+                "Purged"
+            } else if restore {
+                "Restored"
+            } else {
+                "Archived"
+            };
+            ctx.out
+                .done(format!("{verb} {}.", d.data.partnerships[&id].name))
         }
-        Cmd::Commitment(CommitmentCmd::Add { partnership, what, account, party, due }) => {
+        Cmd::Commitment(CommitmentCmd::Add {
+            partnership,
+            what,
+            account,
+            party,
+            due,
+        }) => {
             let what = validate_name("what", &what)?;
             let party = parse_opt::<Party>(Some(&party))?.unwrap_or(Party::Us);
             let due = parse_day(ctx, due.as_deref())?;
             update(&ws, &partnership, account.as_deref(), |p| {
-                p.commitments.insert(RecordId::random(), Commitment { party, what: what.clone(), due, status: CommitmentStatus::Open });
+                p.commitments.insert(
+                    RecordId::random(),
+                    Commitment {
+                        party,
+                        what: what.clone(),
+                        due,
+                        status: CommitmentStatus::Open,
+                    },
+                );
                 Ok(format!("Added the commitment '{what}' to {}.", p.name))
             })
         }
-        Cmd::Commitment(CommitmentCmd::Set { partnership, commitment, account, status }) => {
+        Cmd::Commitment(CommitmentCmd::Set {
+            partnership,
+            commitment,
+            account,
+            status,
+        }) => {
             let status: CommitmentStatus = status.parse()?;
             update(&ws, &partnership, account.as_deref(), |p| {
                 let candidates: Vec<Candidate<RecordId>> = p
                     .commitments
                     .iter()
-                    .map(|(id, c)| Candidate { key: id.clone(), id: id.to_string(), name: c.what.clone(), email: None, context: None, archived: false })
+                    .map(|(id, c)| Candidate {
+                        key: id.clone(),
+                        id: id.to_string(),
+                        name: c.what.clone(),
+                        email: None,
+                        context: None,
+                        archived: false,
+                    })
                     .collect();
                 let cid = resolve("commitment", &commitment, &candidates)?;
-                let c = p.commitments.get_mut(&cid).ok_or_else(|| user("the commitment vanished"))?;
+                let c = p
+                    .commitments
+                    .get_mut(&cid)
+                    .ok_or_else(|| user("the commitment vanished"))?;
                 c.status = status;
                 Ok(format!("'{}' is {status}.", c.what))
             })
@@ -289,7 +451,8 @@ fn update(
 ) -> anyhow::Result<()> {
     let (d, id) = find_partnership(ws, query, account)?;
     let (p, message) = ws.edit(d.id, |am| {
-        let mut p: Partnership = doc::read_record(am, Collection::Partnerships, &id)?.ok_or_else(|| user("the partnership was removed meanwhile"))?;
+        let mut p: Partnership = doc::read_record(am, Collection::Partnerships, &id)?
+            .ok_or_else(|| user("the partnership was removed meanwhile"))?;
         let message = change(&mut p)?;
         doc::put_record(am, Collection::Partnerships, &id, &p)?;
         Ok((p, message))

@@ -1,11 +1,11 @@
 //! `rapport person`: contacts, in an account document or the personal one.
 
 use clap::Subcommand;
+use rapport_core::RecordId;
 use rapport_core::doc::{self, Collection, DocData, Parts};
 use rapport_core::enums::{DecisionOrientation, Direction, PoliticalStatus};
 use rapport_core::model::Person;
 use rapport_core::values::{validate_email, validate_name};
-use rapport_core::RecordId;
 use serde::Serialize;
 
 use super::{apply, cell, text_edit, value_edit};
@@ -17,7 +17,9 @@ use crate::workspace::{Doc, Workspace, find_person};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Add a person to an account (or, without --account, to your personal contacts).
-    #[command(after_help = "Example:\n  rapport person add \"Ana Silva\" --account Acme --email ana@acme.com --title CFO --status inner-circle --orientation financial\n  rapport person add \"Rui Freelancer\" --tag peer")]
+    #[command(
+        after_help = "Example:\n  rapport person add \"Ana Silva\" --account Acme --email ana@acme.com --title CFO --status inner-circle --orientation financial\n  rapport person add \"Rui Freelancer\" --tag peer"
+    )]
     Add {
         name: String,
         /// The account (name or id); omit for a personal contact.
@@ -49,7 +51,9 @@ pub enum Cmd {
         account: Option<String>,
     },
     /// Change a person's fields (an empty value clears a field).
-    #[command(after_help = "Example:\n  rapport person edit \"Ana Silva\" --title CEO --reports-to \"\" --add-tag board")]
+    #[command(
+        after_help = "Example:\n  rapport person edit \"Ana Silva\" --title CEO --reports-to \"\" --add-tag board"
+    )]
     Edit {
         person: String,
         #[arg(long)]
@@ -66,7 +70,9 @@ pub enum Cmd {
         unlink: Vec<String>,
     },
     /// Archive a person (kept, hidden from lists); `--restore` undoes it.
-    #[command(after_help = "Example:\n  rapport person archive \"Ana Silva\"\n  rapport person archive \"Ana Silva\" --purge   # delete with their relationships and plan items")]
+    #[command(
+        after_help = "Example:\n  rapport person archive \"Ana Silva\"\n  rapport person archive \"Ana Silva\" --purge   # delete with their relationships and plan items"
+    )]
     Archive {
         person: String,
         #[arg(long)]
@@ -116,32 +122,68 @@ pub struct Fields {
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
     match cmd {
-        Cmd::Add { name, account, fields } => add(&ws, &name, account.as_deref(), fields),
-        Cmd::List { account, tag, key_players, all } => list(&ws, account.as_deref(), tag, key_players, all),
+        Cmd::Add {
+            name,
+            account,
+            fields,
+        } => add(&ws, &name, account.as_deref(), fields),
+        Cmd::List {
+            account,
+            tag,
+            key_players,
+            all,
+        } => list(&ws, account.as_deref(), tag, key_players, all),
         Cmd::Show { person, account } => show(&ws, &person, account.as_deref()),
-        Cmd::Edit { person, account, name, fields, remove_tag, unlink } => {
-            edit(&ws, &person, account.as_deref(), name, fields, remove_tag, unlink)
-        }
-        Cmd::Archive { person, account, restore, purge } => {
-            archive(&ws, &person, account.as_deref(), restore, purge)
-        }
+        Cmd::Edit {
+            person,
+            account,
+            name,
+            fields,
+            remove_tag,
+            unlink,
+        } => edit(
+            &ws,
+            &person,
+            account.as_deref(),
+            name,
+            fields,
+            remove_tag,
+            unlink,
+        ),
+        Cmd::Archive {
+            person,
+            account,
+            restore,
+            purge,
+        } => archive(&ws, &person, account.as_deref(), restore, purge),
     }
 }
 
 fn link(data: &DocData, query: &str) -> anyhow::Result<RecordId> {
-    let doc = Doc { id: rapport_core::DocId::from_bytes([0; 16]), data: data.clone() };
+    let doc = Doc {
+        id: rapport_core::DocId::from_bytes([0; 16]),
+        data: data.clone(),
+    };
     Ok(find_person(std::slice::from_ref(&doc), query)?.1)
 }
 
 /// Applies the field flags to `p`, resolving people references within `data`.
 fn apply_fields(p: &mut Person, f: Fields, data: &DocData) -> anyhow::Result<()> {
     if let Some(e) = f.email {
-        p.email = if e.trim().is_empty() { None } else { Some(validate_email(&e)?) };
+        p.email = if e.trim().is_empty() {
+            None
+        } else {
+            Some(validate_email(&e)?)
+        };
     }
     apply(&mut p.phone, text_edit(f.phone));
     apply(&mut p.title, text_edit(f.title));
     if let Some(r) = f.reports_to {
-        p.reports_to = if r.trim().is_empty() { None } else { Some(link(data, &r)?) };
+        p.reports_to = if r.trim().is_empty() {
+            None
+        } else {
+            Some(link(data, &r)?)
+        };
     }
     for q in &f.influences {
         let id = link(data, q)?;
@@ -155,9 +197,21 @@ fn apply_fields(p: &mut Person, f: Fields, data: &DocData) -> anyhow::Result<()>
             p.opposes.push(id);
         }
     }
-    apply(&mut p.orientation, value_edit::<DecisionOrientation>(f.orientation.as_deref())?);
-    apply(&mut p.political_status, value_edit::<PoliticalStatus>(f.status.as_deref())?);
-    for t in f.tag.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
+    apply(
+        &mut p.orientation,
+        value_edit::<DecisionOrientation>(f.orientation.as_deref())?,
+    );
+    apply(
+        &mut p.political_status,
+        value_edit::<PoliticalStatus>(f.status.as_deref())?,
+    );
+    for t in f
+        .tag
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         if !p.tags.iter().any(|x| x == t) {
             p.tags.push(t.to_string());
         }
@@ -181,17 +235,28 @@ fn add(ws: &Workspace, name: &str, account: Option<&str>, f: Fields) -> anyhow::
         p.created = Some(ws.ctx.today);
         apply_fields(&mut p, f, &data)?;
         if let Some(email) = &p.email
-            && let Some((_, other)) = data.people.iter().find(|(_, o)| o.email.as_ref() == Some(email) && !o.archived)
+            && let Some((_, other)) = data
+                .people
+                .iter()
+                .find(|(_, o)| o.email.as_ref() == Some(email) && !o.archived)
         {
-            ws.ctx.out.warn(format!("{} also has the email {email}", other.name));
+            ws.ctx
+                .out
+                .warn(format!("{} also has the email {email}", other.name));
         }
         doc::put_record(d, Collection::People, &id, &p)?;
         Ok((p, data.title()))
     })?;
     if ws.ctx.out.json {
-        return ws.ctx.out.json(&serde_json::json!({ "id": id, "doc": target, "doc_name": label, "person": person }));
+        return ws.ctx.out.json(
+            &serde_json::json!({ "id": id, "doc": target, "doc_name": label, "person": person }),
+        );
     }
-    ws.ctx.out.done(format!("Added {} ({}) to {label}.", person.name, id.short()))
+    ws.ctx.out.done(format!(
+        "Added {} ({}) to {label}.",
+        person.name,
+        id.short()
+    ))
 }
 
 #[derive(Serialize)]
@@ -201,26 +266,39 @@ struct PersonRow<'a> {
     key_player: bool,
 }
 
-fn list(ws: &Workspace, account: Option<&str>, tag: Option<String>, key_players: bool, all: bool) -> anyhow::Result<()> {
+fn list(
+    ws: &Workspace,
+    account: Option<&str>,
+    tag: Option<String>,
+    key_players: bool,
+    all: bool,
+) -> anyhow::Result<()> {
     let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
     let mut rows = Vec::new();
     for d in &docs {
         for (id, p) in &d.data.people {
             if (!all && p.archived)
                 || (key_players && !p.is_key_player())
-                || tag.as_ref().is_some_and(|t| !p.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+                || tag
+                    .as_ref()
+                    .is_some_and(|t| !p.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
             {
                 continue;
             }
             rows.push((d, id, p));
         }
     }
-    rows.sort_by(|a, b| (a.0.label(), a.2.name.to_lowercase()).cmp(&(b.0.label(), b.2.name.to_lowercase())));
+    rows.sort_by(|a, b| {
+        (a.0.label(), a.2.name.to_lowercase()).cmp(&(b.0.label(), b.2.name.to_lowercase()))
+    });
     let out = &ws.ctx.out;
     if out.json {
         let json: Vec<PersonRow> = rows
             .iter()
-            .map(|(d, id, p)| PersonRow { rec: Rec::new(d, id, p), key_player: p.is_key_player() })
+            .map(|(d, id, p)| PersonRow {
+                rec: Rec::new(d, id, p),
+                key_player: p.is_key_player(),
+            })
             .collect();
         return out.json(&json);
     }
@@ -237,7 +315,11 @@ fn list(ws: &Workspace, account: Option<&str>, tag: Option<String>, key_players:
             ]
         })
         .collect();
-    out.table(&["name", "title", "account", "status", "email", "id"], table, "No people yet: add one with `rapport person add NAME`.")
+    out.table(
+        &["name", "title", "account", "status", "email", "id"],
+        table,
+        "No people yet: add one with `rapport person add NAME`.",
+    )
 }
 
 fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()> {
@@ -245,12 +327,31 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
     let (i, id) = find_person(&docs, query)?;
     let d = &docs[i];
     let p = &d.data.people[&id];
-    let mut rels: Vec<_> = d.data.relationships.iter().filter(|(_, r)| r.person == id && !r.archived).collect();
+    let mut rels: Vec<_> = d
+        .data
+        .relationships
+        .iter()
+        .filter(|(_, r)| r.person == id && !r.archived)
+        .collect();
     rels.sort_by_key(|(_, r)| r.member.clone());
-    let mut plan: Vec<_> = d.data.plan.iter().filter(|(_, x)| x.person == id && !x.archived).collect();
+    let mut plan: Vec<_> = d
+        .data
+        .plan
+        .iter()
+        .filter(|(_, x)| x.person == id && !x.archived)
+        .collect();
     plan.sort_by_key(|(_, x)| (x.due.is_none(), x.due, x.action.clone()));
-    let mut acts: Vec<_> = d.data.activities.iter().filter(|(_, a)| a.people.contains(&id) && !a.archived).collect();
-    acts.sort_by(|a, b| b.1.date.cmp(&a.1.date).then_with(|| a.1.notes.as_str().cmp(b.1.notes.as_str())));
+    let mut acts: Vec<_> = d
+        .data
+        .activities
+        .iter()
+        .filter(|(_, a)| a.people.contains(&id) && !a.archived)
+        .collect();
+    acts.sort_by(|a, b| {
+        b.1.date
+            .cmp(&a.1.date)
+            .then_with(|| a.1.notes.as_str().cmp(b.1.notes.as_str()))
+    });
     let mut opps: Vec<_> = d
         .data
         .opportunities
@@ -258,8 +359,14 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
         .filter_map(|(oid, o)| o.players.get(&id).map(|kp| (oid, o, kp)))
         .collect();
     opps.sort_by_key(|(_, o, _)| o.title.clone());
-    let gives = acts.iter().filter(|(_, a)| a.direction == Direction::Give).count();
-    let asks = acts.iter().filter(|(_, a)| a.direction == Direction::Ask).count();
+    let gives = acts
+        .iter()
+        .filter(|(_, a)| a.direction == Direction::Give)
+        .count();
+    let asks = acts
+        .iter()
+        .filter(|(_, a)| a.direction == Direction::Ask)
+        .count();
     let out = &ws.ctx.out;
     if out.json {
         return out.json(&serde_json::json!({
@@ -283,20 +390,55 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
         ("title", cell(&p.title)),
         ("email", cell(&p.email)),
         ("phone", cell(&p.phone)),
-        ("status", p.political_status.map(|s| format!("{s}{}", if p.is_key_player() { " (key player)" } else { "" })).unwrap_or_default()),
+        (
+            "status",
+            p.political_status
+                .map(|s| {
+                    format!(
+                        "{s}{}",
+                        if p.is_key_player() {
+                            " (key player)"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .unwrap_or_default(),
+        ),
         ("orientation", cell(&p.orientation)),
-        ("reports to", p.reports_to.as_ref().map(|r| person_name(d, r)).unwrap_or_default()),
+        (
+            "reports to",
+            p.reports_to
+                .as_ref()
+                .map(|r| person_name(d, r))
+                .unwrap_or_default(),
+        ),
         ("influences", names(d, &p.influences)),
         ("opposes", names(d, &p.opposes)),
         ("tags", p.tags.join(", ")),
         ("goals", p.goals.as_str().to_string()),
         ("notes", p.notes.as_str().to_string()),
         ("give/ask", format!("{gives} given, {asks} asked")),
-        ("archived", if p.archived { "yes".into() } else { String::new() }),
+        (
+            "archived",
+            if p.archived {
+                "yes".into()
+            } else {
+                String::new()
+            },
+        ),
     ])?;
     out.heading("Relationships")?;
     out.table(
-        &["member", "level", "desired", "preference", "desired pref", "coverage", "last contact"],
+        &[
+            "member",
+            "level",
+            "desired",
+            "preference",
+            "desired pref",
+            "coverage",
+            "last contact",
+        ],
         rels.iter()
             .map(|(_, r)| {
                 vec![
@@ -315,14 +457,32 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
     out.heading("Plan")?;
     out.table(
         &["action", "owner", "due", "status"],
-        plan.iter().map(|(_, x)| vec![x.action.clone(), format!("@{}", x.owner), cell(&x.due), x.status.to_string()]).collect(),
+        plan.iter()
+            .map(|(_, x)| {
+                vec![
+                    x.action.clone(),
+                    format!("@{}", x.owner),
+                    cell(&x.due),
+                    x.status.to_string(),
+                ]
+            })
+            .collect(),
         "No investments planned.",
     )?;
     if !opps.is_empty() {
         out.heading("Opportunities")?;
         out.table(
             &["title", "status", "role", "preference"],
-            opps.iter().map(|(_, o, kp)| vec![o.title.clone(), o.status.to_string(), kp.role.to_string(), cell(&kp.preference)]).collect(),
+            opps.iter()
+                .map(|(_, o, kp)| {
+                    vec![
+                        o.title.clone(),
+                        o.status.to_string(),
+                        kp.role.to_string(),
+                        cell(&kp.preference),
+                    ]
+                })
+                .collect(),
             "",
         )?;
     }
@@ -331,7 +491,15 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
         &["date", "kind", "direction", "by", "notes"],
         acts.iter()
             .take(10)
-            .map(|(_, a)| vec![a.date.to_string(), a.kind.to_string(), a.direction.to_string(), format!("@{}", a.by), first_line(a.notes.as_str())])
+            .map(|(_, a)| {
+                vec![
+                    a.date.to_string(),
+                    a.kind.to_string(),
+                    a.direction.to_string(),
+                    format!("@{}", a.by),
+                    first_line(a.notes.as_str()),
+                ]
+            })
             .collect(),
         "No activity logged.",
     )
@@ -339,7 +507,11 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
 
 pub fn first_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or("");
-    if line.chars().count() > 60 { format!("{}…", line.chars().take(59).collect::<String>()) } else { line.to_string() }
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(59).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }
 
 fn edit(
@@ -353,13 +525,18 @@ fn edit(
 ) -> anyhow::Result<()> {
     let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
     let (i, id) = find_person(&docs, query)?;
-    let new_name = name.as_deref().map(|n| validate_name("name", n)).transpose()?;
+    let new_name = name
+        .as_deref()
+        .map(|n| validate_name("name", n))
+        .transpose()?;
     let person = ws.edit(docs[i].id, |d| {
         let data = DocData::read(d, Parts::PEOPLE)?;
-        let mut p: Person = doc::read_record(d, Collection::People, &id)?.ok_or_else(|| user("the person was removed meanwhile"))?;
+        let mut p: Person = doc::read_record(d, Collection::People, &id)?
+            .ok_or_else(|| user("the person was removed meanwhile"))?;
         apply(&mut p.name, new_name);
         apply_fields(&mut p, f, &data)?;
-        p.tags.retain(|t| !remove_tag.iter().any(|r| r.eq_ignore_ascii_case(t)));
+        p.tags
+            .retain(|t| !remove_tag.iter().any(|r| r.eq_ignore_ascii_case(t)));
         for q in &unlink {
             let other = link(&data, q)?;
             p.influences.retain(|x| x != &other);
@@ -369,13 +546,30 @@ fn edit(
         Ok(p)
     })?;
     if ws.ctx.out.json {
-        return ws.ctx.out.json(&serde_json::json!({ "id": id, "doc": docs[i].id, "person": person }));
+        return ws
+            .ctx
+            .out
+            .json(&serde_json::json!({ "id": id, "doc": docs[i].id, "person": person }));
     }
     ws.ctx.out.done(format!("Updated {}.", person.name))
 }
 
-fn archive(ws: &Workspace, query: &str, account: Option<&str>, restore: bool, purge: bool) -> anyhow::Result<()> {
-    let docs = ws.read_scope(ws.scope(account)?, Parts { people: true, relationships: true, plan: true, ..Parts::NONE })?;
+fn archive(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    restore: bool,
+    purge: bool,
+) -> anyhow::Result<()> {
+    let docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            people: true,
+            relationships: true,
+            plan: true,
+            ..Parts::NONE
+        },
+    )?;
     let (i, id) = find_person(&docs, query)?;
     let d = &docs[i];
     let name = person_name(d, &id);
@@ -393,7 +587,12 @@ fn archive(ws: &Workspace, query: &str, account: Option<&str>, restore: bool, pu
         }
         Ok(())
     })?;
-    let verb = if purge { "Purged" } else if restore { "Restored" } else { "Archived" };
+    let verb = if purge {
+        "Purged"
+    } else if restore {
+        "Restored"
+    } else {
+        "Archived"
+    };
     ws.ctx.out.done(format!("{verb} {name}."))
 }
-

@@ -17,7 +17,9 @@ use crate::workspace::{Doc, Named, Workspace, find, find_person};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Plan an investment: something you will do for a person, unpaid.
-    #[command(after_help = "Example:\n  rapport plan add \"Ana Silva\" \"Introduce her to the logistics lead at Beta\" --due +2w --tests time,learn,illustrate")]
+    #[command(
+        after_help = "Example:\n  rapport plan add \"Ana Silva\" \"Introduce her to the logistics lead at Beta\" --due +2w --tests time,learn,illustrate"
+    )]
     Add {
         person: String,
         /// What you will do for them.
@@ -59,7 +61,9 @@ pub enum Cmd {
         account: Option<String>,
     },
     /// Change a plan item (an empty value clears a field).
-    #[command(after_help = "Example:\n  rapport plan edit introduce --due 2027-01-10 --tests time,learn")]
+    #[command(
+        after_help = "Example:\n  rapport plan edit introduce --due 2027-01-10 --tests time,learn"
+    )]
     Edit {
         item: String,
         #[arg(long)]
@@ -103,18 +107,42 @@ pub enum Cmd {
 }
 
 fn actions(data: &DocData) -> Vec<Named> {
-    data.plan.iter().map(|(id, p)| Named { id: id.clone(), name: p.action.clone(), email: None, archived: p.archived }).collect()
+    data.plan
+        .iter()
+        .map(|(id, p)| Named {
+            id: id.clone(),
+            name: p.action.clone(),
+            email: None,
+            archived: p.archived,
+        })
+        .collect()
 }
 
-fn find_item(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<(Doc, RecordId)> {
-    let mut docs = ws.read_scope(ws.scope(account)?, Parts { plan: true, people: true, ..Parts::NONE })?;
+fn find_item(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+) -> anyhow::Result<(Doc, RecordId)> {
+    let mut docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            plan: true,
+            people: true,
+            ..Parts::NONE
+        },
+    )?;
     let (i, id) = find(&docs, "plan item", query, actions)?;
     Ok((docs.swap_remove(i), id))
 }
 
 fn tests_cell(t: &Tests) -> String {
     let mark = |b: bool, c: &str| if b { c.to_string() } else { "-".to_string() };
-    format!("{}{}{}", mark(t.time, "T"), mark(t.learn, "L"), mark(t.illustrate, "I"))
+    format!(
+        "{}{}{}",
+        mark(t.time, "T"),
+        mark(t.learn, "L"),
+        mark(t.illustrate, "I")
+    )
 }
 
 /// Nudges toward investments that pass all three tests.
@@ -133,7 +161,15 @@ pub fn warn_tests(ctx: &Ctx, t: &Tests) {
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
     match cmd {
-        Cmd::Add { person, action, account, owner, due, tests, notes } => {
+        Cmd::Add {
+            person,
+            action,
+            account,
+            owner,
+            due,
+            tests,
+            notes,
+        } => {
             let action = validate_name("action", &action)?;
             let owner = match owner {
                 Some(o) => validate_handle(o.trim_start_matches('@'))?,
@@ -157,18 +193,44 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 created: Some(ctx.today),
             };
             let id = RecordId::random();
-            ws.edit(d.id, |am| Ok(doc::put_record(am, Collection::Plan, &id, &item)?))?;
+            ws.edit(d.id, |am| {
+                Ok(doc::put_record(am, Collection::Plan, &id, &item)?)
+            })?;
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(d, &id, &item));
             }
-            ctx.out.done(format!("Planned for {}: {} ({}).", person_name(d, &pid), item.action, id.short()))?;
+            ctx.out.done(format!(
+                "Planned for {}: {} ({}).",
+                person_name(d, &pid),
+                item.action,
+                id.short()
+            ))?;
             warn_tests(ctx, &item.tests);
             Ok(())
         }
-        Cmd::List { account, person, owner, status, all } => {
-            let status = if status.eq_ignore_ascii_case("all") { None } else { Some(status.parse::<PlanStatus>()?) };
-            let owner = owner.map(|o| validate_handle(o.trim_start_matches('@'))).transpose()?;
-            let docs = ws.read_scope(ws.scope(account.as_deref())?, Parts { plan: true, people: true, ..Parts::NONE })?;
+        Cmd::List {
+            account,
+            person,
+            owner,
+            status,
+            all,
+        } => {
+            let status = if status.eq_ignore_ascii_case("all") {
+                None
+            } else {
+                Some(status.parse::<PlanStatus>()?)
+            };
+            let owner = owner
+                .map(|o| validate_handle(o.trim_start_matches('@')))
+                .transpose()?;
+            let docs = ws.read_scope(
+                ws.scope(account.as_deref())?,
+                Parts {
+                    plan: true,
+                    people: true,
+                    ..Parts::NONE
+                },
+            )?;
             let person = match person {
                 Some(p) => Some(find_person(&docs, &p)?),
                 None => None,
@@ -179,7 +241,9 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     let keep = (all || !x.archived)
                         && status.is_none_or(|s| s == x.status)
                         && owner.as_ref().is_none_or(|o| &x.owner == o)
-                        && person.as_ref().is_none_or(|(pi, pid)| *pi == di && &x.person == pid);
+                        && person
+                            .as_ref()
+                            .is_none_or(|(pi, pid)| *pi == di && &x.person == pid);
                     if keep {
                         rows.push((d, id, x));
                     }
@@ -207,9 +271,14 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            ctx.out.table(&["action", "for", "owner", "due", "status", "tests", "id"], table, "No plan items match: `rapport plan add PERSON ACTION`.")?;
+            ctx.out.table(
+                &["action", "for", "owner", "due", "status", "tests", "id"],
+                table,
+                "No plan items match: `rapport plan add PERSON ACTION`.",
+            )?;
             if !rows.is_empty() && !ctx.out.quiet {
-                ctx.out.line(ctx.out.dim("tests: T = time, L = learn, I = illustrate"))?;
+                ctx.out
+                    .line(ctx.out.dim("tests: T = time, L = learn, I = illustrate"))?;
             }
             Ok(())
         }
@@ -224,21 +293,52 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             let missed: Vec<&str> = x.tests.missed().iter().map(|t| t.as_str()).collect();
             ctx.out.fields(&[
                 ("id", id.to_string()),
-                ("for", format!("{} ({})", person_name(&d, &x.person), d.label())),
+                (
+                    "for",
+                    format!("{} ({})", person_name(&d, &x.person), d.label()),
+                ),
                 ("owner", format!("@{}", x.owner)),
                 ("due", cell(&x.due)),
-                ("status", format!("{}{}", x.status, x.done_on.map(|d| format!(" on {d}")).unwrap_or_default())),
+                (
+                    "status",
+                    format!(
+                        "{}{}",
+                        x.status,
+                        x.done_on.map(|d| format!(" on {d}")).unwrap_or_default()
+                    ),
+                ),
                 ("passes", passed.join(", ")),
                 ("misses", missed.join(", ")),
                 ("notes", x.notes.as_str().to_string()),
             ])
         }
-        Cmd::Edit { item, account, action, owner, due, tests, status, notes } => {
-            let action = action.as_deref().map(|a| validate_name("action", a)).transpose()?;
-            let owner = owner.map(|o| validate_handle(o.trim_start_matches('@'))).transpose()?;
+        Cmd::Edit {
+            item,
+            account,
+            action,
+            owner,
+            due,
+            tests,
+            status,
+            notes,
+        } => {
+            let action = action
+                .as_deref()
+                .map(|a| validate_name("action", a))
+                .transpose()?;
+            let owner = owner
+                .map(|o| validate_handle(o.trim_start_matches('@')))
+                .transpose()?;
             let due = day_edit(ctx, due.as_deref())?;
-            let tests = if tests.is_empty() { None } else { Some(Tests::from_list(&parse_list::<InvestmentTest>(&tests)?)) };
-            let status = status.as_deref().map(str::parse::<PlanStatus>).transpose()?;
+            let tests = if tests.is_empty() {
+                None
+            } else {
+                Some(Tests::from_list(&parse_list::<InvestmentTest>(&tests)?))
+            };
+            let status = status
+                .as_deref()
+                .map(str::parse::<PlanStatus>)
+                .transpose()?;
             update(&ws, &item, account.as_deref(), "Updated", |x| {
                 apply(&mut x.action, action);
                 apply(&mut x.owner, owner);
@@ -250,15 +350,25 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 }
             })
         }
-        Cmd::Done { item, account, date } => {
+        Cmd::Done {
+            item,
+            account,
+            date,
+        } => {
             let date = parse_day(ctx, date.as_deref())?.unwrap_or(ctx.today);
             update(&ws, &item, account.as_deref(), "Done:", |x| {
                 x.status = PlanStatus::Done;
                 x.done_on = Some(date);
             })?;
-            ctx.out.done("Log what happened too: `rapport log add PERSON --kind help-given`.")
+            ctx.out
+                .done("Log what happened too: `rapport log add PERSON --kind help-given`.")
         }
-        Cmd::Archive { item, account, restore, purge } => {
+        Cmd::Archive {
+            item,
+            account,
+            restore,
+            purge,
+        } => {
             let (d, id) = find_item(&ws, &item, account.as_deref())?;
             ws.edit(d.id, |am| {
                 if purge {
@@ -267,16 +377,29 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     Ok(doc::set_archived(am, Collection::Plan, &id, !restore)?)
                 }
             })?;
-            let verb = if purge { "Purged" } else if restore { "Restored" } else { "Archived" };
+            let verb = if purge {
+                "Purged"
+            } else if restore {
+                "Restored"
+            } else {
+                "Archived"
+            };
             ctx.out.done(format!("{verb} {}.", d.data.plan[&id].action))
         }
     }
 }
 
-fn update(ws: &Workspace, query: &str, account: Option<&str>, verb: &str, change: impl FnOnce(&mut PlanItem)) -> anyhow::Result<()> {
+fn update(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    verb: &str,
+    change: impl FnOnce(&mut PlanItem),
+) -> anyhow::Result<()> {
     let (d, id) = find_item(ws, query, account)?;
     let x = ws.edit(d.id, |am| {
-        let mut x: PlanItem = doc::read_record(am, Collection::Plan, &id)?.ok_or_else(|| user("the plan item was removed meanwhile"))?;
+        let mut x: PlanItem = doc::read_record(am, Collection::Plan, &id)?
+            .ok_or_else(|| user("the plan item was removed meanwhile"))?;
         change(&mut x);
         doc::put_record(am, Collection::Plan, &id, &x)?;
         Ok(x)

@@ -17,7 +17,9 @@ use crate::workspace::{Doc, Workspace, find_person};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Record your (or a teammate's) relationship with a person.
-    #[command(after_help = "Example:\n  rapport rel add \"Ana Silva\" --level credible-source --desired-level trusted-advisor \\\n      --preference supporter --desired-preference mentor --coverage brief --cadence 30 \\\n      --reason \"she decides the 2027 roadmap\"")]
+    #[command(
+        after_help = "Example:\n  rapport rel add \"Ana Silva\" --level credible-source --desired-level trusted-advisor \\\n      --preference supporter --desired-preference mentor --coverage brief --cadence 30 \\\n      --reason \"she decides the 2027 roadmap\""
+    )]
     Add {
         person: String,
         #[arg(long)]
@@ -49,7 +51,9 @@ pub enum Cmd {
         member: Option<String>,
     },
     /// Change a relationship (an empty value clears a field).
-    #[command(after_help = "Example:\n  rapport rel edit \"Ana Silva\" --level problem-solver --cadence 14")]
+    #[command(
+        after_help = "Example:\n  rapport rel edit \"Ana Silva\" --level problem-solver --cadence 14"
+    )]
     Edit {
         person: String,
         #[arg(long)]
@@ -109,10 +113,12 @@ fn parse_cadence(v: Option<&str>) -> anyhow::Result<Option<Option<u32>>> {
         None => Ok(None),
         Some(s) if s.trim().is_empty() => Ok(Some(None)),
         Some(s) => {
-            let n: i64 = s.trim().trim_end_matches('d').parse().map_err(|_| rapport_core::Error::InvalidValue {
-                field: "cadence".into(),
-                value: s.into(),
-                allowed: "a number of days from 1 to 3650".into(),
+            let n: i64 = s.trim().trim_end_matches('d').parse().map_err(|_| {
+                rapport_core::Error::InvalidValue {
+                    field: "cadence".into(),
+                    value: s.into(),
+                    allowed: "a number of days from 1 to 3650".into(),
+                }
             })?;
             Ok(Some(Some(validate_range("cadence", n, 1, 3650)? as u32)))
         }
@@ -123,17 +129,26 @@ fn apply_fields(ctx: &Ctx, r: &mut Relationship, f: Fields) -> anyhow::Result<()
     if let Some(l) = f.level.as_deref() {
         r.level = l.parse::<Level>()?;
     }
-    apply(&mut r.desired_level, value_edit::<Level>(f.desired_level.as_deref())?);
+    apply(
+        &mut r.desired_level,
+        value_edit::<Level>(f.desired_level.as_deref())?,
+    );
     if let Some(p) = f.preference.as_deref() {
         r.preference = p.parse::<Preference>()?;
     }
-    apply(&mut r.desired_preference, value_edit::<Preference>(f.desired_preference.as_deref())?);
+    apply(
+        &mut r.desired_preference,
+        value_edit::<Preference>(f.desired_preference.as_deref())?,
+    );
     if let Some(c) = f.coverage.as_deref() {
         r.coverage = c.parse::<Coverage>()?;
     }
     apply(&mut r.cadence_days, parse_cadence(f.cadence.as_deref())?);
     apply(&mut r.desired_reason, text_edit(f.reason));
-    apply(&mut r.last_contact, day_edit(ctx, f.last_contact.as_deref())?);
+    apply(
+        &mut r.last_contact,
+        day_edit(ctx, f.last_contact.as_deref())?,
+    );
     if let Some(n) = &f.notes {
         r.notes.set(n);
     }
@@ -150,24 +165,69 @@ fn member_or_me(ws: &Workspace, member: Option<&str>) -> anyhow::Result<String> 
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
     match cmd {
-        Cmd::Add { person, account, member, fields } => add(&ws, &person, account.as_deref(), member.as_deref(), fields),
-        Cmd::List { account, member, all } => list(&ws, account.as_deref(), member.as_deref(), all),
-        Cmd::Show { person, account, member } => show(&ws, &person, account.as_deref(), member.as_deref()),
-        Cmd::Edit { person, account, member, fields } => edit(&ws, &person, account.as_deref(), member.as_deref(), fields),
-        Cmd::Archive { person, account, member, restore, purge } => {
-            archive(&ws, &person, account.as_deref(), member.as_deref(), restore, purge)
-        }
+        Cmd::Add {
+            person,
+            account,
+            member,
+            fields,
+        } => add(&ws, &person, account.as_deref(), member.as_deref(), fields),
+        Cmd::List {
+            account,
+            member,
+            all,
+        } => list(&ws, account.as_deref(), member.as_deref(), all),
+        Cmd::Show {
+            person,
+            account,
+            member,
+        } => show(&ws, &person, account.as_deref(), member.as_deref()),
+        Cmd::Edit {
+            person,
+            account,
+            member,
+            fields,
+        } => edit(&ws, &person, account.as_deref(), member.as_deref(), fields),
+        Cmd::Archive {
+            person,
+            account,
+            member,
+            restore,
+            purge,
+        } => archive(
+            &ws,
+            &person,
+            account.as_deref(),
+            member.as_deref(),
+            restore,
+            purge,
+        ),
     }
 }
 
-fn add(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>, f: Fields) -> anyhow::Result<()> {
+fn add(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    member: Option<&str>,
+    f: Fields,
+) -> anyhow::Result<()> {
     let member = member_or_me(ws, member)?;
-    let docs = ws.read_scope(ws.scope(account)?, Parts { people: true, relationships: true, ..Parts::NONE })?;
+    let docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            people: true,
+            relationships: true,
+            ..Parts::NONE
+        },
+    )?;
     let (i, person) = find_person(&docs, query)?;
     let d = &docs[i];
     if d.data.relationship_of(&member, &person).is_some() {
         return Err(user_hint(
-            format!("@{member} already has a relationship with {}", person_name(d, &person)),
+            format!(
+                "@{member} already has a relationship with {}",
+                person_name(d, &person)
+            ),
             "change it with `rapport rel edit`",
         ));
     }
@@ -175,20 +235,43 @@ fn add(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>,
     r.created = Some(ws.ctx.today);
     apply_fields(ws.ctx, &mut r, f)?;
     let id = RecordId::random();
-    ws.edit(d.id, |am| Ok(doc::put_record(am, Collection::Relationships, &id, &r)?))?;
+    ws.edit(d.id, |am| {
+        Ok(doc::put_record(am, Collection::Relationships, &id, &r)?)
+    })?;
     if ws.ctx.out.json {
         return ws.ctx.out.json(&Rec::new(d, &id, &r));
     }
-    ws.ctx.out.done(format!("Added @{member}'s relationship with {} ({}).", person_name(d, &person), r.level))?;
+    ws.ctx.out.done(format!(
+        "Added @{member}'s relationship with {} ({}).",
+        person_name(d, &person),
+        r.level
+    ))?;
     if r.desired_level.is_some_and(|dl| dl > r.level) && r.desired_reason.is_none() {
-        ws.ctx.out.warn("no --reason for the desired level: why is that the right level?");
+        ws.ctx
+            .out
+            .warn("no --reason for the desired level: why is that the right level?");
     }
     Ok(())
 }
 
-fn list(ws: &Workspace, account: Option<&str>, member: Option<&str>, all: bool) -> anyhow::Result<()> {
-    let member = member.map(|m| validate_handle(m.trim_start_matches('@'))).transpose()?;
-    let docs = ws.read_scope(ws.scope(account)?, Parts { people: true, relationships: true, activities: true, ..Parts::NONE })?;
+fn list(
+    ws: &Workspace,
+    account: Option<&str>,
+    member: Option<&str>,
+    all: bool,
+) -> anyhow::Result<()> {
+    let member = member
+        .map(|m| validate_handle(m.trim_start_matches('@')))
+        .transpose()?;
+    let docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            people: true,
+            relationships: true,
+            activities: true,
+            ..Parts::NONE
+        },
+    )?;
     let mut rows = Vec::new();
     for d in &docs {
         for (id, r) in &d.data.relationships {
@@ -198,7 +281,13 @@ fn list(ws: &Workspace, account: Option<&str>, member: Option<&str>, all: bool) 
             rows.push((d, id, r));
         }
     }
-    rows.sort_by_key(|(d, _, r)| (d.label(), person_name(d, &r.person).to_lowercase(), r.member.clone()));
+    rows.sort_by_key(|(d, _, r)| {
+        (
+            d.label(),
+            person_name(d, &r.person).to_lowercase(),
+            r.member.clone(),
+        )
+    });
     let out = &ws.ctx.out;
     if out.json {
         let json: Vec<_> = rows
@@ -222,16 +311,33 @@ fn list(ws: &Workspace, account: Option<&str>, member: Option<&str>, all: bool) 
                 d.label(),
                 format!("@{}", r.member),
                 arrow(r.level.to_string(), r.desired_level.map(|l| l.to_string())),
-                arrow(r.preference.to_string(), r.desired_preference.map(|p| p.to_string())),
+                arrow(
+                    r.preference.to_string(),
+                    r.desired_preference.map(|p| p.to_string()),
+                ),
                 r.coverage.to_string(),
                 r.cadence_days.map(|c| format!("{c}d")).unwrap_or_default(),
                 cell(&d.data.last_contact(r)),
-                if overdue(ws.ctx.today, &d.data, r) { "overdue".into() } else { String::new() },
+                if overdue(ws.ctx.today, &d.data, r) {
+                    "overdue".into()
+                } else {
+                    String::new()
+                },
             ]
         })
         .collect();
     out.table(
-        &["person", "account", "member", "level", "preference", "coverage", "cadence", "last contact", ""],
+        &[
+            "person",
+            "account",
+            "member",
+            "level",
+            "preference",
+            "coverage",
+            "cadence",
+            "last contact",
+            "",
+        ],
         table,
         "No relationships yet: `rapport rel add PERSON`.",
     )
@@ -253,7 +359,11 @@ pub fn overdue(today: Day, data: &DocData, r: &Relationship) -> bool {
     }
 }
 
-fn relationships_of<'a>(d: &'a Doc, person: &RecordId, member: Option<&str>) -> Vec<(&'a RecordId, &'a Relationship)> {
+fn relationships_of<'a>(
+    d: &'a Doc,
+    person: &RecordId,
+    member: Option<&str>,
+) -> Vec<(&'a RecordId, &'a Relationship)> {
     d.data
         .relationships
         .iter()
@@ -261,14 +371,37 @@ fn relationships_of<'a>(d: &'a Doc, person: &RecordId, member: Option<&str>) -> 
         .collect()
 }
 
-fn show(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>) -> anyhow::Result<()> {
-    let member = member.map(|m| validate_handle(m.trim_start_matches('@'))).transpose()?;
-    let docs = ws.read_scope(ws.scope(account)?, Parts { people: true, relationships: true, activities: true, ..Parts::NONE })?;
+fn show(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    member: Option<&str>,
+) -> anyhow::Result<()> {
+    let member = member
+        .map(|m| validate_handle(m.trim_start_matches('@')))
+        .transpose()?;
+    let docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            people: true,
+            relationships: true,
+            activities: true,
+            ..Parts::NONE
+        },
+    )?;
     let (i, person) = find_person(&docs, query)?;
     let d = &docs[i];
-    let mut rels: Vec<_> = relationships_of(d, &person, member.as_deref()).into_iter().filter(|(_, r)| !r.archived).collect();
+    let mut rels: Vec<_> = relationships_of(d, &person, member.as_deref())
+        .into_iter()
+        .filter(|(_, r)| !r.archived)
+        .collect();
     rels.sort_by_key(|(_, r)| r.member.clone());
-    let acts: Vec<_> = d.data.activities.values().filter(|a| !a.archived && a.people.contains(&person)).collect();
+    let acts: Vec<_> = d
+        .data
+        .activities
+        .values()
+        .filter(|a| !a.archived && a.people.contains(&person))
+        .collect();
     let balance = |dir: Direction| {
         let of: Vec<_> = acts.iter().filter(|a| a.direction == dir).collect();
         (of.len(), of.iter().map(|a| a.date).max())
@@ -291,18 +424,43 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>
             "balance": { "gives": gives, "asks": asks, "last_give": last_give, "last_ask": last_ask, "only_asks": only_asks },
         }));
     }
-    out.line(format!("{} ({})", out.bold(&person_name(d, &person)), d.label()))?;
+    out.line(format!(
+        "{} ({})",
+        out.bold(&person_name(d, &person)),
+        d.label()
+    ))?;
     for (id, r) in &rels {
         out.heading(&format!("@{}", r.member))?;
         out.fields(&[
             ("id", id.to_string()),
-            ("level", arrow(r.level.to_string(), r.desired_level.map(|l| l.to_string()))),
-            ("preference", arrow(r.preference.to_string(), r.desired_preference.map(|p| p.to_string()))),
+            (
+                "level",
+                arrow(r.level.to_string(), r.desired_level.map(|l| l.to_string())),
+            ),
+            (
+                "preference",
+                arrow(
+                    r.preference.to_string(),
+                    r.desired_preference.map(|p| p.to_string()),
+                ),
+            ),
             ("coverage", r.coverage.to_string()),
             ("why that level", cell(&r.desired_reason)),
-            ("cadence", r.cadence_days.map(|c| format!("every {c} days")).unwrap_or_default()),
+            (
+                "cadence",
+                r.cadence_days
+                    .map(|c| format!("every {c} days"))
+                    .unwrap_or_default(),
+            ),
             ("last contact", cell(&d.data.last_contact(r))),
-            ("overdue", if overdue(ws.ctx.today, &d.data, r) { "yes".into() } else { String::new() }),
+            (
+                "overdue",
+                if overdue(ws.ctx.today, &d.data, r) {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
+            ),
             ("notes", r.notes.as_str().to_string()),
         ])?;
     }
@@ -311,18 +469,48 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>
     }
     out.heading("Give/ask balance")?;
     out.fields(&[
-        ("gives", format!("{gives}{}", last_give.map(|d| format!(" (last {d})")).unwrap_or_default())),
-        ("asks", format!("{asks}{}", last_ask.map(|d| format!(" (last {d})")).unwrap_or_default())),
+        (
+            "gives",
+            format!(
+                "{gives}{}",
+                last_give
+                    .map(|d| format!(" (last {d})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        (
+            "asks",
+            format!(
+                "{asks}{}",
+                last_ask.map(|d| format!(" (last {d})")).unwrap_or_default()
+            ),
+        ),
     ])?;
     if only_asks {
-        out.warn(format!("we only ever ask {} for things: plan a give first (`rapport plan add`)", person_name(d, &person)));
+        out.warn(format!(
+            "we only ever ask {} for things: plan a give first (`rapport plan add`)",
+            person_name(d, &person)
+        ));
     }
     Ok(())
 }
 
-fn find_rel(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>, all: bool) -> anyhow::Result<(Doc, RecordId)> {
+fn find_rel(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    member: Option<&str>,
+    all: bool,
+) -> anyhow::Result<(Doc, RecordId)> {
     let member = member_or_me(ws, member)?;
-    let mut docs = ws.read_scope(ws.scope(account)?, Parts { people: true, relationships: true, ..Parts::NONE })?;
+    let mut docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            people: true,
+            relationships: true,
+            ..Parts::NONE
+        },
+    )?;
     let (i, person) = find_person(&docs, query)?;
     let d = docs.swap_remove(i);
     let found = relationships_of(&d, &person, Some(&member))
@@ -333,16 +521,26 @@ fn find_rel(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&
     match found {
         Some(id) => Ok((d, id)),
         None => Err(user_hint(
-            format!("@{member} has no relationship with {}", person_name(&d, &person)),
+            format!(
+                "@{member} has no relationship with {}",
+                person_name(&d, &person)
+            ),
             "add one with `rapport rel add PERSON`",
         )),
     }
 }
 
-fn edit(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>, f: Fields) -> anyhow::Result<()> {
+fn edit(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    member: Option<&str>,
+    f: Fields,
+) -> anyhow::Result<()> {
     let (d, id) = find_rel(ws, query, account, member, false)?;
     let r = ws.edit(d.id, |am| {
-        let mut r: Relationship = doc::read_record(am, Collection::Relationships, &id)?.ok_or_else(|| user("the relationship was removed meanwhile"))?;
+        let mut r: Relationship = doc::read_record(am, Collection::Relationships, &id)?
+            .ok_or_else(|| user("the relationship was removed meanwhile"))?;
         apply_fields(ws.ctx, &mut r, f)?;
         doc::put_record(am, Collection::Relationships, &id, &r)?;
         Ok(r)
@@ -350,18 +548,40 @@ fn edit(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>
     if ws.ctx.out.json {
         return ws.ctx.out.json(&Rec::new(&d, &id, &r));
     }
-    ws.ctx.out.done(format!("Updated @{}'s relationship with {}.", r.member, person_name(&d, &r.person)))
+    ws.ctx.out.done(format!(
+        "Updated @{}'s relationship with {}.",
+        r.member,
+        person_name(&d, &r.person)
+    ))
 }
 
-fn archive(ws: &Workspace, query: &str, account: Option<&str>, member: Option<&str>, restore: bool, purge: bool) -> anyhow::Result<()> {
+fn archive(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    member: Option<&str>,
+    restore: bool,
+    purge: bool,
+) -> anyhow::Result<()> {
     let (d, id) = find_rel(ws, query, account, member, true)?;
     ws.edit(d.id, |am| {
         if purge {
             Ok(doc::delete_record(am, Collection::Relationships, &id)?)
         } else {
-            Ok(doc::set_archived(am, Collection::Relationships, &id, !restore)?)
+            Ok(doc::set_archived(
+                am,
+                Collection::Relationships,
+                &id,
+                !restore,
+            )?)
         }
     })?;
-    let verb = if purge { "Purged" } else if restore { "Restored" } else { "Archived" };
+    let verb = if purge {
+        "Purged"
+    } else if restore {
+        "Restored"
+    } else {
+        "Archived"
+    };
     ws.ctx.out.done(format!("{verb} the relationship."))
 }

@@ -66,14 +66,18 @@ fn apply(doc: &mut AutoCommit, op: &Op, side: &str, n: usize, expect: &mut Expec
         }
         Op::SetTitle(i, title) => {
             if let Some(id) = pick(&people, *i) {
-                let mut p: Person = doc::read_record(doc, Collection::People, &id).unwrap().unwrap();
+                let mut p: Person = doc::read_record(doc, Collection::People, &id)
+                    .unwrap()
+                    .unwrap();
                 p.title = Some(title.clone());
                 doc::put_record(doc, Collection::People, &id, &p).unwrap();
             }
         }
         Op::AppendNote(i, text) => {
             if let Some(id) = pick(&people, *i) {
-                let mut p: Person = doc::read_record(doc, Collection::People, &id).unwrap().unwrap();
+                let mut p: Person = doc::read_record(doc, Collection::People, &id)
+                    .unwrap()
+                    .unwrap();
                 // A token unique to this side and step, so we can look for it.
                 let token = format!("{side}{n}-{text}");
                 p.notes.append(&token);
@@ -92,7 +96,9 @@ fn apply(doc: &mut AutoCommit, op: &Op, side: &str, n: usize, expect: &mut Expec
         }
         Op::SetLevel(i, level) => {
             if let Some(id) = pick(&rels, *i) {
-                let mut r: Relationship = doc::read_record(doc, Collection::Relationships, &id).unwrap().unwrap();
+                let mut r: Relationship = doc::read_record(doc, Collection::Relationships, &id)
+                    .unwrap()
+                    .unwrap();
                 r.level = Level::ALL[*level];
                 doc::put_record(doc, Collection::Relationships, &id, &r).unwrap();
             }
@@ -145,8 +151,16 @@ fn apply(doc: &mut AutoCommit, op: &Op, side: &str, n: usize, expect: &mut Expec
         }
         Op::AddPlayer(o, p, role) => {
             if let (Some(oid), Some(pid)) = (pick(&opps, *o), pick(&people, *p)) {
-                let mut opp: Opportunity = doc::read_record(doc, Collection::Opportunities, &oid).unwrap().unwrap();
-                opp.players.insert(pid, KeyPlayer { role: BuyingRole::ALL[*role], preference: None });
+                let mut opp: Opportunity = doc::read_record(doc, Collection::Opportunities, &oid)
+                    .unwrap()
+                    .unwrap();
+                opp.players.insert(
+                    pid,
+                    KeyPlayer {
+                        role: BuyingRole::ALL[*role],
+                        preference: None,
+                    },
+                );
                 doc::put_record(doc, Collection::Opportunities, &oid, &opp).unwrap();
             }
         }
@@ -171,7 +185,13 @@ fn base() -> AutoCommit {
     };
     doc::init_account(&mut doc, &account).unwrap();
     for name in ["ana", "bo"] {
-        doc::put_record(&mut doc, Collection::People, &RecordId::random(), &Person::named(name)).unwrap();
+        doc::put_record(
+            &mut doc,
+            Collection::People,
+            &RecordId::random(),
+            &Person::named(name),
+        )
+        .unwrap();
     }
     doc.commit();
     doc

@@ -9,7 +9,11 @@ use serde_json::Value as Json;
 /// Rapport field holds, become null.
 pub fn to_json(value: &Value) -> Json {
     match value {
-        Value::Map(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), to_json(&v.value))).collect()),
+        Value::Map(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_json(&v.value)))
+                .collect(),
+        ),
         Value::List(list) => Json::Array(list.iter().map(|v| to_json(&v.value)).collect()),
         Value::Text(text) => Json::String(text.to_string()),
         Value::Scalar(s) => match s {
@@ -19,7 +23,9 @@ pub fn to_json(value: &Value) -> Json {
             // No Rapport field is fractional; JS clients may write whole
             // numbers as floats.
             ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Json::from(*f as i64),
-            ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+            ScalarValue::F64(f) => serde_json::Number::from_f64(*f)
+                .map(Json::Number)
+                .unwrap_or(Json::Null),
             ScalarValue::Counter(c) => Json::from(i64::from(c)),
             ScalarValue::Timestamp(t) => Json::from(*t),
             ScalarValue::Boolean(b) => Json::Bool(*b),

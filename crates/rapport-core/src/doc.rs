@@ -117,7 +117,10 @@ impl Parts {
         activities: false,
         partnerships: false,
     };
-    pub const PEOPLE: Parts = Parts { people: true, ..Parts::NONE };
+    pub const PEOPLE: Parts = Parts {
+        people: true,
+        ..Parts::NONE
+    };
 }
 
 /// A decoded document.
@@ -142,7 +145,11 @@ impl DocData {
     /// Decodes the header, the account or owner, and the chosen collections.
     pub fn read<D: ReadDoc + automerge::ReadDoc>(doc: &D, parts: Parts) -> Result<DocData, Error> {
         let header = read_header(doc)?;
-        let mut data = DocData { schema: header.0, kind: Some(header.1), ..DocData::default() };
+        let mut data = DocData {
+            schema: header.0,
+            kind: Some(header.1),
+            ..DocData::default()
+        };
         let problems = &mut data.problems;
         match header.1 {
             DocKind::Account => {
@@ -202,7 +209,11 @@ impl DocData {
     }
 
     /// The relationship between `member` and `person`, if any (not archived).
-    pub fn relationship_of(&self, member: &str, person: &RecordId) -> Option<(&RecordId, &Relationship)> {
+    pub fn relationship_of(
+        &self,
+        member: &str,
+        person: &RecordId,
+    ) -> Option<(&RecordId, &Relationship)> {
         self.relationships
             .iter()
             .find(|(_, r)| !r.archived && r.member == member && &r.person == person)
@@ -235,7 +246,10 @@ pub fn read_header<D: ReadDoc>(doc: &D) -> Result<(u64, DocKind), Error> {
 pub fn check_writable<D: ReadDoc>(doc: &D) -> Result<DocKind, Error> {
     let (schema, kind) = read_header(doc)?;
     if schema > SCHEMA_VERSION {
-        return Err(Error::NewerSchema { found: schema, supported: SCHEMA_VERSION });
+        return Err(Error::NewerSchema {
+            found: schema,
+            supported: SCHEMA_VERSION,
+        });
     }
     Ok(kind)
 }
@@ -270,7 +284,11 @@ where
         Ok(automerge::hydrate::Value::Map(map)) => map,
         Ok(_) => return out,
         Err(e) => {
-            problems.push(Problem { collection: collection.key(), key: String::new(), error: e.to_string() });
+            problems.push(Problem {
+                collection: collection.key(),
+                key: String::new(),
+                error: e.to_string(),
+            });
             return out;
         }
     };
@@ -323,7 +341,11 @@ pub fn put_record<D: Doc, T: Reconcile>(
 }
 
 /// Removes a record for good (`--purge`). Archiving is the default.
-pub fn delete_record<D: Doc>(doc: &mut D, collection: Collection, id: &RecordId) -> Result<(), Error> {
+pub fn delete_record<D: Doc>(
+    doc: &mut D,
+    collection: Collection,
+    id: &RecordId,
+) -> Result<(), Error> {
     if let Some(obj) = collection_obj(doc, collection) {
         doc.delete(&obj, id.as_str())?;
     }
@@ -371,15 +393,25 @@ pub fn put_owner<D: Doc>(doc: &mut D, owner: &Owner) -> Result<(), Error> {
 }
 
 /// Sets a record's `archived` flag without touching its other fields.
-pub fn set_archived<D: Doc>(doc: &mut D, collection: Collection, id: &RecordId, archived: bool) -> Result<(), Error> {
-    let obj = collection_obj(doc, collection)
-        .ok_or_else(|| Error::NotFound { kind: collection.key().into(), query: id.to_string() })?;
+pub fn set_archived<D: Doc>(
+    doc: &mut D,
+    collection: Collection,
+    id: &RecordId,
+    archived: bool,
+) -> Result<(), Error> {
+    let obj = collection_obj(doc, collection).ok_or_else(|| Error::NotFound {
+        kind: collection.key().into(),
+        query: id.to_string(),
+    })?;
     match doc.get(&obj, id.as_str())? {
         Some((Value::Object(ObjType::Map), rec)) => {
             doc.put(&rec, "archived", archived)?;
             Ok(())
         }
-        _ => Err(Error::NotFound { kind: collection.key().into(), query: id.to_string() }),
+        _ => Err(Error::NotFound {
+            kind: collection.key().into(),
+            query: id.to_string(),
+        }),
     }
 }
 
@@ -408,12 +440,16 @@ mod tests {
             created: None,
         };
         init_account(&mut doc, &account).unwrap();
-        let (_, rels) = automerge::ReadDoc::get(&doc, &ROOT, "relationships").unwrap().unwrap();
+        let (_, rels) = automerge::ReadDoc::get(&doc, &ROOT, "relationships")
+            .unwrap()
+            .unwrap();
         let rel = Transactable::put_object(&mut doc, &rels, "abc", ObjType::Map).unwrap();
         Transactable::put(&mut doc, &rel, "member", "jo").unwrap();
         Transactable::put(&mut doc, &rel, "person", "p1").unwrap();
         Transactable::put(&mut doc, &rel, "cadence_days", 30i64).unwrap();
-        let (_, opps) = automerge::ReadDoc::get(&doc, &ROOT, "opportunities").unwrap().unwrap();
+        let (_, opps) = automerge::ReadDoc::get(&doc, &ROOT, "opportunities")
+            .unwrap()
+            .unwrap();
         let opp = Transactable::put_object(&mut doc, &opps, "o1", ObjType::Map).unwrap();
         Transactable::put(&mut doc, &opp, "title", "Deal").unwrap();
         Transactable::put(&mut doc, &opp, "probability", 40.0f64).unwrap();
@@ -423,10 +459,26 @@ mod tests {
         assert!(data.problems.is_empty(), "{:?}", data.problems);
         let r = &data.relationships[&RecordId::from("abc".to_string())];
         assert_eq!(r.cadence_days, Some(30));
-        assert_eq!(r.level, crate::enums::Level::Vendor, "absent level defaults to vendor");
-        let r2: Relationship = read_record(&doc, Collection::Relationships, &RecordId::from("abc".to_string())).unwrap().unwrap();
+        assert_eq!(
+            r.level,
+            crate::enums::Level::Vendor,
+            "absent level defaults to vendor"
+        );
+        let r2: Relationship = read_record(
+            &doc,
+            Collection::Relationships,
+            &RecordId::from("abc".to_string()),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(r2.cadence_days, Some(30));
-        let o: Opportunity = read_record(&doc, Collection::Opportunities, &RecordId::from("o1".to_string())).unwrap().unwrap();
+        let o: Opportunity = read_record(
+            &doc,
+            Collection::Opportunities,
+            &RecordId::from("o1".to_string()),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((o.probability, o.value), (Some(40), Some(1000)));
         assert_eq!(o.status, crate::enums::OpportunityStatus::Open);
     }
@@ -434,11 +486,27 @@ mod tests {
     #[test]
     fn unreadable_records_are_reported_not_fatal() {
         let mut doc = AutoCommit::new();
-        init_personal(&mut doc, &Owner { name: "Sam".into(), handle: "sam".into(), email: None }).unwrap();
-        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people").unwrap().unwrap();
+        init_personal(
+            &mut doc,
+            &Owner {
+                name: "Sam".into(),
+                handle: "sam".into(),
+                email: None,
+            },
+        )
+        .unwrap();
+        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people")
+            .unwrap()
+            .unwrap();
         let bad = Transactable::put_object(&mut doc, &people, "bad", ObjType::Map).unwrap();
         Transactable::put(&mut doc, &bad, "name", 42i64).unwrap();
-        put_record(&mut doc, Collection::People, &RecordId::from("good".to_string()), &Person::named("Ana")).unwrap();
+        put_record(
+            &mut doc,
+            Collection::People,
+            &RecordId::from("good".to_string()),
+            &Person::named("Ana"),
+        )
+        .unwrap();
         let data = DocData::read(&doc, Parts::ALL).unwrap();
         assert_eq!(data.people.len(), 1);
         assert_eq!(data.problems.len(), 1);
@@ -448,7 +516,15 @@ mod tests {
     #[test]
     fn archiving_sets_only_the_flag() {
         let mut doc = AutoCommit::new();
-        init_personal(&mut doc, &Owner { name: "Sam".into(), handle: "sam".into(), email: None }).unwrap();
+        init_personal(
+            &mut doc,
+            &Owner {
+                name: "Sam".into(),
+                handle: "sam".into(),
+                email: None,
+            },
+        )
+        .unwrap();
         let id = RecordId::random();
         let mut p = Person::named("Ana");
         p.title = Some("CFO".into());
@@ -463,16 +539,40 @@ mod tests {
         assert!(back.archived);
         assert_eq!(back.title.as_deref(), Some("CEO"));
         set_archived(&mut doc, Collection::People, &id, false).unwrap();
-        assert!(!read_record::<_, Person>(&doc, Collection::People, &id).unwrap().unwrap().archived);
-        assert!(set_archived(&mut doc, Collection::People, &RecordId::from("nope".to_string()), true).is_err());
+        assert!(
+            !read_record::<_, Person>(&doc, Collection::People, &id)
+                .unwrap()
+                .unwrap()
+                .archived
+        );
+        assert!(
+            set_archived(
+                &mut doc,
+                Collection::People,
+                &RecordId::from("nope".to_string()),
+                true
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn newer_schemas_are_not_written() {
         let mut doc = AutoCommit::new();
-        init_personal(&mut doc, &Owner { name: "Sam".into(), handle: "sam".into(), email: None }).unwrap();
+        init_personal(
+            &mut doc,
+            &Owner {
+                name: "Sam".into(),
+                handle: "sam".into(),
+                email: None,
+            },
+        )
+        .unwrap();
         Transactable::put(&mut doc, ROOT, "schema", SCHEMA_VERSION + 1).unwrap();
-        assert!(matches!(check_writable(&doc), Err(Error::NewerSchema { .. })));
+        assert!(matches!(
+            check_writable(&doc),
+            Err(Error::NewerSchema { .. })
+        ));
         assert!(DocData::read(&doc, Parts::ALL).is_ok(), "still readable");
     }
 }

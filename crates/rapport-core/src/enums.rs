@@ -325,11 +325,20 @@ mod tests {
 
     #[test]
     fn aliases_parse() {
-        assert_eq!("champion".parse::<Preference>().unwrap(), Preference::Mentor);
+        assert_eq!(
+            "champion".parse::<Preference>().unwrap(),
+            Preference::Mentor
+        );
         assert_eq!("Coach".parse::<Preference>().unwrap(), Preference::Mentor);
         assert_eq!("no contact".parse::<Coverage>().unwrap(), Coverage::None);
-        assert_eq!("DM".parse::<BuyingRole>().unwrap(), BuyingRole::DecisionMaker);
-        assert_eq!("intro".parse::<ActivityKind>().unwrap(), ActivityKind::IntroductionMade);
+        assert_eq!(
+            "DM".parse::<BuyingRole>().unwrap(),
+            BuyingRole::DecisionMaker
+        );
+        assert_eq!(
+            "intro".parse::<ActivityKind>().unwrap(),
+            ActivityKind::IntroductionMade
+        );
     }
 
     #[test]
@@ -338,7 +347,10 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("level"), "{msg}");
         assert!(msg.contains("friend"), "{msg}");
-        assert!(msg.contains("vendor, credible-source, problem-solver, trusted-advisor"), "{msg}");
+        assert!(
+            msg.contains("vendor, credible-source, problem-solver, trusted-advisor"),
+            "{msg}"
+        );
         assert!("".parse::<Preference>().is_err());
         assert!("mentors".parse::<Preference>().is_err());
         assert!("trustedadvisor".parse::<Level>().is_err());
@@ -366,9 +378,15 @@ mod tests {
 
     #[test]
     fn kinds_imply_a_direction() {
-        assert_eq!(ActivityKind::ReferralGiven.default_direction(), Direction::Give);
+        assert_eq!(
+            ActivityKind::ReferralGiven.default_direction(),
+            Direction::Give
+        );
         assert_eq!(ActivityKind::AskMade.default_direction(), Direction::Ask);
-        assert_eq!(ActivityKind::Meeting.default_direction(), Direction::Neutral);
+        assert_eq!(
+            ActivityKind::Meeting.default_direction(),
+            Direction::Neutral
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ pub enum Error {
     #[error("the document is not readable: {0}")]
     Corrupt(String),
     /// The document was written by a newer Rapport.
-    #[error("the document has schema version {found}; this Rapport writes version {supported}: upgrade Rapport")]
+    #[error(
+        "the document has schema version {found}; this Rapport writes version {supported}: upgrade Rapport"
+    )]
     NewerSchema { found: u64, supported: u64 },
     #[error(transparent)]
     Automerge(#[from] automerge::AutomergeError),

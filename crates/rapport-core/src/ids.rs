@@ -4,7 +4,9 @@ use crate::Error;
 
 /// The random key of a record inside a document: 16 lowercase hex digits
 /// (64 random bits). Users may type any unique prefix of it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct RecordId(String);
 
@@ -100,7 +102,10 @@ impl std::str::FromStr for DocId {
             value: s.to_string(),
             allowed: "automerge:<bs58check of 16 bytes>".into(),
         };
-        let bytes = bs58::decode(bare).with_check(None).into_vec().map_err(|_| invalid())?;
+        let bytes = bs58::decode(bare)
+            .with_check(None)
+            .into_vec()
+            .map_err(|_| invalid())?;
         let bytes: [u8; 16] = bytes.try_into().map_err(|_| invalid())?;
         Ok(DocId(bytes))
     }

@@ -6,9 +6,9 @@
 //! reads (today's date is passed in). It is meant to be reused by any client:
 //! the CLI today, a web or mobile client later.
 
+mod decode;
 pub mod doc;
 pub mod enums;
-mod decode;
 mod error;
 pub mod ids;
 pub mod model;

@@ -163,7 +163,8 @@ impl Person {
 
     /// Inner circle or political structure.
     pub fn is_key_player(&self) -> bool {
-        self.political_status.is_some_and(PoliticalStatus::is_key_player)
+        self.political_status
+            .is_some_and(PoliticalStatus::is_key_player)
     }
 }
 
@@ -307,7 +308,9 @@ impl Opportunity {
 }
 
 /// Which of the three tests an investment passes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize,
+)]
 pub struct Tests {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -330,11 +333,19 @@ impl Tests {
     }
 
     pub fn passed(&self) -> Vec<InvestmentTest> {
-        self.flags().into_iter().filter(|(_, p)| *p).map(|(t, _)| t).collect()
+        self.flags()
+            .into_iter()
+            .filter(|(_, p)| *p)
+            .map(|(t, _)| t)
+            .collect()
     }
 
     pub fn missed(&self) -> Vec<InvestmentTest> {
-        self.flags().into_iter().filter(|(_, p)| !*p).map(|(t, _)| t).collect()
+        self.flags()
+            .into_iter()
+            .filter(|(_, p)| !*p)
+            .map(|(t, _)| t)
+            .collect()
     }
 
     fn flags(&self) -> [(InvestmentTest, bool); 3] {

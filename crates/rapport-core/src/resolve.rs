@@ -35,6 +35,9 @@ impl<K> Candidate<K> {
     }
 }
 
+/// One way a query can match a candidate.
+type Rule<'a, K> = dyn Fn(&Candidate<K>) -> bool + 'a;
+
 /// Resolves `query` among `candidates`, trying in turn: the exact id, the
 /// exact email, the exact name (case-insensitive), a unique id prefix (4+
 /// characters), then a name containing the query. The first rule with
@@ -43,9 +46,13 @@ impl<K> Candidate<K> {
 pub fn resolve<K: Clone>(kind: &str, query: &str, candidates: &[Candidate<K>]) -> Result<K, Error> {
     let q = query.trim();
     let ql = q.to_lowercase();
-    let rules: [&dyn Fn(&Candidate<K>) -> bool; 5] = [
+    let rules: [&Rule<'_, K>; 5] = [
         &|c| c.id == q,
-        &|c| c.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(q)),
+        &|c| {
+            c.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(q))
+        },
         &|c| c.name.to_lowercase() == ql,
         &|c| q.len() >= 4 && c.id.starts_with(&ql),
         &|c| !ql.is_empty() && c.name.to_lowercase().contains(&ql),
@@ -69,7 +76,10 @@ pub fn resolve<K: Clone>(kind: &str, query: &str, candidates: &[Candidate<K>]) -
             }
         }
     }
-    Err(Error::NotFound { kind: kind.to_string(), query: q.to_string() })
+    Err(Error::NotFound {
+        kind: kind.to_string(),
+        query: q.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -91,7 +101,12 @@ mod tests {
         vec![
             cand("a1b2c3d4e5f60718", "Ana Silva", Some("ana@acme.com"), false),
             cand("a1b2ffff00000000", "Ana Costa", None, false),
-            cand("9999000011112222", "Bruno Alves", Some("bruno@acme.com"), false),
+            cand(
+                "9999000011112222",
+                "Bruno Alves",
+                Some("bruno@acme.com"),
+                false,
+            ),
             cand("8888000011112222", "Bruno Alves", None, true),
         ]
     }
@@ -99,8 +114,14 @@ mod tests {
     #[test]
     fn by_name_email_and_id_prefix() {
         let p = people();
-        assert_eq!(resolve("person", "ana silva", &p).unwrap(), "a1b2c3d4e5f60718");
-        assert_eq!(resolve("person", "ANA@acme.com", &p).unwrap(), "a1b2c3d4e5f60718");
+        assert_eq!(
+            resolve("person", "ana silva", &p).unwrap(),
+            "a1b2c3d4e5f60718"
+        );
+        assert_eq!(
+            resolve("person", "ANA@acme.com", &p).unwrap(),
+            "a1b2c3d4e5f60718"
+        );
         assert_eq!(resolve("person", "a1b2c", &p).unwrap(), "a1b2c3d4e5f60718");
         assert_eq!(resolve("person", "costa", &p).unwrap(), "a1b2ffff00000000");
     }
@@ -110,19 +131,37 @@ mod tests {
         let err = resolve("person", "ana", &people()).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::Ambiguous { .. }));
-        assert!(msg.contains("Ana Silva <ana@acme.com>") && msg.contains("Ana Costa"), "{msg}");
-        assert!(resolve("person", "a1b2", &people()).is_err(), "short shared prefix");
+        assert!(
+            msg.contains("Ana Silva <ana@acme.com>") && msg.contains("Ana Costa"),
+            "{msg}"
+        );
+        assert!(
+            resolve("person", "a1b2", &people()).is_err(),
+            "short shared prefix"
+        );
     }
 
     #[test]
     fn active_records_win_over_archived() {
-        assert_eq!(resolve("person", "Bruno Alves", &people()).unwrap(), "9999000011112222");
-        assert_eq!(resolve("person", "8888", &people()).unwrap(), "8888000011112222");
+        assert_eq!(
+            resolve("person", "Bruno Alves", &people()).unwrap(),
+            "9999000011112222"
+        );
+        assert_eq!(
+            resolve("person", "8888", &people()).unwrap(),
+            "8888000011112222"
+        );
     }
 
     #[test]
     fn not_found() {
-        assert!(matches!(resolve("person", "zed", &people()), Err(Error::NotFound { .. })));
-        assert!(matches!(resolve("person", "", &people()), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            resolve("person", "zed", &people()),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            resolve("person", "", &people()),
+            Err(Error::NotFound { .. })
+        ));
     }
 }

@@ -64,11 +64,13 @@ impl Day {
 impl std::str::FromStr for Day {
     type Err = Error;
     fn from_str(s: &str) -> Result<Day, Error> {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map(Day).map_err(|_| Error::InvalidValue {
-            field: "date".into(),
-            value: s.to_string(),
-            allowed: "YYYY-MM-DD".into(),
-        })
+        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .map(Day)
+            .map_err(|_| Error::InvalidValue {
+                field: "date".into(),
+                value: s.to_string(),
+                allowed: "YYYY-MM-DD".into(),
+            })
     }
 }
 
@@ -153,14 +155,22 @@ impl<'de> serde::Deserialize<'de> for Notes {
 }
 
 fn invalid(field: &str, value: &str, allowed: &str) -> Error {
-    Error::InvalidValue { field: field.into(), value: value.into(), allowed: allowed.into() }
+    Error::InvalidValue {
+        field: field.into(),
+        value: value.into(),
+        allowed: allowed.into(),
+    }
 }
 
 /// A required name: not blank, at most 200 characters, one line.
 pub fn validate_name(field: &str, value: &str) -> Result<String, Error> {
     let trimmed = value.trim();
     if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.contains('\n') {
-        return Err(invalid(field, value, "a non-empty single line of at most 200 characters"));
+        return Err(invalid(
+            field,
+            value,
+            "a non-empty single line of at most 200 characters",
+        ));
     }
     Ok(trimmed.to_string())
 }
@@ -190,9 +200,14 @@ pub fn validate_handle(value: &str) -> Result<String, Error> {
     let v = value.trim().to_ascii_lowercase();
     let ok = !v.is_empty()
         && v.len() <= 32
-        && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
     if !ok {
-        return Err(invalid("handle", value, "1-32 characters of a-z, 0-9, '-', '_', '.'"));
+        return Err(invalid(
+            "handle",
+            value,
+            "1-32 characters of a-z, 0-9, '-', '_', '.'",
+        ));
     }
     Ok(v)
 }
@@ -200,7 +215,11 @@ pub fn validate_handle(value: &str) -> Result<String, Error> {
 /// A whole number within `min..=max`.
 pub fn validate_range(field: &str, value: i64, min: i64, max: i64) -> Result<i64, Error> {
     if value < min || value > max {
-        return Err(invalid(field, &value.to_string(), &format!("a whole number from {min} to {max}")));
+        return Err(invalid(
+            field,
+            &value.to_string(),
+            &format!("a whole number from {min} to {max}"),
+        ));
     }
     Ok(value)
 }
@@ -209,9 +228,54 @@ pub fn validate_range(field: &str, value: i64, min: i64, max: i64) -> Result<i64
 pub fn validate_currency(value: &str) -> Result<String, Error> {
     let v = value.trim().to_ascii_uppercase();
     if v.len() != 3 || !v.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(invalid("currency", value, "a three-letter code like EUR or USD"));
+        return Err(invalid(
+            "currency",
+            value,
+            "a three-letter code like EUR or USD",
+        ));
     }
     Ok(v)
+}
+
+/// Hydrates an optional whole number written as int, uint, or an integral
+/// float (JS clients write plain numbers as int or f64), so a number from
+/// another client never makes its record unreadable.
+pub(crate) fn hydrate_opt_int<D, T>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'_>,
+) -> Result<Option<T>, autosurgeon::HydrateError>
+where
+    D: autosurgeon::ReadDoc,
+    T: TryFrom<i64>,
+{
+    use automerge::{ScalarValue, Value};
+    let out_of_range =
+        |v: String| autosurgeon::HydrateError::unexpected("a whole number in range", v);
+    let n: i64 = match doc.get(obj, &prop)? {
+        None => return Ok(None),
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Null => return Ok(None),
+            ScalarValue::Int(i) => *i,
+            ScalarValue::Uint(u) => i64::try_from(*u).map_err(|_| out_of_range(u.to_string()))?,
+            ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => *f as i64,
+            other => {
+                return Err(autosurgeon::HydrateError::unexpected(
+                    "a whole number",
+                    other.to_string(),
+                ));
+            }
+        },
+        Some((other, _)) => {
+            return Err(autosurgeon::HydrateError::unexpected(
+                "a whole number",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    T::try_from(n)
+        .map(Some)
+        .map_err(|_| out_of_range(n.to_string()))
 }
 
 #[cfg(test)]
@@ -226,9 +290,18 @@ mod tests {
     fn relative_days() {
         let today = day("2026-11-23");
         assert_eq!(Day::parse_relative("today", today).unwrap(), today);
-        assert_eq!(Day::parse_relative("+3d", today).unwrap(), day("2026-11-26"));
-        assert_eq!(Day::parse_relative("-1w", today).unwrap(), day("2026-11-16"));
-        assert_eq!(Day::parse_relative("2027-01-05", today).unwrap(), day("2027-01-05"));
+        assert_eq!(
+            Day::parse_relative("+3d", today).unwrap(),
+            day("2026-11-26")
+        );
+        assert_eq!(
+            Day::parse_relative("-1w", today).unwrap(),
+            day("2026-11-16")
+        );
+        assert_eq!(
+            Day::parse_relative("2027-01-05", today).unwrap(),
+            day("2027-01-05")
+        );
         assert!(Day::parse_relative("2026-02-30", today).is_err());
         assert!(Day::parse_relative("+3x", today).is_err());
         assert!(Day::parse_relative("next week", today).is_err());
@@ -237,7 +310,10 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(validate_email(" Ana@Example.COM ").unwrap(), "ana@example.com");
+        assert_eq!(
+            validate_email(" Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
         for bad in ["ana", "ana@", "@x.com", "ana@x", "a b@x.com", "a@.com"] {
             assert!(validate_email(bad).is_err(), "{bad}");
         }
@@ -258,32 +334,4 @@ mod tests {
         n.set("replaced");
         assert_eq!(n.as_str(), "replaced");
     }
-}
-
-/// Hydrates an optional whole number written as int, uint, or an integral
-/// float (JS clients write plain numbers as int or f64), so a number from
-/// another client never makes its record unreadable.
-pub(crate) fn hydrate_opt_int<D, T>(
-    doc: &D,
-    obj: &automerge::ObjId,
-    prop: autosurgeon::Prop<'_>,
-) -> Result<Option<T>, autosurgeon::HydrateError>
-where
-    D: autosurgeon::ReadDoc,
-    T: TryFrom<i64>,
-{
-    use automerge::{ScalarValue, Value};
-    let out_of_range = |v: String| autosurgeon::HydrateError::unexpected("a whole number in range", v);
-    let n: i64 = match doc.get(obj, &prop)? {
-        None => return Ok(None),
-        Some((Value::Scalar(s), _)) => match s.as_ref() {
-            ScalarValue::Null => return Ok(None),
-            ScalarValue::Int(i) => *i,
-            ScalarValue::Uint(u) => i64::try_from(*u).map_err(|_| out_of_range(u.to_string()))?,
-            ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => *f as i64,
-            other => return Err(autosurgeon::HydrateError::unexpected("a whole number", other.to_string())),
-        },
-        Some((other, _)) => return Err(autosurgeon::HydrateError::unexpected("a whole number", format!("{other:?}"))),
-    };
-    T::try_from(n).map(Some).map_err(|_| out_of_range(n.to_string()))
 }

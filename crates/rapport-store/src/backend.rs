@@ -82,7 +82,9 @@ impl FsBackend {
     }
 
     fn path(&self, key: &ChunkKey) -> PathBuf {
-        self.doc_dir(&key.doc).join(key.kind.as_str()).join(&key.name)
+        self.doc_dir(&key.doc)
+            .join(key.kind.as_str())
+            .join(&key.name)
     }
 
     /// Temporary files live outside every document directory, so a crash
@@ -161,7 +163,10 @@ impl Backend for FsBackend {
 
     fn put(&self, key: &ChunkKey, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(key);
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
         fs::create_dir_all(&dir)?;
         fs::create_dir_all(self.tmp_dir())?;
         let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())?;
@@ -180,7 +185,11 @@ impl Backend for FsBackend {
     }
 
     fn quarantine(&self, key: &ChunkKey) -> io::Result<String> {
-        let dir = self.root.join(".quarantine").join(key.doc.to_bs58()).join(key.kind.as_str());
+        let dir = self
+            .root
+            .join(".quarantine")
+            .join(key.doc.to_bs58())
+            .join(key.kind.as_str());
         fs::create_dir_all(&dir)?;
         let target = dir.join(&key.name);
         fs::rename(self.path(key), &target)?;
@@ -245,11 +254,19 @@ impl Backend for MemBackend {
 
     fn quarantine(&self, key: &ChunkKey) -> io::Result<String> {
         let bytes = self.lock().remove(key).unwrap_or_default();
-        self.quarantined.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), bytes);
+        self.quarantined
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), bytes);
         Ok(format!("quarantine:{}", self.describe(key)))
     }
 
     fn describe(&self, key: &ChunkKey) -> String {
-        format!("mem:{}/{}/{}", key.doc.to_bs58(), key.kind.as_str(), key.name)
+        format!(
+            "mem:{}/{}/{}",
+            key.doc.to_bs58(),
+            key.kind.as_str(),
+            key.name
+        )
     }
 }

@@ -32,14 +32,29 @@ fn init(doc: &mut AutoCommit) -> Result<(), rapport_core::Error> {
 fn add_person<B: Backend>(store: &Store<B>, id: &rapport_core::DocId, name: &str) -> RecordId {
     let mut loaded = store.load(id).unwrap();
     let rid = RecordId::random();
-    doc::put_record(&mut loaded.doc, Collection::People, &rid, &Person::named(name)).unwrap();
-    assert_eq!(store.save(&mut loaded).unwrap(), 1, "one change per command");
+    doc::put_record(
+        &mut loaded.doc,
+        Collection::People,
+        &rid,
+        &Person::named(name),
+    )
+    .unwrap();
+    assert_eq!(
+        store.save(&mut loaded).unwrap(),
+        1,
+        "one change per command"
+    );
     rid
 }
 
 fn names<B: Backend>(store: &Store<B>, id: &rapport_core::DocId) -> BTreeSet<String> {
     let loaded = store.load(id).unwrap();
-    DocData::read(&loaded.doc, Parts::ALL).unwrap().people.values().map(|p| p.name.clone()).collect()
+    DocData::read(&loaded.doc, Parts::ALL)
+        .unwrap()
+        .people
+        .values()
+        .map(|p| p.name.clone())
+        .collect()
 }
 
 pub fn round_trip<B: Backend>(make: &dyn Fn() -> B) {
@@ -81,8 +96,15 @@ pub fn corrupt_chunk<B: Backend>(make: &dyn Fn() -> B) {
     let store = Store::new(make());
     let id = store.create(init).unwrap().id;
     add_person(&store, &id, "Ana");
-    let bad = ChunkKey { doc: id, kind: ChunkKind::Incremental, name: "ff".repeat(32) };
-    store.backend().put(&bad, b"\x85\x6f\x4a\x83 this is not automerge").unwrap();
+    let bad = ChunkKey {
+        doc: id,
+        kind: ChunkKind::Incremental,
+        name: "ff".repeat(32),
+    };
+    store
+        .backend()
+        .put(&bad, b"\x85\x6f\x4a\x83 this is not automerge")
+        .unwrap();
     let err = store.load(&id).err().unwrap();
     match &err {
         StoreError::Corrupt { path, .. } => assert!(path.contains(&"ff".repeat(32)), "{err}"),
@@ -92,17 +114,28 @@ pub fn corrupt_chunk<B: Backend>(make: &dyn Fn() -> B) {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].key, bad);
     store.quarantine(&bad).unwrap();
-    assert_eq!(names(&store, &id), BTreeSet::from(["Ana".to_string()]), "the rest loads after repair");
+    assert_eq!(
+        names(&store, &id),
+        BTreeSet::from(["Ana".to_string()]),
+        "the rest loads after repair"
+    );
 }
 
 pub fn empty_chunk<B: Backend>(make: &dyn Fn() -> B) {
     let store = Store::new(make());
     let id = store.create(init).unwrap().id;
-    let empty = ChunkKey { doc: id, kind: ChunkKind::Snapshot, name: "00".repeat(32) };
+    let empty = ChunkKey {
+        doc: id,
+        kind: ChunkKind::Snapshot,
+        name: "00".repeat(32),
+    };
     store.backend().put(&empty, b"").unwrap();
     let err = store.load(&id).err().unwrap();
     assert!(err.to_string().contains("0 bytes"), "{err}");
-    assert!(err.to_string().contains(&"00".repeat(32)), "names the file: {err}");
+    assert!(
+        err.to_string().contains(&"00".repeat(32)),
+        "names the file: {err}"
+    );
 }
 
 pub fn compaction<B: Backend>(make: &dyn Fn() -> B) {
@@ -114,10 +147,16 @@ pub fn compaction<B: Backend>(make: &dyn Fn() -> B) {
     let before = names(&store, &id);
     let report = store.compact(&id).unwrap();
     assert_eq!(report.chunks_before, 11);
-    assert_eq!(store.backend().list(&id, ChunkKind::Incremental).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.backend().list(&id, ChunkKind::Incremental).unwrap(),
+        Vec::<String>::new()
+    );
     let snapshots = store.backend().list(&id, ChunkKind::Snapshot).unwrap();
     let mut loaded = store.load(&id).unwrap();
-    assert_eq!(snapshots, vec![crate::snapshot_name(&loaded.doc.get_heads())]);
+    assert_eq!(
+        snapshots,
+        vec![crate::snapshot_name(&loaded.doc.get_heads())]
+    );
     assert_eq!(names(&store, &id), before);
     // Writes after a compaction append to it.
     add_person(&store, &id, "after");
@@ -204,7 +243,12 @@ fn on_disk_layout_matches_automerge_repo() {
     let mut created = store.create(init).unwrap();
     let bs58 = created.id.to_bs58();
     let change = created.doc.get_heads()[0].to_string();
-    let path = dir.path().join(&bs58[..2]).join(&bs58[2..]).join("incremental").join(change);
+    let path = dir
+        .path()
+        .join(&bs58[..2])
+        .join(&bs58[2..])
+        .join("incremental")
+        .join(change);
     assert!(path.is_file(), "{} missing", path.display());
     let bytes = std::fs::read(path).unwrap();
     assert!(AutoCommit::load(&bytes).is_ok());

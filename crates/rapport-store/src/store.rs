@@ -72,7 +72,10 @@ pub fn snapshot_name(heads: &[ChangeHash]) -> String {
 
 impl<B: Backend> Store<B> {
     pub fn new(backend: B) -> Store<B> {
-        Store { backend, compact_after: DEFAULT_COMPACT_AFTER }
+        Store {
+            backend,
+            compact_after: DEFAULT_COMPACT_AFTER,
+        }
     }
 
     /// Compact a document once a write leaves more than `n` chunks.
@@ -86,7 +89,11 @@ impl<B: Backend> Store<B> {
     }
 
     fn io(&self, action: &'static str, key: &ChunkKey, source: std::io::Error) -> StoreError {
-        StoreError::Io { action, path: self.backend.describe(key), source }
+        StoreError::Io {
+            action,
+            path: self.backend.describe(key),
+            source,
+        }
     }
 
     /// Every document in the store.
@@ -101,12 +108,19 @@ impl<B: Backend> Store<B> {
     fn list_chunks(&self, id: &DocId) -> Result<Vec<ChunkKey>, StoreError> {
         let mut keys = Vec::new();
         for kind in [ChunkKind::Snapshot, ChunkKind::Incremental] {
-            let names = self.backend.list(id, kind).map_err(|source| StoreError::Io {
-                action: "list",
-                path: format!("{} {}", id.to_bs58(), kind.as_str()),
-                source,
-            })?;
-            keys.extend(names.into_iter().map(|name| ChunkKey { doc: *id, kind, name }));
+            let names = self
+                .backend
+                .list(id, kind)
+                .map_err(|source| StoreError::Io {
+                    action: "list",
+                    path: format!("{} {}", id.to_bs58(), kind.as_str()),
+                    source,
+                })?;
+            keys.extend(names.into_iter().map(|name| ChunkKey {
+                doc: *id,
+                kind,
+                name,
+            }));
         }
         Ok(keys)
     }
@@ -117,7 +131,12 @@ impl<B: Backend> Store<B> {
         init: impl FnOnce(&mut AutoCommit) -> Result<(), rapport_core::Error>,
     ) -> Result<Loaded, StoreError> {
         let id = DocId::random();
-        let mut loaded = Loaded { id, doc: AutoCommit::new(), heads: Vec::new(), chunks: Vec::new() };
+        let mut loaded = Loaded {
+            id,
+            doc: AutoCommit::new(),
+            heads: Vec::new(),
+            chunks: Vec::new(),
+        };
         init(&mut loaded.doc)?;
         self.save(&mut loaded)?;
         Ok(loaded)
@@ -143,7 +162,12 @@ impl<B: Backend> Store<B> {
             }
             let mut doc = self.decode(&keys, &blobs)?;
             let heads = doc.get_heads();
-            return Ok(Loaded { id: *id, doc, heads, chunks: keys });
+            return Ok(Loaded {
+                id: *id,
+                doc,
+                heads,
+                chunks: keys,
+            });
         }
         Err(StoreError::Busy(*id))
     }
@@ -165,11 +189,17 @@ impl<B: Backend> Store<B> {
             Err(_) => "automerge panicked while decoding it".to_string(),
         };
         // Slow path, only on failure: find the chunk to blame.
-        for problem in self.check_blobs(keys, blobs) {
-            return Err(StoreError::Corrupt { path: problem.path, reason: problem.reason });
+        if let Some(problem) = self.check_blobs(keys, blobs).into_iter().next() {
+            return Err(StoreError::Corrupt {
+                path: problem.path,
+                reason: problem.reason,
+            });
         }
         Err(StoreError::Corrupt {
-            path: keys.first().map(|k| self.backend.describe(k)).unwrap_or_default(),
+            path: keys
+                .first()
+                .map(|k| self.backend.describe(k))
+                .unwrap_or_default(),
             reason: format!("the document's chunks do not load together: {fast_error}"),
         })
     }
@@ -188,7 +218,11 @@ impl<B: Backend> Store<B> {
                 }
             };
             if let Some(reason) = reason {
-                problems.push(ChunkProblem { key: key.clone(), path: self.backend.describe(key), reason });
+                problems.push(ChunkProblem {
+                    key: key.clone(),
+                    path: self.backend.describe(key),
+                    reason,
+                });
             }
         }
         problems
@@ -200,7 +234,11 @@ impl<B: Backend> Store<B> {
         let mut blobs = Vec::with_capacity(keys.len());
         let mut present = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(bytes) = self.backend.get(&key).map_err(|e| self.io("read", &key, e))? {
+            if let Some(bytes) = self
+                .backend
+                .get(&key)
+                .map_err(|e| self.io("read", &key, e))?
+            {
                 present.push(key);
                 blobs.push(bytes);
             }
@@ -210,7 +248,9 @@ impl<B: Backend> Store<B> {
 
     /// Moves an unreadable chunk aside (never deletes it). Returns where it went.
     pub fn quarantine(&self, key: &ChunkKey) -> Result<String, StoreError> {
-        self.backend.quarantine(key).map_err(|e| self.io("quarantine", key, e))
+        self.backend
+            .quarantine(key)
+            .map_err(|e| self.io("quarantine", key, e))
     }
 
     /// Commits pending edits and appends each new change as one incremental
@@ -225,7 +265,9 @@ impl<B: Backend> Store<B> {
                 kind: ChunkKind::Incremental,
                 name: change.hash().to_string(),
             };
-            self.backend.put(&key, change.raw_bytes()).map_err(|e| self.io("write", &key, e))?;
+            self.backend
+                .put(&key, change.raw_bytes())
+                .map_err(|e| self.io("write", &key, e))?;
             loaded.chunks.push(key);
         }
         loaded.heads = loaded.doc.get_heads();
@@ -244,7 +286,11 @@ impl<B: Backend> Store<B> {
     fn compact_loaded(&self, loaded: &mut Loaded) -> Result<Compaction, StoreError> {
         let bytes = loaded.doc.save();
         let heads = loaded.doc.get_heads();
-        let key = ChunkKey { doc: loaded.id, kind: ChunkKind::Snapshot, name: snapshot_name(&heads) };
+        let key = ChunkKey {
+            doc: loaded.id,
+            kind: ChunkKind::Snapshot,
+            name: snapshot_name(&heads),
+        };
         // Check the snapshot reads back to the same state before anything is
         // removed.
         let verified = catch_unwind(|| AutoCommit::load(&bytes))
@@ -255,26 +301,35 @@ impl<B: Backend> Store<B> {
         if !verified {
             return Err(StoreError::Corrupt {
                 path: self.backend.describe(&key),
-                reason: "the compacted snapshot did not read back identically; nothing was removed".into(),
+                reason: "the compacted snapshot did not read back identically; nothing was removed"
+                    .into(),
             });
         }
-        self.backend.put(&key, &bytes).map_err(|e| self.io("write", &key, e))?;
+        self.backend
+            .put(&key, &bytes)
+            .map_err(|e| self.io("write", &key, e))?;
         let before = loaded.chunks.len();
         for old in loaded.chunks.drain(..) {
             if old != key {
-                self.backend.remove(&old).map_err(|e| self.io("remove", &old, e))?;
+                self.backend
+                    .remove(&old)
+                    .map_err(|e| self.io("remove", &old, e))?;
             }
         }
         loaded.chunks.push(key);
-        Ok(Compaction { chunks_before: before, bytes: bytes.len() })
+        Ok(Compaction {
+            chunks_before: before,
+            bytes: bytes.len(),
+        })
     }
 
     /// Removes a whole document for good (`--purge` of an account).
     pub fn purge(&self, id: &DocId) -> Result<(), StoreError> {
         for key in self.list_chunks(id)? {
-            self.backend.remove(&key).map_err(|e| self.io("remove", &key, e))?;
+            self.backend
+                .remove(&key)
+                .map_err(|e| self.io("remove", &key, e))?;
         }
         Ok(())
     }
 }
-
