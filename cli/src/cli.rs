@@ -64,6 +64,12 @@ pub enum Command {
     /// Private notes, kept in your personal document only.
     #[command(subcommand)]
     Note(commands::note::Cmd),
+    /// The relationship gap of an account or opportunity, with findings.
+    Gap(commands::gap::Args),
+    /// What to do in the coming days, across all accounts.
+    Agenda(commands::agenda::Args),
+    /// Draw an account's relationship map (SVG, DOT or Mermaid).
+    Map(commands::map::Args),
     /// Load an example workspace (two accounts, ~15 people) to try Rapport.
     Demo(commands::demo::Args),
     /// Print where data and config live.

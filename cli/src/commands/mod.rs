@@ -1,11 +1,14 @@
 //! One module per command group, each an `Args`/`Cmd` type and a `run`.
 
 pub mod account;
+pub mod agenda;
 pub mod completions;
 pub mod demo;
 pub mod doctor;
+pub mod gap;
 pub mod init;
 pub mod log;
+pub mod map;
 pub mod note;
 pub mod opp;
 pub mod partner;
@@ -31,6 +34,9 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Log(cmd) => log::run(ctx, cmd),
         Command::Partner(cmd) => partner::run(ctx, cmd),
         Command::Note(cmd) => note::run(ctx, cmd),
+        Command::Gap(args) => gap::run(ctx, args),
+        Command::Agenda(args) => agenda::run(ctx, args),
+        Command::Map(args) => map::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Where => init::run_where(ctx),
         Command::Doctor(args) => doctor::run(ctx, args),

@@ -7,6 +7,7 @@
 //! the CLI today, a web or mobile client later.
 
 mod decode;
+pub mod analysis;
 pub mod doc;
 pub mod enums;
 mod error;

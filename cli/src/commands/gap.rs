@@ -1,0 +1,156 @@
+//! `rapport gap`: per key player, where the team stands against where it
+//! must be, and what to do about it. `--check` makes it a linter.
+
+use rapport_core::analysis::gap::{GapReport, PlayerGap, Severity, account_gap, opportunity_gap};
+use rapport_core::doc::Parts;
+
+use super::cell;
+use crate::commands::opp::find_opp;
+use crate::ctx::Ctx;
+use crate::error::user;
+use crate::workspace::Workspace;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  rapport gap \"Acme Logistics\"\n  rapport gap --opp \"Hub network\"\n  rapport gap --check            # every account; exit 1 if a high finding remains\n  rapport gap Acme --json | jq '.[0].findings[].code'")]
+pub struct Args {
+    /// The account (default: every account).
+    account: Option<String>,
+    /// Analyse one opportunity's key players instead.
+    #[arg(long, value_name = "OPPORTUNITY")]
+    opp: Option<String>,
+    /// Exit with status 1 when any high-severity finding remains.
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let ws = Workspace::open(ctx)?;
+    let reports: Vec<GapReport> = match &args.opp {
+        Some(q) => {
+            let (d, id) = find_opp(&ws, q, args.account.as_deref(), Parts::ALL)?;
+            opportunity_gap(&d.data, &id).into_iter().collect()
+        }
+        None => {
+            let ids = match &args.account {
+                Some(a) => vec![ws.resolve_account(a)?],
+                None => ws.accounts.iter().map(|(id, _)| *id).collect(),
+            };
+            let mut reports = Vec::new();
+            for id in ids {
+                let d = ws.read(id, Parts::ALL)?;
+                match &d.data.account {
+                    Some(a) if !a.archived || args.account.is_some() => reports.push(account_gap(&d.data)),
+                    Some(_) => {}
+                    None => return Err(user("the personal document has no account to analyse; name an account")),
+                }
+            }
+            reports
+        }
+    };
+    if ctx.out.json {
+        ctx.out.json(&reports)?;
+    } else {
+        for (i, r) in reports.iter().enumerate() {
+            if i > 0 {
+                ctx.out.line("")?;
+            }
+            print_report(ctx, r)?;
+        }
+        if reports.is_empty() {
+            ctx.out.line("No accounts to analyse: add one with `rapport account add NAME`.")?;
+        }
+    }
+    let high: usize = reports.iter().map(|r| r.findings.iter().filter(|f| f.severity == Severity::High).count()).sum();
+    if args.check && high > 0 {
+        return Err(user(format!("{high} high-severity finding{} remain", if high == 1 { "" } else { "s" })));
+    }
+    Ok(())
+}
+
+fn pref_cell(p: &PlayerGap) -> String {
+    match (p.preference, p.preference_used) {
+        (Some(rec), Some(used)) if rec != used => format!("{rec} (as {used})"),
+        (Some(rec), _) => rec.to_string(),
+        _ => "-".into(),
+    }
+}
+
+fn print_report(ctx: &Ctx, r: &GapReport) -> anyhow::Result<()> {
+    let out = &ctx.out;
+    let heading = match &r.opportunity {
+        Some(o) => format!("{} — {o}", r.account),
+        None => format!("{}{}", r.account, if r.target { " (target account)" } else { "" }),
+    };
+    out.line(out.bold(&heading))?;
+    let al = &r.account_level;
+    let held: Vec<String> = al.held_by.iter().map(|(m, p)| format!("@{m} with {p}")).collect();
+    out.fields(&[
+        ("account level", al.current.map(|l| format!("{l} ({})", held.join(", "))).unwrap_or_else(|| "none: nobody holds a relationship with a key player".into())),
+        ("desired", cell(&al.desired)),
+        ("gap", if al.desired.is_some() { format!("{} level{}", al.gap, if al.gap == 1 { "" } else { "s" }) } else { String::new() }),
+    ])?;
+    out.heading(if r.opportunity.is_some() { "Key players on the opportunity" } else { "Key players" })?;
+    let with_role = r.opportunity.is_some();
+    let rows = r
+        .players
+        .iter()
+        .map(|p| {
+            let mut row = vec![p.name.clone()];
+            if with_role {
+                row.push(cell(&p.role));
+            }
+            row.extend([
+                p.best.as_ref().map(|b| format!("{} (@{})", b.level, b.member)).unwrap_or_else(|| "none".into()),
+                cell(&p.desired_level),
+                if p.level_gap > 0 { format!("+{}", p.level_gap) } else { "0".into() },
+                pref_cell(p),
+                cell(&p.desired_preference),
+                if p.preference_gap > 0 { format!("+{}", p.preference_gap) } else { "0".into() },
+                p.coverage.to_string(),
+                p.planned.to_string(),
+                p.reason.clone().unwrap_or_default(),
+            ]);
+            row
+        })
+        .collect();
+    let mut headers = vec!["player"];
+    if with_role {
+        headers.push("role");
+    }
+    headers.extend(["best level", "desired", "gap", "preference", "desired pref", "gap", "coverage", "planned", "why that level"]);
+    out.table(&headers, rows, "No key players: mark them with `rapport person edit NAME --status inner-circle`.")?;
+    if !r.coverage.members.is_empty() {
+        out.heading("Team coverage (current/desired level)")?;
+        let mut headers = vec!["member"];
+        headers.extend(r.coverage.players.iter().map(String::as_str));
+        let rows = r
+            .coverage
+            .members
+            .iter()
+            .zip(&r.coverage.cells)
+            .map(|(m, cells)| {
+                let mut row = vec![format!("@{m}")];
+                row.extend(cells.iter().map(|c| match c {
+                    Some((l, Some(d))) if d != l => format!("{l}/{d}"),
+                    Some((l, _)) => l.to_string(),
+                    None => "-".into(),
+                }));
+                row
+            })
+            .collect();
+        out.table(&headers, rows, "")?;
+    }
+    out.heading(&format!("Findings ({})", r.findings.len()))?;
+    if r.findings.is_empty() {
+        return out.line(out.dim("None: the map is complete and every gap is planned for."));
+    }
+    for f in &r.findings {
+        let sev = match f.severity {
+            Severity::High if out.color => "\x1b[31mhigh\x1b[0m    ".to_string(),
+            s => format!("{:<8}", s.as_str()),
+        };
+        out.line(format!("{sev}{:<30} {}", f.code, f.message))?;
+        out.line(format!("        {:<30} → {}", "", f.suggestion))?;
+    }
+    Ok(())
+}
