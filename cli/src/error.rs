@@ -51,7 +51,7 @@ fn classify(err: &anyhow::Error) -> Kind {
             return match core {
                 CoreError::InvalidValue { .. } | CoreError::NotFound { .. } => Kind::User(None),
                 CoreError::Ambiguous { .. } => Kind::User(Some(
-                    "name it more precisely: by email, full name, or id prefix".into(),
+                    "name it more precisely: the full name, an email, or the id prefix shown in lists".into(),
                 )),
                 CoreError::NewerSchema { .. } => Kind::User(None),
                 CoreError::Corrupt(_) => Kind::User(Some("run `rapport doctor`".into())),

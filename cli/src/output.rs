@@ -7,6 +7,21 @@ use std::io::{IsTerminal, Write};
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 
+/// "1 person", "2 people", "3 accounts".
+pub fn plural(n: usize, noun: &str) -> String {
+    let many = match noun {
+        "person" => "people".to_string(),
+        "opportunity" => "opportunities".to_string(),
+        "activity" => "activities".to_string(),
+        n => format!("{n}s"),
+    };
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 pub struct Output {
     pub json: bool,
     pub quiet: bool,

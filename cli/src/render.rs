@@ -39,6 +39,16 @@ pub fn person_name(doc: &Doc, id: &RecordId) -> String {
         .unwrap_or_else(|| format!("?{}", id.short()))
 }
 
+/// Marks archived rows in lists shown with `--all`.
+pub fn archived_mark(archived: bool) -> &'static str {
+    if archived { " [archived]" } else { "" }
+}
+
+/// Names of people, as a list (for JSON).
+pub fn name_list(doc: &Doc, ids: &[RecordId]) -> Vec<String> {
+    ids.iter().map(|id| person_name(doc, id)).collect()
+}
+
 /// Joins names for a table cell.
 pub fn names(doc: &Doc, ids: &[RecordId]) -> String {
     ids.iter()

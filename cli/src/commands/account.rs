@@ -50,15 +50,19 @@ pub enum Cmd {
     },
     /// Archive an account (kept, hidden from lists); `--restore` undoes it.
     #[command(
-        after_help = "Example:\n  rapport account archive Acme\n  rapport account archive Acme --purge   # delete the whole document for good"
+        after_help = "Example:\n  rapport account archive Acme\n  rapport account archive Acme --purge --yes   # delete the whole document for good"
     )]
     Archive {
         account: String,
+        /// Bring an archived record back.
         #[arg(long)]
         restore: bool,
         /// Delete the account's document and everything in it, for good.
         #[arg(long, conflicts_with = "restore")]
         purge: bool,
+        /// Confirm --purge.
+        #[arg(long, requires = "purge")]
+        yes: bool,
     },
 }
 
@@ -120,7 +124,8 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             account,
             restore,
             purge,
-        } => archive(&ws, &account, restore, purge),
+            yes,
+        } => archive(&ws, &account, restore, purge, yes),
     }
 }
 
@@ -180,7 +185,9 @@ fn add(ws: &Workspace, name: &str, f: Fields) -> anyhow::Result<()> {
 
 #[derive(Serialize)]
 struct AccountRow<'a> {
+    /// The account's document (`automerge:...`): its id.
     doc: DocId,
+    doc_name: String,
     #[serde(flatten)]
     account: &'a Account,
     people: usize,
@@ -193,6 +200,7 @@ fn row<'a>(doc: &'a Doc) -> Option<AccountRow<'a>> {
     let people: Vec<_> = doc.data.people.values().filter(|p| !p.archived).collect();
     Some(AccountRow {
         doc: doc.id,
+        doc_name: doc.label(),
         account,
         people: people.len(),
         key_players: people.iter().filter(|p| p.is_key_player()).count(),
@@ -270,8 +278,36 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
     };
     let out = &ws.ctx.out;
     if out.json {
-        let row = row(&doc);
-        return out.json(&row);
+        let key_players: Vec<_> = doc
+            .data
+            .people
+            .iter()
+            .filter(|(_, p)| p.is_key_player() && !p.archived)
+            .map(|(pid, p)| {
+                let best = doc
+                    .data
+                    .relationships
+                    .values()
+                    .filter(|r| &r.person == pid && !r.archived)
+                    .max_by_key(|r| r.level);
+                serde_json::json!({
+                    "id": pid,
+                    "name": p.name,
+                    "title": p.title,
+                    "political_status": p.political_status,
+                    "best_level": best.map(|r| r.level),
+                    "best_member": best.map(|r| r.member.clone()),
+                })
+            })
+            .collect();
+        let open: Vec<_> = doc
+            .data
+            .opportunities
+            .iter()
+            .filter(|(_, o)| o.is_open() && !o.archived)
+            .map(|(oid, o)| serde_json::json!({ "id": oid, "title": o.title, "stage": o.stage, "decision_date": o.decision_date }))
+            .collect();
+        return out.json(&serde_json::json!({ "account": row(&doc), "key_players": key_players, "open_opportunities": open }));
     }
     out.line(out.bold(&account.name))?;
     out.fields(&[
@@ -421,7 +457,13 @@ fn rename_entry(ws: &Workspace, id: DocId, name: &str) -> anyhow::Result<()> {
     })
 }
 
-fn archive(ws: &Workspace, query: &str, restore: bool, purge: bool) -> anyhow::Result<()> {
+fn archive(
+    ws: &Workspace,
+    query: &str,
+    restore: bool,
+    purge: bool,
+    yes: bool,
+) -> anyhow::Result<()> {
     let id = ws.resolve_account(query)?;
     if id == ws.personal {
         return Err(user_hint(
@@ -435,6 +477,20 @@ fn archive(ws: &Workspace, query: &str, restore: bool, purge: bool) -> anyhow::R
         .find(|(i, _)| *i == id)
         .map(|(_, e)| e.name.clone())
         .unwrap_or_default();
+    if purge && !yes {
+        let doc = ws.read(id, Parts::ALL)?;
+        let d = &doc.data;
+        let records = d.people.len()
+            + d.relationships.len()
+            + d.opportunities.len()
+            + d.plan.len()
+            + d.activities.len()
+            + d.partnerships.len();
+        return Err(user_hint(
+            format!("--purge deletes {name} and its {records} records for good"),
+            "add --yes to confirm, or archive it instead (it stays, hidden)",
+        ));
+    }
     if purge {
         ws.edit(ws.personal, |d| {
             Ok(doc::delete_record(

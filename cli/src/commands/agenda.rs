@@ -7,7 +7,9 @@ use crate::ctx::Ctx;
 use crate::workspace::{Scope, Workspace};
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  rapport agenda\n  rapport agenda --days 14 --team\n  rapport agenda --json | jq -r '.[].command'")]
+#[command(
+    after_help = "Examples:\n  rapport agenda\n  rapport agenda --days 14 --team\n  rapport agenda --json | jq -r '.[].command'"
+)]
 pub struct Args {
     /// Look this many days ahead.
     #[arg(long, default_value_t = 7)]
@@ -24,7 +26,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let window = Window {
         today: ctx.today,
         days: i64::from(args.days),
-        member: if args.team { None } else { Some(ws.me.handle.as_str()) },
+        member: if args.team {
+            None
+        } else {
+            Some(ws.me.handle.as_str())
+        },
     };
     let items = agenda(&data, window);
     let out = &ctx.out;
@@ -34,7 +40,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if items.is_empty() {
         return out.line(format!("Nothing due in the next {} days.", args.days));
     }
-    out.line(out.bold(&format!("Agenda for {} (next {} days)", ctx.today, args.days)))?;
+    out.line(out.bold(&format!(
+        "Agenda for {} (next {} days)",
+        ctx.today, args.days
+    )))?;
     for item in &items {
         let when = match item.due {
             Some(d) if item.overdue => format!("{d} ({}d late)", d.days_until(ctx.today)),
@@ -42,7 +51,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             Some(d) => d.to_string(),
             None => "now".to_string(),
         };
-        out.line(format!("{when:<20} {:<15} {} · {}: {}", item.kind, item.doc, item.subject, item.detail))?;
+        out.line(format!(
+            "{when:<20} {:<15} {} · {}: {}",
+            item.kind, item.doc, item.subject, item.detail
+        ))?;
         out.line(out.dim(&format!("{:<20} → {}", "", item.command)))?;
     }
     Ok(())

@@ -14,6 +14,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "rapport", &mut std::io::stdout());
+    // Generated into memory first: clap_complete panics when a write to
+    // stdout fails, and a closed pipe (`| head`) is not an error.
+    let mut buf = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "rapport", &mut buf);
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, &buf)?;
+    std::io::Write::flush(&mut out)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use rapport_core::{Notes, RecordId};
 use crate::ctx::{Config, Ctx};
 use crate::demo::{self, Counts};
 use crate::error::user_hint;
+use crate::output::plural;
 use crate::workspace::Workspace;
 
 #[derive(clap::Args)]
@@ -18,7 +19,8 @@ pub struct Args {}
 pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
     let data = demo::parse()?;
     let today = ctx.today;
-    if Config::load(&ctx.paths.config)?.personal_doc()?.is_none() {
+    let fresh = Config::load(&ctx.paths.config)?.personal_doc()?.is_none();
+    if fresh {
         let owner = Owner {
             name: data.owner.name.clone(),
             handle: data.owner.handle.clone(),
@@ -48,10 +50,11 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
         ))?;
         return tour(ctx);
     }
-    if let Some(name) = existing.first() {
+    if !fresh {
         return Err(user_hint(
             format!(
-                "an account named '{name}' exists here, so the demo would clash with your data"
+                "{} already holds your own data; the demo would mix with it",
+                ctx.paths.store.display()
             ),
             "run it in a fresh place: `rapport --home /tmp/rapport-demo demo`",
         ));
@@ -104,15 +107,15 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
         return out.json(&serde_json::json!({ "accounts": accounts.iter().map(|(id, a)| serde_json::json!({"doc": id, "name": a.name})).collect::<Vec<_>>(), "counts": counts }));
     }
     out.done(format!(
-        "Loaded the demo into {}: {} accounts, {} people, {} relationships, {} opportunities, {} plan items, {} activities, {} partnerships.",
+        "Loaded the demo into {}: {}, {}, {}, {}, {}, {}, {}.",
         ctx.paths.store.display(),
-        accounts.len(),
-        counts.people,
-        counts.relationships,
-        counts.opportunities,
-        counts.plan,
-        counts.activities,
-        counts.partnerships
+        plural(accounts.len(), "account"),
+        plural(counts.people, "person"),
+        plural(counts.relationships, "relationship"),
+        plural(counts.opportunities, "opportunity"),
+        plural(counts.plan, "plan item"),
+        plural(counts.activities, "activity"),
+        plural(counts.partnerships, "partnership"),
     ))?;
     tour(ctx)
 }
@@ -120,7 +123,13 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
 fn tour(ctx: &Ctx) -> anyhow::Result<()> {
     let out = &ctx.out;
     out.done("")?;
-    if let Some(home) = &ctx.paths.home {
+    let from_env = std::env::var_os("RAPPORT_HOME").map(std::path::PathBuf::from);
+    if let Some(home) = ctx
+        .paths
+        .home
+        .as_ref()
+        .filter(|h| from_env.as_ref() != Some(*h))
+    {
         out.done(format!(
             "First point rapport at it:\n  export RAPPORT_HOME={}",
             home.display()

@@ -5,6 +5,7 @@ use rapport_core::doc::{DocData, Parts};
 use serde::Serialize;
 
 use crate::ctx::{Config, Ctx};
+use crate::output::plural;
 use crate::workspace::open_store;
 
 #[derive(clap::Args)]
@@ -50,7 +51,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         match store.load(id) {
             Ok(loaded) => match DocData::read(&loaded.doc, Parts::ALL) {
                 Ok(data) => {
-                    for p in data.problems {
+                    let editable = rapport_core::doc::check_editable(&loaded.doc);
+                    for p in data.problems.into_iter().chain(editable) {
                         findings.push(Finding {
                             doc: *id,
                             path: format!("{} {}", p.collection, p.key),
@@ -108,9 +110,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             }
         }
         out.line(format!(
-            "{} documents checked, {} problems found.",
-            docs.len(),
-            findings.len()
+            "{} checked, {} found.",
+            plural(docs.len(), "document"),
+            plural(findings.len(), "problem")
         ))?;
         if !findings.is_empty() && !args.repair {
             out.line("Run `rapport doctor --repair` to move damaged files aside.")?;
@@ -119,8 +121,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let unrepaired = findings.iter().any(|f| f.quarantined_to.is_none());
     if unrepaired {
         return Err(crate::error::user(format!(
-            "{} problems found",
-            findings.len()
+            "{} found",
+            plural(findings.len(), "problem")
         )));
     }
     Ok(())

@@ -11,7 +11,9 @@ use crate::error::user;
 use crate::workspace::Workspace;
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  rapport gap \"Acme Logistics\"\n  rapport gap --opp \"Hub network\"\n  rapport gap --check            # every account; exit 1 if a high finding remains\n  rapport gap Acme --json | jq '.[0].findings[].code'")]
+#[command(
+    after_help = "Examples:\n  rapport gap \"Acme Logistics\"\n  rapport gap --opp \"Hub network\"\n  rapport gap --check            # every account; exit 1 if a high finding remains\n  rapport gap Acme --json | jq '.[0].findings[].code'"
+)]
 pub struct Args {
     /// The account (default: every account).
     account: Option<String>,
@@ -39,9 +41,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             for id in ids {
                 let d = ws.read(id, Parts::ALL)?;
                 match &d.data.account {
-                    Some(a) if !a.archived || args.account.is_some() => reports.push(account_gap(&d.data)),
+                    Some(a) if !a.archived || args.account.is_some() => {
+                        reports.push(account_gap(&d.data))
+                    }
                     Some(_) => {}
-                    None => return Err(user("the personal document has no account to analyse; name an account")),
+                    None => {
+                        return Err(user(
+                            "the personal document has no account to analyse; name an account",
+                        ));
+                    }
                 }
             }
             reports
@@ -57,12 +65,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             print_report(ctx, r)?;
         }
         if reports.is_empty() {
-            ctx.out.line("No accounts to analyse: add one with `rapport account add NAME`.")?;
+            ctx.out
+                .line("No accounts to analyse: add one with `rapport account add NAME`.")?;
         }
     }
-    let high: usize = reports.iter().map(|r| r.findings.iter().filter(|f| f.severity == Severity::High).count()).sum();
+    let high: usize = reports
+        .iter()
+        .map(|r| {
+            r.findings
+                .iter()
+                .filter(|f| f.severity == Severity::High)
+                .count()
+        })
+        .sum();
     if args.check && high > 0 {
-        return Err(user(format!("{high} high-severity finding{} remain", if high == 1 { "" } else { "s" })));
+        return Err(user(format!(
+            "{high} high-severity finding{} remain",
+            if high == 1 { "" } else { "s" }
+        )));
     }
     Ok(())
 }
@@ -79,17 +99,41 @@ fn print_report(ctx: &Ctx, r: &GapReport) -> anyhow::Result<()> {
     let out = &ctx.out;
     let heading = match &r.opportunity {
         Some(o) => format!("{} — {o}", r.account),
-        None => format!("{}{}", r.account, if r.target { " (target account)" } else { "" }),
+        None => format!(
+            "{}{}",
+            r.account,
+            if r.target { " (target account)" } else { "" }
+        ),
     };
     out.line(out.bold(&heading))?;
     let al = &r.account_level;
-    let held: Vec<String> = al.held_by.iter().map(|(m, p)| format!("@{m} with {p}")).collect();
+    let held: Vec<String> = al
+        .held_by
+        .iter()
+        .map(|(m, p)| format!("@{m} with {p}"))
+        .collect();
     out.fields(&[
-        ("account level", al.current.map(|l| format!("{l} ({})", held.join(", "))).unwrap_or_else(|| "none: nobody holds a relationship with a key player".into())),
+        (
+            "account level",
+            al.current
+                .map(|l| format!("{l} ({})", held.join(", ")))
+                .unwrap_or_else(|| "none: nobody holds a relationship with a key player".into()),
+        ),
         ("desired", cell(&al.desired)),
-        ("gap", if al.desired.is_some() { format!("{} level{}", al.gap, if al.gap == 1 { "" } else { "s" }) } else { String::new() }),
+        (
+            "gap",
+            if al.desired.is_some() {
+                format!("{} level{}", al.gap, if al.gap == 1 { "" } else { "s" })
+            } else {
+                String::new()
+            },
+        ),
     ])?;
-    out.heading(if r.opportunity.is_some() { "Key players on the opportunity" } else { "Key players" })?;
+    out.heading(if r.opportunity.is_some() {
+        "Key players on the opportunity"
+    } else {
+        "Key players"
+    })?;
     let with_role = r.opportunity.is_some();
     let rows = r
         .players
@@ -100,12 +144,23 @@ fn print_report(ctx: &Ctx, r: &GapReport) -> anyhow::Result<()> {
                 row.push(cell(&p.role));
             }
             row.extend([
-                p.best.as_ref().map(|b| format!("{} (@{})", b.level, b.member)).unwrap_or_else(|| "none".into()),
+                p.best
+                    .as_ref()
+                    .map(|b| format!("{} (@{})", b.level, b.member))
+                    .unwrap_or_else(|| "none".into()),
                 cell(&p.desired_level),
-                if p.level_gap > 0 { format!("+{}", p.level_gap) } else { "0".into() },
+                if p.level_gap > 0 {
+                    format!("+{}", p.level_gap)
+                } else {
+                    "0".into()
+                },
                 pref_cell(p),
                 cell(&p.desired_preference),
-                if p.preference_gap > 0 { format!("+{}", p.preference_gap) } else { "0".into() },
+                if p.preference_gap > 0 {
+                    format!("+{}", p.preference_gap)
+                } else {
+                    "0".into()
+                },
                 p.coverage.to_string(),
                 p.planned.to_string(),
                 p.reason.clone().unwrap_or_default(),
@@ -117,8 +172,22 @@ fn print_report(ctx: &Ctx, r: &GapReport) -> anyhow::Result<()> {
     if with_role {
         headers.push("role");
     }
-    headers.extend(["best level", "desired", "gap", "preference", "desired pref", "gap", "coverage", "planned", "why that level"]);
-    out.table(&headers, rows, "No key players: mark them with `rapport person edit NAME --status inner-circle`.")?;
+    headers.extend([
+        "best level",
+        "desired",
+        "gap",
+        "preference",
+        "desired pref",
+        "gap",
+        "coverage",
+        "planned",
+        "why that level",
+    ]);
+    out.table(
+        &headers,
+        rows,
+        "No key players: mark them with `rapport person edit NAME --status inner-circle`.",
+    )?;
     if !r.coverage.members.is_empty() {
         out.heading("Team coverage (current/desired level)")?;
         let mut headers = vec!["member"];
@@ -131,8 +200,10 @@ fn print_report(ctx: &Ctx, r: &GapReport) -> anyhow::Result<()> {
             .map(|(m, cells)| {
                 let mut row = vec![format!("@{m}")];
                 row.extend(cells.iter().map(|c| match c {
-                    Some((l, Some(d))) if d != l => format!("{l}/{d}"),
-                    Some((l, _)) => l.to_string(),
+                    Some(c) => match c.desired {
+                        Some(d) if d != c.level => format!("{}/{d}", c.level),
+                        _ => c.level.to_string(),
+                    },
                     None => "-".into(),
                 }));
                 row

@@ -20,6 +20,7 @@ pub struct Args {
     /// Your short handle (a-z, 0-9, - _ .): it marks your relationships and activity.
     #[arg(long)]
     pub handle: String,
+    /// Your email address.
     #[arg(long)]
     pub email: Option<String>,
 }

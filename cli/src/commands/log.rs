@@ -12,7 +12,8 @@ use crate::commands::opp::find_opp;
 use crate::commands::person::first_line;
 use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
-use crate::render::{Rec, names};
+use crate::render::archived_mark;
+use crate::render::{Rec, name_list, names};
 use crate::workspace::{Doc, Named, Workspace, find, find_person};
 
 #[derive(Subcommand)]
@@ -89,8 +90,10 @@ pub enum Cmd {
         entry: String,
         #[arg(long)]
         account: Option<String>,
+        /// Bring an archived record back.
         #[arg(long)]
         restore: bool,
+        /// Delete for good instead of archiving.
         #[arg(long, conflicts_with = "restore")]
         purge: bool,
     },
@@ -239,7 +242,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             if ctx.out.json {
                 let json: Vec<_> = rows
                     .iter()
-                    .map(|(d, id, a)| serde_json::json!({ "activity": Rec::new(d, id, *a), "people_names": names(d, &a.people) }))
+                    .map(|(d, id, a)| serde_json::json!({ "activity": Rec::new(d, id, *a), "people_names": name_list(d, &a.people) }))
                     .collect();
                 return ctx.out.json(&json);
             }
@@ -247,7 +250,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .iter()
                 .map(|(d, id, a)| {
                     vec![
-                        a.date.to_string(),
+                        format!("{}{}", a.date, archived_mark(a.archived)),
                         names(d, &a.people),
                         d.label(),
                         a.kind.to_string(),
@@ -277,7 +280,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             let (d, id) = find_entry(&ws, &entry, account.as_deref())?;
             let a = &d.data.activities[&id];
             if ctx.out.json {
-                return ctx.out.json(&serde_json::json!({ "activity": Rec::new(&d, &id, a), "people_names": names(&d, &a.people) }));
+                return ctx.out.json(&serde_json::json!({ "activity": Rec::new(&d, &id, a), "people_names": name_list(&d, &a.people) }));
             }
             ctx.out.fields(&[
                 ("id", id.to_string()),

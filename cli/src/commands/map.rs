@@ -20,7 +20,9 @@ pub enum Format {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  rapport map \"Acme Logistics\" -o acme.svg\n  rapport map Acme --opp \"Hub network\" --format dot | dot -Tpng > hub.png\n  rapport map Acme --format mermaid")]
+#[command(
+    after_help = "Examples:\n  rapport map \"Acme Logistics\" -o acme.svg\n  rapport map Acme --opp \"Hub network\" --format dot | dot -Tpng > hub.png\n  rapport map Acme --format mermaid"
+)]
 pub struct Args {
     account: String,
     /// Mark buying roles and preferences on this opportunity.
@@ -44,7 +46,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         None => (ws.read(id, Parts::ALL)?, None),
     };
     if doc.data.account.is_none() {
-        return Err(user_hint("the personal document has no org chart", "name an account"));
+        return Err(user_hint(
+            "the personal document has no org chart",
+            "name an account",
+        ));
     }
     let map = build(&doc.data, opp.as_ref());
     if ctx.out.json {
@@ -57,11 +62,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     match &args.output {
         Some(path) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("could not write in {}", dir.display()))?;
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("could not write in {}", dir.display()))?;
             tmp.write_all(text.as_bytes())?;
-            tmp.persist(path).with_context(|| format!("could not write {}", path.display()))?;
-            ctx.out.done(format!("Wrote the map of {} ({} people) to {}.", map.title, map.nodes.len(), path.display()))
+            tmp.persist(path)
+                .with_context(|| format!("could not write {}", path.display()))?;
+            ctx.out.done(format!(
+                "Wrote the map of {} ({} people) to {}.",
+                map.title,
+                map.nodes.len(),
+                path.display()
+            ))
         }
         None => ctx.out.line(text.trim_end()),
     }

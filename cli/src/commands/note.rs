@@ -9,6 +9,7 @@ use rapport_core::{Notes, RecordId};
 
 use crate::ctx::Ctx;
 use crate::render::Rec;
+use crate::render::archived_mark;
 use crate::workspace::{Named, Workspace, find};
 
 #[derive(Subcommand)]
@@ -25,6 +26,7 @@ pub enum Cmd {
     /// List private notes.
     #[command(after_help = "Example:\n  rapport note list")]
     List {
+        /// Include archived records.
         #[arg(long)]
         all: bool,
     },
@@ -48,8 +50,10 @@ pub enum Cmd {
     #[command(after_help = "Example:\n  rapport note archive politics")]
     Archive {
         note: String,
+        /// Bring an archived record back.
         #[arg(long)]
         restore: bool,
+        /// Delete for good instead of archiving.
         #[arg(long, conflicts_with = "restore")]
         purge: bool,
     },
@@ -112,7 +116,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .iter()
                 .map(|(id, n)| {
                     vec![
-                        n.title.clone(),
+                        format!("{}{}", n.title, archived_mark(n.archived)),
                         super::cell(&n.created),
                         id.short().to_string(),
                     ]
@@ -176,7 +180,17 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     )?)
                 }
             })?;
-            ctx.out.done("Done.")
+            let verb = if purge {
+                "Purged"
+            } else if restore {
+                "Restored"
+            } else {
+                "Archived"
+            };
+            ctx.out.done(format!(
+                "{verb} the note {}.",
+                doc.data.private_notes[&id].title
+            ))
         }
     }
 }

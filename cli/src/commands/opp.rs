@@ -11,6 +11,7 @@ use rapport_core::{Notes, RecordId};
 use super::{apply, cell, day_edit, parse_day, parse_opt, text_edit};
 use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
+use crate::render::archived_mark;
 use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Named, Workspace, find, find_person};
 
@@ -61,6 +62,9 @@ pub enum Cmd {
         title: Option<String>,
         #[command(flatten)]
         fields: Fields,
+        /// Reopen a closed opportunity (clears the close date and reason).
+        #[arg(long)]
+        reopen: bool,
     },
     /// Close an opportunity: won, lost or dropped.
     #[command(
@@ -85,8 +89,10 @@ pub enum Cmd {
         opportunity: String,
         #[arg(long)]
         account: Option<String>,
+        /// Bring an archived record back.
         #[arg(long)]
         restore: bool,
+        /// Delete for good instead of archiving.
         #[arg(long, conflicts_with = "restore")]
         purge: bool,
     },
@@ -257,6 +263,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             account,
             title,
             fields,
+            reopen,
         } => {
             let title = title
                 .as_deref()
@@ -264,6 +271,11 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .transpose()?;
             update(&ws, &opportunity, account.as_deref(), "Updated", |o| {
                 apply(&mut o.title, title);
+                if reopen {
+                    o.status = OpportunityStatus::Open;
+                    o.closed_on = None;
+                    o.close_reason = None;
+                }
                 apply_fields(ctx, o, fields)
             })
         }
@@ -447,7 +459,7 @@ fn list(ws: &Workspace, account: Option<&str>, status: &str, all: bool) -> anyho
         .iter()
         .map(|(d, id, o)| {
             vec![
-                o.title.clone(),
+                format!("{}{}", o.title, archived_mark(o.archived)),
                 o.person
                     .as_ref()
                     .map(|p| person_name(d, p))
@@ -474,7 +486,15 @@ fn list(ws: &Workspace, account: Option<&str>, status: &str, all: bool) -> anyho
         .collect();
     out.table(
         &[
-            "title", "with", "kind", "stage", "decision", "value", "prob", "players", "id",
+            "title",
+            "with",
+            "kind",
+            "stage/status",
+            "decision",
+            "value",
+            "prob",
+            "players",
+            "id",
         ],
         table,
         "No opportunities match.",

@@ -12,6 +12,7 @@ use rapport_core::{Notes, RecordId};
 use super::{apply, cell, day_edit, parse_day, parse_opt};
 use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
+use crate::render::archived_mark;
 use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Named, Workspace, find, find_person};
 
@@ -35,6 +36,7 @@ pub enum Cmd {
     List {
         #[arg(long)]
         account: Option<String>,
+        /// Include archived records.
         #[arg(long)]
         all: bool,
     },
@@ -70,8 +72,10 @@ pub enum Cmd {
         partnership: String,
         #[arg(long)]
         account: Option<String>,
+        /// Bring an archived record back.
         #[arg(long)]
         restore: bool,
+        /// Delete for good instead of archiving.
         #[arg(long, conflicts_with = "restore")]
         purge: bool,
     },
@@ -264,7 +268,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                         .filter(|c| c.status == CommitmentStatus::Open)
                         .count();
                     vec![
-                        p.name.clone(),
+                        format!("{}{}", p.name, archived_mark(p.archived)),
                         partner_name(d, p),
                         p.goals.len().to_string(),
                         open.to_string(),

@@ -52,7 +52,7 @@ pub enum Cmd {
     },
     /// Change a person's fields (an empty value clears a field).
     #[command(
-        after_help = "Example:\n  rapport person edit \"Ana Silva\" --title CEO --reports-to \"\" --add-tag board"
+        after_help = "Example:\n  rapport person edit \"Ana Silva\" --title CEO --reports-to \"\" --tag board"
     )]
     Edit {
         person: String,
@@ -77,6 +77,7 @@ pub enum Cmd {
         person: String,
         #[arg(long)]
         account: Option<String>,
+        /// Bring an archived record back.
         #[arg(long)]
         restore: bool,
         /// Delete for good, with their relationships and plan items.
@@ -375,7 +376,7 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
             "doc_name": d.label(),
             "person": p,
             "key_player": p.is_key_player(),
-            "relationships": rels.iter().map(|(rid, r)| serde_json::json!({"id": rid, "relationship": r, "last_contact_derived": d.data.last_contact(r)})).collect::<Vec<_>>(),
+            "relationships": rels.iter().map(|(rid, r)| serde_json::json!({"rel": Rec::new(d, rid, *r), "last_contact_derived": d.data.last_contact(r), "overdue": crate::commands::rel::overdue(ws.ctx.today, &d.data, r)})).collect::<Vec<_>>(),
             "plan": plan.iter().map(|(pid, x)| serde_json::json!({"id": pid, "item": x})).collect::<Vec<_>>(),
             "opportunities": opps.iter().map(|(oid, o, kp)| serde_json::json!({"id": oid, "title": o.title, "status": o.status, "role": kp.role, "preference": kp.preference})).collect::<Vec<_>>(),
             "activities": acts.iter().map(|(aid, a)| serde_json::json!({"id": aid, "activity": a})).collect::<Vec<_>>(),
@@ -549,7 +550,7 @@ fn edit(
         return ws
             .ctx
             .out
-            .json(&serde_json::json!({ "id": id, "doc": docs[i].id, "person": person }));
+            .json(&serde_json::json!({ "id": id, "doc": docs[i].id, "doc_name": docs[i].label(), "person": person }));
     }
     ws.ctx.out.done(format!("Updated {}.", person.name))
 }

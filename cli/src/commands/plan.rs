@@ -11,6 +11,7 @@ use rapport_core::{Notes, RecordId};
 use super::{apply, cell, day_edit, parse_day, parse_list};
 use crate::ctx::Ctx;
 use crate::error::user;
+use crate::render::archived_mark;
 use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Named, Workspace, find, find_person};
 
@@ -99,8 +100,10 @@ pub enum Cmd {
         item: String,
         #[arg(long)]
         account: Option<String>,
+        /// Bring an archived record back.
         #[arg(long)]
         restore: bool,
+        /// Delete for good instead of archiving.
         #[arg(long, conflicts_with = "restore")]
         purge: bool,
     },
@@ -261,7 +264,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .iter()
                 .map(|(d, id, x)| {
                     vec![
-                        x.action.clone(),
+                        format!("{}{}", x.action, archived_mark(x.archived)),
                         person_name(d, &x.person),
                         format!("@{}", x.owner),
                         cell(&x.due),

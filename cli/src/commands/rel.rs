@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 use rapport_core::doc::{self, Collection, DocData, Parts};
-use rapport_core::enums::{Coverage, Direction, Level, Preference};
+use rapport_core::enums::{Coverage, Level, Preference};
 use rapport_core::model::Relationship;
 use rapport_core::values::{validate_handle, validate_range};
 use rapport_core::{Day, RecordId};
@@ -71,8 +71,10 @@ pub enum Cmd {
         account: Option<String>,
         #[arg(long)]
         member: Option<String>,
+        /// Bring an archived record back.
         #[arg(long)]
         restore: bool,
+        /// Delete for good instead of archiving.
         #[arg(long, conflicts_with = "restore")]
         purge: bool,
     },
@@ -352,8 +354,9 @@ fn arrow(current: String, desired: Option<String>) -> String {
 
 /// Last contact older than the cadence (or never, with a cadence set).
 pub fn overdue(today: Day, data: &DocData, r: &Relationship) -> bool {
-    match (r.cadence_days, data.last_contact(r)) {
-        (Some(c), Some(last)) => last.days_until(today) > i64::from(c),
+    // With no contact yet, the clock starts when the relationship was added.
+    match (r.cadence_days, data.last_contact(r).or(r.created)) {
+        (Some(c), Some(since)) => since.days_until(today) > i64::from(c),
         (Some(_), None) => true,
         _ => false,
     }
@@ -396,19 +399,13 @@ fn show(
         .filter(|(_, r)| !r.archived)
         .collect();
     rels.sort_by_key(|(_, r)| r.member.clone());
-    let acts: Vec<_> = d
-        .data
-        .activities
-        .values()
-        .filter(|a| !a.archived && a.people.contains(&person))
-        .collect();
-    let balance = |dir: Direction| {
-        let of: Vec<_> = acts.iter().filter(|a| a.direction == dir).collect();
-        (of.len(), of.iter().map(|a| a.date).max())
-    };
-    let (gives, last_give) = balance(Direction::Give);
-    let (asks, last_ask) = balance(Direction::Ask);
-    let only_asks = asks > 0 && gives == 0;
+    let rapport_core::analysis::gap::Balance {
+        gives,
+        asks,
+        last_give,
+        last_ask,
+        only_asks,
+    } = rapport_core::analysis::gap::balance(&d.data, &person);
     let out = &ws.ctx.out;
     if out.json {
         return out.json(&serde_json::json!({
@@ -583,5 +580,10 @@ fn archive(
     } else {
         "Archived"
     };
-    ws.ctx.out.done(format!("{verb} the relationship."))
+    let r = &d.data.relationships[&id];
+    ws.ctx.out.done(format!(
+        "{verb} @{}'s relationship with {}.",
+        r.member,
+        person_name(&d, &r.person)
+    ))
 }

@@ -307,6 +307,36 @@ where
     out
 }
 
+/// Records that display but could not be edited: every record of every
+/// collection is hydrated as an edit would (for `rapport doctor`).
+pub fn check_editable<D: ReadDoc + automerge::ReadDoc>(doc: &D) -> Vec<Problem> {
+    fn each<D: ReadDoc, T: Hydrate>(doc: &D, c: Collection, out: &mut Vec<Problem>) {
+        let Some(obj) = collection_obj(doc, c) else {
+            return;
+        };
+        let keys: Vec<String> = doc.map_range(&obj, ..).map(|i| i.key.to_string()).collect();
+        for key in keys {
+            if let Err(e) = autosurgeon::hydrate_prop::<_, T, _, _>(doc, &obj, key.as_str()) {
+                out.push(Problem {
+                    collection: c.key(),
+                    key,
+                    error: format!("cannot be edited: {e}"),
+                });
+            }
+        }
+    }
+    let mut out = Vec::new();
+    each::<_, Person>(doc, Collection::People, &mut out);
+    each::<_, Relationship>(doc, Collection::Relationships, &mut out);
+    each::<_, Opportunity>(doc, Collection::Opportunities, &mut out);
+    each::<_, PlanItem>(doc, Collection::Plan, &mut out);
+    each::<_, Activity>(doc, Collection::Activities, &mut out);
+    each::<_, Partnership>(doc, Collection::Partnerships, &mut out);
+    each::<_, PrivateNote>(doc, Collection::PrivateNotes, &mut out);
+    each::<_, AccountEntry>(doc, Collection::Accounts, &mut out);
+    out
+}
+
 /// One record, if present and readable.
 pub fn read_record<D: ReadDoc, T: Hydrate>(
     doc: &D,
@@ -481,6 +511,59 @@ mod tests {
         .unwrap();
         assert_eq!((o.probability, o.value), (Some(40), Some(1000)));
         assert_eq!(o.status, crate::enums::OpportunityStatus::Open);
+    }
+
+    /// What automerge 3's JS API writes by default: strings as text, notes
+    /// maybe as plain strings or null. Such records read and can be edited.
+    #[test]
+    fn text_for_strings_and_strings_for_text_are_editable() {
+        let mut doc = AutoCommit::new();
+        init_personal(
+            &mut doc,
+            &Owner {
+                name: "Sam".into(),
+                handle: "sam".into(),
+                email: None,
+            },
+        )
+        .unwrap();
+        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people")
+            .unwrap()
+            .unwrap();
+        let p = Transactable::put_object(&mut doc, &people, "js1", ObjType::Map).unwrap();
+        let name = Transactable::put_object(&mut doc, &p, "name", ObjType::Text).unwrap();
+        Transactable::splice_text(&mut doc, &name, 0, 0, "Ana").unwrap();
+        let orientation =
+            Transactable::put_object(&mut doc, &p, "orientation", ObjType::Text).unwrap();
+        Transactable::splice_text(&mut doc, &orientation, 0, 0, "technical").unwrap();
+        Transactable::put(&mut doc, &p, "notes", "plain string notes").unwrap();
+        Transactable::put(&mut doc, &p, "goals", automerge::ScalarValue::Null).unwrap();
+        Transactable::put(&mut doc, &p, "archived", automerge::ScalarValue::Null).unwrap();
+        let tags = Transactable::put_object(&mut doc, &p, "tags", ObjType::List).unwrap();
+        let tag = Transactable::insert_object(&mut doc, &tags, 0, ObjType::Text).unwrap();
+        Transactable::splice_text(&mut doc, &tag, 0, 0, "exec").unwrap();
+
+        assert!(
+            check_editable(&doc).is_empty(),
+            "{:?}",
+            check_editable(&doc)
+        );
+        let id = RecordId::from("js1".to_string());
+        let mut person: Person = read_record(&doc, Collection::People, &id).unwrap().unwrap();
+        assert_eq!(person.name, "Ana");
+        assert_eq!(
+            person.orientation,
+            Some(crate::enums::DecisionOrientation::Technical)
+        );
+        assert_eq!(person.notes.as_str(), "plain string notes");
+        assert_eq!(person.tags, vec!["exec".to_string()]);
+        assert!(!person.archived);
+        person.phone = Some("123".into());
+        person.notes.set("now text");
+        put_record(&mut doc, Collection::People, &id, &person).unwrap();
+        let back = DocData::read(&doc, Parts::ALL).unwrap();
+        assert_eq!(back.people[&id].phone.as_deref(), Some("123"));
+        assert_eq!(back.people[&id].notes.as_str(), "now text");
     }
 
     #[test]

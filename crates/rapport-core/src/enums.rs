@@ -89,6 +89,12 @@ macro_rules! string_enum {
         }
 
         impl autosurgeon::Hydrate for $name {
+            fn hydrate_text<D: autosurgeon::ReadDoc>(
+                doc: &D,
+                obj: &automerge::ObjId,
+            ) -> Result<Self, autosurgeon::HydrateError> {
+                Self::hydrate_string(&doc.text(obj)?)
+            }
             fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
                 s.parse().map_err(|_| {
                     autosurgeon::HydrateError::unexpected(

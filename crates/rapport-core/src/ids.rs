@@ -59,6 +59,12 @@ impl autosurgeon::Hydrate for RecordId {
     fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
         Ok(RecordId(s.to_string()))
     }
+    fn hydrate_text<D: autosurgeon::ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+    ) -> Result<Self, autosurgeon::HydrateError> {
+        Ok(RecordId(doc.text(obj)?))
+    }
 }
 
 /// An automerge-repo document id: 16 random bytes, written in bs58check and

@@ -6,8 +6,8 @@
 //! reads (today's date is passed in). It is meant to be reused by any client:
 //! the CLI today, a web or mobile client later.
 
-mod decode;
 pub mod analysis;
+mod decode;
 pub mod doc;
 pub mod enums;
 mod error;

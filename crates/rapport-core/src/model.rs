@@ -57,21 +57,22 @@ pub const DEFAULT_STAGES: &[&str] = &["identified", "qualified", "proposed", "ne
 /// A customer organisation we target.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Account {
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub name: String,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub domain: Option<String>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub industry: Option<String>,
     /// A target account: we aim for at least Credible Source with every key
     /// player.
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub target: bool,
     /// How the account fits our Ideal Customer Profile, in words.
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub icp_fit: Option<String>,
     /// Ideal Customer Profile fit, 1 (poor) to 5 (ideal).
     #[autosurgeon(hydrate = "crate::values::hydrate_opt_int")]
@@ -84,8 +85,8 @@ pub struct Account {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub notes: Notes,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -95,15 +96,16 @@ pub struct Account {
 /// A contact: one of *them*.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Person {
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub name: String,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub email: Option<String>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub phone: Option<String>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub title: Option<String>,
     /// The org chart: whom this person reports to.
     #[autosurgeon(missing = "Default::default")]
@@ -130,11 +132,11 @@ pub struct Person {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub notes: Notes,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_strings")]
     pub tags: Vec<String>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -173,6 +175,7 @@ impl Person {
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Relationship {
     /// The team member's handle.
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub member: String,
     pub person: RecordId,
     #[autosurgeon(missing = "vendor")]
@@ -195,8 +198,8 @@ pub struct Relationship {
     #[serde(default)]
     pub cadence_days: Option<u32>,
     /// Why the desired level is the right one (higher levels cost more time).
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub desired_reason: Option<String>,
     /// Set by hand; the activity log gives a later date when it has one.
     #[autosurgeon(missing = "Default::default")]
@@ -205,8 +208,8 @@ pub struct Relationship {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub notes: Notes,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -249,6 +252,7 @@ pub struct KeyPlayer {
 /// Anything we want someone to say yes to. Dated, and always ends.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Opportunity {
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub title: String,
     #[autosurgeon(missing = "project")]
     #[serde(default = "project")]
@@ -257,8 +261,8 @@ pub struct Opportunity {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub person: Option<RecordId>,
-    #[autosurgeon(missing = "first_stage")]
     #[serde(default = "first_stage")]
+    #[autosurgeon(hydrate = "crate::values::hydrate_string", missing = "first_stage")]
     pub stage: String,
     #[autosurgeon(missing = "open")]
     #[serde(default = "open")]
@@ -266,8 +270,8 @@ pub struct Opportunity {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub closed_on: Option<Day>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub close_reason: Option<String>,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -276,15 +280,15 @@ pub struct Opportunity {
     #[autosurgeon(hydrate = "crate::values::hydrate_opt_int")]
     #[serde(default)]
     pub value: Option<i64>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub currency: Option<String>,
     /// Percent, 0 to 100.
     #[autosurgeon(hydrate = "crate::values::hydrate_opt_int")]
     #[serde(default)]
     pub probability: Option<u8>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub next_step: Option<String>,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -293,8 +297,8 @@ pub struct Opportunity {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub players: BTreeMap<RecordId, KeyPlayer>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -312,14 +316,14 @@ impl Opportunity {
     Debug, Clone, Copy, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize,
 )]
 pub struct Tests {
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub time: bool,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub learn: bool,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub illustrate: bool,
 }
 
@@ -362,10 +366,14 @@ impl Tests {
 pub struct PlanItem {
     pub person: RecordId,
     /// What we will do.
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub action: String,
     /// The team member's handle.
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(
+        hydrate = "crate::values::hydrate_string",
+        missing = "Default::default"
+    )]
     pub owner: String,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -382,8 +390,8 @@ pub struct PlanItem {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub notes: Notes,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -405,8 +413,11 @@ pub struct Activity {
     #[serde(default = "neutral_direction")]
     pub direction: Direction,
     /// The team member's handle who logged it.
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(
+        hydrate = "crate::values::hydrate_string",
+        missing = "Default::default"
+    )]
     pub by: String,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -414,8 +425,8 @@ pub struct Activity {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub opportunity: Option<RecordId>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub archived: bool,
 }
 
@@ -425,6 +436,7 @@ pub struct Commitment {
     #[autosurgeon(missing = "us")]
     #[serde(default = "us")]
     pub party: Party,
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub what: String,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -437,6 +449,7 @@ pub struct Commitment {
 /// More than a relationship: shared vision, goals, commitments and risk.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Partnership {
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub name: String,
     /// The partner, when a person; none means the document's account.
     #[autosurgeon(missing = "Default::default")]
@@ -445,14 +458,14 @@ pub struct Partnership {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub vision: Notes,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_strings")]
     pub goals: Vec<String>,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub commitments: BTreeMap<RecordId, Commitment>,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_strings")]
     pub risks: Vec<String>,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -460,8 +473,8 @@ pub struct Partnership {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub notes: Notes,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -471,22 +484,25 @@ pub struct Partnership {
 /// The user of this copy: how teammates see them.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Owner {
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub name: String,
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub handle: String,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_opt_string")]
     pub email: Option<String>,
 }
 
 /// A note that never leaves the user's own devices.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct PrivateNote {
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub title: String,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub body: Notes,
-    #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
+    #[autosurgeon(hydrate = "crate::values::hydrate_flag")]
     pub archived: bool,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
@@ -496,6 +512,7 @@ pub struct PrivateNote {
 /// An entry in the personal document's list of account documents.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct AccountEntry {
+    #[autosurgeon(hydrate = "crate::values::hydrate_string")]
     pub name: String,
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]

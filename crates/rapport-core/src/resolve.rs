@@ -54,7 +54,7 @@ pub fn resolve<K: Clone>(kind: &str, query: &str, candidates: &[Candidate<K>]) -
                 .is_some_and(|e| e.eq_ignore_ascii_case(q))
         },
         &|c| c.name.to_lowercase() == ql,
-        &|c| q.len() >= 4 && c.id.starts_with(&ql),
+        &|c| q.len() >= 4 && c.id.to_lowercase().starts_with(&ql),
         &|c| !ql.is_empty() && c.name.to_lowercase().contains(&ql),
     ];
     for rule in rules {

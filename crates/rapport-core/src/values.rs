@@ -44,7 +44,7 @@ impl Day {
             }
             return Ok(today.add_days(if sign == '-' { -days } else { days }));
         }
-        s.parse()
+        s.parse().map_err(|_| invalid())
     }
 
     pub fn add_days(self, days: i64) -> Day {
@@ -105,12 +105,35 @@ impl autosurgeon::Hydrate for Day {
         s.parse()
             .map_err(|_| autosurgeon::HydrateError::unexpected("a YYYY-MM-DD date", s.to_string()))
     }
+    fn hydrate_text<D: autosurgeon::ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+    ) -> Result<Self, autosurgeon::HydrateError> {
+        Self::hydrate_string(&doc.text(obj)?)
+    }
 }
 
 /// Free text stored as automerge text, so two people editing the same note
 /// concurrently both keep their words.
-#[derive(Debug, Clone, Default, PartialEq, Eq, autosurgeon::Reconcile, autosurgeon::Hydrate)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, autosurgeon::Reconcile)]
 pub struct Notes(autosurgeon::Text);
+
+/// Text, as written; a plain string or null from another client reads as
+/// that string or empty (and is turned into text when next edited).
+impl autosurgeon::Hydrate for Notes {
+    fn hydrate_text<D: autosurgeon::ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+    ) -> Result<Self, autosurgeon::HydrateError> {
+        autosurgeon::Text::hydrate_text(doc, obj).map(Notes)
+    }
+    fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
+        Ok(Notes::new(s))
+    }
+    fn hydrate_none() -> Result<Self, autosurgeon::HydrateError> {
+        Ok(Notes::default())
+    }
+}
 
 impl Notes {
     pub fn new(text: &str) -> Notes {
@@ -235,6 +258,103 @@ pub fn validate_currency(value: &str) -> Result<String, Error> {
         ));
     }
     Ok(v)
+}
+
+/// A string field as written by any client: a scalar string, or a text
+/// object (automerge 3's JS API writes plain strings as text). `None` when
+/// absent or null.
+fn lenient_str<D: autosurgeon::ReadDoc>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: &autosurgeon::Prop<'_>,
+) -> Result<Option<String>, autosurgeon::HydrateError> {
+    use automerge::{ObjType, ScalarValue, Value};
+    match doc.get(obj, prop)? {
+        None => Ok(None),
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Null => Ok(None),
+            ScalarValue::Str(s) => Ok(Some(s.to_string())),
+            other => Err(autosurgeon::HydrateError::unexpected(
+                "a string",
+                other.to_string(),
+            )),
+        },
+        Some((Value::Object(ObjType::Text), id)) => Ok(Some(doc.text(&id)?)),
+        Some((other, _)) => Err(autosurgeon::HydrateError::unexpected(
+            "a string",
+            format!("{other:?}"),
+        )),
+    }
+}
+
+/// A required string, scalar or text.
+pub(crate) fn hydrate_string<D: autosurgeon::ReadDoc>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'_>,
+) -> Result<String, autosurgeon::HydrateError> {
+    lenient_str(doc, obj, &prop)?
+        .ok_or_else(|| autosurgeon::HydrateError::unexpected("a string", "nothing".into()))
+}
+
+/// An optional string, scalar or text.
+pub(crate) fn hydrate_opt_string<D: autosurgeon::ReadDoc>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'_>,
+) -> Result<Option<String>, autosurgeon::HydrateError> {
+    lenient_str(doc, obj, &prop)
+}
+
+/// A list of strings whose items may be scalars or text; absent or null is empty.
+pub(crate) fn hydrate_strings<D: autosurgeon::ReadDoc>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'_>,
+) -> Result<Vec<String>, autosurgeon::HydrateError> {
+    use automerge::{ObjType, Value};
+    let list = match doc.get(obj, &prop)? {
+        None => return Ok(Vec::new()),
+        Some((Value::Object(ObjType::List), id)) => id,
+        Some((Value::Scalar(s), _)) if s.is_null() => return Ok(Vec::new()),
+        Some((other, _)) => {
+            return Err(autosurgeon::HydrateError::unexpected(
+                "a list",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for i in 0..doc.length(&list) {
+        if let Some(s) = lenient_str(doc, &list, &autosurgeon::Prop::Index(i as u32))? {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// A flag; absent or null is false.
+pub(crate) fn hydrate_flag<D: autosurgeon::ReadDoc>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'_>,
+) -> Result<bool, autosurgeon::HydrateError> {
+    use automerge::{ScalarValue, Value};
+    match doc.get(obj, &prop)? {
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Boolean(b) => Ok(*b),
+            ScalarValue::Null => Ok(false),
+            other => Err(autosurgeon::HydrateError::unexpected(
+                "true or false",
+                other.to_string(),
+            )),
+        },
+        None => Ok(false),
+        Some((other, _)) => Err(autosurgeon::HydrateError::unexpected(
+            "true or false",
+            format!("{other:?}"),
+        )),
+    }
 }
 
 /// Hydrates an optional whole number written as int, uint, or an integral

@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
+use crate::Day;
 use crate::analysis::gap::{Severity, account_gap};
 use crate::doc::DocData;
 use crate::enums::{CommitmentStatus, Party, PlanStatus};
-use crate::Day;
 
 /// One line of the agenda.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,10 +30,19 @@ pub struct AgendaItem {
 
 /// Quotes an argument for a shell when it needs it.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@:/".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@:/".contains(c))
+    {
         s.to_string()
     } else {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('`', "\\`"))
+        format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('$', "\\$")
+                .replace('`', "\\`")
+        )
     }
 }
 
@@ -57,14 +66,29 @@ pub fn agenda(docs: &[&DocData], window: Window) -> Vec<AgendaItem> {
     let mut items = Vec::new();
     for data in docs {
         let doc = data.title();
-        let name = |id| data.people.get(id).map(|p| p.name.clone()).unwrap_or_else(|| "?".into());
-        for r in data.relationships.values().filter(|r| !r.archived && mine(&window, &r.member)) {
-            let Some(cadence) = r.cadence_days else { continue };
+        let name = |id| {
+            data.people
+                .get(id)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| "?".into())
+        };
+        for r in data
+            .relationships
+            .values()
+            .filter(|r| !r.archived && mine(&window, &r.member))
+        {
+            let Some(cadence) = r.cadence_days else {
+                continue;
+            };
             if data.people.get(&r.person).is_none_or(|p| p.archived) {
                 continue;
             }
             let last = data.last_contact(r);
-            let due = last.map(|l| l.add_days(i64::from(cadence))).unwrap_or(window.today);
+            // With no contact yet, the clock starts when the relationship was added.
+            let due = last
+                .or(r.created)
+                .map(|l| l.add_days(i64::from(cadence)))
+                .unwrap_or(window.today);
             if due <= horizon {
                 let who = name(&r.person);
                 items.push(AgendaItem {
@@ -75,14 +99,22 @@ pub fn agenda(docs: &[&DocData], window: Window) -> Vec<AgendaItem> {
                     subject: who.clone(),
                     detail: match last {
                         Some(l) => format!("@{}: last contact {l}, every {cadence} days", r.member),
-                        None => format!("@{}: no contact logged yet, every {cadence} days", r.member),
+                        None => {
+                            format!("@{}: no contact logged yet, every {cadence} days", r.member)
+                        }
                     },
                     command: format!("rapport log add {} --kind call", shell_quote(&who)),
                 });
             }
         }
-        for x in data.plan.values().filter(|x| !x.archived && x.status == PlanStatus::Planned && mine(&window, &x.owner)) {
-            let Some(due) = x.due.filter(|d| *d <= horizon) else { continue };
+        for x in data
+            .plan
+            .values()
+            .filter(|x| !x.archived && x.status == PlanStatus::Planned && mine(&window, &x.owner))
+        {
+            let Some(due) = x.due.filter(|d| *d <= horizon) else {
+                continue;
+            };
             items.push(AgendaItem {
                 kind: "plan-due",
                 due: Some(due),
@@ -93,8 +125,14 @@ pub fn agenda(docs: &[&DocData], window: Window) -> Vec<AgendaItem> {
                 command: format!("rapport plan done {}", shell_quote(&x.action)),
             });
         }
-        for o in data.opportunities.values().filter(|o| o.is_open() && !o.archived) {
-            let Some(due) = o.decision_date.filter(|d| *d <= horizon) else { continue };
+        for o in data
+            .opportunities
+            .values()
+            .filter(|o| o.is_open() && !o.archived)
+        {
+            let Some(due) = o.decision_date.filter(|d| *d <= horizon) else {
+                continue;
+            };
             items.push(AgendaItem {
                 kind: "decision-due",
                 due: Some(due),
@@ -106,8 +144,14 @@ pub fn agenda(docs: &[&DocData], window: Window) -> Vec<AgendaItem> {
             });
         }
         for p in data.partnerships.values().filter(|p| !p.archived) {
-            for c in p.commitments.values().filter(|c| c.status == CommitmentStatus::Open) {
-                let Some(due) = c.due.filter(|d| *d <= horizon) else { continue };
+            for c in p
+                .commitments
+                .values()
+                .filter(|c| c.status == CommitmentStatus::Open)
+            {
+                let Some(due) = c.due.filter(|d| *d <= horizon) else {
+                    continue;
+                };
                 let who = match c.party {
                     Party::Us => "we owe",
                     Party::Them => "they owe",
@@ -139,7 +183,11 @@ pub fn agenda(docs: &[&DocData], window: Window) -> Vec<AgendaItem> {
             }
         }
         if data.account.as_ref().is_some_and(|a| !a.archived) {
-            for f in account_gap(data).findings.into_iter().filter(|f| f.severity == Severity::High) {
+            for f in account_gap(data)
+                .findings
+                .into_iter()
+                .filter(|f| f.severity == Severity::High)
+            {
                 items.push(AgendaItem {
                     kind: "finding",
                     due: None,
@@ -153,8 +201,22 @@ pub fn agenda(docs: &[&DocData], window: Window) -> Vec<AgendaItem> {
         }
     }
     items.sort_by(|a, b| {
-        (a.due.is_none(), a.due, a.kind, &a.doc, &a.subject, &a.detail)
-            .cmp(&(b.due.is_none(), b.due, b.kind, &b.doc, &b.subject, &b.detail))
+        (
+            a.due.is_none(),
+            a.due,
+            a.kind,
+            &a.doc,
+            &a.subject,
+            &a.detail,
+        )
+            .cmp(&(
+                b.due.is_none(),
+                b.due,
+                b.kind,
+                &b.doc,
+                &b.subject,
+                &b.detail,
+            ))
     });
     items
 }

@@ -108,7 +108,14 @@ pub struct CoverageMatrix {
     pub members: Vec<String>,
     pub players: Vec<String>,
     /// `cells[m][p]`: member m's (level, desired level) with player p.
-    pub cells: Vec<Vec<Option<(Level, Option<Level>)>>>,
+    pub cells: Vec<Vec<Option<Cell>>>,
+}
+
+/// One teammate's current and desired level with one player.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Cell {
+    pub level: Level,
+    pub desired: Option<Level>,
 }
 
 /// Everything `rapport gap` shows.
@@ -136,7 +143,10 @@ fn steps<T: Ord + Copy>(all: &[T], from: T, to: T) -> usize {
 }
 
 fn active_relationships<'a>(data: &'a DocData, person: &RecordId) -> Vec<&'a Relationship> {
-    data.relationships.values().filter(|r| !r.archived && &r.person == person).collect()
+    data.relationships
+        .values()
+        .filter(|r| !r.archived && &r.person == person)
+        .collect()
 }
 
 /// Builds the gap of one player. `opp_preference` overrides the teammates'
@@ -160,13 +170,18 @@ fn player_gap(
         })
         .collect();
     held.sort_by(|a, b| {
-        b.level.cmp(&a.level).then(b.preference.cmp(&a.preference)).then(a.member.cmp(&b.member))
+        b.level
+            .cmp(&a.level)
+            .then(b.preference.cmp(&a.preference))
+            .then(a.member.cmp(&b.member))
     });
     let best = held.first().cloned();
     let desired_level = rels.iter().filter_map(|r| r.desired_level).max();
     let desired_preference = rels.iter().filter_map(|r| r.desired_preference).max();
     let current_level = best.as_ref().map(|b| b.level).unwrap_or(Level::Vendor);
-    let level_gap = desired_level.map(|d| steps(Level::ALL, current_level, d)).unwrap_or(0);
+    let level_gap = desired_level
+        .map(|d| steps(Level::ALL, current_level, d))
+        .unwrap_or(0);
     let preference = opp_preference.or_else(|| rels.iter().map(|r| r.preference).max());
     let preference_used = preference.map(Preference::for_gap);
     let preference_gap = match (preference_used, desired_preference) {
@@ -189,7 +204,11 @@ fn player_gap(
         title: person.title.clone(),
         key_player: person.is_key_player(),
         role,
-        coverage: held.iter().map(|h| h.coverage).max().unwrap_or(Coverage::Unknown),
+        coverage: held
+            .iter()
+            .map(|h| h.coverage)
+            .max()
+            .unwrap_or(Coverage::Unknown),
         best,
         held,
         desired_level,
@@ -256,25 +275,34 @@ fn opportunity_findings(data: &DocData, oid: &RecordId, opp: &Opportunity, out: 
     let mut has_mentor = false;
     let mut has_opponent = false;
     for (pid, kp) in &opp.players {
-        let Some(person) = data.people.get(pid).filter(|p| !p.archived) else { continue };
+        let Some(person) = data.people.get(pid).filter(|p| !p.archived) else {
+            continue;
+        };
         let gap = player_gap(data, pid, person, Some(kp.role), kp.preference);
         let pref = gap.preference;
         has_mentor |= pref == Some(Preference::Mentor);
         has_opponent |= matches!(pref, Some(Preference::NonSupporter | Preference::Enemy));
         let used = gap.preference_used.unwrap_or(Preference::NonSupporter);
-        if matches!(kp.role, BuyingRole::DecisionMaker | BuyingRole::Approver) && used < Preference::Supporter {
+        if matches!(kp.role, BuyingRole::DecisionMaker | BuyingRole::Approver)
+            && used < Preference::Supporter
+        {
             let (code, role) = match kp.role {
                 BuyingRole::DecisionMaker => ("decision-maker-not-supporter", "decision maker"),
                 _ => ("approver-not-supporter", "approver"),
             };
-            let shown = pref.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into());
+            let shown = pref
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "unknown".into());
             out.push(finding(
                 code,
                 Severity::High,
                 &person.name,
                 Some(pid),
                 Some(oid),
-                format!("{} is the {role} on '{}' and is {shown} (needs supporter or better)", person.name, opp.title),
+                format!(
+                    "{} is the {role} on '{}' and is {shown} (needs supporter or better)",
+                    person.name, opp.title
+                ),
                 "plan an investment that serves their goals before asking for the decision",
             ));
         }
@@ -297,7 +325,10 @@ fn opportunity_findings(data: &DocData, oid: &RecordId, opp: &Opportunity, out: 
             &opp.title,
             None,
             Some(oid),
-            format!("'{}' has no mentor: nobody sells on our behalf, so it is at risk", opp.title),
+            format!(
+                "'{}' has no mentor: nobody sells on our behalf, so it is at risk",
+                opp.title
+            ),
             "find a supporter close to the decision and invest in making them a mentor",
         ));
     }
@@ -308,7 +339,10 @@ fn opportunity_findings(data: &DocData, oid: &RecordId, opp: &Opportunity, out: 
             &opp.title,
             None,
             Some(oid),
-            format!("'{}' lists no non-supporter: a map with only friends is usually incomplete", opp.title),
+            format!(
+                "'{}' lists no non-supporter: a map with only friends is usually incomplete",
+                opp.title
+            ),
             "ask your mentor who would prefer another option, and add them as a key player",
         ));
     }
@@ -324,7 +358,10 @@ fn player_findings(target: bool, gap: &PlayerGap, out: &mut Vec<Finding>) {
             &gap.name,
             id,
             None,
-            format!("{} is a key player and nobody on the team has a relationship with them", gap.name),
+            format!(
+                "{} is a key player and nobody on the team has a relationship with them",
+                gap.name
+            ),
             "choose an owner and record it with `rapport rel add`",
         ));
     }
@@ -336,7 +373,10 @@ fn player_findings(target: bool, gap: &PlayerGap, out: &mut Vec<Finding>) {
             &gap.name,
             id,
             None,
-            format!("{} is a key player in a target account and we are only {current}", gap.name),
+            format!(
+                "{} is a key player in a target account and we are only {current}",
+                gap.name
+            ),
             "aim for at least credible source: share something useful they did not ask for",
         ));
     }
@@ -381,22 +421,38 @@ fn player_findings(target: bool, gap: &PlayerGap, out: &mut Vec<Finding>) {
 }
 
 fn coverage_matrix(players: &[PlayerGap]) -> CoverageMatrix {
-    let members: BTreeSet<String> = players.iter().flat_map(|p| p.held.iter().map(|h| h.member.clone())).collect();
+    let members: BTreeSet<String> = players
+        .iter()
+        .flat_map(|p| p.held.iter().map(|h| h.member.clone()))
+        .collect();
     let members: Vec<String> = members.into_iter().collect();
     let cells = members
         .iter()
         .map(|m| {
             players
                 .iter()
-                .map(|p| p.held.iter().find(|h| &h.member == m).map(|h| (h.level, h.desired_level)))
+                .map(|p| {
+                    p.held.iter().find(|h| &h.member == m).map(|h| Cell {
+                        level: h.level,
+                        desired: h.desired_level,
+                    })
+                })
                 .collect()
         })
         .collect();
-    CoverageMatrix { members, players: players.iter().map(|p| p.name.clone()).collect(), cells }
+    CoverageMatrix {
+        members,
+        players: players.iter().map(|p| p.name.clone()).collect(),
+        cells,
+    }
 }
 
 fn account_level(data: &DocData, players: &[PlayerGap]) -> AccountLevel {
-    let current = players.iter().filter(|p| p.key_player).filter_map(|p| p.best.as_ref().map(|b| b.level)).max();
+    let current = players
+        .iter()
+        .filter(|p| p.key_player)
+        .filter_map(|p| p.best.as_ref().map(|b| b.level))
+        .max();
     let mut held_by = Vec::new();
     if let Some(level) = current {
         for p in players.iter().filter(|p| p.key_player) {
@@ -406,8 +462,15 @@ fn account_level(data: &DocData, players: &[PlayerGap]) -> AccountLevel {
         }
     }
     let desired = data.account.as_ref().and_then(|a| a.desired_level);
-    let gap = desired.map(|d| steps(Level::ALL, current.unwrap_or(Level::Vendor), d)).unwrap_or(0);
-    AccountLevel { current, held_by, desired, gap }
+    let gap = desired
+        .map(|d| steps(Level::ALL, current.unwrap_or(Level::Vendor), d))
+        .unwrap_or(0);
+    AccountLevel {
+        current,
+        held_by,
+        desired,
+        gap,
+    }
 }
 
 fn sort_players(players: &mut [PlayerGap]) {
@@ -451,7 +514,10 @@ pub fn account_gap(data: &DocData) -> GapReport {
             &data.title(),
             None,
             None,
-            format!("only @{only} holds credible source or better with the key players of {}", data.title()),
+            format!(
+                "only @{only} holds credible source or better with the key players of {}",
+                data.title()
+            ),
             "bring a second teammate into the relationships that matter most",
         ));
     }
@@ -514,7 +580,11 @@ pub struct Balance {
 pub fn balance(data: &DocData, person: &RecordId) -> Balance {
     use crate::enums::Direction;
     let mut b = Balance::default();
-    for a in data.activities.values().filter(|a| !a.archived && a.people.contains(person)) {
+    for a in data
+        .activities
+        .values()
+        .filter(|a| !a.archived && a.people.contains(person))
+    {
         match a.direction {
             Direction::Give => {
                 b.gives += 1;
@@ -530,4 +600,3 @@ pub fn balance(data: &DocData, person: &RecordId) -> Balance {
     b.only_asks = b.asks > 0 && b.gives == 0;
     b
 }
-

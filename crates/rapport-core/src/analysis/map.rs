@@ -11,10 +11,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::analysis::gap::{opportunity_gap, account_gap, PlayerGap};
+use crate::RecordId;
+use crate::analysis::gap::{PlayerGap, account_gap, opportunity_gap};
 use crate::doc::DocData;
 use crate::enums::{BuyingRole, Level, PoliticalStatus, Preference};
-use crate::RecordId;
 
 /// One person on the map.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,7 +75,12 @@ pub fn build(data: &DocData, opportunity: Option<&RecordId>) -> RelationshipMap 
     for p in account.players {
         gaps.entry(p.person.clone()).or_insert(p);
     }
-    let active: BTreeSet<&RecordId> = data.people.iter().filter(|(_, p)| !p.archived).map(|(id, _)| id).collect();
+    let active: BTreeSet<&RecordId> = data
+        .people
+        .iter()
+        .filter(|(_, p)| !p.archived)
+        .map(|(id, _)| id)
+        .collect();
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
     for (id, p) in data.people.iter().filter(|(_, p)| !p.archived) {
@@ -84,8 +89,16 @@ pub fn build(data: &DocData, opportunity: Option<&RecordId>) -> RelationshipMap 
             .relationships
             .values()
             .filter(|r| !r.archived && &r.person == id)
-            .max_by(|a, b| a.level.cmp(&b.level).then(a.preference.cmp(&b.preference)).then(b.member.cmp(&a.member)));
-        let reports_to = p.reports_to.clone().filter(|r| active.contains(r) && r != id);
+            .max_by(|a, b| {
+                a.level
+                    .cmp(&b.level)
+                    .then(a.preference.cmp(&b.preference))
+                    .then(b.member.cmp(&a.member))
+            });
+        let reports_to = p
+            .reports_to
+            .clone()
+            .filter(|r| active.contains(r) && r != id);
         nodes.push(Node {
             id: id.clone(),
             name: p.name.clone(),
@@ -94,31 +107,55 @@ pub fn build(data: &DocData, opportunity: Option<&RecordId>) -> RelationshipMap 
             political_status: p.political_status,
             level: best_rel.map(|r| r.level),
             holder: best_rel.map(|r| r.member.clone()),
-            desired_level: gap.and_then(|g| g.desired_level).or_else(|| best_rel.and_then(|r| r.desired_level)),
+            desired_level: gap
+                .and_then(|g| g.desired_level)
+                .or_else(|| best_rel.and_then(|r| r.desired_level)),
             level_gap: gap.map(|g| g.level_gap).unwrap_or_else(|| {
-                match (best_rel.map(|r| r.level), best_rel.and_then(|r| r.desired_level)) {
+                match (
+                    best_rel.map(|r| r.level),
+                    best_rel.and_then(|r| r.desired_level),
+                ) {
                     (Some(l), Some(d)) => d.rank().saturating_sub(l.rank()),
                     _ => 0,
                 }
             }),
-            preference: gap.and_then(|g| g.preference).or_else(|| best_rel.map(|r| r.preference)),
+            preference: gap
+                .and_then(|g| g.preference)
+                .or_else(|| best_rel.map(|r| r.preference)),
             role: gap.and_then(|g| g.role),
             reports_to: reports_to.clone(),
         });
         if let Some(boss) = reports_to {
-            edges.push(Edge { from: boss, to: id.clone(), kind: EdgeKind::ReportsTo });
+            edges.push(Edge {
+                from: boss,
+                to: id.clone(),
+                kind: EdgeKind::ReportsTo,
+            });
         }
         for other in p.influences.iter().filter(|o| active.contains(o)) {
-            edges.push(Edge { from: id.clone(), to: other.clone(), kind: EdgeKind::Influences });
+            edges.push(Edge {
+                from: id.clone(),
+                to: other.clone(),
+                kind: EdgeKind::Influences,
+            });
         }
         for other in p.opposes.iter().filter(|o| active.contains(o)) {
-            edges.push(Edge { from: id.clone(), to: other.clone(), kind: EdgeKind::Opposes });
+            edges.push(Edge {
+                from: id.clone(),
+                to: other.clone(),
+                kind: EdgeKind::Opposes,
+            });
         }
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-    let rank: BTreeMap<&RecordId, usize> = nodes.iter().enumerate().map(|(i, n)| (&n.id, i)).collect();
+    let rank: BTreeMap<&RecordId, usize> =
+        nodes.iter().enumerate().map(|(i, n)| (&n.id, i)).collect();
     edges.sort_by_key(|e| (e.kind, rank.get(&e.from).copied(), rank.get(&e.to).copied()));
-    RelationshipMap { title, nodes, edges }
+    RelationshipMap {
+        title,
+        nodes,
+        edges,
+    }
 }
 
 /// Fill colour by the team's best level: red for vendor up to green for
@@ -134,7 +171,11 @@ pub fn level_colour(level: Option<Level>) -> &'static str {
 }
 
 fn node_lines(n: &Node) -> Vec<String> {
-    let mut lines = vec![format!("{}{}", if n.key_player { "★ " } else { "" }, n.name)];
+    let mut lines = vec![format!(
+        "{}{}",
+        if n.key_player { "★ " } else { "" },
+        n.name
+    )];
     if let Some(t) = &n.title {
         lines.push(t.clone());
     }
@@ -164,7 +205,11 @@ fn node_lines(n: &Node) -> Vec<String> {
 /// Stable node names for DOT and Mermaid: `p1`, `p2`… in the map's order
 /// (by name), so the text does not change with random record ids.
 fn names(map: &RelationshipMap) -> BTreeMap<&RecordId, String> {
-    map.nodes.iter().enumerate().map(|(i, n)| (&n.id, format!("p{}", i + 1))).collect()
+    map.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (&n.id, format!("p{}", i + 1)))
+        .collect()
 }
 
 /// Graphviz DOT.
@@ -173,18 +218,38 @@ pub fn to_dot(map: &RelationshipMap) -> String {
     let short = |id: &RecordId| ids.get(id).cloned().unwrap_or_default();
     let mut s = String::new();
     let _ = writeln!(s, "digraph relationship_map {{");
-    let _ = writeln!(s, "  label=\"{}\"; labelloc=t; rankdir=TB;", dot_escape(&map.title));
-    let _ = writeln!(s, "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];");
+    let _ = writeln!(
+        s,
+        "  label=\"{}\"; labelloc=t; rankdir=TB;",
+        dot_escape(&map.title)
+    );
+    let _ = writeln!(
+        s,
+        "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];"
+    );
     for n in &map.nodes {
-        let label = node_lines(n).iter().map(|l| dot_escape(l)).collect::<Vec<_>>().join("\\n");
+        let label = node_lines(n)
+            .iter()
+            .map(|l| dot_escape(l))
+            .collect::<Vec<_>>()
+            .join("\\n");
         let border = if n.key_player { ", penwidth=3" } else { "" };
-        let _ = writeln!(s, "  {} [label=\"{label}\", fillcolor=\"{}\"{border}];", short(&n.id), level_colour(n.level));
+        let _ = writeln!(
+            s,
+            "  {} [label=\"{label}\", fillcolor=\"{}\"{border}];",
+            short(&n.id),
+            level_colour(n.level)
+        );
     }
     for e in &map.edges {
         let style = match e.kind {
             EdgeKind::ReportsTo => "[color=\"#6c757d\", arrowhead=none]",
-            EdgeKind::Influences => "[color=\"#198754\", style=dashed, constraint=false, label=\"influences\"]",
-            EdgeKind::Opposes => "[color=\"#dc3545\", style=dotted, constraint=false, label=\"opposes\", arrowhead=tee]",
+            EdgeKind::Influences => {
+                "[color=\"#198754\", style=dashed, constraint=false, label=\"influences\"]"
+            }
+            EdgeKind::Opposes => {
+                "[color=\"#dc3545\", style=dotted, constraint=false, label=\"opposes\", arrowhead=tee]"
+            }
         };
         let _ = writeln!(s, "  {} -> {} {style};", short(&e.from), short(&e.to));
     }
@@ -203,7 +268,11 @@ pub fn to_mermaid(map: &RelationshipMap) -> String {
     let mut s = String::from("flowchart TD\n");
     let _ = writeln!(s, "  %% {}", map.title.replace('\n', " "));
     for n in &map.nodes {
-        let label = node_lines(n).iter().map(|l| mermaid_escape(l)).collect::<Vec<_>>().join("<br/>");
+        let label = node_lines(n)
+            .iter()
+            .map(|l| mermaid_escape(l))
+            .collect::<Vec<_>>()
+            .join("<br/>");
         let _ = writeln!(s, "  {}[\"{label}\"]", short(&n.id));
     }
     for e in &map.edges {
@@ -221,13 +290,27 @@ pub fn to_mermaid(map: &RelationshipMap) -> String {
         ("solver", Some(Level::ProblemSolver)),
         ("advisor", Some(Level::TrustedAdvisor)),
     ] {
-        let _ = writeln!(s, "  classDef {class} fill:{},stroke:#495057", level_colour(level));
-        let members: Vec<String> = map.nodes.iter().filter(|n| n.level == level).map(|n| short(&n.id)).collect();
+        let _ = writeln!(
+            s,
+            "  classDef {class} fill:{},stroke:#495057",
+            level_colour(level)
+        );
+        let members: Vec<String> = map
+            .nodes
+            .iter()
+            .filter(|n| n.level == level)
+            .map(|n| short(&n.id))
+            .collect();
         if !members.is_empty() {
             let _ = writeln!(s, "  class {} {class}", members.join(","));
         }
     }
-    let keys: Vec<String> = map.nodes.iter().filter(|n| n.key_player).map(|n| short(&n.id)).collect();
+    let keys: Vec<String> = map
+        .nodes
+        .iter()
+        .filter(|n| n.key_player)
+        .map(|n| short(&n.id))
+        .collect();
     if !keys.is_empty() {
         let _ = writeln!(s, "  classDef key stroke-width:3px");
         let _ = writeln!(s, "  class {} key", keys.join(","));
@@ -236,7 +319,9 @@ pub fn to_mermaid(map: &RelationshipMap) -> String {
 }
 
 fn mermaid_escape(s: &str) -> String {
-    s.replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
+    s.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
 }
 
 const BOX_W: f64 = 240.0;
@@ -274,16 +359,25 @@ fn layout(map: &RelationshipMap) -> BTreeMap<RecordId, (f64, f64)> {
         }
     }
     // Key players first among siblings, then by name.
-    let order = |v: &mut Vec<&Node>| v.sort_by(|a, b| b.key_player.cmp(&a.key_player).then(a.name.cmp(&b.name)));
+    let order = |v: &mut Vec<&Node>| {
+        v.sort_by(|a, b| b.key_player.cmp(&a.key_player).then(a.name.cmp(&b.name)))
+    };
     order(&mut roots);
     for v in children.values_mut() {
         order(v);
     }
-    fn width<'a>(id: &'a RecordId, children: &BTreeMap<&'a RecordId, Vec<&'a Node>>, seen: &mut BTreeSet<&'a RecordId>) -> usize {
+    fn width<'a>(
+        id: &'a RecordId,
+        children: &BTreeMap<&'a RecordId, Vec<&'a Node>>,
+        seen: &mut BTreeSet<&'a RecordId>,
+    ) -> usize {
         if !seen.insert(id) {
             return 1;
         }
-        let w = children.get(id).map(|cs| cs.iter().map(|c| width(&c.id, children, seen)).sum()).unwrap_or(0);
+        let w = children
+            .get(id)
+            .map(|cs| cs.iter().map(|c| width(&c.id, children, seen)).sum())
+            .unwrap_or(0);
         w.max(1)
     }
     fn place<'a>(
@@ -331,14 +425,25 @@ fn border_point(from: (f64, f64), to: (f64, f64)) -> (f64, f64) {
     if dx.abs() < f64::EPSILON && dy.abs() < f64::EPSILON {
         return from;
     }
-    let tx = if dx.abs() > f64::EPSILON { (BOX_W / 2.0) / dx.abs() } else { f64::INFINITY };
-    let ty = if dy.abs() > f64::EPSILON { (BOX_H / 2.0) / dy.abs() } else { f64::INFINITY };
+    let tx = if dx.abs() > f64::EPSILON {
+        (BOX_W / 2.0) / dx.abs()
+    } else {
+        f64::INFINITY
+    };
+    let ty = if dy.abs() > f64::EPSILON {
+        (BOX_H / 2.0) / dy.abs()
+    } else {
+        f64::INFINITY
+    };
     let t = tx.min(ty);
     (from.0 + dx * t, from.1 + dy * t)
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A standalone SVG picture.
@@ -359,20 +464,35 @@ pub fn to_svg(map: &RelationshipMap) -> String {
     <marker id="tee-red" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto"><path d="M9,0 L9,10" stroke="#dc3545" stroke-width="3"/></marker>
   </defs>
 "##);
-    let _ = writeln!(s, r##"  <rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(s, r##"  <text x="{MARGIN}" y="{:.0}" font-size="20" font-weight="bold" fill="#212529">{}</text>"##, MARGIN + 12.0, xml(&map.title));
+    let _ = writeln!(
+        s,
+        r##"  <rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r##"  <text x="{MARGIN}" y="{:.0}" font-size="20" font-weight="bold" fill="#212529">{}</text>"##,
+        MARGIN + 12.0,
+        xml(&map.title)
+    );
     // Reporting lines first, under the boxes: elbows from boss to report.
     for e in map.edges.iter().filter(|e| e.kind == EdgeKind::ReportsTo) {
-        let (Some(a), Some(b)) = (pos.get(&e.from), pos.get(&e.to)) else { continue };
+        let (Some(a), Some(b)) = (pos.get(&e.from), pos.get(&e.to)) else {
+            continue;
+        };
         let (x1, y1) = (a.0 + BOX_W / 2.0, a.1 + BOX_H);
         let (x2, y2) = (b.0 + BOX_W / 2.0, b.1);
         let ym = y1 + (y2 - y1) / 2.0;
-        let _ = writeln!(s, r##"  <path d="M{x1:.1},{y1:.1} V{ym:.1} H{x2:.1} V{y2:.1}" fill="none" stroke="#6c757d" stroke-width="1.5"/>"##);
+        let _ = writeln!(
+            s,
+            r##"  <path d="M{x1:.1},{y1:.1} V{ym:.1} H{x2:.1} V{y2:.1}" fill="none" stroke="#6c757d" stroke-width="1.5"/>"##
+        );
     }
     // Influence and conflict lines, under the boxes: a gentle curve from
     // border to border, so only the ends and the open stretches show.
     for e in map.edges.iter().filter(|e| e.kind != EdgeKind::ReportsTo) {
-        let (Some(a), Some(b)) = (pos.get(&e.from), pos.get(&e.to)) else { continue };
+        let (Some(a), Some(b)) = (pos.get(&e.from), pos.get(&e.to)) else {
+            continue;
+        };
         let ca = (a.0 + BOX_W / 2.0, a.1 + BOX_H / 2.0);
         let cb = (b.0 + BOX_W / 2.0, b.1 + BOX_H / 2.0);
         let (sx, sy) = border_point(ca, cb);
@@ -381,8 +501,15 @@ pub fn to_svg(map: &RelationshipMap) -> String {
         // people with both lines shows two curves.
         let (dx, dy) = (ex - sx, ey - sy);
         let len = (dx * dx + dy * dy).sqrt().max(1.0);
-        let bend = if e.kind == EdgeKind::Influences { 28.0 } else { -28.0 };
-        let (cx, cy) = ((sx + ex) / 2.0 - dy / len * bend, (sy + ey) / 2.0 + dx / len * bend);
+        let bend = if e.kind == EdgeKind::Influences {
+            28.0
+        } else {
+            -28.0
+        };
+        let (cx, cy) = (
+            (sx + ex) / 2.0 - dy / len * bend,
+            (sy + ey) / 2.0 + dx / len * bend,
+        );
         let (colour, dash, marker) = match e.kind {
             EdgeKind::Influences => ("#198754", "7,4", "arrow-green"),
             _ => ("#dc3545", "2,4", "tee-red"),
@@ -393,7 +520,9 @@ pub fn to_svg(map: &RelationshipMap) -> String {
         );
     }
     for n in &map.nodes {
-        let Some(&(x, y)) = pos.get(&n.id) else { continue };
+        let Some(&(x, y)) = pos.get(&n.id) else {
+            continue;
+        };
         let stroke = if n.key_player { 3.0 } else { 1.0 };
         let _ = writeln!(
             s,
@@ -402,7 +531,11 @@ pub fn to_svg(map: &RelationshipMap) -> String {
         );
         for (i, line) in node_lines(n).iter().enumerate() {
             let (size, weight) = if i == 0 { (14, "bold") } else { (11, "normal") };
-            let clipped: String = if line.chars().count() > 37 { format!("{}…", line.chars().take(36).collect::<String>()) } else { line.clone() };
+            let clipped: String = if line.chars().count() > 37 {
+                format!("{}…", line.chars().take(36).collect::<String>())
+            } else {
+                line.clone()
+            };
             let _ = writeln!(
                 s,
                 r##"  <text x="{:.1}" y="{:.1}" font-size="{size}" font-weight="{weight}" fill="#212529">{}</text>"##,
@@ -412,7 +545,15 @@ pub fn to_svg(map: &RelationshipMap) -> String {
             );
         }
         if n.level_gap >= 2 {
-            let _ = writeln!(s, r##"  <circle cx="{:.1}" cy="{:.1}" r="11" fill="#dc3545"/><text x="{:.1}" y="{:.1}" font-size="11" font-weight="bold" fill="#fff" text-anchor="middle">+{}</text>"##, x + BOX_W - 4.0, y + 4.0, x + BOX_W - 4.0, y + 8.0, n.level_gap);
+            let _ = writeln!(
+                s,
+                r##"  <circle cx="{:.1}" cy="{:.1}" r="11" fill="#dc3545"/><text x="{:.1}" y="{:.1}" font-size="11" font-weight="bold" fill="#fff" text-anchor="middle">+{}</text>"##,
+                x + BOX_W - 4.0,
+                y + 4.0,
+                x + BOX_W - 4.0,
+                y + 8.0,
+                n.level_gap
+            );
         }
     }
     // Legend.
@@ -425,14 +566,45 @@ pub fn to_svg(map: &RelationshipMap) -> String {
         ("problem solver", Some(Level::ProblemSolver)),
         ("trusted advisor", Some(Level::TrustedAdvisor)),
     ] {
-        let _ = writeln!(s, r##"  <rect x="{lx:.1}" y="{ly:.1}" width="16" height="16" rx="3" fill="{}" stroke="#343a40"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#212529">{label}</text>"##, level_colour(level), lx + 22.0, ly + 12.5);
+        let _ = writeln!(
+            s,
+            r##"  <rect x="{lx:.1}" y="{ly:.1}" width="16" height="16" rx="3" fill="{}" stroke="#343a40"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#212529">{label}</text>"##,
+            level_colour(level),
+            lx + 22.0,
+            ly + 12.5
+        );
         lx += 135.0;
     }
     let ly2 = ly + 30.0;
-    let _ = writeln!(s, r##"  <text x="{MARGIN}" y="{:.1}" font-size="11" fill="#212529">★ thick border: key player   —  grey lines: reports to   </text>"##, ly2 + 12.0);
-    let _ = writeln!(s, r##"  <path d="M{:.1},{:.1} h40" stroke="#198754" stroke-width="2" stroke-dasharray="7,4" marker-end="url(#arrow-green)"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#212529">influences</text>"##, MARGIN + 330.0, ly2 + 8.0, MARGIN + 378.0, ly2 + 12.0);
-    let _ = writeln!(s, r##"  <path d="M{:.1},{:.1} h40" stroke="#dc3545" stroke-width="2" stroke-dasharray="2,4" marker-end="url(#tee-red)"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#212529">opposes</text>"##, MARGIN + 460.0, ly2 + 8.0, MARGIN + 508.0, ly2 + 12.0);
-    let _ = writeln!(s, r##"  <circle cx="{:.1}" cy="{:.1}" r="9" fill="#dc3545"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#212529">+N: gap of N levels</text>"##, MARGIN + 580.0, ly2 + 8.0, MARGIN + 594.0, ly2 + 12.0);
+    let _ = writeln!(
+        s,
+        r##"  <text x="{MARGIN}" y="{:.1}" font-size="11" fill="#212529">★ thick border: key player   —  grey lines: reports to   </text>"##,
+        ly2 + 12.0
+    );
+    let _ = writeln!(
+        s,
+        r##"  <path d="M{:.1},{:.1} h40" stroke="#198754" stroke-width="2" stroke-dasharray="7,4" marker-end="url(#arrow-green)"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#212529">influences</text>"##,
+        MARGIN + 330.0,
+        ly2 + 8.0,
+        MARGIN + 378.0,
+        ly2 + 12.0
+    );
+    let _ = writeln!(
+        s,
+        r##"  <path d="M{:.1},{:.1} h40" stroke="#dc3545" stroke-width="2" stroke-dasharray="2,4" marker-end="url(#tee-red)"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#212529">opposes</text>"##,
+        MARGIN + 460.0,
+        ly2 + 8.0,
+        MARGIN + 508.0,
+        ly2 + 12.0
+    );
+    let _ = writeln!(
+        s,
+        r##"  <circle cx="{:.1}" cy="{:.1}" r="9" fill="#dc3545"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#212529">+N: gap of N levels</text>"##,
+        MARGIN + 580.0,
+        ly2 + 8.0,
+        MARGIN + 594.0,
+        ly2 + 12.0
+    );
     s.push_str("</svg>\n");
     s
 }
