@@ -112,3 +112,62 @@ fn demo_workspace_json_output() {
         &["plan", "list", "--account", "Beta", "--json"],
     );
 }
+
+#[test]
+fn demo_gap_agenda_and_map() {
+    let home = Home::demo();
+    snap(&home, "gap_account", &["gap", "Acme Logistics"]);
+    snap(&home, "gap_beta", &["gap", "Beta Retail"]);
+    snap(&home, "gap_opportunity", &["gap", "--opp", "Hub network"]);
+    snap(&home, "agenda", &["agenda"]);
+    snap(
+        &home,
+        "agenda_team_14_days",
+        &["agenda", "--days", "14", "--team"],
+    );
+    snap(
+        &home,
+        "map_dot",
+        &["map", "Acme Logistics", "--format", "dot"],
+    );
+    snap(
+        &home,
+        "map_mermaid_opp",
+        &["map", "Acme", "--opp", "Hub network", "--format", "mermaid"],
+    );
+    snap_json(&home, "gap_json", &["gap", "Beta Retail", "--json"]);
+}
+
+#[test]
+fn gap_check_fails_on_high_findings() {
+    let home = Home::demo();
+    let run = home.fails(&["gap", "--check"], 1);
+    assert!(
+        run.stderr.contains("high-severity findings remain"),
+        "{}",
+        run.stderr
+    );
+    // Fix the one high finding of the opportunity with no mentor... and the
+    // others: a clean account passes.
+    let clean = Home::initialised();
+    clean.ok(&["account", "add", "Calm Co", "--target"]);
+    clean.ok(&[
+        "person",
+        "add",
+        "Dee",
+        "--account",
+        "Calm",
+        "--status",
+        "inner-circle",
+    ]);
+    clean.ok(&[
+        "rel",
+        "add",
+        "Dee",
+        "--level",
+        "problem-solver",
+        "--preference",
+        "mentor",
+    ]);
+    clean.ok(&["gap", "--check"]);
+}

@@ -52,10 +52,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             None => "now".to_string(),
         };
         out.line(format!(
-            "{when:<20} {:<15} {} · {}: {}",
+            "{when:<22} {:<15} {} · {}: {}",
             item.kind, item.doc, item.subject, item.detail
         ))?;
-        out.line(out.dim(&format!("{:<20} → {}", "", item.command)))?;
+        out.line(out.dim(&format!("{:<22} → {}", "", item.command)))?;
     }
     Ok(())
 }

@@ -9,3 +9,6 @@ pub mod gap;
 pub mod map;
 
 pub use gap::{Finding, GapReport, Severity};
+
+#[cfg(test)]
+mod tests;
