@@ -1,0 +1,174 @@
+//! Who may see what: the registry of teams, the peers bound to members on
+//! connection, and samod's share policy built from both.
+//!
+//! A connection's peer id is bound to the member whose token opened it, and
+//! samod is told to expect exactly that peer id, so a client cannot speak
+//! as someone else. A peer sees a document only when the document is
+//! registered to the peer's team; read-only members receive but their
+//! changes are not applied.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use futures::StreamExt as _;
+use samod::{DocumentId, PeerId, ShareConfig};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::RelayError;
+use crate::teams::{Identity, Registry};
+
+/// A connected peer.
+struct Bound {
+    identity: Identity,
+    connections: usize,
+    /// Cancelled to cut the peer off (revocation).
+    kill: CancellationToken,
+}
+
+pub struct Acl {
+    data_dir: PathBuf,
+    registry: RwLock<Registry>,
+    loaded_at: Mutex<Option<SystemTime>>,
+    peers: Mutex<HashMap<String, Bound>>,
+    /// Bumped whenever a decision may have changed; share policies follow it.
+    version: watch::Sender<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Acl {
+    pub fn load(data_dir: PathBuf) -> Result<Arc<Acl>, RelayError> {
+        let registry = Registry::load(&data_dir)?;
+        let loaded_at = std::fs::metadata(Registry::path(&data_dir)).and_then(|m| m.modified()).ok();
+        Ok(Arc::new(Acl {
+            data_dir,
+            registry: RwLock::new(registry),
+            loaded_at: Mutex::new(loaded_at),
+            peers: Mutex::new(HashMap::new()),
+            version: watch::channel(0).0,
+        }))
+    }
+
+    pub fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Re-reads `teams.json` when it changed on disk (the admin commands
+    /// write it), then cuts off peers whose membership is gone or changed.
+    pub fn reload_if_changed(&self) -> Result<bool, RelayError> {
+        let modified = std::fs::metadata(Registry::path(&self.data_dir)).and_then(|m| m.modified()).ok();
+        {
+            let mut at = lock(&self.loaded_at);
+            if *at == modified {
+                return Ok(false);
+            }
+            *at = modified;
+        }
+        let fresh = Registry::load(&self.data_dir)?;
+        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        self.revoke_stale();
+        self.bump();
+        Ok(true)
+    }
+
+    fn revoke_stale(&self) {
+        let registry = self.registry();
+        for (peer, bound) in lock(&self.peers).iter() {
+            let still = registry
+                .member(&bound.identity.team, &bound.identity.handle)
+                .is_some_and(|m| m.read_only == bound.identity.read_only);
+            if !still {
+                tracing::info!(%peer, team = %bound.identity.team, handle = %bound.identity.handle, "membership changed: disconnecting");
+                bound.kill.cancel();
+            }
+        }
+    }
+
+    pub fn authenticate(&self, token: &str) -> Option<Identity> {
+        self.registry().authenticate(token)
+    }
+
+    /// Binds a peer id to a member for one more connection. A peer id bound
+    /// to someone else is refused.
+    pub fn bind(&self, peer: &str, identity: &Identity) -> Result<CancellationToken, RelayError> {
+        let mut peers = lock(&self.peers);
+        let bound = peers.entry(peer.to_string()).or_insert_with(|| Bound {
+            identity: identity.clone(),
+            connections: 0,
+            kill: CancellationToken::new(),
+        });
+        if bound.identity != *identity {
+            return Err(RelayError::Forbidden);
+        }
+        if bound.kill.is_cancelled() {
+            bound.kill = CancellationToken::new();
+        }
+        bound.connections += 1;
+        let kill = bound.kill.clone();
+        drop(peers);
+        self.bump();
+        Ok(kill)
+    }
+
+    pub fn unbind(&self, peer: &str) {
+        let mut peers = lock(&self.peers);
+        if let Some(b) = peers.get_mut(peer) {
+            b.connections = b.connections.saturating_sub(1);
+            if b.connections == 0 {
+                peers.remove(peer);
+            }
+        }
+    }
+
+    /// The decision for one document and one peer, now.
+    pub fn decide(&self, doc: &DocumentId, peer: &PeerId) -> ShareConfig {
+        let identity = match lock(&self.peers).get(peer.as_str()) {
+            Some(b) if !b.kill.is_cancelled() => b.identity.clone(),
+            _ => return ShareConfig::none(),
+        };
+        let registry = self.registry();
+        let Some(member) = registry.member(&identity.team, &identity.handle) else {
+            return ShareConfig::none();
+        };
+        match registry.team_of(&doc.to_string()) {
+            Some(team) if team == identity.team && member.read_only => ShareConfig::read_only(),
+            Some(team) if team == identity.team => ShareConfig::read_write(),
+            _ => ShareConfig::none(),
+        }
+    }
+
+    /// Registers a document to the member's team (writes `teams.json`).
+    pub fn register_doc(&self, identity: &Identity, doc: &str) -> Result<bool, RelayError> {
+        let (fresh, created) = Registry::update(&self.data_dir, |r| r.register_doc(&identity.team, doc, &identity.handle))?;
+        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        *lock(&self.loaded_at) = std::fs::metadata(Registry::path(&self.data_dir)).and_then(|m| m.modified()).ok();
+        self.bump();
+        Ok(created)
+    }
+
+    /// samod's share policy: a stream of decisions per (document, peer)
+    /// that yields again whenever the registry or the bindings change.
+    pub fn share_policy(self: &Arc<Self>) -> impl samod::SharePolicy {
+        let acl = Arc::downgrade(self);
+        move |doc: DocumentId, peer: PeerId| {
+            let acl = acl.clone();
+            let rx = match acl.upgrade() {
+                Some(a) => a.version.subscribe(),
+                None => watch::channel(0).1,
+            };
+            tokio_stream::wrappers::WatchStream::new(rx).map(move |_| match acl.upgrade() {
+                Some(a) => a.decide(&doc, &peer),
+                None => ShareConfig::none(),
+            })
+        }
+    }
+}

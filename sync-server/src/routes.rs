@@ -1,0 +1,187 @@
+//! The HTTP API: health, metrics, document registration and listing, and
+//! the sync WebSocket.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use samod::{DocumentId, PeerId};
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+use crate::error::RelayError;
+use crate::metrics::Metrics;
+use crate::teams::Identity;
+use crate::transport::relay_transport;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/teams/{team}/docs", get(list_docs))
+        .route("/v1/teams/{team}/docs/{doc}", put(register_doc))
+        .route("/v1/sync", get(sync))
+        .with_state(state)
+}
+
+/// The token from `Authorization: Bearer ...`, or `?token=` (browsers
+/// cannot set headers on a WebSocket).
+fn token<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| query.get("token").map(String::as_str))
+}
+
+fn authenticate(state: &AppState, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<Identity, RelayError> {
+    match token(headers, query).and_then(|t| state.acl.authenticate(t)) {
+        Some(identity) => Ok(identity),
+        None => {
+            Metrics::inc(&state.metrics.auth_failures);
+            Err(RelayError::Unauthorized)
+        }
+    }
+}
+
+fn member_of(state: &AppState, identity: &Identity, team: &str) -> Result<(), RelayError> {
+    if identity.team == team {
+        Ok(())
+    } else {
+        Metrics::inc(&state.metrics.forbidden);
+        Err(RelayError::Forbidden)
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let (teams, docs) = {
+        let r = state.acl.registry();
+        (r.teams.len(), r.teams.values().map(|t| t.docs.len()).sum())
+    };
+    let loaded = state.metrics.documents_open.load(Ordering::Relaxed) as usize;
+    ([("content-type", "text/plain; version=0.0.4")], state.metrics.render(loaded, teams, docs))
+}
+
+async fn list_docs(
+    State(state): State<Arc<AppState>>,
+    Path(team): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, RelayError> {
+    let identity = authenticate(&state, &headers, &query)?;
+    member_of(&state, &identity, &team)?;
+    let registry = state.acl.registry();
+    let docs: Vec<_> = registry
+        .teams
+        .get(&team)
+        .map(|t| {
+            t.docs
+                .iter()
+                .map(|(id, e)| serde_json::json!({ "id": format!("automerge:{id}"), "registered_by": e.registered_by }))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(serde_json::json!({ "team": team, "docs": docs })))
+}
+
+async fn register_doc(
+    State(state): State<Arc<AppState>>,
+    Path((team, doc)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, RelayError> {
+    let identity = authenticate(&state, &headers, &query)?;
+    member_of(&state, &identity, &team)?;
+    if identity.read_only {
+        Metrics::inc(&state.metrics.forbidden);
+        return Err(RelayError::Forbidden);
+    }
+    let bare = doc.strip_prefix("automerge:").unwrap_or(&doc);
+    let id: DocumentId = bare.parse().map_err(|_| RelayError::Invalid("not a document id".into()))?;
+    // Registering another team's document gets the same answer as any
+    // other refusal, so nothing is learned about whether it exists.
+    let created = state.acl.register_doc(&identity, &id.to_string()).inspect_err(|e| {
+        if matches!(e, RelayError::Forbidden) {
+            Metrics::inc(&state.metrics.forbidden);
+        }
+    })?;
+    if created {
+        Metrics::inc(&state.metrics.docs_registered);
+        tracing::info!(doc = %id, team = %identity.team, by = %identity.handle, "document registered");
+    }
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(serde_json::json!({ "id": format!("automerge:{id}"), "team": identity.team }))).into_response())
+}
+
+/// Peer ids are chosen by clients; keep them short and printable.
+fn valid_peer(peer: &str) -> bool {
+    !peer.is_empty() && peer.len() <= 128 && peer.chars().all(|c| c.is_ascii_graphic())
+}
+
+async fn sync(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, RelayError> {
+    let identity = authenticate(&state, &headers, &query)?;
+    let Some(peer) = query.get("peer").filter(|p| valid_peer(p)).cloned() else {
+        return Err(RelayError::Invalid("the sync URL needs ?peer=<your repo's peer id>".into()));
+    };
+    let open = state.metrics.connections_open.fetch_add(1, Ordering::SeqCst);
+    if open >= state.config.max_connections as u64 {
+        state.metrics.connections_open.fetch_sub(1, Ordering::SeqCst);
+        Metrics::inc(&state.metrics.connections_refused);
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response());
+    }
+    let kill = match state.acl.bind(&peer, &identity) {
+        Ok(k) => k,
+        Err(e) => {
+            state.metrics.connections_open.fetch_sub(1, Ordering::SeqCst);
+            Metrics::inc(&state.metrics.forbidden);
+            return Err(e);
+        }
+    };
+    Metrics::inc(&state.metrics.connections_total);
+    let max = state.config.max_message_bytes;
+    let response = upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_failed_upgrade({
+            let state = state.clone();
+            let peer = peer.clone();
+            move |_| {
+                state.acl.unbind(&peer);
+                state.metrics.connections_open.fetch_sub(1, Ordering::SeqCst);
+            }
+        })
+        .on_upgrade(move |socket| async move {
+            // Revoking the member cancels `kill` and so every connection of
+            // theirs; ending this one cancels only its own child token.
+            let kill = kill.child_token();
+            let done = CancellationToken::new();
+            let transport = relay_transport(socket, kill.clone(), done.clone(), state.metrics.clone())
+                .with_expected_peer_id(PeerId::from(peer.as_str()));
+            tracing::info!(%peer, team = %identity.team, handle = %identity.handle, "peer connected");
+            match state.acceptor.accept(transport) {
+                Ok(_connection) => {
+                    tokio::select! {
+                        _ = done.cancelled() => {}
+                        _ = state.shutdown.cancelled() => {}
+                    }
+                }
+                Err(_) => tracing::warn!("the repo is stopped; connection dropped"),
+            }
+            kill.cancel();
+            state.acl.unbind(&peer);
+            state.metrics.connections_open.fetch_sub(1, Ordering::SeqCst);
+            tracing::info!(%peer, "peer disconnected");
+        });
+    Ok(response)
+}
