@@ -44,7 +44,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Acl {
     pub fn load(data_dir: PathBuf) -> Result<Arc<Acl>, RelayError> {
         let registry = Registry::load(&data_dir)?;
-        let loaded_at = std::fs::metadata(Registry::path(&data_dir)).and_then(|m| m.modified()).ok();
+        let loaded_at = std::fs::metadata(Registry::path(&data_dir))
+            .and_then(|m| m.modified())
+            .ok();
         Ok(Arc::new(Acl {
             data_dir,
             registry: RwLock::new(registry),
@@ -65,7 +67,9 @@ impl Acl {
     /// Re-reads `teams.json` when it changed on disk (the admin commands
     /// write it), then cuts off peers whose membership is gone or changed.
     pub fn reload_if_changed(&self) -> Result<bool, RelayError> {
-        let modified = std::fs::metadata(Registry::path(&self.data_dir)).and_then(|m| m.modified()).ok();
+        let modified = std::fs::metadata(Registry::path(&self.data_dir))
+            .and_then(|m| m.modified())
+            .ok();
         {
             let mut at = lock(&self.loaded_at);
             if *at == modified {
@@ -148,9 +152,13 @@ impl Acl {
 
     /// Registers a document to the member's team (writes `teams.json`).
     pub fn register_doc(&self, identity: &Identity, doc: &str) -> Result<bool, RelayError> {
-        let (fresh, created) = Registry::update(&self.data_dir, |r| r.register_doc(&identity.team, doc, &identity.handle))?;
+        let (fresh, created) = Registry::update(&self.data_dir, |r| {
+            r.register_doc(&identity.team, doc, &identity.handle)
+        })?;
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        *lock(&self.loaded_at) = std::fs::metadata(Registry::path(&self.data_dir)).and_then(|m| m.modified()).ok();
+        *lock(&self.loaded_at) = std::fs::metadata(Registry::path(&self.data_dir))
+            .and_then(|m| m.modified())
+            .ok();
         self.bump();
         Ok(created)
     }

@@ -60,17 +60,27 @@ impl Config {
             None => FileConfig::default(),
         };
         let data_dir = args.data_dir.clone().or(file.data_dir).ok_or_else(|| {
-            RelayError::Invalid("no data directory: pass --data-dir or set RAPPORT_RELAY_DATA_DIR".into())
+            RelayError::Invalid(
+                "no data directory: pass --data-dir or set RAPPORT_RELAY_DATA_DIR".into(),
+            )
         })?;
         let listen = match args.listen.or(file.listen) {
             Some(l) => l,
-            None => DEFAULT_LISTEN.parse().map_err(|e| RelayError::Internal(format!("{e}")))?,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|e| RelayError::Internal(format!("{e}")))?,
         };
         Ok(Config {
             listen,
             data_dir,
-            max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
-            max_connections: args.max_connections.or(file.max_connections).unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_message_bytes: args
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
         })
     }
 
@@ -99,15 +109,32 @@ mod tests {
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("relay.toml");
-        std::fs::write(&file, "data_dir = \"/srv/relay\"\nmax_connections = 10\nlisten = \"0.0.0.0:9000\"\n").unwrap();
-        let args = ServeArgs { config: Some(file.clone()), listen: Some("127.0.0.1:1".parse().unwrap()), ..ServeArgs::default() };
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/relay\"\nmax_connections = 10\nlisten = \"0.0.0.0:9000\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            listen: Some("127.0.0.1:1".parse().unwrap()),
+            ..ServeArgs::default()
+        };
         let c = Config::resolve(&args).unwrap();
         assert_eq!(c.listen, "127.0.0.1:1".parse().unwrap());
         assert_eq!(c.data_dir, PathBuf::from("/srv/relay"));
         assert_eq!(c.max_connections, 10);
         assert_eq!(c.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
         std::fs::write(&file, "nonsense = 1\n").unwrap();
-        assert!(Config::resolve(&ServeArgs { config: Some(file), ..ServeArgs::default() }).is_err());
-        assert!(Config::resolve(&ServeArgs::default()).is_err(), "a data dir is required");
+        assert!(
+            Config::resolve(&ServeArgs {
+                config: Some(file),
+                ..ServeArgs::default()
+            })
+            .is_err()
+        );
+        assert!(
+            Config::resolve(&ServeArgs::default()).is_err(),
+            "a data dir is required"
+        );
     }
 }

@@ -27,7 +27,10 @@ impl IntoResponse for RelayError {
             RelayError::Invalid(m) => (StatusCode::BAD_REQUEST, m.clone()),
             RelayError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_string(),
+                )
             }
         };
         (status, axum::Json(serde_json::json!({ "error": message }))).into_response()

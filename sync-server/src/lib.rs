@@ -52,8 +52,9 @@ impl AppState {
         let acl = Acl::load(config.data_dir.clone())?;
         let metrics = Arc::new(Metrics::default());
         let docs_dir = config.data_dir.join("docs");
-        std::fs::create_dir_all(&docs_dir)
-            .map_err(|e| RelayError::Internal(format!("could not create {}: {e}", docs_dir.display())))?;
+        std::fs::create_dir_all(&docs_dir).map_err(|e| {
+            RelayError::Internal(format!("could not create {}: {e}", docs_dir.display()))
+        })?;
         let repo = samod::Repo::build_tokio()
             .with_storage(samod::storage::TokioFilesystemStorage::new(&docs_dir))
             .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
@@ -62,9 +63,19 @@ impl AppState {
             .load()
             .await;
         // The URL is only a label in samod's logs.
-        let url = samod::Url::parse("ws://rapport-relay/v1/sync").map_err(|e| RelayError::Internal(e.to_string()))?;
-        let acceptor = repo.make_acceptor(url).map_err(|_| RelayError::Internal("the repo stopped".into()))?;
-        Ok(Arc::new(AppState { config, acl, metrics, repo, acceptor, shutdown: CancellationToken::new() }))
+        let url = samod::Url::parse("ws://rapport-relay/v1/sync")
+            .map_err(|e| RelayError::Internal(e.to_string()))?;
+        let acceptor = repo
+            .make_acceptor(url)
+            .map_err(|_| RelayError::Internal("the repo stopped".into()))?;
+        Ok(Arc::new(AppState {
+            config,
+            acl,
+            metrics,
+            repo,
+            acceptor,
+            shutdown: CancellationToken::new(),
+        }))
     }
 }
 

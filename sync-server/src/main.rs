@@ -114,14 +114,27 @@ fn run() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&teams)?);
             } else {
                 for (n, t) in &r.teams {
-                    println!("{n}\t{} members\t{} documents", t.members.len(), t.docs.len());
+                    println!(
+                        "{n}\t{} members\t{} documents",
+                        t.members.len(),
+                        t.docs.len()
+                    );
                 }
             }
             Ok(())
         }
-        Command::Member(MemberCmd::Add { team, handle, read_only, dir }) => {
-            let (_, token) = Registry::update(&dir.data_dir, |r| r.add_member(&team, &handle, read_only))?;
-            eprintln!("Added {handle} to {team}{}. Their token (shown once, keep it secret):", if read_only { " (read-only)" } else { "" });
+        Command::Member(MemberCmd::Add {
+            team,
+            handle,
+            read_only,
+            dir,
+        }) => {
+            let (_, token) =
+                Registry::update(&dir.data_dir, |r| r.add_member(&team, &handle, read_only))?;
+            eprintln!(
+                "Added {handle} to {team}{}. Their token (shown once, keep it secret):",
+                if read_only { " (read-only)" } else { "" }
+            );
             println!("{token}");
             Ok(())
         }
@@ -132,9 +145,16 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Member(MemberCmd::List { team, dir, json }) => {
             let r = Registry::load(&dir.data_dir)?;
-            let t = r.teams.get(&team).with_context(|| format!("no team named '{team}'"))?;
+            let t = r
+                .teams
+                .get(&team)
+                .with_context(|| format!("no team named '{team}'"))?;
             if json {
-                let members: Vec<_> = t.members.iter().map(|(h, m)| serde_json::json!({ "handle": h, "read_only": m.read_only })).collect();
+                let members: Vec<_> = t
+                    .members
+                    .iter()
+                    .map(|(h, m)| serde_json::json!({ "handle": h, "read_only": m.read_only }))
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&members)?);
             } else {
                 for (h, m) in &t.members {
@@ -149,8 +169,9 @@ fn run() -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RAPPORT_RELAY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,samod=warn,samod_core=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("RAPPORT_RELAY_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,samod=warn,samod_core=warn")
+            }),
         )
         .init();
     let config = Config::resolve(&args)?;

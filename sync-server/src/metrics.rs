@@ -36,7 +36,11 @@ impl samod::RepoObserver for Observer {
             }
             samod::RepoEvent::DocumentOpened { .. } => Metrics::inc(&m.documents_open),
             samod::RepoEvent::DocumentClosed { .. } => {
-                let _ = m.documents_open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(1)));
+                let _ = m
+                    .documents_open
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                        Some(v.saturating_sub(1))
+                    });
             }
             _ => {}
         }
@@ -54,7 +58,12 @@ impl Metrics {
 
     /// The Prometheus text exposition; `documents_loaded` is read from the
     /// repo when the page is rendered.
-    pub fn render(&self, documents_loaded: usize, teams: usize, documents_registered: usize) -> String {
+    pub fn render(
+        &self,
+        documents_loaded: usize,
+        teams: usize,
+        documents_registered: usize,
+    ) -> String {
         let mut s = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(s, "# HELP rapport_relay_{name} {help}");
@@ -62,18 +71,78 @@ impl Metrics {
             let _ = writeln!(s, "rapport_relay_{name} {value}");
         };
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        metric("connections_open", "gauge", "Sync connections open now.", get(&self.connections_open));
-        metric("connections_total", "counter", "Sync connections accepted.", get(&self.connections_total));
-        metric("connections_refused_total", "counter", "Connections refused by the connection limit.", get(&self.connections_refused));
-        metric("auth_failures_total", "counter", "Requests with no token or an unknown token.", get(&self.auth_failures));
-        metric("forbidden_total", "counter", "Requests by a member for another team's data.", get(&self.forbidden));
-        metric("sync_messages_in_total", "counter", "Sync messages received.", get(&self.messages_in));
-        metric("sync_messages_out_total", "counter", "Sync messages sent.", get(&self.messages_out));
-        metric("sync_bytes_in_total", "counter", "Bytes of sync messages received.", get(&self.bytes_in));
-        metric("sync_bytes_out_total", "counter", "Bytes of sync messages sent.", get(&self.bytes_out));
-        metric("oversized_messages_total", "counter", "Messages refused for exceeding the size limit.", get(&self.oversized_messages));
-        metric("documents_loaded", "gauge", "Documents the relay holds in memory.", documents_loaded as u64);
-        metric("documents_registered", "gauge", "Documents registered to a team.", documents_registered as u64);
+        metric(
+            "connections_open",
+            "gauge",
+            "Sync connections open now.",
+            get(&self.connections_open),
+        );
+        metric(
+            "connections_total",
+            "counter",
+            "Sync connections accepted.",
+            get(&self.connections_total),
+        );
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections refused by the connection limit.",
+            get(&self.connections_refused),
+        );
+        metric(
+            "auth_failures_total",
+            "counter",
+            "Requests with no token or an unknown token.",
+            get(&self.auth_failures),
+        );
+        metric(
+            "forbidden_total",
+            "counter",
+            "Requests by a member for another team's data.",
+            get(&self.forbidden),
+        );
+        metric(
+            "sync_messages_in_total",
+            "counter",
+            "Sync messages received.",
+            get(&self.messages_in),
+        );
+        metric(
+            "sync_messages_out_total",
+            "counter",
+            "Sync messages sent.",
+            get(&self.messages_out),
+        );
+        metric(
+            "sync_bytes_in_total",
+            "counter",
+            "Bytes of sync messages received.",
+            get(&self.bytes_in),
+        );
+        metric(
+            "sync_bytes_out_total",
+            "counter",
+            "Bytes of sync messages sent.",
+            get(&self.bytes_out),
+        );
+        metric(
+            "oversized_messages_total",
+            "counter",
+            "Messages refused for exceeding the size limit.",
+            get(&self.oversized_messages),
+        );
+        metric(
+            "documents_loaded",
+            "gauge",
+            "Documents the relay holds in memory.",
+            documents_loaded as u64,
+        );
+        metric(
+            "documents_registered",
+            "gauge",
+            "Documents registered to a team.",
+            documents_registered as u64,
+        );
         metric("teams", "gauge", "Teams.", teams as u64);
         s
     }

@@ -40,7 +40,11 @@ fn token<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Opti
         .or_else(|| query.get("token").map(String::as_str))
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<Identity, RelayError> {
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<Identity, RelayError> {
     match token(headers, query).and_then(|t| state.acl.authenticate(t)) {
         Some(identity) => Ok(identity),
         None => {
@@ -65,7 +69,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         (r.teams.len(), r.teams.values().map(|t| t.docs.len()).sum())
     };
     let loaded = state.metrics.documents_open.load(Ordering::Relaxed) as usize;
-    ([("content-type", "text/plain; version=0.0.4")], state.metrics.render(loaded, teams, docs))
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(loaded, teams, docs),
+    )
 }
 
 async fn list_docs(
@@ -103,20 +110,33 @@ async fn register_doc(
         return Err(RelayError::Forbidden);
     }
     let bare = doc.strip_prefix("automerge:").unwrap_or(&doc);
-    let id: DocumentId = bare.parse().map_err(|_| RelayError::Invalid("not a document id".into()))?;
+    let id: DocumentId = bare
+        .parse()
+        .map_err(|_| RelayError::Invalid("not a document id".into()))?;
     // Registering another team's document gets the same answer as any
     // other refusal, so nothing is learned about whether it exists.
-    let created = state.acl.register_doc(&identity, &id.to_string()).inspect_err(|e| {
-        if matches!(e, RelayError::Forbidden) {
-            Metrics::inc(&state.metrics.forbidden);
-        }
-    })?;
+    let created = state
+        .acl
+        .register_doc(&identity, &id.to_string())
+        .inspect_err(|e| {
+            if matches!(e, RelayError::Forbidden) {
+                Metrics::inc(&state.metrics.forbidden);
+            }
+        })?;
     if created {
         Metrics::inc(&state.metrics.docs_registered);
         tracing::info!(doc = %id, team = %identity.team, by = %identity.handle, "document registered");
     }
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(serde_json::json!({ "id": format!("automerge:{id}"), "team": identity.team }))).into_response())
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(serde_json::json!({ "id": format!("automerge:{id}"), "team": identity.team })),
+    )
+        .into_response())
 }
 
 /// Peer ids are chosen by clients; keep them short and printable.
@@ -132,18 +152,29 @@ async fn sync(
 ) -> Result<Response, RelayError> {
     let identity = authenticate(&state, &headers, &query)?;
     let Some(peer) = query.get("peer").filter(|p| valid_peer(p)).cloned() else {
-        return Err(RelayError::Invalid("the sync URL needs ?peer=<your repo's peer id>".into()));
+        return Err(RelayError::Invalid(
+            "the sync URL needs ?peer=<your repo's peer id>".into(),
+        ));
     };
-    let open = state.metrics.connections_open.fetch_add(1, Ordering::SeqCst);
+    let open = state
+        .metrics
+        .connections_open
+        .fetch_add(1, Ordering::SeqCst);
     if open >= state.config.max_connections as u64 {
-        state.metrics.connections_open.fetch_sub(1, Ordering::SeqCst);
+        state
+            .metrics
+            .connections_open
+            .fetch_sub(1, Ordering::SeqCst);
         Metrics::inc(&state.metrics.connections_refused);
         return Ok((StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response());
     }
     let kill = match state.acl.bind(&peer, &identity) {
         Ok(k) => k,
         Err(e) => {
-            state.metrics.connections_open.fetch_sub(1, Ordering::SeqCst);
+            state
+                .metrics
+                .connections_open
+                .fetch_sub(1, Ordering::SeqCst);
             Metrics::inc(&state.metrics.forbidden);
             return Err(e);
         }

@@ -63,18 +63,25 @@ fn hash_token(token: &str) -> [u8; 32] {
 pub fn new_token() -> Result<String, RelayError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| RelayError::Internal(format!("no randomness: {e}")))?;
-    Ok(format!("{TOKEN_PREFIX}{}", bs58::encode(bytes).into_string()))
+    Ok(format!(
+        "{TOKEN_PREFIX}{}",
+        bs58::encode(bytes).into_string()
+    ))
 }
 
 /// Team names and handles: 1-40 of a-z, 0-9, `-`, `_`, `.`.
 pub fn validate_name(kind: &str, name: &str) -> Result<(), RelayError> {
     let ok = !name.is_empty()
         && name.len() <= 40
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(RelayError::Invalid(format!("invalid {kind} '{name}': use 1-40 of a-z, 0-9, '-', '_', '.'")))
+        Err(RelayError::Invalid(format!(
+            "invalid {kind} '{name}': use 1-40 of a-z, 0-9, '-', '_', '.'"
+        )))
     }
 }
 
@@ -89,19 +96,25 @@ impl Registry {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| RelayError::Internal(format!("{} is not valid: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
-            Err(e) => Err(RelayError::Internal(format!("could not read {}: {e}", path.display()))),
+            Err(e) => Err(RelayError::Internal(format!(
+                "could not read {}: {e}",
+                path.display()
+            ))),
         }
     }
 
     /// Writes atomically.
     pub fn save(&self, data_dir: &Path) -> Result<(), RelayError> {
-        let io = |e: std::io::Error| RelayError::Internal(format!("could not write the registry: {e}"));
+        let io =
+            |e: std::io::Error| RelayError::Internal(format!("could not write the registry: {e}"));
         std::fs::create_dir_all(data_dir).map_err(io)?;
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| RelayError::Internal(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|e| RelayError::Internal(e.to_string()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(data_dir).map_err(io)?;
         tmp.write_all(&bytes).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(Registry::path(data_dir)).map_err(|e| io(e.error))?;
+        tmp.persist(Registry::path(data_dir))
+            .map_err(|e| io(e.error))?;
         if let Ok(dir) = std::fs::File::open(data_dir) {
             let _ = dir.sync_all();
         }
@@ -110,8 +123,12 @@ impl Registry {
 
     /// Loads, changes and saves the registry under a lock file, so the
     /// relay and the admin commands never lose each other's writes.
-    pub fn update<T>(data_dir: &Path, change: impl FnOnce(&mut Registry) -> Result<T, RelayError>) -> Result<(Registry, T), RelayError> {
-        let io = |e: std::io::Error| RelayError::Internal(format!("could not lock the registry: {e}"));
+    pub fn update<T>(
+        data_dir: &Path,
+        change: impl FnOnce(&mut Registry) -> Result<T, RelayError>,
+    ) -> Result<(Registry, T), RelayError> {
+        let io =
+            |e: std::io::Error| RelayError::Internal(format!("could not lock the registry: {e}"));
         std::fs::create_dir_all(data_dir).map_err(io)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -142,18 +159,33 @@ impl Registry {
     }
 
     fn team_mut(&mut self, team: &str) -> Result<&mut Team, RelayError> {
-        self.teams.get_mut(team).ok_or_else(|| RelayError::Invalid(format!("no team named '{team}'")))
+        self.teams
+            .get_mut(team)
+            .ok_or_else(|| RelayError::Invalid(format!("no team named '{team}'")))
     }
 
     /// Adds a member and returns their token (shown once, never stored).
-    pub fn add_member(&mut self, team: &str, handle: &str, read_only: bool) -> Result<String, RelayError> {
+    pub fn add_member(
+        &mut self,
+        team: &str,
+        handle: &str,
+        read_only: bool,
+    ) -> Result<String, RelayError> {
         validate_name("handle", handle)?;
         let t = self.team_mut(team)?;
         if t.members.contains_key(handle) {
-            return Err(RelayError::Invalid(format!("'{handle}' is already a member of '{team}'")));
+            return Err(RelayError::Invalid(format!(
+                "'{handle}' is already a member of '{team}'"
+            )));
         }
         let token = new_token()?;
-        t.members.insert(handle.to_string(), Member { token_sha256: hex::encode(hash_token(&token)), read_only });
+        t.members.insert(
+            handle.to_string(),
+            Member {
+                token_sha256: hex::encode(hash_token(&token)),
+                read_only,
+            },
+        );
         Ok(token)
     }
 
@@ -173,9 +205,15 @@ impl Registry {
         let mut found = None;
         for (team, t) in &self.teams {
             for (handle, m) in &t.members {
-                let Ok(stored) = hex::decode(&m.token_sha256) else { continue };
+                let Ok(stored) = hex::decode(&m.token_sha256) else {
+                    continue;
+                };
                 if bool::from(stored.as_slice().ct_eq(&presented)) {
-                    found = Some(Identity { team: team.clone(), handle: handle.clone(), read_only: m.read_only });
+                    found = Some(Identity {
+                        team: team.clone(),
+                        handle: handle.clone(),
+                        read_only: m.read_only,
+                    });
                 }
             }
         }
@@ -184,7 +222,10 @@ impl Registry {
 
     /// The team a document belongs to.
     pub fn team_of(&self, doc: &str) -> Option<&str> {
-        self.teams.iter().find(|(_, t)| t.docs.contains_key(doc)).map(|(name, _)| name.as_str())
+        self.teams
+            .iter()
+            .find(|(_, t)| t.docs.contains_key(doc))
+            .map(|(name, _)| name.as_str())
     }
 
     /// Registers a document to a team. Registering it again to the same
@@ -195,7 +236,12 @@ impl Registry {
             Some(_) => return Err(RelayError::Forbidden),
             None => {}
         }
-        self.team_mut(team)?.docs.insert(doc.to_string(), DocEntry { registered_by: by.to_string() });
+        self.team_mut(team)?.docs.insert(
+            doc.to_string(),
+            DocEntry {
+                registered_by: by.to_string(),
+            },
+        );
         Ok(true)
     }
 }
@@ -212,7 +258,14 @@ mod tests {
         let sam = r.add_member("acme", "sam", false).unwrap();
         let jo = r.add_member("beta", "jo", true).unwrap();
         assert!(sam.starts_with(TOKEN_PREFIX));
-        assert_eq!(r.authenticate(&sam).unwrap(), Identity { team: "acme".into(), handle: "sam".into(), read_only: false });
+        assert_eq!(
+            r.authenticate(&sam).unwrap(),
+            Identity {
+                team: "acme".into(),
+                handle: "sam".into(),
+                read_only: false
+            }
+        );
         assert!(r.authenticate(&jo).unwrap().read_only);
         assert!(r.authenticate("rpt_nope").is_none());
         assert!(r.authenticate("").is_none());
@@ -241,8 +294,14 @@ mod tests {
         r.add_team("acme").unwrap();
         r.add_team("beta").unwrap();
         assert!(r.register_doc("acme", "doc1", "sam").unwrap());
-        assert!(!r.register_doc("acme", "doc1", "sam").unwrap(), "idempotent");
-        assert!(matches!(r.register_doc("beta", "doc1", "jo"), Err(RelayError::Forbidden)));
+        assert!(
+            !r.register_doc("acme", "doc1", "sam").unwrap(),
+            "idempotent"
+        );
+        assert!(matches!(
+            r.register_doc("beta", "doc1", "jo"),
+            Err(RelayError::Forbidden)
+        ));
         assert_eq!(r.team_of("doc1"), Some("acme"));
     }
 

@@ -15,7 +15,12 @@ use crate::metrics::Metrics;
 const PING_EVERY: Duration = Duration::from_secs(25);
 
 /// Builds the transport; `done` is cancelled when the connection is over.
-pub fn relay_transport(socket: WebSocket, kill: CancellationToken, done: CancellationToken, metrics: Arc<Metrics>) -> Transport {
+pub fn relay_transport(
+    socket: WebSocket,
+    kill: CancellationToken,
+    done: CancellationToken,
+    metrics: Arc<Metrics>,
+) -> Transport {
     let (mut tx, rx) = socket.split();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
     let writer_kill = kill.clone();
@@ -41,19 +46,30 @@ pub fn relay_transport(socket: WebSocket, kill: CancellationToken, done: Cancell
         .take_until(kill.cancelled_owned())
         .map_err(move |e| {
             let text = e.to_string();
-            if text.contains("too long") || text.contains("Space limit") || text.contains("exceed") {
+            if text.contains("too long") || text.contains("Space limit") || text.contains("exceed")
+            {
                 Metrics::inc(&metrics.oversized_messages);
             }
             std::io::Error::other(text)
         })
         .try_filter_map(|m| async move {
-            Ok(match m {
-                Message::Binary(b) => Some(b.to_vec()),
-                _ => None,
-            })
+            match m {
+                // Anything that is not well-formed CBOR ends the connection
+                // here, before samod sees it.
+                Message::Binary(b) => match ciborium::from_reader::<ciborium::Value, _>(&b[..]) {
+                    Ok(_) => Ok(Some(b.to_vec())),
+                    Err(e) => Err(std::io::Error::other(format!("malformed CBOR: {e}"))),
+                },
+                Message::Text(_) => Err(std::io::Error::other(
+                    "text frames are not part of the protocol",
+                )),
+                Message::Ping(_) | Message::Pong(_) => Ok(None),
+                Message::Close(_) => Err(std::io::Error::other("closed by the peer")),
+            }
         });
     let sink = futures::sink::unfold(out_tx, |tx, bytes: Vec<u8>| async move {
-        tx.send(Message::Binary(bytes.into())).map_err(|_| std::io::Error::other("connection closed"))?;
+        tx.send(Message::Binary(bytes.into()))
+            .map_err(|_| std::io::Error::other("connection closed"))?;
         Ok::<_, std::io::Error>(tx)
     });
     Transport::new(Box::pin(stream), Box::pin(sink))

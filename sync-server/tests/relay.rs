@@ -1,0 +1,619 @@
+//! The relay on a real socket (127.0.0.1:0), with real samod clients.
+
+#![allow(clippy::unwrap_used)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::{Automerge, ROOT, ReadDoc, transaction::Transactable};
+use futures::future::BoxFuture;
+use futures::{SinkExt as _, StreamExt as _, TryStreamExt as _};
+use rapport_relay::Config;
+use rapport_relay::teams::Registry;
+use samod::{BackoffConfig, DialError, DocHandle, DocumentId, PeerId, Repo, Transport};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A relay on a free port, with its data directory and a way to stop it.
+struct Relay {
+    addr: std::net::SocketAddr,
+    dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(dir: &Path) -> Relay {
+        Relay::start_with(Config::for_dir(dir)).await
+    }
+
+    async fn start_with(config: Config) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let dir = config.data_dir.clone();
+        let task = tokio::spawn(async move {
+            rapport_relay::serve(config, listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Relay {
+            addr,
+            dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+        }
+    }
+
+    fn sync_url(&self, peer: &str) -> String {
+        format!("ws://{}/v1/sync?peer={peer}", self.addr)
+    }
+}
+
+/// Teams acme (sam, jo, ro read-only) and beta (eve); returns the tokens.
+struct Tokens {
+    sam: String,
+    jo: String,
+    ro: String,
+    eve: String,
+}
+
+fn setup(dir: &Path) -> Tokens {
+    Registry::update(dir, |r| {
+        r.add_team("acme")?;
+        r.add_team("beta")?;
+        Ok(Tokens {
+            sam: r.add_member("acme", "sam", false)?,
+            jo: r.add_member("acme", "jo", false)?,
+            ro: r.add_member("acme", "ro", true)?,
+            eve: r.add_member("beta", "eve", false)?,
+        })
+    })
+    .unwrap()
+    .1
+}
+
+/// A samod dialer that sends the token as a bearer header.
+struct AuthDialer {
+    url: String,
+    token: String,
+}
+
+impl samod::Dialer for AuthDialer {
+    type Error = std::convert::Infallible;
+
+    fn url(&self) -> samod::Url {
+        samod::Url::parse(&self.url).unwrap()
+    }
+
+    fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Self::Error>>> {
+        let (url, token) = (self.url.clone(), self.token.clone());
+        Box::pin(async move {
+            let mut req = url
+                .as_str()
+                .into_client_request()
+                .map_err(DialError::transient)?;
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            let (ws, _) = tokio_tungstenite::connect_async(req)
+                .await
+                .map_err(DialError::transient)?;
+            let (sink, stream) = ws.split();
+            let stream = stream.try_filter_map(|m| async move {
+                Ok(match m {
+                    Message::Binary(b) => Some(b.to_vec()),
+                    _ => None,
+                })
+            });
+            let sink = sink.with(|b: Vec<u8>| async move {
+                Ok::<_, tungstenite::Error>(Message::Binary(b.into()))
+            });
+            Ok(Transport::new(Box::pin(stream), Box::pin(sink)))
+        })
+    }
+}
+
+/// A client repo (in memory) connected to the relay.
+struct Client {
+    repo: Repo,
+    dialer: samod::DialerHandle<std::convert::Infallible>,
+}
+
+async fn client(relay: &Relay, peer: &str, token: &str) -> Client {
+    let repo = Repo::build_tokio()
+        .with_peer_id(PeerId::from(peer))
+        .load()
+        .await;
+    let backoff = BackoffConfig {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(500),
+        max_retries: Some(20),
+    };
+    let dialer = repo
+        .dial(
+            backoff,
+            Arc::new(AuthDialer {
+                url: relay.sync_url(peer),
+                token: token.to_string(),
+            }),
+        )
+        .unwrap();
+    tokio::time::timeout(WAIT, dialer.established())
+        .await
+        .expect("connects in time")
+        .expect("connects");
+    Client { repo, dialer }
+}
+
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// A plain HTTP/1.1 request; returns the status and body.
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: relay\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+async fn new_doc(c: &Client, key: &str, value: &str) -> DocHandle {
+    let mut doc = Automerge::new();
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+        tx.put(ROOT, key, value)?;
+        Ok(())
+    })
+    .unwrap();
+    c.repo.create(doc).await.unwrap()
+}
+
+fn put(doc: &DocHandle, key: &str, value: &str) {
+    doc.with_document(|d| {
+        d.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, key, value)?;
+            Ok(())
+        })
+        .unwrap();
+    });
+}
+
+fn get(doc: &DocHandle, key: &str) -> Option<String> {
+    doc.with_document(|d| {
+        d.get(ROOT, key)
+            .unwrap()
+            .and_then(|(v, _)| v.into_string().ok())
+    })
+}
+
+async fn register(relay: &Relay, token: &str, team: &str, id: &DocumentId) -> u16 {
+    http(
+        relay.addr,
+        "PUT",
+        &format!("/v1/teams/{team}/docs/automerge:{id}"),
+        Some(token),
+    )
+    .await
+    .0
+}
+
+/// Waits until `check` holds, polling.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    within(what, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_of_a_team_converge_and_others_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let doc = new_doc(&sam, "greeting", "hello from sam").await;
+    assert_eq!(
+        register(&relay, &t.sam, "acme", doc.document_id()).await,
+        201
+    );
+    assert_eq!(
+        register(&relay, &t.sam, "acme", doc.document_id()).await,
+        200,
+        "idempotent"
+    );
+    put(&doc, "edit", "1");
+    within(
+        "the relay has sam's changes",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+
+    let jo = client(&relay, "jo-1", &t.jo).await;
+    let jo_doc = within(
+        "jo finds the document",
+        jo.repo.find(doc.document_id().clone()),
+    )
+    .await
+    .unwrap()
+    .expect("jo sees it");
+    eventually("jo gets sam's edits", || {
+        get(&jo_doc, "edit").as_deref() == Some("1")
+    })
+    .await;
+    put(&jo_doc, "reply", "hi sam");
+    eventually("sam gets jo's reply", || {
+        get(&doc, "reply").as_deref() == Some("hi sam")
+    })
+    .await;
+
+    // Another team can neither read it nor register it nor list it.
+    let eve = client(&relay, "eve-1", &t.eve).await;
+    let found = tokio::time::timeout(
+        Duration::from_secs(3),
+        eve.repo.find(doc.document_id().clone()),
+    )
+    .await;
+    assert!(
+        !matches!(found, Ok(Ok(Some(_)))),
+        "eve must not get acme's document"
+    );
+    assert_eq!(
+        register(&relay, &t.eve, "beta", doc.document_id()).await,
+        403
+    );
+    assert_eq!(
+        register(&relay, &t.eve, "acme", doc.document_id()).await,
+        403
+    );
+    assert_eq!(
+        http(relay.addr, "GET", "/v1/teams/acme/docs", Some(&t.eve))
+            .await
+            .0,
+        403
+    );
+    let (status, body) = http(relay.addr, "GET", "/v1/teams/acme/docs", Some(&t.jo)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&doc.document_id().to_string()), "{body}");
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_member_receives_but_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let doc = new_doc(&sam, "k", "v").await;
+    assert_eq!(
+        register(&relay, &t.sam, "acme", doc.document_id()).await,
+        201
+    );
+    within(
+        "synced",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+
+    let ro = client(&relay, "ro-1", &t.ro).await;
+    assert_eq!(
+        register(&relay, &t.ro, "acme", doc.document_id()).await,
+        403,
+        "read-only cannot register"
+    );
+    let ro_doc = within("ro finds it", ro.repo.find(doc.document_id().clone()))
+        .await
+        .unwrap()
+        .expect("ro receives");
+    eventually("ro has the content", || {
+        get(&ro_doc, "k").as_deref() == Some("v")
+    })
+    .await;
+    put(&ro_doc, "sneaky", "edit");
+    put(&doc, "later", "from sam");
+    eventually("ro still receives", || get(&ro_doc, "later").is_some()).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        get(&doc, "sneaky"),
+        None,
+        "the read-only edit never reaches sam"
+    );
+    // And a fresh client of the team does not see it either.
+    let jo = client(&relay, "jo-1", &t.jo).await;
+    let jo_doc = within("jo finds it", jo.repo.find(doc.document_id().clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    eventually("jo synced", || get(&jo_doc, "later").is_some()).await;
+    assert_eq!(get(&jo_doc, "sneaky"), None);
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_member_cuts_a_connected_peer_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let doc = new_doc(&sam, "k", "v").await;
+    register(&relay, &t.sam, "acme", doc.document_id()).await;
+    within(
+        "synced",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+    let jo = client(&relay, "jo-1", &t.jo).await;
+    let jo_doc = within("jo finds it", jo.repo.find(doc.document_id().clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    eventually("jo synced", || get(&jo_doc, "k").is_some()).await;
+
+    Registry::update(&relay.dir, |r| r.remove_member("acme", "jo")).unwrap();
+    eventually("jo is disconnected", || !jo.dialer.is_connected()).await;
+    put(&doc, "secret", "after revocation");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        get(&jo_doc, "secret"),
+        None,
+        "nothing reaches a revoked member"
+    );
+    assert_eq!(
+        http(relay.addr, "GET", "/v1/teams/acme/docs", Some(&t.jo))
+            .await
+            .0,
+        401
+    );
+    // jo's client keeps retrying and keeps being refused.
+    let (_, metrics) = http(relay.addr, "GET", "/metrics", None).await;
+    assert!(
+        metric(&metrics, "rapport_relay_auth_failures_total") >= 1,
+        "{metrics}"
+    );
+    relay.stop().await;
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_relay_still_serves_its_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let doc = new_doc(&sam, "k", "kept").await;
+    register(&relay, &t.sam, "acme", doc.document_id()).await;
+    within(
+        "synced",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+    let id = doc.document_id().clone();
+    sam.repo.stop().await;
+    relay.stop().await;
+
+    let relay = Relay::start(dir.path()).await;
+    let jo = client(&relay, "jo-1", &t.jo).await;
+    let jo_doc = within("jo finds it after the restart", jo.repo.find(id))
+        .await
+        .unwrap()
+        .expect("stored");
+    eventually("content", || get(&jo_doc, "k").as_deref() == Some("kept")).await;
+    relay.stop().await;
+}
+
+/// A raw WebSocket to the relay, for hostile input.
+async fn raw_ws(
+    relay: &Relay,
+    peer: &str,
+    token: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tungstenite::Error,
+> {
+    let mut req = relay.sync_url(peer).into_client_request().unwrap();
+    if let Some(t) = token {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+fn status_of(e: &tungstenite::Error) -> Option<u16> {
+    match e {
+        tungstenite::Error::Http(resp) => Some(resp.status().as_u16()),
+        _ => None,
+    }
+}
+
+/// The connection ends (closed, reset, or errors) within the wait.
+async fn closes(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) {
+    within("the relay closes the connection", async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_is_refused_and_everyone_else_keeps_syncing() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let mut config = Config::for_dir(dir.path());
+    config.max_message_bytes = 64 * 1024;
+    let relay = Relay::start_with(config).await;
+
+    // No token, a wrong token, a missing peer id: refused before the upgrade.
+    assert_eq!(
+        status_of(&raw_ws(&relay, "x", None).await.err().unwrap()),
+        Some(401)
+    );
+    assert_eq!(
+        status_of(&raw_ws(&relay, "x", Some("rpt_wrong")).await.err().unwrap()),
+        Some(401)
+    );
+    let mut req = format!("ws://{}/v1/sync", relay.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", t.sam).parse().unwrap(),
+    );
+    assert_eq!(
+        status_of(&tokio_tungstenite::connect_async(req).await.err().unwrap()),
+        Some(400)
+    );
+    // A peer id already bound to another member is refused.
+    let _sam_conn = raw_ws(&relay, "shared-peer", Some(&t.sam)).await.unwrap();
+    assert_eq!(
+        status_of(
+            &raw_ws(&relay, "shared-peer", Some(&t.jo))
+                .await
+                .err()
+                .unwrap()
+        ),
+        Some(403)
+    );
+
+    // Malformed CBOR, a text frame, an oversized frame: that connection ends.
+    let mut garbage = raw_ws(&relay, "g1", Some(&t.sam)).await.unwrap();
+    garbage
+        .send(Message::Binary(vec![0xff, 0x00, 0x13, 0x37].into()))
+        .await
+        .unwrap();
+    closes(&mut garbage).await;
+    let mut text = raw_ws(&relay, "g2", Some(&t.sam)).await.unwrap();
+    text.send(Message::Text("hello".into())).await.unwrap();
+    closes(&mut text).await;
+    let mut big = raw_ws(&relay, "g3", Some(&t.sam)).await.unwrap();
+    let _ = big
+        .send(Message::Binary(vec![0u8; 200 * 1024].into()))
+        .await;
+    closes(&mut big).await;
+
+    // The relay is up and two members still converge.
+    assert_eq!(
+        http(relay.addr, "GET", "/healthz", None).await,
+        (200, "ok".into())
+    );
+    let sam = client(&relay, "sam-2", &t.sam).await;
+    let doc = new_doc(&sam, "k", "v").await;
+    register(&relay, &t.sam, "acme", doc.document_id()).await;
+    within(
+        "synced",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+    let jo = client(&relay, "jo-2", &t.jo).await;
+    let jo_doc = within("jo finds it", jo.repo.find(doc.document_id().clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    eventually("converged", || get(&jo_doc, "k").as_deref() == Some("v")).await;
+    let (_, metrics) = http(relay.addr, "GET", "/metrics", None).await;
+    assert_eq!(
+        metric(&metrics, "rapport_relay_auth_failures_total"),
+        2,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rapport_relay_oversized_messages_total 1"),
+        "{metrics}"
+    );
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_refuses_the_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let mut config = Config::for_dir(dir.path());
+    config.max_connections = 3;
+    let relay = Relay::start_with(config).await;
+    let mut open = Vec::new();
+    for i in 0..3 {
+        open.push(
+            raw_ws(&relay, &format!("p{i}"), Some(&t.sam))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        status_of(&raw_ws(&relay, "p9", Some(&t.sam)).await.err().unwrap()),
+        Some(503)
+    );
+    drop(open);
+    eventually_async(|| async { raw_ws(&relay, "p10", Some(&t.sam)).await.is_ok() }).await;
+    let (_, metrics) = http(relay.addr, "GET", "/metrics", None).await;
+    // p9, and any p10 attempt made before the dropped ones were closed.
+    assert!(
+        metric(&metrics, "rapport_relay_connections_refused_total") >= 1,
+        "{metrics}"
+    );
+    relay.stop().await;
+}
+
+async fn eventually_async<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    within("condition", async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
