@@ -1,0 +1,221 @@
+//! Interop with real JS clients: `@automerge/automerge-repo` and
+//! `-network-websocket` 2.5.6 (tests/interop/, installed by `.ci/run`, or
+//! by this test with `npm ci` when missing). A JS client creates and edits a
+//! document with a token; a Rust samod client sees it; the Rust client's
+//! edit reaches a second JS client, whose edit comes back.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::{ObjType, ROOT, ReadDoc, Value, transaction::Transactable};
+use futures::future::BoxFuture;
+use futures::{SinkExt as _, StreamExt as _, TryStreamExt as _};
+use rapport_relay::Config;
+use rapport_relay::teams::Registry;
+use samod::{AutomergeUrl, BackoffConfig, DialError, PeerId, Repo, Transport};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")
+}
+
+/// Installs the JS packages when they are not there yet.
+fn ensure_node_modules() {
+    let dir = interop_dir();
+    if dir.join("node_modules/@automerge/automerge-repo").exists() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .expect("npm is needed for the interop test (Node.js 20+)");
+    assert!(status.success(), "npm ci failed in {}", dir.display());
+}
+
+async fn node(args: &[&str]) -> String {
+    let dir = interop_dir();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("client.mjs")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node is needed for the interop test");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "node failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+struct AuthDialer {
+    url: String,
+    token: String,
+}
+
+impl samod::Dialer for AuthDialer {
+    type Error = std::convert::Infallible;
+    fn url(&self) -> samod::Url {
+        samod::Url::parse(&self.url).unwrap()
+    }
+    fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Self::Error>>> {
+        let (url, token) = (self.url.clone(), self.token.clone());
+        Box::pin(async move {
+            let mut req = url
+                .as_str()
+                .into_client_request()
+                .map_err(DialError::transient)?;
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            let (ws, _) = tokio_tungstenite::connect_async(req)
+                .await
+                .map_err(DialError::transient)?;
+            let (sink, stream) = ws.split();
+            let stream = stream.try_filter_map(|m| async move {
+                Ok(match m {
+                    Message::Binary(b) => Some(b.to_vec()),
+                    _ => None,
+                })
+            });
+            let sink = sink.with(|b: Vec<u8>| async move {
+                Ok::<_, tungstenite::Error>(Message::Binary(b.into()))
+            });
+            Ok(Transport::new(Box::pin(stream), Box::pin(sink)))
+        })
+    }
+}
+
+/// A string at the root, whether JS wrote it as text or as a scalar.
+fn string_at(d: &automerge::Automerge, key: &str) -> Option<String> {
+    match d.get(ROOT, key).unwrap()? {
+        (Value::Object(ObjType::Text), id) => Some(d.text(&id).unwrap()),
+        (Value::Scalar(s), _) => s.to_str().map(String::from),
+        _ => None,
+    }
+}
+
+fn items(d: &automerge::Automerge) -> Vec<String> {
+    let Some((Value::Object(ObjType::List), list)) = d.get(ROOT, "items").unwrap() else {
+        return vec![];
+    };
+    (0..d.length(&list))
+        .filter_map(|i| match d.get(&list, i).unwrap()? {
+            (Value::Object(ObjType::Text), id) => Some(d.text(&id).unwrap()),
+            (Value::Scalar(s), _) => s.to_str().map(String::from),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_and_rust_clients_sync_through_the_relay() {
+    ensure_node_modules();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, (rust_token, js_token)) = Registry::update(dir.path(), |r| {
+        r.add_team("acme")?;
+        Ok((
+            r.add_member("acme", "sam", false)?,
+            r.add_member("acme", "jay", false)?,
+        ))
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(rapport_relay::serve(
+        Config::for_dir(dir.path()),
+        listener,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let ws = format!("ws://{addr}");
+    let http = format!("http://{addr}");
+
+    // 1. JS creates and registers a document.
+    let out = node(&["create", &ws, &http, "acme", &js_token, "jay-js-1"]).await;
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("URL "))
+        .unwrap_or_else(|| panic!("no URL in {out}"))
+        .to_string();
+    let doc_id = url.parse::<AutomergeUrl>().unwrap().document_id().clone();
+
+    // 2. A Rust samod client sees it, and edits it.
+    let repo = Repo::build_tokio()
+        .with_peer_id(PeerId::from("sam-rust-1"))
+        .load()
+        .await;
+    let backoff = BackoffConfig {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(500),
+        max_retries: Some(20),
+    };
+    let dialer = repo
+        .dial(
+            backoff,
+            Arc::new(AuthDialer {
+                url: format!("{ws}/v1/sync?peer=sam-rust-1"),
+                token: rust_token,
+            }),
+        )
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), dialer.established())
+        .await
+        .unwrap()
+        .unwrap();
+    let handle = tokio::time::timeout(Duration::from_secs(10), repo.find(doc_id))
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the JS document reached the relay");
+    let from = handle.with_document(|d| string_at(d, "from"));
+    assert_eq!(from.as_deref(), Some("js"));
+    handle.with_document(|d| {
+        d.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, "from_rust", "hello from rust")?;
+            Ok(())
+        })
+        .unwrap();
+    });
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        handle.they_have_our_changes(dialer.connection_id().unwrap()),
+    )
+    .await
+    .unwrap();
+
+    // 3. A second JS client reads the Rust edit and appends to the list.
+    let out = node(&["read", &ws, &http, "acme", &js_token, "jay-js-2", &url]).await;
+    assert!(out.contains("\"from_rust\":\"hello from rust\""), "{out}");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !handle
+            .with_document(|d| items(d))
+            .contains(&"from js".to_string())
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the JS edit reaches the Rust client");
+    assert_eq!(
+        handle.with_document(|d| items(d)),
+        vec!["one".to_string(), "from js".to_string()]
+    );
+
+    repo.stop().await;
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+}
