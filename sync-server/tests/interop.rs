@@ -101,7 +101,7 @@ impl samod::Dialer for AuthDialer {
 fn string_at(d: &automerge::Automerge, key: &str) -> Option<String> {
     match d.get(ROOT, key).unwrap()? {
         (Value::Object(ObjType::Text), id) => Some(d.text(&id).unwrap()),
-        (Value::Scalar(s), _) => s.to_str().map(String::from),
+        (Value::Scalar(s), _) => s.as_str().map(String::from),
         _ => None,
     }
 }
@@ -113,7 +113,7 @@ fn items(d: &automerge::Automerge) -> Vec<String> {
     (0..d.length(&list))
         .filter_map(|i| match d.get(&list, i).unwrap()? {
             (Value::Object(ObjType::Text), id) => Some(d.text(&id).unwrap()),
-            (Value::Scalar(s), _) => s.to_str().map(String::from),
+            (Value::Scalar(s), _) => s.as_str().map(String::from),
             _ => None,
         })
         .collect()
