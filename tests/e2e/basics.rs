@@ -95,7 +95,7 @@ fn records_round_trip_through_add_show_and_json() {
     let accounts = home.ok(&["account", "list", "--json"]).json();
     assert_eq!(accounts[0]["name"], "Acme Corp");
     assert_eq!(accounts[0]["desired_level"], "trusted-advisor");
-    assert_eq!(accounts[0]["key_players"], 1);
+    assert_eq!(accounts[0]["key_player_count"], 1);
 }
 
 #[test]

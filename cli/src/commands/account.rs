@@ -190,9 +190,9 @@ struct AccountRow<'a> {
     doc_name: String,
     #[serde(flatten)]
     account: &'a Account,
-    people: usize,
-    key_players: usize,
-    open_opportunities: usize,
+    people_count: usize,
+    key_player_count: usize,
+    open_opportunity_count: usize,
 }
 
 fn row<'a>(doc: &'a Doc) -> Option<AccountRow<'a>> {
@@ -202,9 +202,9 @@ fn row<'a>(doc: &'a Doc) -> Option<AccountRow<'a>> {
         doc: doc.id,
         doc_name: doc.label(),
         account,
-        people: people.len(),
-        key_players: people.iter().filter(|p| p.is_key_player()).count(),
-        open_opportunities: doc
+        people_count: people.len(),
+        key_player_count: people.iter().filter(|p| p.is_key_player()).count(),
+        open_opportunity_count: doc
             .data
             .opportunities
             .values()
@@ -244,9 +244,9 @@ fn list(ws: &Workspace, all: bool) -> anyhow::Result<()> {
                 },
                 cell(&a.icp_score),
                 cell(&a.desired_level),
-                r.people.to_string(),
-                r.key_players.to_string(),
-                r.open_opportunities.to_string(),
+                r.people_count.to_string(),
+                r.key_player_count.to_string(),
+                r.open_opportunity_count.to_string(),
                 r.doc.to_bs58()[..8].to_string(),
             ]
         })

@@ -50,7 +50,15 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
         ))?;
         return tour(ctx);
     }
-    if !fresh {
+    // A workspace that was only initialised (no accounts, no contacts yet)
+    // can take the demo; one with data of its own cannot.
+    let empty = ws.accounts.is_empty()
+        && ws
+            .read(ws.personal, rapport_core::doc::Parts::PEOPLE)?
+            .data
+            .people
+            .is_empty();
+    if !fresh && !empty {
         return Err(user_hint(
             format!(
                 "{} already holds your own data; the demo would mix with it",
@@ -138,11 +146,11 @@ fn tour(ctx: &Ctx) -> anyhow::Result<()> {
     }
     out.done("Then try:")?;
     for line in [
-        "rapport account list",
-        "rapport account show \"Acme Logistics\"",
+        "rapport agenda                      # what to do this week",
+        "rapport gap \"Acme Logistics\"        # where we stand vs where we must be",
+        "rapport gap --opp \"Hub network\"     # the buying roles of one opportunity",
+        "rapport map Acme -o acme.svg         # the relationship map as a picture",
         "rapport person show \"Ana Silva\"",
-        "rapport rel list --account Acme",
-        "rapport opp show \"Hub network\"",
         "rapport plan list",
         "rapport rel show \"Bruno Costa\"      # we only ever ask him for things",
     ] {

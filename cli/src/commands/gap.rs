@@ -38,6 +38,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 None => ws.accounts.iter().map(|(id, _)| *id).collect(),
             };
             let mut reports = Vec::new();
+            if args.account.is_none() {
+                // Opportunities with personal contacts have key players too.
+                let personal = ws.read(ws.personal, Parts::ALL)?;
+                for (oid, o) in &personal.data.opportunities {
+                    if o.is_open() && !o.archived {
+                        reports.extend(opportunity_gap(&personal.data, oid));
+                    }
+                }
+            }
             for id in ids {
                 let d = ws.read(id, Parts::ALL)?;
                 match &d.data.account {
@@ -55,20 +64,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             reports
         }
     };
-    if ctx.out.json {
-        ctx.out.json(&reports)?;
-    } else {
-        for (i, r) in reports.iter().enumerate() {
-            if i > 0 {
-                ctx.out.line("")?;
-            }
-            print_report(ctx, r)?;
-        }
-        if reports.is_empty() {
-            ctx.out
-                .line("No accounts to analyse: add one with `rapport account add NAME`.")?;
-        }
-    }
+    // With --check the exit status must hold even when the reader of the
+    // output went away (`rapport gap --check | head`).
+    let printed = print_all(ctx, &reports);
     let high: usize = reports
         .iter()
         .map(|r| {
@@ -83,6 +81,23 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             "{high} high-severity finding{} remain",
             if high == 1 { "" } else { "s" }
         )));
+    }
+    printed
+}
+
+fn print_all(ctx: &Ctx, reports: &[GapReport]) -> anyhow::Result<()> {
+    if ctx.out.json {
+        return ctx.out.json(reports);
+    }
+    for (i, r) in reports.iter().enumerate() {
+        if i > 0 {
+            ctx.out.line("")?;
+        }
+        print_report(ctx, r)?;
+    }
+    if reports.is_empty() {
+        ctx.out
+            .line("No accounts to analyse: add one with `rapport account add NAME`.")?;
     }
     Ok(())
 }

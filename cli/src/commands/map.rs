@@ -30,7 +30,7 @@ pub struct Args {
     opp: Option<String>,
     #[arg(long, value_enum, default_value = "svg")]
     format: Format,
-    /// Write to this file instead of standard output.
+    /// Write to this file instead of standard output (`-`: standard output).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -52,25 +52,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         ));
     }
     let map = build(&doc.data, opp.as_ref());
-    if ctx.out.json {
-        return ctx.out.json(&map);
-    }
-    let text = match args.format {
-        Format::Svg => to_svg(&map),
-        Format::Dot => to_dot(&map),
-        Format::Mermaid => to_mermaid(&map),
+    let text = if ctx.out.json {
+        serde_json::to_string_pretty(&map)? + "\n"
+    } else {
+        match args.format {
+            Format::Svg => to_svg(&map),
+            Format::Dot => to_dot(&map),
+            Format::Mermaid => to_mermaid(&map),
+        }
     };
-    match &args.output {
+    match args.output.as_deref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("could not write in {}", dir.display()))?;
-            tmp.write_all(text.as_bytes())?;
-            tmp.persist(path)
-                .with_context(|| format!("could not write {}", path.display()))?;
+            write_file(path, &text)?;
             ctx.out.done(format!(
                 "Wrote the map of {} ({} people) to {}.",
                 map.title,
@@ -80,4 +73,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         None => ctx.out.line(text.trim_end()),
     }
+}
+
+/// Writes atomically, readable by others like any file you save (0644
+/// where permissions apply; the temporary file starts private).
+fn write_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("could not write in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(())
 }

@@ -480,7 +480,11 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
                         o.title.clone(),
                         o.status.to_string(),
                         kp.role.to_string(),
-                        cell(&kp.preference),
+                        // On the opportunity, or else the best the team records.
+                        kp.preference
+                            .or_else(|| rels.iter().map(|(_, r)| r.preference).max())
+                            .map(|p| p.to_string())
+                            .unwrap_or_default(),
                     ]
                 })
                 .collect(),

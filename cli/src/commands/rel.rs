@@ -309,7 +309,11 @@ fn list(
         .iter()
         .map(|(d, _, r)| {
             vec![
-                person_name(d, &r.person),
+                format!(
+                    "{}{}",
+                    person_name(d, &r.person),
+                    crate::render::archived_mark(r.archived)
+                ),
                 d.label(),
                 format!("@{}", r.member),
                 arrow(r.level.to_string(), r.desired_level.map(|l| l.to_string())),

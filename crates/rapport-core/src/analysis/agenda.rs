@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::Day;
-use crate::analysis::gap::{Severity, account_gap};
+use crate::analysis::gap::{Finding, Severity, account_gap, opportunity_gap};
 use crate::doc::DocData;
 use crate::enums::{CommitmentStatus, Party, PlanStatus};
 
@@ -182,22 +182,43 @@ pub fn agenda(docs: &[&DocData], window: Window) -> Vec<AgendaItem> {
                 });
             }
         }
-        if data.account.as_ref().is_some_and(|a| !a.archived) {
-            for f in account_gap(data)
-                .findings
-                .into_iter()
-                .filter(|f| f.severity == Severity::High)
-            {
-                items.push(AgendaItem {
-                    kind: "finding",
-                    due: None,
-                    overdue: false,
-                    doc: doc.clone(),
-                    subject: f.subject,
-                    detail: format!("{} ({})", f.message, f.code),
-                    command: format!("rapport gap {}", shell_quote(&doc)),
-                });
-            }
+        // High findings: the account's, or for the personal document, those
+        // of its open opportunities.
+        let findings: Vec<Finding> = match &data.account {
+            Some(a) if !a.archived => account_gap(data).findings,
+            Some(_) => Vec::new(),
+            None => data
+                .opportunities
+                .iter()
+                .filter(|(_, o)| o.is_open() && !o.archived)
+                .filter_map(|(id, _)| opportunity_gap(data, id))
+                .flat_map(|r| r.findings)
+                .collect(),
+        };
+        for f in findings
+            .into_iter()
+            .filter(|f| f.severity == Severity::High)
+        {
+            let command = match (&data.account, &f.opportunity) {
+                (None, Some(oid)) => {
+                    let title = data
+                        .opportunities
+                        .get(oid)
+                        .map(|o| o.title.clone())
+                        .unwrap_or_default();
+                    format!("rapport gap --opp {}", shell_quote(&title))
+                }
+                _ => format!("rapport gap {}", shell_quote(&doc)),
+            };
+            items.push(AgendaItem {
+                kind: "finding",
+                due: None,
+                overdue: false,
+                doc: doc.clone(),
+                subject: f.subject,
+                detail: format!("{} ({})", f.message, f.code),
+                command,
+            });
         }
     }
     items.sort_by(|a, b| {

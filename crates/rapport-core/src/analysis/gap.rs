@@ -281,7 +281,11 @@ fn opportunity_findings(data: &DocData, oid: &RecordId, opp: &Opportunity, out: 
         let gap = player_gap(data, pid, person, Some(kp.role), kp.preference);
         let pref = gap.preference;
         has_mentor |= pref == Some(Preference::Mentor);
-        has_opponent |= matches!(pref, Some(Preference::NonSupporter | Preference::Enemy));
+        // Neutral counts as non-supporter here too: assume the worst.
+        has_opponent |= matches!(
+            gap.preference_used,
+            Some(Preference::NonSupporter | Preference::Enemy)
+        );
         let used = gap.preference_used.unwrap_or(Preference::NonSupporter);
         if matches!(kp.role, BuyingRole::DecisionMaker | BuyingRole::Approver)
             && used < Preference::Supporter
@@ -373,10 +377,16 @@ fn player_findings(target: bool, gap: &PlayerGap, out: &mut Vec<Finding>) {
             &gap.name,
             id,
             None,
-            format!(
-                "{} is a key player in a target account and we are only {current}",
-                gap.name
-            ),
+            match &gap.best {
+                Some(_) => format!(
+                    "{} is a key player in a target account and we are only {current}",
+                    gap.name
+                ),
+                None => format!(
+                    "{} is a key player in a target account and we have no relationship",
+                    gap.name
+                ),
+            },
             "aim for at least credible source: share something useful they did not ask for",
         ));
     }
@@ -447,15 +457,18 @@ fn coverage_matrix(players: &[PlayerGap]) -> CoverageMatrix {
     }
 }
 
-fn account_level(data: &DocData, players: &[PlayerGap]) -> AccountLevel {
+/// The best level held: over the key players for an account, over every
+/// player for an opportunity (`all_players`).
+fn account_level(data: &DocData, players: &[PlayerGap], all_players: bool) -> AccountLevel {
+    let counts = |p: &&PlayerGap| all_players || p.key_player;
     let current = players
         .iter()
-        .filter(|p| p.key_player)
+        .filter(counts)
         .filter_map(|p| p.best.as_ref().map(|b| b.level))
         .max();
     let mut held_by = Vec::new();
     if let Some(level) = current {
-        for p in players.iter().filter(|p| p.key_player) {
+        for p in players.iter().filter(counts) {
             for h in p.held.iter().filter(|h| h.level == level) {
                 held_by.push((h.member.clone(), p.name.clone()));
             }
@@ -527,7 +540,7 @@ pub fn account_gap(data: &DocData) -> GapReport {
         account: data.title(),
         target,
         opportunity: None,
-        account_level: account_level(data, &players),
+        account_level: account_level(data, &players, false),
         players,
         coverage,
         findings,
@@ -559,7 +572,7 @@ pub fn opportunity_gap(data: &DocData, oid: &RecordId) -> Option<GapReport> {
         account: data.title(),
         target,
         opportunity: Some(opp.title.clone()),
-        account_level: account_level(data, &players),
+        account_level: account_level(data, &players, true),
         players,
         coverage,
         findings,

@@ -43,6 +43,7 @@ pub enum EdgeKind {
     Opposes,
 }
 
+/// `from` reports to, influences, or opposes `to`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Edge {
     pub from: RecordId,
@@ -127,8 +128,8 @@ pub fn build(data: &DocData, opportunity: Option<&RecordId>) -> RelationshipMap 
         });
         if let Some(boss) = reports_to {
             edges.push(Edge {
-                from: boss,
-                to: id.clone(),
+                from: id.clone(),
+                to: boss,
                 kind: EdgeKind::ReportsTo,
             });
         }
@@ -251,7 +252,13 @@ pub fn to_dot(map: &RelationshipMap) -> String {
                 "[color=\"#dc3545\", style=dotted, constraint=false, label=\"opposes\", arrowhead=tee]"
             }
         };
-        let _ = writeln!(s, "  {} -> {} {style};", short(&e.from), short(&e.to));
+        // Reporting lines are drawn from the manager down to the report.
+        let (a, b) = if e.kind == EdgeKind::ReportsTo {
+            (&e.to, &e.from)
+        } else {
+            (&e.from, &e.to)
+        };
+        let _ = writeln!(s, "  {} -> {} {style};", short(a), short(b));
     }
     s.push_str("}\n");
     s
@@ -281,7 +288,12 @@ pub fn to_mermaid(map: &RelationshipMap) -> String {
             EdgeKind::Influences => "-. influences .->",
             EdgeKind::Opposes => "-. opposes .-x",
         };
-        let _ = writeln!(s, "  {} {arrow} {}", short(&e.from), short(&e.to));
+        let (a, b) = if e.kind == EdgeKind::ReportsTo {
+            (&e.to, &e.from)
+        } else {
+            (&e.from, &e.to)
+        };
+        let _ = writeln!(s, "  {} {arrow} {}", short(a), short(b));
     }
     for (class, level) in [
         ("none", None),
@@ -476,7 +488,7 @@ pub fn to_svg(map: &RelationshipMap) -> String {
     );
     // Reporting lines first, under the boxes: elbows from boss to report.
     for e in map.edges.iter().filter(|e| e.kind == EdgeKind::ReportsTo) {
-        let (Some(a), Some(b)) = (pos.get(&e.from), pos.get(&e.to)) else {
+        let (Some(a), Some(b)) = (pos.get(&e.to), pos.get(&e.from)) else {
             continue;
         };
         let (x1, y1) = (a.0 + BOX_W / 2.0, a.1 + BOX_H);
