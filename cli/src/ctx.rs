@@ -21,6 +21,8 @@ pub struct Ctx {
 pub struct Paths {
     /// The automerge-repo store (chunks of every document).
     pub store: PathBuf,
+    /// Materialized views of the documents (a cache; safe to delete).
+    pub views: PathBuf,
     /// `config.toml`: which document is the personal one.
     pub config: PathBuf,
     /// Set when `--home`/`RAPPORT_HOME` chose the location.
@@ -34,6 +36,7 @@ impl Paths {
         if let Some(home) = home {
             return Ok(Paths {
                 store: home.join("store"),
+                views: home.join("views"),
                 config: home.join("config.toml"),
                 home: Some(home.to_path_buf()),
             });
@@ -42,6 +45,7 @@ impl Paths {
             .context("could not find a home directory; set RAPPORT_HOME or pass --home")?;
         Ok(Paths {
             store: dirs.data_dir().join("store"),
+            views: dirs.cache_dir().join("views"),
             config: dirs.config_dir().join("config.toml"),
             home: None,
         })

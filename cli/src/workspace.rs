@@ -11,7 +11,7 @@ use rapport_core::doc::{self, DocData, Parts};
 use rapport_core::model::{AccountEntry, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
-use rapport_store::{FsBackend, Loaded, Store};
+use rapport_store::{FsBackend, Loaded, Store, Views};
 
 use crate::ctx::{Config, Ctx};
 use crate::error::user_hint;
@@ -39,6 +39,7 @@ pub enum Scope {
 pub struct Workspace<'a> {
     pub ctx: &'a Ctx,
     pub store: Store<FsBackend>,
+    views: Views,
     pub personal: DocId,
     pub me: Owner,
     /// The account documents listed in the personal document.
@@ -62,13 +63,24 @@ impl<'a> Workspace<'a> {
                 "run `rapport init --name \"Your Name\" --handle you` (or `rapport demo` to try it)",
             ));
         };
-        let store = open_store(ctx);
-        let loaded = store
-            .load(&personal)
-            .context("could not load the personal document")?;
-        let data = DocData::read(&loaded.doc, Parts::NONE)?;
-        let mut cache = HashMap::new();
-        let me = data
+        let mut ws = Workspace {
+            ctx,
+            store: open_store(ctx),
+            views: Views::new(&ctx.paths.views),
+            personal,
+            me: Owner {
+                name: String::new(),
+                handle: String::new(),
+                email: None,
+            },
+            accounts: Vec::new(),
+            loaded: RefCell::new(HashMap::new()),
+        };
+        let data = ws
+            .read(personal, Parts::NONE)
+            .context("could not load the personal document")?
+            .data;
+        ws.me = data
             .owner
             .clone()
             .context("the personal document has no owner")?;
@@ -79,22 +91,24 @@ impl<'a> Workspace<'a> {
             }
         }
         accounts.sort_by_key(|a| a.1.name.to_lowercase());
-        cache.insert(personal, loaded);
-        Ok(Workspace {
-            ctx,
-            store,
-            personal,
-            me,
-            accounts,
-            loaded: RefCell::new(cache),
-        })
+        ws.accounts = accounts;
+        Ok(ws)
     }
 
-    /// Decodes one document.
+    /// Decodes one document: from this command's own copy when it has one
+    /// (so it sees its own edits), else from a view valid for the
+    /// document's current chunks, else by loading automerge (and saving a
+    /// view for next time). `parts` limits decoding only on that last path.
     pub fn read(&self, id: DocId, parts: Parts) -> anyhow::Result<Doc> {
-        let loaded = self.take(id)?;
-        let data = DocData::read(&loaded.doc, parts);
-        self.loaded.borrow_mut().insert(id, loaded);
+        let cached = self.loaded.borrow_mut().remove(&id);
+        let data = match cached {
+            Some(loaded) => {
+                let data = DocData::read(&loaded.doc, parts);
+                self.loaded.borrow_mut().insert(id, loaded);
+                data
+            }
+            None => self.read_stored(id)?,
+        };
         let data = data.with_context(|| format!("could not read document {id}"))?;
         for p in &data.problems {
             self.ctx.out.warn(format!(
@@ -106,6 +120,25 @@ impl<'a> Workspace<'a> {
             ));
         }
         Ok(Doc { id, data })
+    }
+
+    fn read_stored(&self, id: DocId) -> anyhow::Result<Result<DocData, rapport_core::Error>> {
+        let chunks = self.store.list_chunks(&id)?;
+        if let Some(data) = self.views.read(&id, &chunks) {
+            return Ok(Ok(data));
+        }
+        let loaded = self.store.load(&id)?;
+        let data = DocData::read(&loaded.doc, Parts::ALL);
+        if let Ok(data) = &data
+            && let Err(e) = self.views.write(&id, loaded.chunks(), data)
+        {
+            // Only a cache: the next read rebuilds it.
+            self.ctx
+                .out
+                .warn(format!("could not save a view of {id}: {e}"));
+        }
+        self.loaded.borrow_mut().insert(id, loaded);
+        Ok(data)
     }
 
     /// Every document in scope: the personal one first, then accounts by name.

@@ -89,7 +89,10 @@ impl Acl {
         for (peer, bound) in lock(&self.peers).iter() {
             let still = registry
                 .member(&bound.identity.team, &bound.identity.handle)
-                .is_some_and(|m| m.read_only == bound.identity.read_only);
+                .is_some_and(|m| {
+                    m.read_only == bound.identity.read_only
+                        && m.token_sha256 == bound.identity.token_sha256
+                });
             if !still {
                 tracing::info!(%peer, team = %bound.identity.team, handle = %bound.identity.handle, "membership changed: disconnecting");
                 bound.kill.cancel();
@@ -156,9 +159,9 @@ impl Acl {
             r.register_doc(&identity.team, doc, &identity.handle)
         })?;
         *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        *lock(&self.loaded_at) = std::fs::metadata(Registry::path(&self.data_dir))
-            .and_then(|m| m.modified())
-            .ok();
+        // `loaded_at` is left as it was: the reload loop sees the new mtime
+        // and reloads, so an admin change made just after this write is
+        // never skipped.
         self.bump();
         Ok(created)
     }

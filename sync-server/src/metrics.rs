@@ -132,6 +132,12 @@ impl Metrics {
             get(&self.oversized_messages),
         );
         metric(
+            "documents_registered_total",
+            "counter",
+            "Documents registered since start.",
+            get(&self.docs_registered),
+        );
+        metric(
             "documents_loaded",
             "gauge",
             "Documents the relay holds in memory.",

@@ -36,7 +36,11 @@ fn token<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Opti
     headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim())
+        })
         .or_else(|| query.get("token").map(String::as_str))
 }
 
@@ -113,8 +117,9 @@ async fn register_doc(
     let id: DocumentId = bare
         .parse()
         .map_err(|_| RelayError::Invalid("not a document id".into()))?;
-    // Registering another team's document gets the same answer as any
-    // other refusal, so nothing is learned about whether it exists.
+    // Registering a document another team holds is refused (403, as every
+    // refusal). Document ids are 128 random bits, so this tells only someone
+    // who already knows an id that it is taken.
     let created = state
         .acl
         .register_doc(&identity, &id.to_string())

@@ -53,6 +53,10 @@ pub struct Identity {
     pub team: String,
     pub handle: String,
     pub read_only: bool,
+    /// The hash of the token used, so a member removed and re-added with a
+    /// new token (within one reload) still loses connections made with the
+    /// old one.
+    pub token_sha256: String,
 }
 
 fn hash_token(token: &str) -> [u8; 32] {
@@ -213,6 +217,7 @@ impl Registry {
                         team: team.clone(),
                         handle: handle.clone(),
                         read_only: m.read_only,
+                        token_sha256: m.token_sha256.clone(),
                     });
                 }
             }
@@ -258,13 +263,10 @@ mod tests {
         let sam = r.add_member("acme", "sam", false).unwrap();
         let jo = r.add_member("beta", "jo", true).unwrap();
         assert!(sam.starts_with(TOKEN_PREFIX));
+        let id = r.authenticate(&sam).unwrap();
         assert_eq!(
-            r.authenticate(&sam).unwrap(),
-            Identity {
-                team: "acme".into(),
-                handle: "sam".into(),
-                read_only: false
-            }
+            (id.team.as_str(), id.handle.as_str(), id.read_only),
+            ("acme", "sam", false)
         );
         assert!(r.authenticate(&jo).unwrap().read_only);
         assert!(r.authenticate("rpt_nope").is_none());

@@ -64,7 +64,8 @@ pub fn relay_transport(
                     "text frames are not part of the protocol",
                 )),
                 Message::Ping(_) | Message::Pong(_) => Ok(None),
-                Message::Close(_) => Err(std::io::Error::other("closed by the peer")),
+                // The stream ends right after a close frame.
+                Message::Close(_) => Ok(None),
             }
         });
     let sink = futures::sink::unfold(out_tx, |tx, bytes: Vec<u8>| async move {

@@ -617,3 +617,21 @@ where
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_cuts_off_connections_made_with_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let jo = client(&relay, "jo-1", &t.jo).await;
+    // Removed and re-added in one write: same team, handle and flags, new token.
+    let (_, fresh) = Registry::update(&relay.dir, |r| {
+        r.remove_member("acme", "jo")?;
+        r.add_member("acme", "jo", false)
+    })
+    .unwrap();
+    eventually("the old connection is cut", || !jo.dialer.is_connected()).await;
+    let jo2 = client(&relay, "jo-2", &fresh).await;
+    assert!(jo2.dialer.is_connected(), "the new token works");
+    relay.stop().await;
+}

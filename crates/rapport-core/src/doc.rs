@@ -21,7 +21,7 @@ use crate::values::Day;
 pub const SCHEMA_VERSION: u64 = 1;
 
 /// Which kind of document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocKind {
     /// One per account: the unit a team shares.
@@ -82,9 +82,9 @@ impl Collection {
 
 /// A record that could not be read (written by a foreign or buggy client).
 /// It is skipped, reported by `rapport doctor`, and never overwritten.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
-    pub collection: &'static str,
+    pub collection: String,
     pub key: String,
     pub error: String,
 }
@@ -124,7 +124,7 @@ impl Parts {
 }
 
 /// A decoded document.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DocData {
     pub schema: u64,
     pub kind: Option<DocKind>,
@@ -285,7 +285,7 @@ where
         Ok(_) => return out,
         Err(e) => {
             problems.push(Problem {
-                collection: collection.key(),
+                collection: collection.key().to_string(),
                 key: String::new(),
                 error: e.to_string(),
             });
@@ -298,7 +298,7 @@ where
                 out.insert(RecordId::from(key.clone()), record);
             }
             Err(e) => problems.push(Problem {
-                collection: collection.key(),
+                collection: collection.key().to_string(),
                 key: key.clone(),
                 error: e.to_string(),
             }),
@@ -318,7 +318,7 @@ pub fn check_editable<D: ReadDoc + automerge::ReadDoc>(doc: &D) -> Vec<Problem> 
         for key in keys {
             if let Err(e) = autosurgeon::hydrate_prop::<_, T, _, _>(doc, &obj, key.as_str()) {
                 out.push(Problem {
-                    collection: c.key(),
+                    collection: c.key().to_string(),
                     key,
                     error: format!("cannot be edited: {e}"),
                 });

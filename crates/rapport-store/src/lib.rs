@@ -11,7 +11,9 @@ mod backend;
 mod conformance;
 mod error;
 mod store;
+mod view;
 
 pub use backend::{Backend, ChunkKey, ChunkKind, FsBackend, MemBackend};
 pub use error::StoreError;
 pub use store::{ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, snapshot_name};
+pub use view::Views;

@@ -105,7 +105,8 @@ impl<B: Backend> Store<B> {
         })
     }
 
-    fn list_chunks(&self, id: &DocId) -> Result<Vec<ChunkKey>, StoreError> {
+    /// The chunks a document is made of now (a cheap directory listing).
+    pub fn list_chunks(&self, id: &DocId) -> Result<Vec<ChunkKey>, StoreError> {
         let mut keys = Vec::new();
         for kind in [ChunkKind::Snapshot, ChunkKind::Incremental] {
             let names = self
