@@ -11,7 +11,7 @@ use rapport_core::doc::{self, DocData, Parts};
 use rapport_core::model::{AccountEntry, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
-use rapport_store::{FsBackend, Loaded, Store, Views};
+use rapport_store::{FsBackend, Loaded, Store, View, Views};
 
 use crate::ctx::{Config, Ctx};
 use crate::error::user_hint;
@@ -124,13 +124,16 @@ impl<'a> Workspace<'a> {
 
     fn read_stored(&self, id: DocId) -> anyhow::Result<Result<DocData, rapport_core::Error>> {
         let chunks = self.store.list_chunks(&id)?;
-        if let Some(data) = self.views.read(&id, &chunks) {
-            return Ok(Ok(data));
+        if let Some(view) = self.views.read(&id, &chunks) {
+            return Ok(Ok(view.data));
         }
-        let loaded = self.store.load(&id)?;
+        let mut loaded = self.store.load(&id)?;
         let data = DocData::read(&loaded.doc, Parts::ALL);
+        let genesis = rapport_store::genesis(&mut loaded.doc);
         if let Ok(data) = &data
-            && let Err(e) = self.views.write(&id, loaded.chunks(), data)
+            && let Err(e) = self
+                .views
+                .write(&id, loaded.chunks(), data, genesis.as_deref())
         {
             // Only a cache: the next read rebuilds it.
             self.ctx
@@ -207,6 +210,57 @@ impl<'a> Workspace<'a> {
         let value = edit(&mut loaded.doc)?;
         self.store.save(&mut loaded)?;
         self.loaded.borrow_mut().insert(id, loaded);
+        Ok(value)
+    }
+
+    /// Adds new records to a document. With a valid view that holds the
+    /// document's first change, the records are built on that change alone
+    /// and appended, without loading the document (they are concurrent with
+    /// everything else, which is harmless for records under fresh random
+    /// ids), and the view is brought up to date with `record`. Otherwise
+    /// this is an ordinary [`edit`](Self::edit).
+    ///
+    /// `add` must only create records under fresh random ids.
+    pub fn append<T>(
+        &self,
+        id: DocId,
+        add: impl FnOnce(&mut AutoCommit) -> anyhow::Result<T>,
+        record: impl FnOnce(&mut DocData, &T),
+    ) -> anyhow::Result<T> {
+        if self.loaded.borrow().contains_key(&id) {
+            return self.edit(id, add);
+        }
+        let chunks = self.store.list_chunks(&id)?;
+        let Some(View {
+            mut data,
+            genesis: Some(genesis),
+        }) = self.views.read(&id, &chunks)
+        else {
+            return self.edit(id, add);
+        };
+        if data.schema > doc::SCHEMA_VERSION {
+            return Err(rapport_core::Error::NewerSchema {
+                found: data.schema,
+                supported: doc::SCHEMA_VERSION,
+            }
+            .into());
+        }
+        // A document whose first change did not create the collection maps
+        // (another client's) takes the ordinary path: creating a map here
+        // would conflict with the one that exists.
+        let Some(mut base) = AutoCommit::load(&genesis).ok().filter(doc::has_collections) else {
+            return self.edit(id, add);
+        };
+        let since = base.get_heads();
+        let value = add(&mut base)?;
+        let mut all = chunks;
+        all.extend(self.store.append_changes(&id, &mut base, &since)?);
+        record(&mut data, &value);
+        if let Err(e) = self.views.write(&id, &all, &data, Some(&genesis)) {
+            self.ctx
+                .out
+                .warn(format!("could not save a view of {id}: {e}"));
+        }
         Ok(value)
     }
 

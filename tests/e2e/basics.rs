@@ -490,17 +490,29 @@ fn views_are_only_a_cache() {
         &["agenda", "--json", "--team"],
         &["log", "list", "--json", "--limit", "100"],
     ];
-    let outputs = |home: &Home| -> Vec<String> { commands.iter().map(|c| home.ok(c).stdout).collect() };
+    let outputs =
+        |home: &Home| -> Vec<String> { commands.iter().map(|c| home.ok(c).stdout).collect() };
     let first = outputs(&home);
     let views = home.path().join("views");
-    assert!(std::fs::read_dir(&views).unwrap().count() >= 3, "reads saved views");
+    assert!(
+        std::fs::read_dir(&views).unwrap().count() >= 3,
+        "reads saved views"
+    );
     assert_eq!(outputs(&home), first, "served from views");
     std::fs::remove_dir_all(&views).unwrap();
-    assert_eq!(outputs(&home), first, "deleting every view changes no output");
+    assert_eq!(
+        outputs(&home),
+        first,
+        "deleting every view changes no output"
+    );
     for entry in std::fs::read_dir(&views).unwrap() {
         std::fs::write(entry.unwrap().path(), b"{ garbage").unwrap();
     }
-    assert_eq!(outputs(&home), first, "corrupt views are rebuilt, never served");
+    assert_eq!(
+        outputs(&home),
+        first,
+        "corrupt views are rebuilt, never served"
+    );
     // A write makes the view stale; the next read sees the write.
     home.ok(&["person", "add", "Newcomer", "--account", "Acme"]);
     let people = home.ok(&["person", "list", "--json"]).stdout;

@@ -184,9 +184,13 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 archived: false,
             };
             let id = RecordId::random();
-            ws.edit(d.id, |am| {
-                Ok(doc::put_record(am, Collection::Activities, &id, &entry)?)
-            })?;
+            ws.append(
+                d.id,
+                |am| Ok(doc::put_record(am, Collection::Activities, &id, &entry)?),
+                |data, _| {
+                    data.activities.insert(id.clone(), entry.clone());
+                },
+            )?;
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(d, &id, &entry));
             }

@@ -196,9 +196,13 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 created: Some(ctx.today),
             };
             let id = RecordId::random();
-            ws.edit(d.id, |am| {
-                Ok(doc::put_record(am, Collection::Plan, &id, &item)?)
-            })?;
+            ws.append(
+                d.id,
+                |am| Ok(doc::put_record(am, Collection::Plan, &id, &item)?),
+                |data, _| {
+                    data.plan.insert(id.clone(), item.clone());
+                },
+            )?;
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(d, &id, &item));
             }

@@ -237,9 +237,13 @@ fn add(
     r.created = Some(ws.ctx.today);
     apply_fields(ws.ctx, &mut r, f)?;
     let id = RecordId::random();
-    ws.edit(d.id, |am| {
-        Ok(doc::put_record(am, Collection::Relationships, &id, &r)?)
-    })?;
+    ws.append(
+        d.id,
+        |am| Ok(doc::put_record(am, Collection::Relationships, &id, &r)?),
+        |data, _| {
+            data.relationships.insert(id.clone(), r.clone());
+        },
+    )?;
     if ws.ctx.out.json {
         return ws.ctx.out.json(&Rec::new(d, &id, &r));
     }

@@ -242,6 +242,14 @@ pub fn read_header<D: ReadDoc>(doc: &D) -> Result<(u64, DocKind), Error> {
     Ok((schema, kind))
 }
 
+/// Whether every shared collection map exists (a document Rapport created
+/// has them from its first change).
+pub fn has_collections<D: ReadDoc>(doc: &D) -> bool {
+    Collection::SHARED
+        .iter()
+        .all(|c| collection_obj(doc, *c).is_some())
+}
+
 /// Refuses to write a document a newer Rapport wrote.
 pub fn check_writable<D: ReadDoc>(doc: &D) -> Result<DocKind, Error> {
     let (schema, kind) = read_header(doc)?;

@@ -15,5 +15,7 @@ mod view;
 
 pub use backend::{Backend, ChunkKey, ChunkKind, FsBackend, MemBackend};
 pub use error::StoreError;
-pub use store::{ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, snapshot_name};
-pub use view::Views;
+pub use store::{
+    ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, genesis, snapshot_name,
+};
+pub use view::{View, Views};

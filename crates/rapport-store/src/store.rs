@@ -61,6 +61,16 @@ pub struct ChunkProblem {
     pub reason: String,
 }
 
+/// The bytes of a document's first change: the one with no dependencies.
+/// Rapport creates every collection map in it, so a document made of this
+/// change alone is enough to add a new record.
+pub fn genesis(doc: &mut AutoCommit) -> Option<Vec<u8>> {
+    doc.get_changes(&[])
+        .into_iter()
+        .find(|c| c.deps().is_empty())
+        .map(|c| c.raw_bytes().to_vec())
+}
+
 /// The name of a snapshot: SHA-256 of its heads, in hex (as samod names them).
 pub fn snapshot_name(heads: &[ChangeHash]) -> String {
     let mut hasher = Sha256::new();
@@ -276,6 +286,31 @@ impl<B: Backend> Store<B> {
             self.compact_loaded(loaded)?;
         }
         Ok(changes.len())
+    }
+
+    /// Appends the changes `doc` holds after `since` as incremental chunks
+    /// of document `id`, without loading it: for a new record built on the
+    /// document's first change alone (see [`genesis`]). Returns the new chunks.
+    pub fn append_changes(
+        &self,
+        id: &DocId,
+        doc: &mut AutoCommit,
+        since: &[ChangeHash],
+    ) -> Result<Vec<ChunkKey>, StoreError> {
+        doc.commit();
+        let mut keys = Vec::new();
+        for change in doc.get_changes(since) {
+            let key = ChunkKey {
+                doc: *id,
+                kind: ChunkKind::Incremental,
+                name: change.hash().to_string(),
+            };
+            self.backend
+                .put(&key, change.raw_bytes())
+                .map_err(|e| self.io("write", &key, e))?;
+            keys.push(key);
+        }
+        Ok(keys)
     }
 
     /// Replaces a document's chunks with one snapshot.

@@ -26,6 +26,16 @@ struct ViewFile {
     /// `kind/name` of every chunk the view was built from, sorted.
     chunks: Vec<String>,
     data: DocData,
+    /// The document's first change (it creates the collection maps), so a
+    /// new record can be added without loading the document.
+    #[serde(default)]
+    genesis: Option<Vec<u8>>,
+}
+
+/// A valid view.
+pub struct View {
+    pub data: DocData,
+    pub genesis: Option<Vec<u8>>,
 }
 
 /// A directory of views, one file per document.
@@ -53,20 +63,30 @@ impl Views {
     }
 
     /// The view of `id`, if one exists for exactly these chunks.
-    pub fn read(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<DocData> {
+    pub fn read(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<View> {
         let bytes = std::fs::read(self.path(id)).ok()?;
         let view: ViewFile = serde_json::from_slice(&bytes).ok()?;
-        (view.version == VERSION && view.chunks == fingerprint(chunks)).then_some(view.data)
+        (view.version == VERSION && view.chunks == fingerprint(chunks)).then_some(View {
+            data: view.data,
+            genesis: view.genesis,
+        })
     }
 
     /// Saves a view built from `chunks` (atomically; failures are only a
     /// lost cache, so they are returned for logging, not fatal).
-    pub fn write(&self, id: &DocId, chunks: &[ChunkKey], data: &DocData) -> std::io::Result<()> {
+    pub fn write(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        data: &DocData,
+        genesis: Option<&[u8]>,
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let view = ViewFile {
             version: VERSION,
             chunks: fingerprint(chunks),
             data: data.clone(),
+            genesis: genesis.map(<[u8]>::to_vec),
         };
         let bytes = serde_json::to_vec(&view).map_err(std::io::Error::other)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
@@ -103,7 +123,9 @@ mod tests {
             schema: 1,
             ..DocData::default()
         };
-        views.write(&id, &[key("a"), key("b")], &data).unwrap();
+        views
+            .write(&id, &[key("a"), key("b")], &data, None)
+            .unwrap();
         assert!(
             views.read(&id, &[key("b"), key("a")]).is_some(),
             "order does not matter"
