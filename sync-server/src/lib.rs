@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod routes;
+pub mod storage;
 pub mod teams;
 mod transport;
 
@@ -55,6 +56,19 @@ impl AppState {
         std::fs::create_dir_all(&docs_dir).map_err(|e| {
             RelayError::Internal(format!("could not create {}: {e}", docs_dir.display()))
         })?;
+        // A damaged chunk is moved aside before samod sees it, and counted.
+        let report = storage::scan(&docs_dir, &config.data_dir.join("quarantine"))
+            .map_err(|e| RelayError::Internal(format!("could not check the store: {e}")))?;
+        metrics.corrupt_chunks.store(
+            report.quarantined.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        tracing::info!(
+            documents = report.documents,
+            chunks = report.chunks,
+            quarantined = report.quarantined.len(),
+            "store checked"
+        );
         let repo = samod::Repo::build_tokio()
             .with_storage(samod::storage::TokioFilesystemStorage::new(&docs_dir))
             .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))

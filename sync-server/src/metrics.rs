@@ -17,6 +17,8 @@ pub struct Metrics {
     pub oversized_messages: AtomicU64,
     pub docs_registered: AtomicU64,
     pub documents_open: AtomicU64,
+    /// Unreadable chunks moved to quarantine when the relay started.
+    pub corrupt_chunks: AtomicU64,
 }
 
 /// Counts samod's events: sync messages and their bytes, documents loaded.
@@ -130,6 +132,12 @@ impl Metrics {
             "counter",
             "Messages refused for exceeding the size limit.",
             get(&self.oversized_messages),
+        );
+        metric(
+            "corrupt_chunks_quarantined",
+            "gauge",
+            "Unreadable chunks moved to quarantine at startup.",
+            get(&self.corrupt_chunks),
         );
         metric(
             "documents_registered_total",

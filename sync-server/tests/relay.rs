@@ -635,3 +635,56 @@ async fn a_rotated_token_cuts_off_connections_made_with_the_old_one() {
     assert!(jo2.dialer.is_connected(), "the new token works");
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_chunk_is_quarantined_at_startup_and_the_rest_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let doc = new_doc(&sam, "k", "kept").await;
+    register(&relay, &t.sam, "acme", doc.document_id()).await;
+    within(
+        "synced",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+    let id = doc.document_id().clone();
+    sam.repo.stop().await;
+    relay.stop().await;
+
+    // Damage the store: a garbage chunk beside the good ones.
+    let bs58 = id.to_string();
+    let inc = dir
+        .path()
+        .join("docs")
+        .join(&bs58[..2])
+        .join(&bs58[2..])
+        .join("incremental");
+    std::fs::create_dir_all(&inc).unwrap();
+    std::fs::write(inc.join("f".repeat(64)), b"\x85\x6f\x4a\x83 not a chunk").unwrap();
+
+    let relay = Relay::start(dir.path()).await;
+    let (_, metrics) = http(relay.addr, "GET", "/metrics", None).await;
+    assert_eq!(
+        metric(&metrics, "rapport_relay_corrupt_chunks_quarantined"),
+        1,
+        "{metrics}"
+    );
+    assert!(
+        dir.path()
+            .join("quarantine")
+            .join(&bs58[..2])
+            .join(&bs58[2..])
+            .join("incremental")
+            .join("f".repeat(64))
+            .exists()
+    );
+    let jo = client(&relay, "jo-1", &t.jo).await;
+    let jo_doc = within("jo finds it", jo.repo.find(id))
+        .await
+        .unwrap()
+        .expect("still served");
+    eventually("content", || get(&jo_doc, "k").as_deref() == Some("kept")).await;
+    relay.stop().await;
+}
