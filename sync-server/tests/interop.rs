@@ -1,6 +1,6 @@
 //! Interop with real JS clients: `@automerge/automerge-repo` and
 //! `-network-websocket` 2.5.6 (tests/interop/, installed by `.ci/run`, or
-//! by this test with `npm ci` when missing). A JS client creates and edits a
+//! by this test with `npm install` when missing). A JS client creates and edits a
 //! document with a token; a Rust samod client sees it; the Rust client's
 //! edit reaches a second JS client, whose edit comes back.
 
@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::{ObjType, ROOT, ReadDoc, Value, transaction::Transactable};
-use futures::future::BoxFuture;
-use futures::{SinkExt as _, StreamExt as _, TryStreamExt as _};
+mod common;
+
+use common::AuthDialer;
 use rapport_relay::Config;
 use rapport_relay::teams::Registry;
-use samod::{AutomergeUrl, BackoffConfig, DialError, PeerId, Repo, Transport};
+use samod::{AutomergeUrl, BackoffConfig, PeerId, Repo};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")
@@ -31,11 +31,11 @@ fn ensure_node_modules() {
         return;
     }
     let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
+        .args(["install", "--no-audit", "--no-fund"])
         .current_dir(&dir)
         .status()
         .expect("npm is needed for the interop test (Node.js 20+)");
-    assert!(status.success(), "npm ci failed in {}", dir.display());
+    assert!(status.success(), "npm install failed in {}", dir.display());
 }
 
 async fn node(args: &[&str]) -> String {
@@ -58,43 +58,6 @@ async fn node(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
-}
-
-struct AuthDialer {
-    url: String,
-    token: String,
-}
-
-impl samod::Dialer for AuthDialer {
-    type Error = std::convert::Infallible;
-    fn url(&self) -> samod::Url {
-        samod::Url::parse(&self.url).unwrap()
-    }
-    fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Self::Error>>> {
-        let (url, token) = (self.url.clone(), self.token.clone());
-        Box::pin(async move {
-            let mut req = url
-                .as_str()
-                .into_client_request()
-                .map_err(DialError::transient)?;
-            req.headers_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-            let (ws, _) = tokio_tungstenite::connect_async(req)
-                .await
-                .map_err(DialError::transient)?;
-            let (sink, stream) = ws.split();
-            let stream = stream.try_filter_map(|m| async move {
-                Ok(match m {
-                    Message::Binary(b) => Some(b.to_vec()),
-                    _ => None,
-                })
-            });
-            let sink = sink.with(|b: Vec<u8>| async move {
-                Ok::<_, tungstenite::Error>(Message::Binary(b.into()))
-            });
-            Ok(Transport::new(Box::pin(stream), Box::pin(sink)))
-        })
-    }
 }
 
 /// A string at the root, whether JS wrote it as text or as a scalar.

@@ -344,25 +344,8 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             purge,
         } => {
             let (d, id) = find_entry(&ws, &entry, account.as_deref())?;
-            ws.edit(d.id, |am| {
-                if purge {
-                    Ok(doc::delete_record(am, Collection::Activities, &id)?)
-                } else {
-                    Ok(doc::set_archived(
-                        am,
-                        Collection::Activities,
-                        &id,
-                        !restore,
-                    )?)
-                }
-            })?;
-            let verb = if purge {
-                "Purged"
-            } else if restore {
-                "Restored"
-            } else {
-                "Archived"
-            };
+            let verb =
+                super::archive_record(&ws, d.id, Collection::Activities, &id, restore, purge)?;
             ctx.out.done(format!("{verb} the entry {}.", id.short()))
         }
     }

@@ -44,6 +44,34 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// Archives a record (or restores it, or with `purge` deletes it) and
+/// returns the verb for the confirmation: "Archived", "Restored", "Purged".
+pub fn archive_record(
+    ws: &crate::workspace::Workspace,
+    doc: rapport_core::DocId,
+    collection: rapport_core::doc::Collection,
+    id: &rapport_core::RecordId,
+    restore: bool,
+    purge: bool,
+) -> anyhow::Result<&'static str> {
+    ws.edit(doc, |am| {
+        if purge {
+            Ok(rapport_core::doc::delete_record(am, collection, id)?)
+        } else {
+            Ok(rapport_core::doc::set_archived(
+                am, collection, id, !restore,
+            )?)
+        }
+    })?;
+    Ok(if purge {
+        "Purged"
+    } else if restore {
+        "Restored"
+    } else {
+        "Archived"
+    })
+}
+
 /// Parses an optional value with the domain's parser, so a bad value is a
 /// user error naming the field and the allowed values.
 pub fn parse_opt<T>(value: Option<&str>) -> anyhow::Result<Option<T>>

@@ -168,25 +168,14 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             purge,
         } => {
             let (_, id) = find(docs, "note", &note, titles)?;
-            ws.edit(ws.personal, |am| {
-                if purge {
-                    Ok(doc::delete_record(am, Collection::PrivateNotes, &id)?)
-                } else {
-                    Ok(doc::set_archived(
-                        am,
-                        Collection::PrivateNotes,
-                        &id,
-                        !restore,
-                    )?)
-                }
-            })?;
-            let verb = if purge {
-                "Purged"
-            } else if restore {
-                "Restored"
-            } else {
-                "Archived"
-            };
+            let verb = super::archive_record(
+                &ws,
+                ws.personal,
+                Collection::PrivateNotes,
+                &id,
+                restore,
+                purge,
+            )?;
             ctx.out.done(format!(
                 "{verb} the note {}.",
                 doc.data.private_notes[&id].title

@@ -307,25 +307,8 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             purge,
         } => {
             let (d, id) = find_opp(&ws, &opportunity, account.as_deref(), Parts::NONE)?;
-            ws.edit(d.id, |am| {
-                if purge {
-                    Ok(doc::delete_record(am, Collection::Opportunities, &id)?)
-                } else {
-                    Ok(doc::set_archived(
-                        am,
-                        Collection::Opportunities,
-                        &id,
-                        !restore,
-                    )?)
-                }
-            })?;
-            let verb = if purge {
-                "Purged"
-            } else if restore {
-                "Restored"
-            } else {
-                "Archived"
-            };
+            let verb =
+                super::archive_record(&ws, d.id, Collection::Opportunities, &id, restore, purge)?;
             ctx.out
                 .done(format!("{verb} {}.", d.data.opportunities[&id].title))
         }

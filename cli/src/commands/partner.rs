@@ -370,25 +370,8 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             purge,
         } => {
             let (d, id) = find_partnership(&ws, &partnership, account.as_deref())?;
-            ws.edit(d.id, |am| {
-                if purge {
-                    Ok(doc::delete_record(am, Collection::Partnerships, &id)?)
-                } else {
-                    Ok(doc::set_archived(
-                        am,
-                        Collection::Partnerships,
-                        &id,
-                        !restore,
-                    )?)
-                }
-            })?;
-            let verb = if purge {
-                "Purged"
-            } else if restore {
-                "Restored"
-            } else {
-                "Archived"
-            };
+            let verb =
+                super::archive_record(&ws, d.id, Collection::Partnerships, &id, restore, purge)?;
             ctx.out
                 .done(format!("{verb} {}.", d.data.partnerships[&id].name))
         }

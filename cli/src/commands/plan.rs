@@ -377,20 +377,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             purge,
         } => {
             let (d, id) = find_item(&ws, &item, account.as_deref())?;
-            ws.edit(d.id, |am| {
-                if purge {
-                    Ok(doc::delete_record(am, Collection::Plan, &id)?)
-                } else {
-                    Ok(doc::set_archived(am, Collection::Plan, &id, !restore)?)
-                }
-            })?;
-            let verb = if purge {
-                "Purged"
-            } else if restore {
-                "Restored"
-            } else {
-                "Archived"
-            };
+            let verb = super::archive_record(&ws, d.id, Collection::Plan, &id, restore, purge)?;
             ctx.out.done(format!("{verb} {}.", d.data.plan[&id].action))
         }
     }

@@ -569,25 +569,7 @@ fn archive(
     purge: bool,
 ) -> anyhow::Result<()> {
     let (d, id) = find_rel(ws, query, account, member, true)?;
-    ws.edit(d.id, |am| {
-        if purge {
-            Ok(doc::delete_record(am, Collection::Relationships, &id)?)
-        } else {
-            Ok(doc::set_archived(
-                am,
-                Collection::Relationships,
-                &id,
-                !restore,
-            )?)
-        }
-    })?;
-    let verb = if purge {
-        "Purged"
-    } else if restore {
-        "Restored"
-    } else {
-        "Archived"
-    };
+    let verb = super::archive_record(ws, d.id, Collection::Relationships, &id, restore, purge)?;
     let r = &d.data.relationships[&id];
     ws.ctx.out.done(format!(
         "{verb} @{}'s relationship with {}.",
