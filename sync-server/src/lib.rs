@@ -69,7 +69,23 @@ impl AppState {
             quarantined = report.quarantined.len(),
             "store checked"
         );
+        // Each document runs on a worker pool rather than one shared task: a
+        // panic inside automerge (a hostile or corrupt change can cause one)
+        // then stops only the document it hit, is logged and counted, and
+        // every other document keeps syncing.
+        let panics = metrics.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("relay-doc-{i}"))
+            .panic_handler(move |_| {
+                Metrics::inc(&panics.document_panics);
+                tracing::error!(
+                    "a document's processing panicked; that document is stopped until restart"
+                );
+            })
+            .build()
+            .map_err(|e| RelayError::Internal(format!("could not start the document pool: {e}")))?;
         let repo = samod::Repo::build_tokio()
+            .with_concurrency(samod::ConcurrencyConfig::Threadpool(pool))
             .with_storage(samod::storage::TokioFilesystemStorage::new(&docs_dir))
             .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
             .with_share_policy(acl.share_policy())

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub documents_open: AtomicU64,
     /// Unreadable chunks moved to quarantine when the relay started.
     pub corrupt_chunks: AtomicU64,
+    /// Panics while processing a document (that document stops).
+    pub document_panics: AtomicU64,
 }
 
 /// Counts samod's events: sync messages and their bytes, documents loaded.
@@ -132,6 +134,12 @@ impl Metrics {
             "counter",
             "Messages refused for exceeding the size limit.",
             get(&self.oversized_messages),
+        );
+        metric(
+            "document_panics_total",
+            "counter",
+            "Panics while processing a document; that document stops until restart.",
+            get(&self.document_panics),
         );
         metric(
             "corrupt_chunks_quarantined",

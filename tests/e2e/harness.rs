@@ -6,31 +6,9 @@ use std::process::{Command, Output};
 /// The day every test pretends it is, so relative demo dates are stable.
 pub const TODAY: &str = "2026-11-23";
 
-/// The `rapport` binary, built (or brought up to date) once per test
-/// process: `cargo test`/`nextest` do not build another package's binaries,
-/// and a stale binary would test old code.
+/// The `rapport` binary cargo built for this test target.
 pub fn rapport_bin() -> PathBuf {
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "rapport-cli", "--bin", "rapport"])
-            .current_dir(workspace)
-            .status()
-            .expect("could not run cargo to build rapport");
-        assert!(status.success(), "building rapport failed");
-    });
-    let path = assert_cmd::cargo::cargo_bin("rapport");
-    assert!(
-        path.exists(),
-        "{} is missing after the build",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_rapport"))
 }
 
 /// A temporary `RAPPORT_HOME`.
