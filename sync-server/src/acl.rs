@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
 
 use futures::StreamExt as _;
 use samod::{DocumentId, PeerId, ShareConfig};
@@ -19,6 +18,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::RelayError;
 use crate::teams::{Identity, Registry};
+
+type FileStamp = (std::time::SystemTime, u64, u64);
+
+fn stamp(path: &std::path::Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((m.modified().ok()?, m.len(), inode))
+}
 
 /// A connected peer.
 struct Bound {
@@ -31,7 +41,9 @@ struct Bound {
 pub struct Acl {
     data_dir: PathBuf,
     registry: RwLock<Registry>,
-    loaded_at: Mutex<Option<SystemTime>>,
+    /// (modified, length, inode) of `teams.json` when last loaded: every
+    /// save is a rename, so the inode changes even within one mtime tick.
+    loaded_at: Mutex<Option<FileStamp>>,
     peers: Mutex<HashMap<String, Bound>>,
     /// Bumped whenever a decision may have changed; share policies follow it.
     version: watch::Sender<u64>,
@@ -44,9 +56,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Acl {
     pub fn load(data_dir: PathBuf) -> Result<Arc<Acl>, RelayError> {
         let registry = Registry::load(&data_dir)?;
-        let loaded_at = std::fs::metadata(Registry::path(&data_dir))
-            .and_then(|m| m.modified())
-            .ok();
+        let loaded_at = stamp(&Registry::path(&data_dir));
         Ok(Arc::new(Acl {
             data_dir,
             registry: RwLock::new(registry),
@@ -67,18 +77,17 @@ impl Acl {
     /// Re-reads `teams.json` when it changed on disk (the admin commands
     /// write it), then cuts off peers whose membership is gone or changed.
     pub fn reload_if_changed(&self) -> Result<bool, RelayError> {
-        let modified = std::fs::metadata(Registry::path(&self.data_dir))
-            .and_then(|m| m.modified())
-            .ok();
-        {
-            let mut at = lock(&self.loaded_at);
-            if *at == modified {
-                return Ok(false);
-            }
-            *at = modified;
+        let path = Registry::path(&self.data_dir);
+        if *lock(&self.loaded_at) == stamp(&path) {
+            return Ok(false);
         }
-        let fresh = Registry::load(&self.data_dir)?;
-        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        // Load and swap under the registry's lock, so a write by the relay
+        // itself (a registration) or by an admin command is never undone by
+        // an older copy.
+        Registry::read_locked(&self.data_dir, |fresh| {
+            *lock(&self.loaded_at) = stamp(&path);
+            *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        })?;
         self.revoke_stale();
         self.bump();
         Ok(true)
@@ -120,10 +129,9 @@ impl Acl {
             bound.kill = CancellationToken::new();
         }
         bound.connections += 1;
-        let kill = bound.kill.clone();
-        drop(peers);
-        self.bump();
-        Ok(kill)
+        // No policy needs re-running: samod asks about this peer only after
+        // its handshake, which comes after this binding.
+        Ok(bound.kill.clone())
     }
 
     pub fn unbind(&self, peer: &str) {
@@ -143,7 +151,10 @@ impl Acl {
             _ => return ShareConfig::none(),
         };
         let registry = self.registry();
-        let Some(member) = registry.member(&identity.team, &identity.handle) else {
+        let Some(member) = registry
+            .member(&identity.team, &identity.handle)
+            .filter(|m| m.token_sha256 == identity.token_sha256)
+        else {
             return ShareConfig::none();
         };
         match registry.team_of(&doc.to_string()) {
@@ -155,13 +166,17 @@ impl Acl {
 
     /// Registers a document to the member's team (writes `teams.json`).
     pub fn register_doc(&self, identity: &Identity, doc: &str) -> Result<bool, RelayError> {
-        let (fresh, created) = Registry::update(&self.data_dir, |r| {
-            r.register_doc(&identity.team, doc, &identity.handle)
-        })?;
-        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        // `loaded_at` is left as it was: the reload loop sees the new mtime
-        // and reloads, so an admin change made just after this write is
-        // never skipped.
+        // Already the team's: nothing to write (and no lock, no fsync).
+        if self.registry().team_of(doc) == Some(identity.team.as_str()) {
+            return Ok(false);
+        }
+        let (_, created) = Registry::update_then(
+            &self.data_dir,
+            |r| r.register_doc(&identity.team, doc, &identity.handle),
+            |saved| *self.registry.write().unwrap_or_else(|p| p.into_inner()) = saved.clone(),
+        )?;
+        // `loaded_at` is left as it was: the reload loop sees the new file and
+        // reloads it (harmless), so nothing written meanwhile is skipped.
         self.bump();
         Ok(created)
     }

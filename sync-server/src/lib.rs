@@ -128,8 +128,16 @@ pub async fn serve(
         .await;
     state.shutdown.cancel();
     reload.abort();
-    state.repo.stop().await;
-    tracing::info!("relay stopped; storage flushed");
+    // A document stalled by a panic never reports itself stopped: do not
+    // let it hang the shutdown.
+    if tokio::time::timeout(Duration::from_secs(20), state.repo.stop())
+        .await
+        .is_err()
+    {
+        tracing::error!("the repo did not stop within 20 s (a stalled document?); exiting anyway");
+    } else {
+        tracing::info!("relay stopped; storage flushed");
+    }
     result.map_err(|e| RelayError::Internal(format!("server error: {e}")))
 }
 

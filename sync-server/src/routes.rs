@@ -120,18 +120,30 @@ async fn register_doc(
     // Registering a document another team holds is refused (403, as every
     // refusal). Document ids are 128 random bits, so this tells only someone
     // who already knows an id that it is taken.
-    let created = state
-        .acl
-        .register_doc(&identity, &id.to_string())
-        .inspect_err(|e| {
-            if matches!(e, RelayError::Forbidden) {
-                Metrics::inc(&state.metrics.forbidden);
-            }
-        })?;
+    let created = {
+        // File lock, write and fsync: off the async workers.
+        let (acl, who, doc) = (state.acl.clone(), identity.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || acl.register_doc(&who, &doc))
+            .await
+            .map_err(|e| RelayError::Internal(format!("registration task failed: {e}")))?
+    }
+    .inspect_err(|e| {
+        if matches!(e, RelayError::Forbidden) {
+            Metrics::inc(&state.metrics.forbidden);
+        }
+    })?;
     if created {
         Metrics::inc(&state.metrics.docs_registered);
         tracing::info!(doc = %id, team = %identity.team, by = %identity.handle, "document registered");
     }
+    // Open the document now: samod then asks the team's connected peers for
+    // it, so a client that created it before registering (its first
+    // announcement was dropped at the door) still syncs it.
+    let repo = state.repo.clone();
+    let wanted = id.clone();
+    tokio::spawn(async move {
+        let _ = repo.find(wanted).await;
+    });
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -202,7 +214,7 @@ async fn sync(
             // theirs; ending this one cancels only its own child token.
             let kill = kill.child_token();
             let done = CancellationToken::new();
-            let transport = relay_transport(socket, kill.clone(), done.clone(), state.metrics.clone())
+            let transport = relay_transport(socket, kill.clone(), done.clone(), state.metrics.clone(), state.acl.clone(), identity.clone())
                 .with_expected_peer_id(PeerId::from(peer.as_str()));
             tracing::info!(%peer, team = %identity.team, handle = %identity.handle, "peer connected");
             match state.acceptor.accept(transport) {

@@ -63,6 +63,20 @@ fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+fn lock_error(e: std::io::Error) -> RelayError {
+    RelayError::Internal(format!("could not lock the registry: {e}"))
+}
+
+fn lock_file(data_dir: &Path) -> Result<std::fs::File, RelayError> {
+    std::fs::create_dir_all(data_dir).map_err(lock_error)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("teams.lock"))
+        .map_err(lock_error)
+}
+
 /// A new random token: `rpt_` and 32 random bytes in bs58.
 pub fn new_token() -> Result<String, RelayError> {
     let mut bytes = [0u8; 32];
@@ -131,21 +145,37 @@ impl Registry {
         data_dir: &Path,
         change: impl FnOnce(&mut Registry) -> Result<T, RelayError>,
     ) -> Result<(Registry, T), RelayError> {
-        let io =
-            |e: std::io::Error| RelayError::Internal(format!("could not lock the registry: {e}"));
-        std::fs::create_dir_all(data_dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(data_dir.join("teams.lock"))
-            .map_err(io)?;
+        Registry::update_then(data_dir, change, |_| ())
+    }
+
+    /// Like [`update`](Self::update), and runs `after` on the saved registry
+    /// while the lock is still held: the relay swaps its copy there, so an
+    /// admin write that lands right after is never undone.
+    pub fn update_then<T>(
+        data_dir: &Path,
+        change: impl FnOnce(&mut Registry) -> Result<T, RelayError>,
+        after: impl FnOnce(&Registry),
+    ) -> Result<(Registry, T), RelayError> {
+        let file = lock_file(data_dir)?;
         let mut lock = fd_lock::RwLock::new(file);
-        let _guard = lock.write().map_err(io)?;
+        let _guard = lock.write().map_err(lock_error)?;
         let mut registry = Registry::load(data_dir)?;
         let value = change(&mut registry)?;
         registry.save(data_dir)?;
+        after(&registry);
         Ok((registry, value))
+    }
+
+    /// Runs `read` on the registry as it is on disk, under the shared lock,
+    /// so no writer is half-way through.
+    pub fn read_locked<T>(
+        data_dir: &Path,
+        read: impl FnOnce(Registry) -> T,
+    ) -> Result<T, RelayError> {
+        let file = lock_file(data_dir)?;
+        let lock = fd_lock::RwLock::new(file);
+        let _guard = lock.read().map_err(lock_error)?;
+        Ok(read(Registry::load(data_dir)?))
     }
 
     /// Whether (team, handle) is still a member, and read-only.

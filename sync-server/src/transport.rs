@@ -1,6 +1,7 @@
 //! The WebSocket transport handed to samod: binary frames in and out, a
 //! ping every 25 s (samod sends none, and idle proxies drop silent
-//! connections), and a kill switch to cut a revoked member off.
+//! connections), a kill switch to cut a revoked member off, and a gate
+//! that drops messages about documents the member's team does not hold.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +9,53 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt as _, StreamExt as _, TryStreamExt as _};
 use samod::Transport;
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::acl::Acl;
 use crate::metrics::Metrics;
+use crate::teams::Identity;
 
 const PING_EVERY: Duration = Duration::from_secs(25);
+/// A peer that does not take a frame within this long is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages queued for one peer before it counts as not reading.
+const OUTBOX: usize = 1024;
+
+/// The fields of an automerge-repo message the relay looks at. Decoding
+/// into this (everything else is skipped, not kept) checks the CBOR is
+/// well-formed without building a tree of it.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "documentId", default)]
+    document_id: Option<String>,
+}
+
+/// What the relay does with one incoming frame.
+enum Gate {
+    Pass,
+    /// About a document the member's team does not hold: never reaches
+    /// samod (which would load it into memory).
+    Drop,
+}
+
+fn gate(bytes: &[u8], acl: &Acl, identity: &Identity) -> Result<Gate, String> {
+    let envelope: Envelope =
+        ciborium::from_reader(bytes).map_err(|e| format!("malformed message: {e}"))?;
+    let Some(doc) = envelope.document_id else {
+        return Ok(Gate::Pass);
+    };
+    let bare = doc.strip_prefix("automerge:").unwrap_or(&doc);
+    let registry = acl.registry();
+    if registry.team_of(bare) == Some(identity.team.as_str()) {
+        Ok(Gate::Pass)
+    } else {
+        tracing::debug!(kind = %envelope.kind, %doc, "dropped a message about a document the team does not hold");
+        Ok(Gate::Drop)
+    }
+}
 
 /// Builds the transport; `done` is cancelled when the connection is over.
 pub fn relay_transport(
@@ -20,27 +63,33 @@ pub fn relay_transport(
     kill: CancellationToken,
     done: CancellationToken,
     metrics: Arc<Metrics>,
+    acl: Arc<Acl>,
+    identity: Identity,
 ) -> Transport {
     let (mut tx, rx) = socket.split();
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    // Bounded: a peer that stops reading fills it, the next send fails, and
+    // samod closes the connection instead of queueing without end.
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Message>(OUTBOX);
     let writer_kill = kill.clone();
     tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
-            tokio::select! {
-                _ = writer_kill.cancelled() => {
-                    let _ = tx.send(Message::Close(None)).await;
-                    break;
-                }
-                m = out_rx.recv() => match m {
-                    Some(m) => if tx.send(m).await.is_err() { break },
-                    None => { let _ = tx.close().await; break }
-                },
-                _ = ping.tick() => if tx.send(Message::Ping(Default::default())).await.is_err() { break },
+            let next = tokio::select! {
+                _ = writer_kill.cancelled() => None,
+                m = out_rx.recv() => m,
+                _ = ping.tick() => Some(Message::Ping(Default::default())),
+            };
+            let Some(message) = next else { break };
+            // Every write has a deadline, so a peer that stops reading
+            // cannot hold its slot (or dodge a revocation) forever.
+            match tokio::time::timeout(SEND_TIMEOUT, tx.send(message)).await {
+                Ok(Ok(())) => {}
+                _ => break,
             }
         }
         done.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(None))).await;
     });
     let stream = rx
         .take_until(kill.cancelled_owned())
@@ -52,25 +101,31 @@ pub fn relay_transport(
             }
             std::io::Error::other(text)
         })
-        .try_filter_map(|m| async move {
-            match m {
-                // Anything that is not well-formed CBOR ends the connection
-                // here, before samod sees it.
-                Message::Binary(b) => match ciborium::from_reader::<ciborium::Value, _>(&b[..]) {
-                    Ok(_) => Ok(Some(b.to_vec())),
-                    Err(e) => Err(std::io::Error::other(format!("malformed CBOR: {e}"))),
-                },
-                Message::Text(_) => Err(std::io::Error::other(
-                    "text frames are not part of the protocol",
-                )),
-                Message::Ping(_) | Message::Pong(_) => Ok(None),
-                // The stream ends right after a close frame.
-                Message::Close(_) => Ok(None),
+        .try_filter_map(move |m| {
+            let verdict = match &m {
+                Message::Binary(b) => Some(gate(b, &acl, &identity)),
+                _ => None,
+            };
+            async move {
+                match m {
+                    Message::Binary(b) => match verdict {
+                        Some(Ok(Gate::Pass)) => Ok(Some(b.to_vec())),
+                        Some(Ok(Gate::Drop)) => Ok(None),
+                        Some(Err(e)) => Err(std::io::Error::other(e)),
+                        None => Ok(None),
+                    },
+                    Message::Text(_) => Err(std::io::Error::other(
+                        "text frames are not part of the protocol",
+                    )),
+                    Message::Ping(_) | Message::Pong(_) => Ok(None),
+                    // The stream ends right after a close frame.
+                    Message::Close(_) => Ok(None),
+                }
             }
         });
     let sink = futures::sink::unfold(out_tx, |tx, bytes: Vec<u8>| async move {
-        tx.send(Message::Binary(bytes.into()))
-            .map_err(|_| std::io::Error::other("connection closed"))?;
+        tx.try_send(Message::Binary(bytes.into()))
+            .map_err(|_| std::io::Error::other("the peer is not reading (or gone)"))?;
         Ok::<_, std::io::Error>(tx)
     });
     Transport::new(Box::pin(stream), Box::pin(sink))

@@ -650,3 +650,39 @@ async fn a_damaged_chunk_is_quarantined_at_startup_and_the_rest_served() {
     eventually("content", || get(&jo_doc, "k").as_deref() == Some("kept")).await;
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_about_unregistered_documents_never_reach_samod() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    // Five documents the team never registered: their announcements are
+    // dropped at the door, so the relay never loads them.
+    for i in 0..5 {
+        new_doc(&sam, "k", &format!("private {i}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, metrics) = http(relay.addr, "GET", "/metrics", None).await;
+    assert_eq!(
+        metric(&metrics, "rapport_relay_documents_loaded"),
+        0,
+        "{metrics}"
+    );
+    // A registered one syncs as usual.
+    let doc = new_doc(&sam, "k", "shared").await;
+    register(&relay, &t.sam, "acme", doc.document_id()).await;
+    put(&doc, "after", "registration");
+    within(
+        "synced",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+    let (_, metrics) = http(relay.addr, "GET", "/metrics", None).await;
+    assert_eq!(
+        metric(&metrics, "rapport_relay_documents_loaded"),
+        1,
+        "{metrics}"
+    );
+    relay.stop().await;
+}
