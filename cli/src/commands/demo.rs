@@ -149,7 +149,7 @@ fn tour(ctx: &Ctx) -> anyhow::Result<()> {
         "rapport agenda                      # what to do this week",
         "rapport gap \"Acme Logistics\"        # where we stand vs where we must be",
         "rapport gap --opp \"Hub network\"     # the buying roles of one opportunity",
-        "rapport map Acme -o acme.svg         # the relationship map as a picture",
+        "rapport map Acme -o acme.svg        # the relationship map as a picture",
         "rapport person show \"Ana Silva\"",
         "rapport plan list",
         "rapport rel show \"Bruno Costa\"      # we only ever ask him for things",
