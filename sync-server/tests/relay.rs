@@ -184,6 +184,25 @@ fn get(doc: &DocHandle, key: &str) -> Option<String> {
     })
 }
 
+/// A document `client` creates, registers to acme with `token`, and syncs
+/// to the relay.
+async fn shared_doc(
+    relay: &Relay,
+    client: &Client,
+    token: &str,
+    key: &str,
+    value: &str,
+) -> DocHandle {
+    let doc = new_doc(client, key, value).await;
+    assert_eq!(register(relay, token, "acme", doc.document_id()).await, 201);
+    within(
+        "the relay has the document",
+        doc.they_have_our_changes(client.dialer.connection_id().unwrap()),
+    )
+    .await;
+    doc
+}
+
 async fn register(relay: &Relay, token: &str, team: &str, id: &DocumentId) -> u16 {
     http(
         relay.addr,
@@ -335,13 +354,7 @@ async fn revoking_a_member_cuts_a_connected_peer_off() {
     let t = setup(dir.path());
     let relay = Relay::start(dir.path()).await;
     let sam = client(&relay, "sam-1", &t.sam).await;
-    let doc = new_doc(&sam, "k", "v").await;
-    register(&relay, &t.sam, "acme", doc.document_id()).await;
-    within(
-        "synced",
-        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
-    )
-    .await;
+    let doc = shared_doc(&relay, &sam, &t.sam, "k", "v").await;
     let jo = client(&relay, "jo-1", &t.jo).await;
     let jo_doc = within("jo finds it", jo.repo.find(doc.document_id().clone()))
         .await
@@ -385,13 +398,7 @@ async fn a_restarted_relay_still_serves_its_documents() {
     let t = setup(dir.path());
     let relay = Relay::start(dir.path()).await;
     let sam = client(&relay, "sam-1", &t.sam).await;
-    let doc = new_doc(&sam, "k", "kept").await;
-    register(&relay, &t.sam, "acme", doc.document_id()).await;
-    within(
-        "synced",
-        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
-    )
-    .await;
+    let doc = shared_doc(&relay, &sam, &t.sam, "k", "kept").await;
     let id = doc.document_id().clone();
     sam.repo.stop().await;
     relay.stop().await;
@@ -511,13 +518,7 @@ async fn hostile_input_is_refused_and_everyone_else_keeps_syncing() {
         (200, "ok".into())
     );
     let sam = client(&relay, "sam-2", &t.sam).await;
-    let doc = new_doc(&sam, "k", "v").await;
-    register(&relay, &t.sam, "acme", doc.document_id()).await;
-    within(
-        "synced",
-        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
-    )
-    .await;
+    let doc = shared_doc(&relay, &sam, &t.sam, "k", "v").await;
     let jo = client(&relay, "jo-2", &t.jo).await;
     let jo_doc = within("jo finds it", jo.repo.find(doc.document_id().clone()))
         .await
@@ -604,13 +605,7 @@ async fn a_damaged_chunk_is_quarantined_at_startup_and_the_rest_served() {
     let t = setup(dir.path());
     let relay = Relay::start(dir.path()).await;
     let sam = client(&relay, "sam-1", &t.sam).await;
-    let doc = new_doc(&sam, "k", "kept").await;
-    register(&relay, &t.sam, "acme", doc.document_id()).await;
-    within(
-        "synced",
-        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
-    )
-    .await;
+    let doc = shared_doc(&relay, &sam, &t.sam, "k", "kept").await;
     let id = doc.document_id().clone();
     sam.repo.stop().await;
     relay.stop().await;

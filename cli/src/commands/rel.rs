@@ -266,18 +266,8 @@ fn list(
     member: Option<&str>,
     all: bool,
 ) -> anyhow::Result<()> {
-    let member = member
-        .map(|m| validate_handle(m.trim_start_matches('@')))
-        .transpose()?;
-    let docs = ws.read_scope(
-        ws.scope(account)?,
-        Parts {
-            people: true,
-            relationships: true,
-            activities: true,
-            ..Parts::NONE
-        },
-    )?;
+    let member = member_filter(member)?;
+    let docs = ws.read_scope(ws.scope(account)?, REL_PARTS)?;
     let mut rows = Vec::new();
     for d in &docs {
         for (id, r) in &d.data.relationships {
@@ -353,6 +343,22 @@ fn list(
     )
 }
 
+/// What relationship listings decode: people, relationships and activity
+/// (for the derived last contact).
+const REL_PARTS: Parts = Parts {
+    people: true,
+    relationships: true,
+    activities: true,
+    ..Parts::NONE
+};
+
+/// An optional `--member` filter, `@` allowed.
+fn member_filter(member: Option<&str>) -> anyhow::Result<Option<String>> {
+    Ok(member
+        .map(|m| validate_handle(m.trim_start_matches('@')))
+        .transpose()?)
+}
+
 fn arrow(current: String, desired: Option<String>) -> String {
     match desired {
         Some(d) if d != current => format!("{current} → {d}"),
@@ -388,18 +394,8 @@ fn show(
     account: Option<&str>,
     member: Option<&str>,
 ) -> anyhow::Result<()> {
-    let member = member
-        .map(|m| validate_handle(m.trim_start_matches('@')))
-        .transpose()?;
-    let docs = ws.read_scope(
-        ws.scope(account)?,
-        Parts {
-            people: true,
-            relationships: true,
-            activities: true,
-            ..Parts::NONE
-        },
-    )?;
+    let member = member_filter(member)?;
+    let docs = ws.read_scope(ws.scope(account)?, REL_PARTS)?;
     let (i, person) = find_person(&docs, query)?;
     let d = &docs[i];
     let mut rels: Vec<_> = relationships_of(d, &person, member.as_deref())
