@@ -158,6 +158,21 @@ impl<'a> Workspace<'a> {
         }
     }
 
+    /// Finds one record in scope (`--account`, or everywhere) and returns
+    /// its document, decoded with at least `parts`, and its id.
+    pub fn find_one(
+        &self,
+        account: Option<&str>,
+        parts: Parts,
+        kind: &str,
+        query: &str,
+        named: impl Fn(&DocData) -> Vec<Named>,
+    ) -> anyhow::Result<(Doc, RecordId)> {
+        let mut docs = self.read_scope(self.scope(account)?, parts)?;
+        let (i, id) = find(&docs, kind, query, named)?;
+        Ok((docs.swap_remove(i), id))
+    }
+
     /// `--account` given: that account (or `personal`); none: everything.
     pub fn scope(&self, account: Option<&str>) -> anyhow::Result<Scope> {
         match account {

@@ -14,7 +14,7 @@ use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
 use crate::render::archived_mark;
 use crate::render::{Rec, name_list, names};
-use crate::workspace::{Doc, Named, Workspace, find, find_person};
+use crate::workspace::{Doc, Named, Workspace, find_person};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -116,16 +116,12 @@ fn find_entry(
     query: &str,
     account: Option<&str>,
 ) -> anyhow::Result<(Doc, RecordId)> {
-    let mut docs = ws.read_scope(
-        ws.scope(account)?,
-        Parts {
-            activities: true,
-            people: true,
-            ..Parts::NONE
-        },
-    )?;
-    let (i, id) = find(&docs, "activity", query, entries)?;
-    Ok((docs.swap_remove(i), id))
+    let parts = Parts {
+        activities: true,
+        people: true,
+        ..Parts::NONE
+    };
+    ws.find_one(account, parts, "activity", query, entries)
 }
 
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
 use crate::render::archived_mark;
 use crate::render::{Rec, person_name};
-use crate::workspace::{Doc, Named, Workspace, find, find_person};
+use crate::workspace::{Doc, Named, Workspace, find_person};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -229,15 +229,16 @@ pub fn find_opp(
     account: Option<&str>,
     parts: Parts,
 ) -> anyhow::Result<(Doc, RecordId)> {
-    let mut docs = ws.read_scope(
-        ws.scope(account)?,
+    ws.find_one(
+        account,
         Parts {
             opportunities: true,
             ..parts
         },
-    )?;
-    let (i, id) = find(&docs, "opportunity", query, titles)?;
-    Ok((docs.swap_remove(i), id))
+        "opportunity",
+        query,
+        titles,
+    )
 }
 
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {

@@ -14,7 +14,7 @@ use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
 use crate::render::archived_mark;
 use crate::render::{Rec, person_name};
-use crate::workspace::{Doc, Named, Workspace, find, find_person};
+use crate::workspace::{Doc, Named, Workspace, find_person};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -168,16 +168,12 @@ fn find_partnership(
     query: &str,
     account: Option<&str>,
 ) -> anyhow::Result<(Doc, RecordId)> {
-    let mut docs = ws.read_scope(
-        ws.scope(account)?,
-        Parts {
-            partnerships: true,
-            people: true,
-            ..Parts::NONE
-        },
-    )?;
-    let (i, id) = find(&docs, "partnership", query, named)?;
-    Ok((docs.swap_remove(i), id))
+    let parts = Parts {
+        partnerships: true,
+        people: true,
+        ..Parts::NONE
+    };
+    ws.find_one(account, parts, "partnership", query, named)
 }
 
 fn partner_name(d: &Doc, p: &Partnership) -> String {

@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::error::user;
 use crate::render::archived_mark;
 use crate::render::{Rec, person_name};
-use crate::workspace::{Doc, Named, Workspace, find, find_person};
+use crate::workspace::{Doc, Named, Workspace, find_person};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -126,16 +126,12 @@ fn find_item(
     query: &str,
     account: Option<&str>,
 ) -> anyhow::Result<(Doc, RecordId)> {
-    let mut docs = ws.read_scope(
-        ws.scope(account)?,
-        Parts {
-            plan: true,
-            people: true,
-            ..Parts::NONE
-        },
-    )?;
-    let (i, id) = find(&docs, "plan item", query, actions)?;
-    Ok((docs.swap_remove(i), id))
+    let parts = Parts {
+        plan: true,
+        people: true,
+        ..Parts::NONE
+    };
+    ws.find_one(account, parts, "plan item", query, actions)
 }
 
 fn tests_cell(t: &Tests) -> String {
