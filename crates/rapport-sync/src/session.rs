@@ -1,0 +1,383 @@
+//! One sync session: connect to the relay, sync each document both ways with
+//! a fresh automerge sync state, and stop when every document has settled.
+//!
+//! A document has *settled* when the relay has told us heads that we hold
+//! entirely and that equal ours (both sides have each other's changes), or,
+//! when the relay marks itself read-only for us, once we hold its heads.
+//! Sync states are never reused across sessions, so a session that was cut
+//! off (or a relay that lost data) cannot leave a stale state behind.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use automerge::sync::{self, SyncDoc as _};
+use automerge::{AutoCommit, ChangeHash};
+use futures_util::{SinkExt as _, StreamExt as _};
+use rapport_core::DocId;
+use serde::Serialize;
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
+
+use crate::{Remote, SyncError, wire};
+
+/// How long to wait for the relay before giving up.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Opening the connection and the handshake.
+    pub connect: Duration,
+    /// Silence from the relay while documents are still unsettled.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(15),
+            idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A document to sync. `local` is false for a document we only know the id
+/// of (a teammate shared it): we ask the relay for it.
+#[derive(Debug)]
+pub struct DocSync {
+    pub id: DocId,
+    pub doc: AutoCommit,
+    pub local: bool,
+}
+
+/// How a document's sync ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Both sides have each other's changes.
+    Synced,
+    /// We have the relay's changes, but it does not take ours (a read-only
+    /// member).
+    ReadOnly,
+    /// The relay does not have the document, or will not share it.
+    Unavailable,
+    /// The connection ended first; what arrived is kept, the rest comes
+    /// with the next sync.
+    Interrupted,
+    /// The relay sent something automerge rejected; nothing more was applied.
+    Failed,
+}
+
+/// What happened to one document.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocReport {
+    pub id: String,
+    pub outcome: Outcome,
+    /// Changes we sent the relay.
+    pub sent: usize,
+    /// Changes we received and did not have.
+    pub received: usize,
+    /// The relay's heads when it last told us (hex change hashes).
+    pub relay_heads: Option<Vec<String>>,
+    /// Why, for `interrupted` and `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+struct Slot {
+    sync: DocSync,
+    state: sync::State,
+    before: Vec<ChangeHash>,
+    /// The relay's heads in its first message: what it had before we sent
+    /// anything (our first message carries no changes).
+    relay_start: Option<Vec<ChangeHash>>,
+    outcome: Option<Outcome>,
+    reason: Option<String>,
+}
+
+impl Slot {
+    fn settle(&mut self, outcome: Outcome, reason: Option<String>) -> bool {
+        if self.outcome.is_some() {
+            return false;
+        }
+        self.outcome = Some(outcome);
+        self.reason = reason;
+        true
+    }
+
+    fn settled_now(&mut self) -> Option<Outcome> {
+        let theirs = self.state.their_heads.clone()?;
+        if self.relay_start.is_none() {
+            self.relay_start = Some(theirs.clone());
+        }
+        // Asked for a document the relay holds nothing of.
+        if !self.sync.local && theirs.is_empty() {
+            return Some(Outcome::Unavailable);
+        }
+        let doc = &mut self.sync.doc;
+        if !theirs.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+            return None;
+        }
+        let mut ours = doc.get_heads();
+        let mut theirs = theirs;
+        ours.sort();
+        theirs.sort();
+        if ours == theirs {
+            Some(Outcome::Synced)
+        } else if self.state.peer_read_only {
+            Some(Outcome::ReadOnly)
+        } else {
+            None
+        }
+    }
+
+    fn report(&mut self) -> DocReport {
+        let doc = &mut self.sync.doc;
+        let received: HashSet<ChangeHash> =
+            doc.get_changes(&self.before).iter().map(|c| c.hash()).collect();
+        // Sent: what we held before the session that the relay did not.
+        let sent = match &self.relay_start {
+            None => 0,
+            Some(start) => {
+                let known: Vec<ChangeHash> = start
+                    .iter()
+                    .copied()
+                    .filter(|h| doc.get_change_by_hash(h).is_some())
+                    .collect();
+                doc.get_changes(&known)
+                    .iter()
+                    .filter(|c| !received.contains(&c.hash()))
+                    .count()
+            }
+        };
+        DocReport {
+            id: self.sync.id.to_url(),
+            outcome: self.outcome.clone().unwrap_or(Outcome::Interrupted),
+            sent,
+            received: received.len(),
+            relay_heads: self
+                .state
+                .their_heads
+                .as_ref()
+                .map(|hs| hs.iter().map(ToString::to_string).collect()),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(remote: &Remote, peer: &str, timeouts: Timeouts) -> Result<Ws, SyncError> {
+    let url = remote.ws_url(peer);
+    let unreachable = |reason: String| SyncError::Unreachable {
+        url: remote.http_base(),
+        reason,
+    };
+    let mut req = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| unreachable(format!("bad relay URL: {e}")))?;
+    let bearer = format!("Bearer {}", remote.token)
+        .parse()
+        .map_err(|_| SyncError::BadToken)?;
+    req.headers_mut().insert("authorization", bearer);
+    let connecting = tokio_tungstenite::connect_async(req);
+    match tokio::time::timeout(timeouts.connect, connecting).await {
+        Err(_) => Err(unreachable(format!(
+            "no answer within {}s",
+            timeouts.connect.as_secs()
+        ))),
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            let status = resp.status().as_u16();
+            let body = resp
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).chars().take(200).collect())
+                .unwrap_or_default();
+            Err(match status {
+                401 => SyncError::Unauthorized,
+                403 => SyncError::Forbidden(format!("opening the sync connection: {body}")),
+                _ => SyncError::Http {
+                    what: "opening the sync connection".into(),
+                    status,
+                    body,
+                },
+            })
+        }
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+    }
+}
+
+/// What went wrong with the connection after the handshake.
+enum Cut {
+    Lost(String),
+}
+
+async fn next_frame(ws: &mut Ws, idle: Duration) -> Result<Vec<u8>, Cut> {
+    loop {
+        match tokio::time::timeout(idle, ws.next()).await {
+            Err(_) => {
+                return Err(Cut::Lost(format!(
+                    "the relay stopped answering for {}s",
+                    idle.as_secs()
+                )));
+            }
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
+                return Err(Cut::Lost("the relay closed the connection".into()));
+            }
+            Ok(Some(Err(e))) => return Err(Cut::Lost(format!("the connection failed: {e}"))),
+            Ok(Some(Ok(Message::Binary(b)))) => return Ok(b.to_vec()),
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, frame: Vec<u8>) -> Result<(), Cut> {
+    ws.send(Message::Binary(frame.into()))
+        .await
+        .map_err(|e| Cut::Lost(format!("the connection failed: {e}")))
+}
+
+/// Syncs `docs` with the relay and returns each with its report, in the
+/// order given. An error means no connection was made (nothing changed);
+/// once connected, problems are per-document outcomes, and each document
+/// keeps every change that arrived.
+pub async fn run(
+    remote: &Remote,
+    peer: &str,
+    docs: Vec<DocSync>,
+    timeouts: Timeouts,
+    mut progress: impl FnMut(&DocReport),
+) -> Result<Vec<(DocSync, DocReport)>, SyncError> {
+    let mut ws = connect(remote, peer, timeouts).await?;
+    let relay = handshake(&mut ws, peer, timeouts).await?;
+
+    let mut slots: Vec<Slot> = docs
+        .into_iter()
+        .map(|mut d| Slot {
+            before: d.doc.get_heads(),
+            relay_start: None,
+            sync: d,
+            state: sync::State::new(),
+            outcome: None,
+            reason: None,
+        })
+        .collect();
+    let index: HashMap<String, usize> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.sync.id.to_bs58(), i))
+        .collect();
+
+    let result = exchange(&mut ws, peer, &relay, &mut slots, &index, timeouts, &mut progress).await;
+    if let Err(Cut::Lost(reason)) = result {
+        for slot in &mut slots {
+            if slot.settle(Outcome::Interrupted, Some(reason.clone())) {
+                progress(&slot.report());
+            }
+        }
+    } else {
+        // Say goodbye; the relay has everything already.
+        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+    }
+    Ok(slots
+        .into_iter()
+        .map(|mut s| {
+            let report = s.report();
+            (s.sync, report)
+        })
+        .collect())
+}
+
+async fn handshake(ws: &mut Ws, peer: &str, timeouts: Timeouts) -> Result<String, SyncError> {
+    let lost = |Cut::Lost(reason)| SyncError::Protocol(format!("during the handshake: {reason}"));
+    send(ws, wire::join(peer)).await.map_err(lost)?;
+    loop {
+        let frame = next_frame(ws, timeouts.connect).await.map_err(lost)?;
+        match wire::decode(&frame).map_err(SyncError::Protocol)? {
+            wire::Incoming::Peer { sender } => return Ok(sender),
+            wire::Incoming::Error { message } => {
+                return Err(SyncError::Protocol(format!("the relay said: {message}")));
+            }
+            _ => continue,
+        }
+    }
+}
+
+async fn exchange(
+    ws: &mut Ws,
+    peer: &str,
+    relay: &str,
+    slots: &mut [Slot],
+    index: &HashMap<String, usize>,
+    timeouts: Timeouts,
+    progress: &mut impl FnMut(&DocReport),
+) -> Result<(), Cut> {
+    // Open every document at once: one round trip for all of them.
+    for slot in slots.iter_mut() {
+        let request = !slot.sync.local;
+        if let Some(msg) = slot.sync.doc.sync().generate_sync_message(&mut slot.state) {
+            let frame = wire::sync(peer, relay, &slot.sync.id.to_bs58(), msg.encode(), request);
+            send(ws, frame).await?;
+        }
+    }
+    let mut pending = slots.len();
+    while pending > 0 {
+        let frame = next_frame(ws, timeouts.idle).await?;
+        let incoming = wire::decode(&frame).map_err(Cut::Lost)?;
+        let (doc, settled) = match incoming {
+            wire::Incoming::Sync { doc, data, request } => {
+                let Some(&i) = index.get(&doc) else {
+                    // Not one of ours this session.
+                    if request {
+                        send(ws, wire::unavailable(peer, relay, &doc)).await?;
+                    }
+                    continue;
+                };
+                let slot = &mut slots[i];
+                let settled = match receive(slot, &data) {
+                    Err(reason) => Some((Outcome::Failed, Some(reason))),
+                    Ok(()) => {
+                        if let Some(msg) =
+                            slot.sync.doc.sync().generate_sync_message(&mut slot.state)
+                        {
+                            send(ws, wire::sync(peer, relay, &doc, msg.encode(), false)).await?;
+                        }
+                        slot.settled_now().map(|o| (o, None))
+                    }
+                };
+                (i, settled)
+            }
+            wire::Incoming::Unavailable { doc } => match index.get(&doc) {
+                Some(&i) => (i, Some((Outcome::Unavailable, None))),
+                None => continue,
+            },
+            wire::Incoming::Error { message } => {
+                return Err(Cut::Lost(format!("the relay said: {message}")));
+            }
+            wire::Incoming::Peer { .. } | wire::Incoming::Other => continue,
+        };
+        if let Some((outcome, reason)) = settled
+            && slots[doc].settle(outcome, reason)
+        {
+            pending -= 1;
+            progress(&slots[doc].report());
+        }
+    }
+    Ok(())
+}
+
+/// Applies one sync message. automerge can panic on hostile input, so the
+/// panic is caught and the document reported as failed.
+fn receive(slot: &mut Slot, data: &[u8]) -> Result<(), String> {
+    if slot.outcome == Some(Outcome::Failed) {
+        return Err("an earlier message failed".into());
+    }
+    let msg = sync::Message::decode(data).map_err(|e| format!("not a sync message: {e}"))?;
+    let doc = &mut slot.sync.doc;
+    let state = &mut slot.state;
+    match catch_unwind(AssertUnwindSafe(|| doc.sync().receive_sync_message(state, msg))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("automerge rejected a sync message: {e}")),
+        Err(_) => Err("automerge panicked on a sync message".into()),
+    }
+}
