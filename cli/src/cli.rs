@@ -70,6 +70,15 @@ pub enum Command {
     Agenda(commands::agenda::Args),
     /// Draw an account's relationship map (SVG, DOT or Mermaid).
     Map(commands::map::Args),
+    /// Relays to sync with: add, list, remove.
+    #[command(subcommand)]
+    Remote(commands::remote::Cmd),
+    /// Share an account with your team through a relay.
+    Share(commands::sync::ShareArgs),
+    /// Sync shared accounts with the relay, both ways, once.
+    Sync(commands::sync::SyncArgs),
+    /// Which shared documents have changes the relay has not seen (offline).
+    Status(commands::sync::StatusArgs),
     /// Load an example workspace (two accounts, ~15 people) to try Rapport.
     Demo(commands::demo::Args),
     /// Print where data and config live.

@@ -25,6 +25,10 @@ pub struct Paths {
     pub views: PathBuf,
     /// `config.toml`: which document is the personal one.
     pub config: PathBuf,
+    /// `remotes.toml`: relays and tokens (mode 0600).
+    pub remotes: PathBuf,
+    /// `sync.json`: what each relay had at the last sync (for `rapport status`).
+    pub sync_state: PathBuf,
     /// Set when `--home`/`RAPPORT_HOME` chose the location.
     pub home: Option<PathBuf>,
 }
@@ -38,6 +42,8 @@ impl Paths {
                 store: home.join("store"),
                 views: home.join("views"),
                 config: home.join("config.toml"),
+                remotes: home.join("remotes.toml"),
+                sync_state: home.join("sync.json"),
                 home: Some(home.to_path_buf()),
             });
         }
@@ -47,6 +53,8 @@ impl Paths {
             store: dirs.data_dir().join("store"),
             views: dirs.cache_dir().join("views"),
             config: dirs.config_dir().join("config.toml"),
+            remotes: dirs.config_dir().join("remotes.toml"),
+            sync_state: dirs.data_dir().join("sync.json"),
             home: None,
         })
     }
@@ -70,19 +78,9 @@ impl Config {
         }
     }
 
-    /// Writes atomically: a crash leaves the old file or the new one.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let dir = path.parent().context("the config path has no directory")?;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
         let text = toml::to_string(self).context("could not encode the config")?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("could not write in {}", dir.display()))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path)
-            .with_context(|| format!("could not write {}", path.display()))?;
-        Ok(())
+        write_atomic(path, text.as_bytes())
     }
 
     pub fn personal_doc(&self) -> anyhow::Result<Option<DocId>> {
@@ -94,4 +92,19 @@ impl Config {
             })
             .transpose()
     }
+}
+
+/// Writes a file atomically (a crash leaves the old file or the new one),
+/// readable by its owner only (0600: tempfile creates files that way, and
+/// the rename keeps the mode).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().context("the path has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("could not write in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(())
 }

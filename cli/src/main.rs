@@ -6,6 +6,7 @@ mod ctx;
 mod demo;
 mod error;
 mod output;
+mod remotes;
 mod render;
 mod workspace;
 

@@ -15,6 +15,8 @@ pub mod partner;
 pub mod person;
 pub mod plan;
 pub mod rel;
+pub mod remote;
+pub mod sync;
 
 use std::str::FromStr;
 
@@ -37,6 +39,10 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Gap(args) => gap::run(ctx, args),
         Command::Agenda(args) => agenda::run(ctx, args),
         Command::Map(args) => map::run(ctx, args),
+        Command::Remote(cmd) => remote::run(ctx, cmd),
+        Command::Share(args) => sync::share(ctx, args),
+        Command::Sync(args) => sync::sync(ctx, args),
+        Command::Status(args) => sync::status(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Where => init::run_where(ctx),
         Command::Doctor(args) => doctor::run(ctx, args),

@@ -181,6 +181,39 @@ pub fn independent_documents<B: Backend>(make: &dyn Fn() -> B) {
     assert_eq!(store.docs().unwrap(), vec![b]);
 }
 
+/// What a sync brings in is stored: a few changes as chunks, a whole new
+/// document as one snapshot, and a document with both loads as the union.
+pub fn absorb<B: Backend>(make: &dyn Fn() -> B) {
+    let theirs = Store::new(make()).with_compact_after(4);
+    let created = theirs.create(init).unwrap();
+    for i in 0..6 {
+        add_person(&theirs, &created.id, &format!("P{i}"));
+    }
+    // A second store (another machine) receives the whole document.
+    let ours = Store::new(make()).with_compact_after(4);
+    let other_id = rapport_core::DocId::random();
+    let mut fetched = theirs.load(&created.id).unwrap().doc.fork();
+    assert_eq!(ours.absorb(&other_id, &mut fetched, &[]).unwrap(), 7);
+    assert_eq!(
+        ours.list_chunks(&other_id).unwrap().len(),
+        1,
+        "one snapshot"
+    );
+    assert_eq!(names(&ours, &other_id).len(), 6);
+    // Then one more change arrives: one incremental chunk beside it.
+    let before = fetched.get_heads();
+    doc::put_record(
+        &mut fetched,
+        Collection::People,
+        &RecordId::random(),
+        &Person::named("Q"),
+    )
+    .unwrap();
+    assert_eq!(ours.absorb(&other_id, &mut fetched, &before).unwrap(), 1);
+    assert_eq!(ours.list_chunks(&other_id).unwrap().len(), 2);
+    assert!(names(&ours, &other_id).contains("Q"));
+}
+
 macro_rules! suite {
     ($name:ident, $setup:expr) => {
         mod $name {
@@ -215,6 +248,11 @@ macro_rules! suite {
             fn compaction() {
                 let (_guard, make) = $setup;
                 super::compaction(&make);
+            }
+            #[test]
+            fn absorb() {
+                let (_guard, make) = $setup;
+                super::absorb(&make);
             }
             #[test]
             fn independent_documents() {

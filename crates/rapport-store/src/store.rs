@@ -313,6 +313,45 @@ impl<B: Backend> Store<B> {
         Ok(keys)
     }
 
+    /// Writes what a sync brought into `doc` since `since` (the heads it
+    /// had before; empty for a document new to this store). A few changes
+    /// become incremental chunks; many (a whole document fetched for the
+    /// first time) become one snapshot of the full document, added beside
+    /// the chunks already there (nothing is removed, so a concurrent writer
+    /// loses nothing; the next compaction tidies up). Returns how many
+    /// changes were new.
+    pub fn absorb(
+        &self,
+        id: &DocId,
+        doc: &mut AutoCommit,
+        since: &[ChangeHash],
+    ) -> Result<usize, StoreError> {
+        doc.commit();
+        let changes = doc.get_changes(since);
+        if changes.len() <= self.compact_after {
+            for change in &changes {
+                let key = ChunkKey {
+                    doc: *id,
+                    kind: ChunkKind::Incremental,
+                    name: change.hash().to_string(),
+                };
+                self.backend
+                    .put(&key, change.raw_bytes())
+                    .map_err(|e| self.io("write", &key, e))?;
+            }
+            return Ok(changes.len());
+        }
+        let key = ChunkKey {
+            doc: *id,
+            kind: ChunkKind::Snapshot,
+            name: snapshot_name(&doc.get_heads()),
+        };
+        self.backend
+            .put(&key, &doc.save())
+            .map_err(|e| self.io("write", &key, e))?;
+        Ok(changes.len())
+    }
+
     /// Replaces a document's chunks with one snapshot.
     pub fn compact(&self, id: &DocId) -> Result<Compaction, StoreError> {
         let mut loaded = self.load(id)?;

@@ -130,8 +130,11 @@ impl Slot {
 
     fn report(&mut self) -> DocReport {
         let doc = &mut self.sync.doc;
-        let received: HashSet<ChangeHash> =
-            doc.get_changes(&self.before).iter().map(|c| c.hash()).collect();
+        let received: HashSet<ChangeHash> = doc
+            .get_changes(&self.before)
+            .iter()
+            .map(|c| c.hash())
+            .collect();
         // Sent: what we held before the session that the relay did not.
         let sent = match &self.relay_start {
             None => 0,
@@ -268,7 +271,16 @@ pub async fn run(
         .map(|(i, s)| (s.sync.id.to_bs58(), i))
         .collect();
 
-    let result = exchange(&mut ws, peer, &relay, &mut slots, &index, timeouts, &mut progress).await;
+    let result = exchange(
+        &mut ws,
+        peer,
+        &relay,
+        &mut slots,
+        &index,
+        timeouts,
+        &mut progress,
+    )
+    .await;
     if let Err(Cut::Lost(reason)) = result {
         for slot in &mut slots {
             if slot.settle(Outcome::Interrupted, Some(reason.clone())) {
@@ -375,7 +387,9 @@ fn receive(slot: &mut Slot, data: &[u8]) -> Result<(), String> {
     let msg = sync::Message::decode(data).map_err(|e| format!("not a sync message: {e}"))?;
     let doc = &mut slot.sync.doc;
     let state = &mut slot.state;
-    match catch_unwind(AssertUnwindSafe(|| doc.sync().receive_sync_message(state, msg))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        doc.sync().receive_sync_message(state, msg)
+    })) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("automerge rejected a sync message: {e}")),
         Err(_) => Err("automerge panicked on a sync message".into()),

@@ -209,7 +209,9 @@ async fn other_teams_and_bad_tokens_get_nothing() {
     assert_ne!(r.outcome, Outcome::Synced);
     assert_eq!(get(&eve_doc, "secret"), None);
     let eve = t.eve.clone();
-    let err = blocking(move || http::register(&eve, &id)).await.unwrap_err();
+    let err = blocking(move || http::register(&eve, &id))
+        .await
+        .unwrap_err();
     assert!(matches!(err, SyncError::Forbidden(_)), "{err}");
 
     // A wrong token: 401, both over HTTP and on the sync socket.

@@ -1,0 +1,469 @@
+//! `rapport share`, `rapport sync` and `rapport status`: team sync through a
+//! relay. The store stays the only writer of local files: the sync client
+//! works on loaded copies, and what they received is appended afterwards.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal as _;
+
+use automerge::{AutoCommit, ChangeHash};
+use rapport_core::doc::{self, Collection, DocKind, Parts};
+use rapport_core::model::AccountEntry;
+use rapport_core::{DocId, RecordId};
+use rapport_store::StoreError;
+use rapport_sync::{DocSync, Outcome, SyncError, Timeouts};
+use serde::Serialize;
+
+use crate::ctx::Ctx;
+use crate::error::{user, user_hint};
+use crate::output::plural;
+use crate::remotes::{DocState, RemoteEntry, Remotes, SyncState};
+use crate::workspace::Workspace;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  rapport share Acme\n  rapport share Acme --remote acme\n  \
+rapport share personal --remote mine   # only to a --personal remote (your own devices)\n\n\
+Registers the account's document with your team on the relay, then syncs it.\n\
+Teammates get it with their next `rapport sync`."
+)]
+pub struct ShareArgs {
+    /// The account to share (name, id or id prefix).
+    pub account: String,
+    /// The remote to share with (needed when there are several).
+    #[arg(long)]
+    pub remote: Option<String>,
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  rapport sync\n  rapport sync Acme\n  rapport sync --remote acme --json\n\n\
+Connects to the relay, fetches accounts teammates shared, sends your changes\n\
+and receives theirs, waits until both sides have everything, and disconnects.\n\
+Offline or relay down: nothing local changes and the exit code is 1."
+)]
+pub struct SyncArgs {
+    /// Sync only this account (default: every document the team shares).
+    pub account: Option<String>,
+    /// The remote to sync with (needed when there are several).
+    #[arg(long)]
+    pub remote: Option<String>,
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  rapport status\n  rapport status --json\n\n\
+Works offline: compares each shared document with what the relay had at the\n\
+last sync."
+)]
+pub struct StatusArgs {
+    /// Only this remote (default: all).
+    #[arg(long)]
+    pub remote: Option<String>,
+}
+
+/// One document's line in the sync summary.
+#[derive(Serialize)]
+struct DocLine {
+    id: String,
+    name: String,
+    outcome: Outcome,
+    sent: usize,
+    received: usize,
+    /// Fetched for the first time (a teammate shared it).
+    new: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    remote: String,
+    team: String,
+    documents: Vec<DocLine>,
+    sent: usize,
+    received: usize,
+    complete: bool,
+}
+
+fn sync_error(err: SyncError, remote: &str, entry: &RemoteEntry) -> anyhow::Error {
+    let hint = match &err {
+        SyncError::Unreachable { .. } => "check the relay is running and the URL is right \
+(`rapport remote list`); nothing local changed, so keep working and sync later"
+            .to_string(),
+        SyncError::Unauthorized => format!(
+            "ask the relay's operator for a token, then `rapport remote add {remote} {} --team {} --token NEW`",
+            entry.url, entry.team
+        ),
+        SyncError::Forbidden(_) => format!(
+            "check the team name ({}) with the relay's operator; a read-only member cannot share",
+            entry.team
+        ),
+        _ => "try again; if it persists, the relay's log says more".to_string(),
+    };
+    user_hint(err.to_string(), hint)
+}
+
+pub fn share(ctx: &Ctx, args: ShareArgs) -> anyhow::Result<()> {
+    let ws = Workspace::open(ctx)?;
+    let remotes = Remotes::load(&ctx.paths.remotes)?;
+    let (name, entry) = remotes.pick(args.remote.as_deref())?;
+    let id = ws.resolve_account(&args.account)?;
+    if id == ws.personal && !entry.personal {
+        return Err(user_hint(
+            format!(
+                "'{name}' is a team remote: your personal document (private notes, personal contacts) is never shared with teammates"
+            ),
+            "to sync it to your own devices, add a team of one as a personal remote: `rapport remote add mine URL --team YOU --token T --personal`",
+        ));
+    }
+    let remote = entry.credentials(&name)?;
+    let created =
+        rapport_sync::http::register(&remote, &id).map_err(|e| sync_error(e, &name, &entry))?;
+    let label = label_of(&ws, id);
+    if !ctx.out.json {
+        ctx.out.done(if created {
+            format!("Shared {label} with team {} on '{name}'.", entry.team)
+        } else {
+            format!("{label} was already shared with team {}.", entry.team)
+        })?;
+    }
+    let summary = run_sync(ctx, &ws, &name, &entry, vec![id])?;
+    report(ctx, &summary)
+}
+
+pub fn sync(ctx: &Ctx, args: SyncArgs) -> anyhow::Result<()> {
+    let ws = Workspace::open(ctx)?;
+    let remotes = Remotes::load(&ctx.paths.remotes)?;
+    let (name, entry) = remotes.pick(args.remote.as_deref())?;
+    let remote = entry.credentials(&name)?;
+    let listed = rapport_sync::http::list(&remote).map_err(|e| sync_error(e, &name, &entry))?;
+    let mut ids = Vec::new();
+    for doc in &listed {
+        match doc.id.parse::<DocId>() {
+            Ok(id) => ids.push(id),
+            Err(_) => ctx.out.warn(format!(
+                "the relay listed '{}', which is not a document id; skipped",
+                doc.id
+            )),
+        }
+    }
+    if let Some(account) = &args.account {
+        let id = ws.resolve_account(account)?;
+        if !ids.contains(&id) {
+            return Err(user_hint(
+                format!(
+                    "{} is not shared with team {}",
+                    label_of(&ws, id),
+                    entry.team
+                ),
+                format!("share it first: `rapport share {account} --remote {name}`"),
+            ));
+        }
+        ids = vec![id];
+    }
+    // Another user's personal document never belongs in this store, and ours
+    // only syncs with a personal remote.
+    if !entry.personal {
+        ids.retain(|id| *id != ws.personal);
+    }
+    let summary = run_sync(ctx, &ws, &name, &entry, ids)?;
+    report(ctx, &summary)
+}
+
+fn label_of(ws: &Workspace, id: DocId) -> String {
+    if id == ws.personal {
+        return "your personal document".into();
+    }
+    ws.accounts
+        .iter()
+        .find(|(a, _)| *a == id)
+        .map(|(_, e)| e.name.clone())
+        .unwrap_or_else(|| id.to_url())
+}
+
+/// Loads each document (or starts an empty one for a document new to this
+/// store), syncs them all over one connection, then writes what arrived.
+fn run_sync(
+    ctx: &Ctx,
+    ws: &Workspace,
+    name: &str,
+    entry: &RemoteEntry,
+    ids: Vec<DocId>,
+) -> anyhow::Result<Summary> {
+    let remote = entry.credentials(name)?;
+    let mut inputs = Vec::with_capacity(ids.len());
+    let mut before: HashMap<DocId, Vec<ChangeHash>> = HashMap::new();
+    for id in ids {
+        match ws.store.load(&id) {
+            Ok(mut loaded) => {
+                before.insert(id, loaded.doc.get_heads());
+                inputs.push(DocSync {
+                    id,
+                    doc: loaded.doc,
+                    local: true,
+                });
+            }
+            Err(StoreError::NotFound(_)) => inputs.push(DocSync {
+                id,
+                doc: AutoCommit::new(),
+                local: false,
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let labels: HashMap<String, String> = inputs
+        .iter()
+        .map(|d| (d.id.to_url(), label_of(ws, d.id)))
+        .collect();
+    let show_progress = !ctx.out.quiet && !ctx.out.json && std::io::stderr().is_terminal();
+    let peer = format!("{}-{}", ws.me.handle, RecordId::random());
+    let results = rapport_sync::run_blocking(&remote, &peer, inputs, Timeouts::default(), |r| {
+        if show_progress {
+            let label = labels.get(&r.id).cloned().unwrap_or_else(|| r.id.clone());
+            eprintln!(
+                "  {:<12} {label}  (sent {}, received {})",
+                outcome_word(&r.outcome),
+                r.sent,
+                r.received
+            );
+        }
+    })
+    .map_err(|e| sync_error(e, name, entry))?;
+
+    let mut state = SyncState::load(&ctx.paths.sync_state)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut lines = Vec::new();
+    let mut new_accounts = Vec::new();
+    for (mut synced, r) in results {
+        let id = synced.id;
+        let mut line = DocLine {
+            id: r.id.clone(),
+            name: labels.get(&r.id).cloned().unwrap_or_default(),
+            outcome: r.outcome.clone(),
+            sent: r.sent,
+            received: r.received,
+            new: false,
+            reason: r.reason.clone(),
+        };
+        // A document automerge choked on is not written: the next sync
+        // starts again from what is on disk.
+        if r.outcome != Outcome::Failed && r.received > 0 {
+            if !synced.local {
+                match doc::read_header(&synced.doc) {
+                    Ok((_, DocKind::Account)) => {
+                        let data = doc::DocData::read(&synced.doc, Parts::NONE)?;
+                        let account_name = data.title();
+                        line.name = account_name.clone();
+                        line.new = true;
+                        new_accounts.push((id, account_name));
+                    }
+                    Ok((_, DocKind::Personal)) => {
+                        ctx.out.warn(format!(
+                            "{} is someone's personal document (another device?); it was not added to your accounts",
+                            id
+                        ));
+                    }
+                    Err(e) => {
+                        ctx.out
+                            .warn(format!("{id} is not a Rapport document ({e}); not added"));
+                        lines.push(line);
+                        continue;
+                    }
+                }
+            }
+            let since = before.get(&id).cloned().unwrap_or_default();
+            ws.store.absorb(&id, &mut synced.doc, &since)?;
+        }
+        if matches!(r.outcome, Outcome::Synced | Outcome::ReadOnly)
+            && let Some(heads) = &r.relay_heads
+        {
+            state.remotes.entry(name.to_string()).or_default().insert(
+                r.id.clone(),
+                DocState {
+                    relay_heads: heads.clone(),
+                    synced_at: now.clone(),
+                },
+            );
+        }
+        lines.push(line);
+    }
+    // List newly fetched accounts in the personal document, so every
+    // command sees them.
+    if !new_accounts.is_empty() {
+        ws.edit(ws.personal, |d| {
+            for (id, name) in &new_accounts {
+                let entry = AccountEntry {
+                    name: name.clone(),
+                    added: Some(ctx.today),
+                };
+                doc::put_record(
+                    d,
+                    Collection::Accounts,
+                    &RecordId::from(id.to_bs58()),
+                    &entry,
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    state.save(&ctx.paths.sync_state)?;
+    let complete = lines.iter().all(|l| {
+        matches!(
+            l.outcome,
+            Outcome::Synced | Outcome::ReadOnly | Outcome::Unavailable
+        )
+    });
+    Ok(Summary {
+        remote: name.to_string(),
+        team: entry.team.clone(),
+        sent: lines.iter().map(|l| l.sent).sum(),
+        received: lines.iter().map(|l| l.received).sum(),
+        documents: lines,
+        complete,
+    })
+}
+
+fn outcome_word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Synced => "synced",
+        Outcome::ReadOnly => "read-only",
+        Outcome::Unavailable => "unavailable",
+        Outcome::Interrupted => "interrupted",
+        Outcome::Failed => "failed",
+    }
+}
+
+fn report(ctx: &Ctx, s: &Summary) -> anyhow::Result<()> {
+    if ctx.out.json {
+        ctx.out.json(s)?;
+    } else {
+        for l in s.documents.iter().filter(|l| l.new) {
+            ctx.out.done(format!("New shared account: {}", l.name))?;
+        }
+        for l in &s.documents {
+            match l.outcome {
+                Outcome::ReadOnly if l.sent == 0 => ctx.out.warn(format!(
+                    "{}: you are a read-only member; your local changes stay on this machine",
+                    l.name
+                )),
+                Outcome::Unavailable => ctx.out.warn(format!(
+                    "{}: the relay has no copy yet (the teammate who shared it has not synced)",
+                    l.name
+                )),
+                Outcome::Interrupted | Outcome::Failed => ctx.out.warn(format!(
+                    "{}: {} ({})",
+                    l.name,
+                    outcome_word(&l.outcome),
+                    l.reason.as_deref().unwrap_or("no reason given")
+                )),
+                _ => {}
+            }
+        }
+        ctx.out.done(format!(
+            "Synced {} with team {} on '{}': sent {}, received {}.",
+            plural(
+                s.documents
+                    .iter()
+                    .filter(|l| matches!(l.outcome, Outcome::Synced | Outcome::ReadOnly))
+                    .count(),
+                "document"
+            ),
+            s.team,
+            s.remote,
+            plural(s.sent, "change"),
+            plural(s.received, "change"),
+        ))?;
+    }
+    if !s.complete {
+        return Err(user_hint(
+            "the sync did not complete",
+            "run `rapport sync` again: what arrived is kept, and the rest follows",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct StatusLine {
+    remote: String,
+    id: String,
+    name: String,
+    /// Local changes the relay had not seen at the last sync.
+    unsent: usize,
+    last_sync: String,
+}
+
+pub fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
+    let ws = Workspace::open(ctx)?;
+    let remotes = Remotes::load(&ctx.paths.remotes)?;
+    if let Some(r) = &args.remote
+        && !remotes.remote.contains_key(r)
+    {
+        return Err(user(format!("no remote named '{r}'")));
+    }
+    let state = SyncState::load(&ctx.paths.sync_state)?;
+    let mut lines = Vec::new();
+    let mut shared = BTreeMap::new();
+    for (remote, docs) in &state.remotes {
+        if args.remote.as_ref().is_some_and(|r| r != remote) || !remotes.remote.contains_key(remote)
+        {
+            continue;
+        }
+        for (url, s) in docs {
+            let Ok(id) = url.parse::<DocId>() else {
+                continue;
+            };
+            shared.insert(id, ());
+            let mut loaded = ws.store.load(&id)?;
+            let relay: Vec<ChangeHash> = s
+                .relay_heads
+                .iter()
+                .filter_map(|h| h.parse().ok())
+                .filter(|h| loaded.doc.get_change_by_hash(h).is_some())
+                .collect();
+            lines.push(StatusLine {
+                remote: remote.clone(),
+                id: url.clone(),
+                name: label_of(&ws, id),
+                unsent: loaded.doc.get_changes(&relay).len(),
+                last_sync: s.synced_at.clone(),
+            });
+        }
+    }
+    let unshared: Vec<String> = ws
+        .accounts
+        .iter()
+        .filter(|(id, _)| !shared.contains_key(id))
+        .map(|(_, e)| e.name.clone())
+        .collect();
+    if ctx.out.json {
+        return ctx.out.json(&serde_json::json!({
+            "documents": lines, "not_shared": unshared,
+        }));
+    }
+    let rows = lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.name.clone(),
+                l.remote.clone(),
+                if l.unsent == 0 {
+                    "up to date".into()
+                } else {
+                    format!("{} not on the relay", plural(l.unsent, "change"))
+                },
+                l.last_sync.clone(),
+            ]
+        })
+        .collect();
+    ctx.out.table(
+        &["document", "remote", "local changes", "last sync"],
+        rows,
+        "Nothing synced yet. Share an account: rapport share ACCOUNT",
+    )?;
+    if !unshared.is_empty() {
+        ctx.out
+            .line(ctx.out.dim(&format!("Not shared: {}", unshared.join(", "))))?;
+    }
+    Ok(())
+}
