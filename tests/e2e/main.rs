@@ -8,3 +8,4 @@ mod concurrency;
 mod corruption;
 mod harness;
 mod snapshots;
+mod team;

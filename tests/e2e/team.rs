@@ -1,0 +1,562 @@
+//! Team sync end to end: a real `rapport-relay` on 127.0.0.1:0 and the real
+//! `rapport` binary as three teammates with separate homes.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Home, rapport_bin};
+
+/// `rapport-relay`, built beside `rapport` by `cargo nextest run --workspace`.
+fn relay_bin() -> PathBuf {
+    let bin = rapport_bin().with_file_name("rapport-relay");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with --workspace so cargo builds the relay",
+        bin.display()
+    );
+    bin
+}
+
+/// A relay process on a free port of 127.0.0.1.
+pub struct Relay {
+    pub url: String,
+    child: Child,
+}
+
+impl Relay {
+    pub fn start(dir: &Path) -> Relay {
+        let mut child = Command::new(relay_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("RAPPORT_RELAY_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // tracing writes "relay listening addr=127.0.0.1:PORT" on stdout.
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the relay exited before listening")
+                .unwrap();
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Relay {
+            url: format!("http://{addr}"),
+            child,
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Adds `handles` as members of team acme and returns their tokens.
+fn members(dir: &Path, handles: &[&str]) -> Vec<String> {
+    let ok = |args: &[&str]| {
+        let out = Command::new(relay_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    ok(&["team", "add", "acme"]);
+    handles
+        .iter()
+        .map(|h| ok(&["member", "add", "acme", h]))
+        .collect()
+}
+
+fn teammate(name: &str, handle: &str, relay: &Relay, token: &str) -> Home {
+    let home = Home::new();
+    home.ok(&["init", "--name", name, "--handle", handle]);
+    connect(&home, relay, token);
+    home
+}
+
+fn connect(home: &Home, relay: &Relay, token: &str) {
+    home.ok(&[
+        "remote", "add", "acme", &relay.url, "--team", "acme", "--token", token,
+    ]);
+}
+
+/// Everything a teammate sees of the shared account, as JSON.
+fn everything(home: &Home) -> Value {
+    let get = |args: &[&str]| home.ok(args).json();
+    serde_json::json!({
+        "people": get(&["person", "list", "--account", "Hub", "--all", "--json"]),
+        "rels": get(&["rel", "list", "--account", "Hub", "--json"]),
+        "activity": get(&["log", "list", "--account", "Hub", "--json"]),
+        "plan": get(&["plan", "list", "--account", "Hub", "--json"]),
+        "ana": get(&["person", "show", "Ana Silva", "--json"]),
+    })
+}
+
+fn names(v: &Value) -> Vec<String> {
+    let mut n: Vec<String> = v["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    n.sort();
+    n
+}
+
+fn three_teammates_converge(order: &[usize]) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = members(dir.path(), &["sam", "jo", "kim"]);
+    let relay = Relay::start(dir.path());
+    let team = [
+        teammate("Sam Lee", "sam", &relay, &tokens[0]),
+        teammate("Jo Park", "jo", &relay, &tokens[1]),
+        teammate("Kim Ito", "kim", &relay, &tokens[2]),
+    ];
+    let [sam, jo, kim] = &team;
+
+    // Sam starts the account and shares it; the others join.
+    sam.ok(&["account", "add", "Hub"]);
+    sam.ok(&[
+        "person",
+        "add",
+        "Ana Silva",
+        "--account",
+        "Hub",
+        "--notes",
+        "Met at the summit.",
+    ]);
+    let shared = sam.ok(&["share", "Hub", "--json"]).json();
+    assert_eq!(shared["documents"][0]["outcome"], "synced");
+    for t in [jo, kim] {
+        let out = t.ok(&["sync", "--json"]).json();
+        assert_eq!(out["documents"][0]["new"], true, "{out}");
+        assert_eq!(
+            t.ok(&["account", "list", "--json"]).json()[0]["name"],
+            "Hub"
+        );
+    }
+
+    // Offline, all three change things, some of them the same person.
+    sam.ok(&["person", "add", "Sam Contact", "--account", "Hub"]);
+    sam.ok(&["person", "edit", "Ana Silva", "--title", "CTO"]);
+    sam.ok(&[
+        "log",
+        "add",
+        "Ana Silva",
+        "--kind",
+        "meeting",
+        "--notes",
+        "Sam met Ana",
+    ]);
+    sam.ok(&[
+        "person",
+        "edit",
+        "Ana Silva",
+        "--notes",
+        "Met at the summit. Likes sailing.",
+    ]);
+    jo.ok(&["person", "add", "Jo Contact", "--account", "Hub"]);
+    jo.ok(&["person", "edit", "Ana Silva", "--email", "ana@hub.example"]);
+    jo.ok(&["rel", "add", "Ana Silva", "--level", "credible-source"]);
+    jo.ok(&[
+        "person",
+        "edit",
+        "Ana Silva",
+        "--notes",
+        "Met at the summit. Two kids.",
+    ]);
+    kim.ok(&["person", "add", "Kim Contact", "--account", "Hub"]);
+    kim.ok(&[
+        "plan",
+        "add",
+        "Ana Silva",
+        "Send the benchmark report",
+        "--due",
+        "2026-12-01",
+        "--tests",
+        "time,learn",
+    ]);
+    kim.ok(&[
+        "log",
+        "add",
+        "Ana Silva",
+        "--kind",
+        "help-given",
+        "--notes",
+        "Kim helped",
+    ]);
+
+    // Sync in the given order, twice round, so every change reaches everyone.
+    for &i in order.iter().chain(order) {
+        let out = team[i].ok(&["sync", "--json"]).json();
+        assert_eq!(out["complete"], true, "{out}");
+    }
+
+    let views: Vec<Value> = team.iter().map(everything).collect();
+    assert_eq!(views[0], views[1], "sam and jo differ");
+    assert_eq!(views[1], views[2], "jo and kim differ");
+    let v = &views[0];
+    assert_eq!(
+        names(v),
+        ["Ana Silva", "Jo Contact", "Kim Contact", "Sam Contact"]
+    );
+    let ana = &v["ana"]["person"];
+    assert_eq!(ana["title"], "CTO", "{ana}");
+    assert_eq!(ana["email"], "ana@hub.example", "{ana}");
+    let notes = ana["notes"].as_str().unwrap();
+    assert!(
+        notes.starts_with("Met at the summit.")
+            && notes.contains("Likes sailing.")
+            && notes.contains("Two kids."),
+        "both note edits survive: {notes:?}"
+    );
+    assert_eq!(
+        v["activity"].as_array().unwrap().len(),
+        2,
+        "{}",
+        v["activity"]
+    );
+    assert_eq!(v["plan"].as_array().unwrap().len(), 1);
+    assert_eq!(v["rels"].as_array().unwrap().len(), 1);
+    // The relay-side view: nothing left to send anywhere.
+    for t in &team {
+        let status = t.ok(&["status", "--json"]).json();
+        assert_eq!(status["documents"][0]["unsent"], 0, "{status}");
+    }
+}
+
+#[test]
+fn three_teammates_converge_syncing_in_order() {
+    three_teammates_converge(&[0, 1, 2]);
+}
+
+#[test]
+fn three_teammates_converge_syncing_in_reverse() {
+    three_teammates_converge(&[2, 1, 0]);
+}
+
+#[test]
+fn status_counts_local_changes_and_sync_fails_cleanly_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = members(dir.path(), &["sam"]);
+    let mut relay = Relay::start(dir.path());
+    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
+    sam.ok(&["account", "add", "Hub"]);
+    sam.ok(&["share", "Hub"]);
+    sam.ok(&["person", "add", "Ana", "--account", "Hub"]);
+    sam.ok(&["person", "add", "Bo", "--account", "Hub"]);
+    let status = sam.ok(&["status", "--json"]).json();
+    assert_eq!(status["documents"][0]["unsent"], 2, "{status}");
+
+    relay.kill();
+    let before = sam.chunk_files();
+    let out = sam.fails(&["sync"], 1);
+    assert!(
+        out.stderr.contains("could not reach the relay"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sam.chunk_files(), before, "an offline sync writes nothing");
+    // Still 2 unsent, still readable.
+    assert_eq!(
+        sam.ok(&["status", "--json"]).json()["documents"][0]["unsent"],
+        2
+    );
+    assert_eq!(
+        sam.ok(&["person", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn tokens_are_stored_privately_and_never_printed() {
+    let home = Home::initialised();
+    home.ok(&[
+        "remote",
+        "add",
+        "acme",
+        "https://relay.example.com",
+        "--team",
+        "acme",
+        "--token",
+        "rpt_secret",
+    ]);
+    let listed = home.ok(&["remote", "list"]);
+    assert!(!listed.stdout.contains("rpt_secret"), "{}", listed.stdout);
+    let listed = home.ok(&["remote", "list", "--json"]).json();
+    assert_eq!(listed[0]["token"], "stored");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(home.path().join("remotes.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Bad input is refused before anything is written.
+    home.fails(
+        &["remote", "add", "x", "relay.example.com", "--team", "acme"],
+        1,
+    );
+    home.fails(
+        &[
+            "remote",
+            "add",
+            "bad name",
+            "https://r.example.com",
+            "--team",
+            "acme",
+        ],
+        1,
+    );
+    // The personal document never goes to a team remote.
+    let out = home.fails(&["share", "personal"], 1);
+    assert!(
+        out.stderr.contains("never shared with teammates"),
+        "{}",
+        out.stderr
+    );
+    home.ok(&["remote", "remove", "acme"]);
+    assert_eq!(
+        home.ok(&["remote", "list", "--json"]).json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_relay_killed_mid_sync_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = members(dir.path(), &["sam", "jo"]);
+    let mut relay = Relay::start(dir.path());
+    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
+    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    sam.ok(&["account", "add", "Hub"]);
+    sam.ok(&["share", "Hub"]);
+    jo.ok(&["sync"]);
+
+    let mut expected = Vec::new();
+    for round in 0..3 {
+        // Work piles up offline on both sides ...
+        for i in 0..15 {
+            for (t, who) in [(&sam, "S"), (&jo, "J")] {
+                let name = format!("{who}{round}-{i}");
+                t.ok(&[
+                    "person",
+                    "add",
+                    &name,
+                    "--account",
+                    "Hub",
+                    "--notes",
+                    &"x".repeat(200),
+                ]);
+                expected.push(name);
+            }
+        }
+        // ... then the relay dies at a different moment of each sync.
+        let child = sam
+            .command(&["sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis([5, 40, 120][round]));
+        relay.kill();
+        let out = child.wait_with_output().unwrap();
+        let code = out.status.code().unwrap();
+        assert!(
+            code == 0 || code == 1,
+            "a cut sync is a clean failure, not a crash: {code} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Sam's own data is intact whatever happened.
+        sam.ok(&["doctor"]);
+
+        // The relay comes back on the same data directory (a new port).
+        relay = Relay::start(dir.path());
+        for t in [&sam, &jo] {
+            connect(
+                t,
+                &relay,
+                if std::ptr::eq(t, &sam) {
+                    &tokens[0]
+                } else {
+                    &tokens[1]
+                },
+            );
+        }
+        for t in [&sam, &jo, &sam] {
+            let out = t.ok(&["sync", "--json"]).json();
+            assert_eq!(out["complete"], true, "{out}");
+        }
+        expected.sort();
+        let want: Vec<String> = expected.clone();
+        for t in [&sam, &jo] {
+            let mut got: Vec<String> = t
+                .ok(&["person", "list", "--account", "Hub", "--json"])
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "round {round}: everyone has everything");
+        }
+    }
+}
+
+/// A TCP proxy that forwards to `target` and cuts every connection once
+/// `budget` bytes have passed through it in total (both directions).
+struct CuttingProxy {
+    url: String,
+}
+
+impl CuttingProxy {
+    fn start(target: &str, budget: usize) -> CuttingProxy {
+        use std::io::{Read as _, Write as _};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target = target.trim_start_matches("http://").to_string();
+        let used = Arc::new(AtomicUsize::new(0));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(&target) else {
+                    return;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let used = used.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 512];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let before = used.fetch_add(n, Ordering::SeqCst);
+                            let allowed = budget.saturating_sub(before).min(n);
+                            if to.write_all(&buf[..allowed]).is_err() || allowed < n {
+                                break;
+                            }
+                        }
+                        let _ = from.shutdown(Shutdown::Both);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        CuttingProxy { url }
+    }
+}
+
+#[test]
+fn a_connection_cut_at_any_point_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = members(dir.path(), &["sam", "jo"]);
+    let relay = Relay::start(dir.path());
+    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
+    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    sam.ok(&["account", "add", "Hub"]);
+    sam.ok(&["share", "Hub"]);
+    jo.ok(&["sync"]);
+
+    let mut expected = Vec::new();
+    let mut cut = 0;
+    for (round, budget) in [300, 900, 1600, 2500, 4000, 7000, 12000]
+        .into_iter()
+        .enumerate()
+    {
+        for (t, who) in [(&sam, "S"), (&jo, "J")] {
+            for i in 0..4 {
+                let name = format!("{who}{round}-{i}");
+                t.ok(&[
+                    "person",
+                    "add",
+                    &name,
+                    "--account",
+                    "Hub",
+                    "--notes",
+                    &"y".repeat(300),
+                ]);
+                expected.push(name);
+            }
+        }
+        jo.ok(&["sync"]);
+        // Sam's sync is cut after `budget` bytes: somewhere in the listing,
+        // the handshake, or the middle of the exchange.
+        let proxy = CuttingProxy::start(&relay.url, budget);
+        sam.ok(&[
+            "remote", "add", "acme", &proxy.url, "--team", "acme", "--token", &tokens[0],
+        ]);
+        let out = sam.run(&["sync"]);
+        assert!(
+            out.code == 0 || out.code == 1,
+            "clean failure: {}",
+            out.stderr
+        );
+        if out.code == 1 {
+            cut += 1;
+        }
+        sam.ok(&["doctor"]);
+        // The next sync, uncut, completes.
+        connect(&sam, &relay, &tokens[0]);
+        assert_eq!(sam.ok(&["sync", "--json"]).json()["complete"], true);
+    }
+    assert!(
+        cut >= 4,
+        "most budgets should cut the sync short ({cut} did)"
+    );
+    jo.ok(&["sync"]);
+    expected.sort();
+    for t in [&sam, &jo] {
+        let mut got: Vec<String> = t
+            .ok(&["person", "list", "--account", "Hub", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        got.sort();
+        assert_eq!(got, expected);
+    }
+}
