@@ -279,6 +279,15 @@ impl<'a> Workspace<'a> {
         Ok(value)
     }
 
+    /// Runs `f` on the full automerge document (loaded once per command),
+    /// for what views do not keep, such as conflicting values.
+    pub fn inspect<T>(&self, id: DocId, f: impl FnOnce(&AutoCommit) -> T) -> anyhow::Result<T> {
+        let loaded = self.take(id)?;
+        let value = f(&loaded.doc);
+        self.loaded.borrow_mut().insert(id, loaded);
+        Ok(value)
+    }
+
     /// The document from this command's cache, or loaded from the store.
     fn take(&self, id: DocId) -> anyhow::Result<Loaded> {
         if let Some(loaded) = self.loaded.borrow_mut().remove(&id) {

@@ -560,3 +560,116 @@ fn a_connection_cut_at_any_point_loses_nothing() {
         assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn duplicates_from_offline_adds_merge_and_conflicts_show_both_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = members(dir.path(), &["sam", "jo"]);
+    let relay = Relay::start(dir.path());
+    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
+    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    sam.ok(&["account", "add", "Hub"]);
+    sam.ok(&["person", "add", "Ana Silva", "--account", "Hub"]);
+    sam.ok(&["share", "Hub"]);
+    jo.ok(&["sync"]);
+
+    // Both add Dee offline, each with a relationship and activity.
+    sam.ok(&[
+        "person",
+        "add",
+        "Dee Ross",
+        "--account",
+        "Hub",
+        "--title",
+        "COO",
+    ]);
+    sam.ok(&["rel", "add", "Dee Ross", "--level", "credible-source"]);
+    jo.ok(&[
+        "person",
+        "add",
+        "Dee Ross",
+        "--account",
+        "Hub",
+        "--email",
+        "dee@hub.example",
+    ]);
+    jo.ok(&[
+        "log", "add", "Dee Ross", "--kind", "meeting", "--notes", "coffee",
+    ]);
+    // And both retitle Ana.
+    sam.ok(&["person", "edit", "Ana Silva", "--title", "VP Engineering"]);
+    jo.ok(&["person", "edit", "Ana Silva", "--title", "Head of Platform"]);
+    for t in [&sam, &jo, &sam] {
+        t.ok(&["sync"]);
+    }
+
+    // Same-field conflict: resolved the same way everywhere, loser visible.
+    let c_sam = sam
+        .ok(&["person", "show", "Ana Silva", "--conflicts", "--json"])
+        .json();
+    let c_jo = jo
+        .ok(&["person", "show", "Ana Silva", "--conflicts", "--json"])
+        .json();
+    assert_eq!(c_sam["person"]["title"], c_jo["person"]["title"]);
+    assert_eq!(c_sam["conflicts"], c_jo["conflicts"]);
+    let conflict = &c_sam["conflicts"][0];
+    assert_eq!(conflict["field"], "title", "{c_sam}");
+    let mut both = vec![
+        conflict["shown"].as_str().unwrap().to_string(),
+        conflict["others"][0].as_str().unwrap().to_string(),
+    ];
+    both.sort();
+    assert_eq!(both, ["Head of Platform", "VP Engineering"]);
+
+    // Two Dees: merge jo's into sam's.
+    let dees: Vec<Value> = sam
+        .ok(&["person", "list", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "Dee Ross")
+        .cloned()
+        .collect();
+    assert_eq!(dees.len(), 2);
+    let keep = dees.iter().find(|p| p["title"] == "COO").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dup = dees.iter().find(|p| p["title"] != "COO").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // "Dee Ross" alone is ambiguous, so ids are needed.
+    sam.fails(&["person", "merge", "Dee Ross", "Dee Ross"], 1);
+    let merged = sam
+        .ok(&["person", "merge", &keep[..8], &dup[..8], "--json"])
+        .json();
+    assert_eq!(merged["report"]["activities"], 1, "{merged}");
+    for t in [&sam, &jo] {
+        t.ok(&["sync"]);
+    }
+    for t in [&sam, &jo] {
+        let people = t.ok(&["person", "list", "--json"]).json();
+        let live: Vec<&Value> = people
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == "Dee Ross")
+            .collect();
+        assert_eq!(live.len(), 1, "one Dee after the merge");
+        let dee = t.ok(&["person", "show", &keep[..8], "--json"]).json();
+        assert_eq!(dee["person"]["email"], "dee@hub.example", "gap filled");
+        assert_eq!(
+            dee["activities"].as_array().unwrap().len(),
+            1,
+            "jo's coffee moved"
+        );
+        assert_eq!(
+            dee["relationships"].as_array().unwrap().len(),
+            1,
+            "sam's rel stays"
+        );
+    }
+    assert_eq!(everything(&sam), everything(&jo));
+}

@@ -44,11 +44,17 @@ pub enum Cmd {
         all: bool,
     },
     /// Show a person: fields, relationships, plan, opportunities and recent activity.
-    #[command(after_help = "Example:\n  rapport person show ana@acme.com")]
+    #[command(
+        after_help = "Example:\n  rapport person show ana@acme.com\n  rapport person show \"Ana Silva\" --conflicts"
+    )]
     Show {
         person: String,
         #[arg(long)]
         account: Option<String>,
+        /// Also show values teammates wrote to the same field at the same
+        /// time (automerge keeps them; one is shown everywhere).
+        #[arg(long)]
+        conflicts: bool,
     },
     /// Change a person's fields (an empty value clears a field).
     #[command(
@@ -68,6 +74,22 @@ pub enum Cmd {
         /// Remove an influence or conflict line to this person (repeatable).
         #[arg(long, value_name = "PERSON")]
         unlink: Vec<String>,
+    },
+    /// Merge a duplicate into the person to keep: relationships, activity,
+    /// plan items and opportunity roles move over; the duplicate is archived.
+    #[command(
+        after_help = "Example:\n  rapport person merge \"Ana Silva\" 3f9a   # keep Ana Silva, fold record 3f9a… into her\n\n\
+Two teammates who add the same contact offline get two records; merge them\n\
+after a sync. The survivor's values win; its empty fields are filled from the\n\
+duplicate, notes and tags are combined. The merge syncs like any edit."
+    )]
+    Merge {
+        /// The person to keep.
+        keep: String,
+        /// The duplicate to fold into them (use the id prefix from `person list`).
+        duplicate: String,
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Archive a person (kept, hidden from lists); `--restore` undoes it.
     #[command(
@@ -134,7 +156,16 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             key_players,
             all,
         } => list(&ws, account.as_deref(), tag, key_players, all),
-        Cmd::Show { person, account } => show(&ws, &person, account.as_deref()),
+        Cmd::Show {
+            person,
+            account,
+            conflicts,
+        } => show(&ws, &person, account.as_deref(), conflicts),
+        Cmd::Merge {
+            keep,
+            duplicate,
+            account,
+        } => merge(&ws, &keep, &duplicate, account.as_deref()),
         Cmd::Edit {
             person,
             account,
@@ -323,11 +354,23 @@ fn list(
     )
 }
 
-fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()> {
+fn show(
+    ws: &Workspace,
+    query: &str,
+    account: Option<&str>,
+    with_conflicts: bool,
+) -> anyhow::Result<()> {
     let docs = ws.read_scope(ws.scope(account)?, Parts::ALL)?;
     let (i, id) = find_person(&docs, query)?;
     let d = &docs[i];
     let p = &d.data.people[&id];
+    let conflicts = if with_conflicts {
+        Some(ws.inspect(d.id, |am| {
+            rapport_core::merge::conflicts(am, Collection::People, &id)
+        })??)
+    } else {
+        None
+    };
     let mut rels: Vec<_> = d
         .data
         .relationships
@@ -370,7 +413,7 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
         .count();
     let out = &ws.ctx.out;
     if out.json {
-        return out.json(&serde_json::json!({
+        let mut value = serde_json::json!({
             "id": id,
             "doc": d.id,
             "doc_name": d.label(),
@@ -382,7 +425,11 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
             "activities": acts.iter().map(|(aid, a)| serde_json::json!({"id": aid, "activity": a})).collect::<Vec<_>>(),
             "gives": gives,
             "asks": asks,
-        }));
+        });
+        if let Some(c) = &conflicts {
+            value["conflicts"] = serde_json::to_value(c)?;
+        }
+        return out.json(&value);
     }
     out.line(out.bold(&p.name))?;
     out.fields(&[
@@ -421,6 +468,13 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
         ("notes", p.notes.as_str().to_string()),
         ("give/ask", format!("{gives} given, {asks} asked")),
         (
+            "merged into",
+            p.merged_into
+                .as_ref()
+                .map(|m| format!("{} ({m})", person_name(d, m)))
+                .unwrap_or_default(),
+        ),
+        (
             "archived",
             if p.archived {
                 "yes".into()
@@ -429,6 +483,10 @@ fn show(ws: &Workspace, query: &str, account: Option<&str>) -> anyhow::Result<()
             },
         ),
     ])?;
+    if let Some(conflicts) = &conflicts {
+        out.heading("Conflicts")?;
+        conflict_table(out, conflicts)?;
+    }
     out.heading("Relationships")?;
     out.table(
         &[
@@ -600,4 +658,89 @@ fn archive(
         "Archived"
     };
     ws.ctx.out.done(format!("{verb} {name}."))
+}
+
+/// Values teammates wrote to the same field at once: the one everyone sees,
+/// and the others automerge kept.
+pub fn conflict_table(
+    out: &crate::output::Output,
+    conflicts: &[rapport_core::merge::Conflict],
+) -> anyhow::Result<()> {
+    out.table(
+        &["field", "shown", "also written"],
+        conflicts
+            .iter()
+            .map(|c| vec![c.field.clone(), c.shown.clone(), c.others.join(" | ")])
+            .collect(),
+        "No conflicting values.",
+    )
+}
+
+fn merge(ws: &Workspace, keep: &str, duplicate: &str, account: Option<&str>) -> anyhow::Result<()> {
+    let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
+    let (ki, keep_id) = find_person(&docs, keep)?;
+    let (di, dup_id) = find_person(&docs, duplicate)?;
+    if ki != di {
+        return Err(user(format!(
+            "{} is in {} and {} in {}: only people of the same account can be merged",
+            person_name(&docs[ki], &keep_id),
+            docs[ki].label(),
+            person_name(&docs[di], &dup_id),
+            docs[di].label()
+        )));
+    }
+    if keep_id == dup_id {
+        return Err(user(
+            "both names point at the same record: nothing to merge",
+        ));
+    }
+    let d = &docs[ki];
+    let (keep_name, dup_name) = (person_name(d, &keep_id), person_name(d, &dup_id));
+    let report = ws.edit(d.id, |am| {
+        Ok(rapport_core::merge::merge_people(am, &keep_id, &dup_id)?)
+    })?;
+    let out = &ws.ctx.out;
+    if out.json {
+        return out.json(&serde_json::json!({
+            "kept": keep_id, "merged": dup_id, "doc": d.id, "report": report,
+        }));
+    }
+    out.done(format!(
+        "Merged {dup_name} ({}) into {keep_name} ({}).",
+        dup_id.short(),
+        keep_id.short()
+    ))?;
+    let moved = [
+        (report.relationships_moved, "relationship"),
+        (report.activities, "activity"),
+        (report.plan_items, "plan item"),
+        (report.roles_moved, "opportunity role"),
+        (report.partnerships, "partnership"),
+        (report.links, "org-chart link"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, noun)| crate::output::plural(*n, noun))
+    .collect::<Vec<_>>();
+    if !moved.is_empty() {
+        out.done(format!("Moved: {}.", moved.join(", ")))?;
+    }
+    if !report.fields_filled.is_empty() {
+        out.done(format!(
+            "Filled from the duplicate: {}.",
+            report.fields_filled.join(", ")
+        ))?;
+    }
+    if report.relationships_combined > 0 {
+        out.done(format!(
+            "Combined {} (a teammate related to both records).",
+            crate::output::plural(report.relationships_combined, "relationship")
+        ))?;
+    }
+    for title in &report.roles_dropped {
+        out.warn(format!(
+            "{title}: both records had a role; {keep_name}'s was kept"
+        ));
+    }
+    Ok(())
 }

@@ -42,13 +42,19 @@ pub enum Cmd {
         all: bool,
     },
     /// Show the relationships with a person, with the give/ask balance.
-    #[command(after_help = "Example:\n  rapport rel show \"Ana Silva\"")]
+    #[command(
+        after_help = "Example:\n  rapport rel show \"Ana Silva\"\n  rapport rel show \"Ana Silva\" --conflicts"
+    )]
     Show {
         person: String,
         #[arg(long)]
         account: Option<String>,
         #[arg(long)]
         member: Option<String>,
+        /// Also show values teammates wrote to the same field at the same
+        /// time (automerge keeps them; one is shown everywhere).
+        #[arg(long)]
+        conflicts: bool,
     },
     /// Change a relationship (an empty value clears a field).
     #[command(
@@ -182,7 +188,14 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             person,
             account,
             member,
-        } => show(&ws, &person, account.as_deref(), member.as_deref()),
+            conflicts,
+        } => show(
+            &ws,
+            &person,
+            account.as_deref(),
+            member.as_deref(),
+            conflicts,
+        ),
         Cmd::Edit {
             person,
             account,
@@ -393,6 +406,7 @@ fn show(
     query: &str,
     account: Option<&str>,
     member: Option<&str>,
+    with_conflicts: bool,
 ) -> anyhow::Result<()> {
     let member = member_filter(member)?;
     let docs = ws.read_scope(ws.scope(account)?, REL_PARTS)?;
@@ -410,9 +424,18 @@ fn show(
         last_ask,
         only_asks,
     } = rapport_core::analysis::gap::balance(&d.data, &person);
+    let mut conflicts = std::collections::BTreeMap::new();
+    if with_conflicts {
+        for (id, _) in &rels {
+            let found = ws.inspect(d.id, |am| {
+                rapport_core::merge::conflicts(am, Collection::Relationships, id)
+            })??;
+            conflicts.insert((*id).clone(), found);
+        }
+    }
     let out = &ws.ctx.out;
     if out.json {
-        return out.json(&serde_json::json!({
+        let mut value = serde_json::json!({
             "person": person,
             "person_name": person_name(d, &person),
             "doc": d.id,
@@ -423,7 +446,11 @@ fn show(
                 "overdue": overdue(ws.ctx.today, &d.data, r),
             })).collect::<Vec<_>>(),
             "balance": { "gives": gives, "asks": asks, "last_give": last_give, "last_ask": last_ask, "only_asks": only_asks },
-        }));
+        });
+        if with_conflicts {
+            value["conflicts"] = serde_json::to_value(&conflicts)?;
+        }
+        return out.json(&value);
     }
     out.line(format!(
         "{} ({})",
@@ -464,6 +491,10 @@ fn show(
             ),
             ("notes", r.notes.as_str().to_string()),
         ])?;
+        if let Some(found) = conflicts.get(*id) {
+            out.line(out.dim("conflicts:"))?;
+            crate::commands::person::conflict_table(out, found)?;
+        }
     }
     if rels.is_empty() {
         out.line(out.dim("No relationship recorded: `rapport rel add PERSON`."))?;

@@ -262,7 +262,7 @@ pub fn check_writable<D: ReadDoc>(doc: &D) -> Result<DocKind, Error> {
     Ok(kind)
 }
 
-fn collection_obj<D: ReadDoc>(doc: &D, collection: Collection) -> Option<ObjId> {
+pub(crate) fn collection_obj<D: ReadDoc>(doc: &D, collection: Collection) -> Option<ObjId> {
     match doc.get(&ROOT, collection.key()) {
         Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
         _ => None,

@@ -12,6 +12,7 @@ pub mod doc;
 pub mod enums;
 mod error;
 pub mod ids;
+pub mod merge;
 pub mod model;
 pub mod resolve;
 pub mod values;

@@ -141,6 +141,11 @@ pub struct Person {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub created: Option<Day>,
+    /// Set when this record was merged into another (`rapport person
+    /// merge`); such a record is archived.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<RecordId>,
 }
 
 impl Person {
@@ -160,6 +165,7 @@ impl Person {
             tags: Vec::new(),
             archived: false,
             created: None,
+            merged_into: None,
         }
     }
 
