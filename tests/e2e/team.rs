@@ -673,3 +673,82 @@ fn duplicates_from_offline_adds_merge_and_conflicts_show_both_values() {
     }
     assert_eq!(everything(&sam), everything(&jo));
 }
+
+/// The JS automerge-repo packages of `tests/interop`, installed by `.ci/run`
+/// (or here, when missing).
+fn interop_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop");
+    if !dir.join("node_modules/@automerge/automerge-repo").exists() {
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm (Node.js 20+) is needed for the interop test");
+        assert!(status.success(), "npm install failed in {}", dir.display());
+    }
+    dir
+}
+
+#[test]
+fn a_js_client_reads_a_shared_account_and_adds_a_person_the_cli_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = members(dir.path(), &["sam", "web"]);
+    let relay = Relay::start(dir.path());
+    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
+    sam.ok(&["account", "add", "Hub"]);
+    sam.ok(&[
+        "person",
+        "add",
+        "Ana Silva",
+        "--account",
+        "Hub",
+        "--title",
+        "CTO",
+    ]);
+    sam.ok(&["person", "add", "Bo Jones", "--account", "Hub"]);
+    sam.ok(&["share", "Hub"]);
+
+    let ws_base = relay.url.replacen("http://", "ws://", 1);
+    let out = Command::new("node")
+        .args([
+            "account.mjs",
+            &ws_base,
+            &relay.url,
+            "acme",
+            &tokens[1],
+            "web-1",
+            "Wen From Web",
+        ])
+        .current_dir(interop_dir())
+        .output()
+        .expect("node is needed for the interop test");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "node failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let account: Value = serde_json::from_str(
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("ACCOUNT "))
+            .expect("the JS client printed no account"),
+    )
+    .unwrap();
+    assert_eq!(
+        account,
+        serde_json::json!({"name": "Hub", "people": ["Ana Silva", "Bo Jones"]})
+    );
+
+    sam.ok(&["sync"]);
+    let wen = sam.ok(&["person", "show", "Wen From Web", "--json"]).json();
+    assert_eq!(wen["person"]["title"], "Added from JS");
+    assert_eq!(wen["person"]["tags"], serde_json::json!(["js"]));
+    assert_eq!(wen["doc_name"], "Hub");
+    // The record is fully editable (doctor checks every record reads the way
+    // an edit reads it), and an edit syncs back.
+    let doctor = sam.ok(&["doctor", "--json"]).json();
+    assert_eq!(doctor["findings"], serde_json::json!([]), "{doctor}");
+    sam.ok(&["person", "edit", "Wen From Web", "--title", "Designer"]);
+    sam.ok(&["sync"]);
+}
