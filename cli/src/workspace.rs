@@ -11,7 +11,7 @@ use rapport_core::doc::{self, DocData, Parts};
 use rapport_core::model::{AccountEntry, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
-use rapport_store::{FsBackend, Loaded, Store, View, Views};
+use rapport_store::{FsBackend, Loaded, Store, StoreError, View, Views};
 
 use crate::ctx::{Config, Ctx};
 use crate::error::user_hint;
@@ -150,8 +150,17 @@ impl<'a> Workspace<'a> {
             Scope::One(id) => Ok(vec![self.read(id, parts)?]),
             Scope::All => {
                 let mut docs = vec![self.read(self.personal, parts)?];
-                for (id, _) in &self.accounts {
-                    docs.push(self.read(*id, parts)?);
+                for (id, entry) in &self.accounts {
+                    match self.read(*id, parts) {
+                        Ok(doc) => docs.push(doc),
+                        // Listed by another device of this user, not synced
+                        // to this one yet.
+                        Err(e) if is_not_found(&e) => self.ctx.out.warn(format!(
+                            "account {} is not on this machine yet; `rapport sync` fetches it if it is shared",
+                            entry.name
+                        )),
+                        Err(e) => return Err(e),
+                    }
                 }
                 Ok(docs)
             }
@@ -345,4 +354,13 @@ pub fn people(data: &DocData) -> Vec<Named> {
 /// Finds a person in scope.
 pub fn find_person(docs: &[Doc], query: &str) -> anyhow::Result<(usize, RecordId)> {
     find(docs, "person", query, people)
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::NotFound(_))
+        )
+    })
 }

@@ -752,3 +752,122 @@ fn a_js_client_reads_a_shared_account_and_adds_a_person_the_cli_lists() {
     sam.ok(&["person", "edit", "Wen From Web", "--title", "Designer"]);
     sam.ok(&["sync"]);
 }
+
+#[test]
+fn the_personal_document_syncs_only_between_your_own_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_bin_ok = |args: &[&str]| {
+        let out = Command::new(relay_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let team_tokens = members(dir.path(), &["sam", "jo"]);
+    relay_bin_ok(&["team", "add", "sam-devices"]);
+    let mine = relay_bin_ok(&["member", "add", "sam-devices", "sam"]);
+    let relay = Relay::start(dir.path());
+
+    // Laptop: a team remote and a personal one.
+    let laptop = teammate("Sam Lee", "sam", &relay, &team_tokens[0]);
+    laptop.ok(&[
+        "remote",
+        "add",
+        "mine",
+        &relay.url,
+        "--team",
+        "sam-devices",
+        "--token",
+        &mine,
+        "--personal",
+    ]);
+    laptop.ok(&[
+        "note",
+        "add",
+        "Salary talk",
+        "--body",
+        "Private: ask for a raise",
+    ]);
+    laptop.ok(&["account", "add", "Hub"]);
+    laptop.ok(&["share", "Hub", "--remote", "acme"]);
+    laptop.ok(&["share", "personal", "--remote", "mine"]);
+    let shared = laptop.ok(&["sync", "--remote", "acme", "--json"]).json();
+    assert_eq!(
+        shared["documents"].as_array().unwrap().len(),
+        1,
+        "only Hub goes to the team"
+    );
+
+    // A teammate sees Hub, never the personal document.
+    let jo = teammate("Jo Park", "jo", &relay, &team_tokens[1]);
+    let got = jo.ok(&["sync", "--json"]).json();
+    assert_eq!(got["documents"].as_array().unwrap().len(), 1);
+    assert_eq!(got["documents"][0]["name"], "Hub");
+    assert_eq!(
+        jo.ok(&["note", "list", "--json"]).json(),
+        serde_json::json!([])
+    );
+
+    // Desktop: starts from the laptop's personal document.
+    let desktop = Home::new();
+    desktop.ok(&[
+        "remote",
+        "add",
+        "mine",
+        &relay.url,
+        "--team",
+        "sam-devices",
+        "--token",
+        &mine,
+        "--personal",
+    ]);
+    let joined = desktop
+        .ok(&["init", "--from-remote", "mine", "--json"])
+        .json();
+    assert_eq!(joined["owner"], "Sam Lee (@sam)", "{joined}");
+    let notes = desktop.ok(&["note", "list", "--json"]).json();
+    assert_eq!(notes[0]["title"], "Salary talk", "{notes}");
+    // Hub is listed but not here yet: a warning, not an error, until synced.
+    let out = desktop.ok(&["person", "list"]);
+    assert!(
+        out.stderr.contains("not on this machine yet"),
+        "{}",
+        out.stderr
+    );
+    connect(&desktop, &relay, &team_tokens[0]);
+    desktop.ok(&["sync", "--remote", "acme"]);
+    assert!(
+        !desktop
+            .ok(&["person", "list"])
+            .stderr
+            .contains("not on this machine")
+    );
+
+    // A note written on the desktop reaches the laptop.
+    desktop.ok(&["note", "add", "From the desktop"]);
+    desktop.ok(&["sync", "--remote", "mine"]);
+    laptop.ok(&["sync", "--remote", "mine"]);
+    let titles: Vec<String> = laptop
+        .ok(&["note", "list", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["title"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        titles.contains(&"From the desktop".to_string()),
+        "{titles:?}"
+    );
+    // Joining from a team remote is refused.
+    let other = Home::new();
+    connect(&other, &relay, &team_tokens[1]);
+    other.fails(&["init", "--from-remote", "acme"], 1);
+}

@@ -11,15 +11,23 @@ use crate::workspace::open_store;
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  rapport init --name \"Sam Lee\" --handle sam --email sam@example.com"
+    after_help = "Examples:\n  rapport init --name \"Sam Lee\" --handle sam --email sam@example.com\n\n\
+On a second machine, start from the personal document your first machine shared\n\
+with a --personal remote (see docs/teams.md, \"Your own devices\"):\n  \
+rapport remote add mine https://relay.example.com --team sam-devices --token rpt_… --personal\n  \
+rapport init --from-remote mine"
 )]
 pub struct Args {
     /// Your name, as teammates see it.
-    #[arg(long)]
-    pub name: String,
+    #[arg(long, required_unless_present = "from_remote")]
+    pub name: Option<String>,
     /// Your short handle (a-z, 0-9, - _ .): it marks your relationships and activity.
-    #[arg(long)]
-    pub handle: String,
+    #[arg(long, required_unless_present = "from_remote")]
+    pub handle: Option<String>,
+    /// Fetch your personal document (and the accounts shared there) from
+    /// this --personal remote instead of starting a new one.
+    #[arg(long, value_name = "REMOTE", conflicts_with_all = ["name", "handle", "email"])]
+    pub from_remote: Option<String>,
     /// Your email address.
     #[arg(long)]
     pub email: Option<String>,
@@ -44,9 +52,12 @@ pub fn init(ctx: &Ctx, owner: &Owner) -> anyhow::Result<rapport_core::DocId> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    if let Some(remote) = &args.from_remote {
+        return crate::commands::sync::join(ctx, remote);
+    }
     let owner = Owner {
-        name: validate_name("name", &args.name)?,
-        handle: validate_handle(&args.handle)?,
+        name: validate_name("name", args.name.as_deref().unwrap_or_default())?,
+        handle: validate_handle(args.handle.as_deref().unwrap_or_default())?,
         email: args.email.as_deref().map(validate_email).transpose()?,
     };
     let id = init(ctx, &owner)?;

@@ -289,6 +289,7 @@ fn run_sync(
     }
     // List newly fetched accounts in the personal document, so every
     // command sees them.
+    new_accounts.retain(|(id, _)| !ws.accounts.iter().any(|(a, _)| a == id));
     if !new_accounts.is_empty() {
         ws.edit(ws.personal, |d| {
             for (id, name) in &new_accounts {
@@ -466,4 +467,118 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
             .line(ctx.out.dim(&format!("Not shared: {}", unshared.join(", "))))?;
     }
     Ok(())
+}
+
+/// `rapport init --from-remote NAME`: a second machine starts from the
+/// personal document (and the accounts) the first machine shared with a
+/// `--personal` remote.
+pub fn join(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    let mut config = crate::ctx::Config::load(&ctx.paths.config)?;
+    if let Some(existing) = config.personal_doc()? {
+        return Err(user_hint(
+            format!("already initialised: personal document {existing}"),
+            "use another --home for a fresh workspace",
+        ));
+    }
+    let remotes = Remotes::load(&ctx.paths.remotes)?;
+    let (name, entry) = remotes.pick(Some(name))?;
+    if !entry.personal {
+        return Err(user_hint(
+            format!(
+                "'{name}' is a team remote; a personal document only comes from a --personal one"
+            ),
+            format!(
+                "add your devices' remote: `rapport remote add NAME URL --team YOUR-DEVICES --token T --personal`; \
+for team accounts, `rapport init --name … --handle …` then `rapport sync --remote {name}`"
+            ),
+        ));
+    }
+    let remote = entry.credentials(&name)?;
+    let listed = rapport_sync::http::list(&remote).map_err(|e| sync_error(e, &name, &entry))?;
+    let inputs: Vec<DocSync> = listed
+        .iter()
+        .filter_map(|d| d.id.parse::<DocId>().ok())
+        .map(|id| DocSync {
+            id,
+            doc: AutoCommit::new(),
+            local: false,
+        })
+        .collect();
+    let peer = format!("join-{}", RecordId::random());
+    let results = rapport_sync::run_blocking(&remote, &peer, inputs, Timeouts::default(), |_| {})
+        .map_err(|e| sync_error(e, &name, &entry))?;
+
+    let mut personal = Vec::new();
+    let mut fetched = Vec::new();
+    for (mut synced, r) in results {
+        if r.outcome != Outcome::Synced || r.received == 0 {
+            continue;
+        }
+        match doc::read_header(&synced.doc) {
+            Ok((_, DocKind::Personal)) => {
+                let owner = doc::DocData::read(&synced.doc, Parts::NONE)?
+                    .owner
+                    .map(|o| format!("{} (@{})", o.name, o.handle))
+                    .unwrap_or_default();
+                personal.push((synced, r, owner));
+            }
+            Ok((_, DocKind::Account)) => {
+                let title = doc::DocData::read(&synced.doc, Parts::NONE)?.title();
+                let store = crate::workspace::open_store(ctx);
+                store.absorb(&synced.id, &mut synced.doc, &[])?;
+                fetched.push((r, title));
+            }
+            Err(_) => {}
+        }
+    }
+    let (mut mine, report, owner) = match personal.len() {
+        1 => personal.remove(0),
+        0 => {
+            return Err(user_hint(
+                format!("remote '{name}' holds no personal document"),
+                format!("on your first machine: `rapport share personal --remote {name}`"),
+            ));
+        }
+        _ => {
+            let who: Vec<String> = personal.iter().map(|(_, _, o)| o.clone()).collect();
+            return Err(user(format!(
+                "remote '{name}' holds {} personal documents ({}); keep one device's per personal team",
+                personal.len(),
+                who.join(", ")
+            )));
+        }
+    };
+    let store = crate::workspace::open_store(ctx);
+    store.absorb(&mine.id, &mut mine.doc, &[])?;
+    config.personal_doc = Some(mine.id.to_url());
+    config.save(&ctx.paths.config)?;
+
+    let mut state = SyncState::load(&ctx.paths.sync_state)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for r in std::iter::once(&report).chain(fetched.iter().map(|(r, _)| r)) {
+        if let Some(heads) = &r.relay_heads {
+            state.remotes.entry(name.clone()).or_default().insert(
+                r.id.clone(),
+                DocState {
+                    relay_heads: heads.clone(),
+                    synced_at: now.clone(),
+                },
+            );
+        }
+    }
+    state.save(&ctx.paths.sync_state)?;
+    if ctx.out.json {
+        return ctx.out.json(&serde_json::json!({
+            "personal_doc": mine.id,
+            "owner": owner,
+            "accounts": fetched.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+        }));
+    }
+    ctx.out.done(format!(
+        "Joined as {owner} from '{name}': your personal document and {}.",
+        plural(fetched.len(), "account")
+    ))?;
+    ctx.out.done(
+        "Next: add your team remotes (`rapport remote add …`) and `rapport sync` to fetch the team's accounts.",
+    )
 }

@@ -81,19 +81,28 @@ fn edit(doc: &mut AutoCommit, rng: &mut Rng, who: usize, step: usize, expect: &m
     match (rng.below(4), people.is_empty()) {
         (0, _) | (_, true) => {
             let id = RecordId::random();
-            doc::put_record(doc, Collection::People, &id, &Person::named(&format!("p{who}-{step}")))
-                .unwrap();
+            doc::put_record(
+                doc,
+                Collection::People,
+                &id,
+                &Person::named(&format!("p{who}-{step}")),
+            )
+            .unwrap();
             expect.people.push(id);
         }
         (1, false) => {
             let id = people[rng.below(people.len())].clone();
-            let mut p: Person = doc::read_record(doc, Collection::People, &id).unwrap().unwrap();
+            let mut p: Person = doc::read_record(doc, Collection::People, &id)
+                .unwrap()
+                .unwrap();
             p.title = Some(format!("t{who}-{step}"));
             doc::put_record(doc, Collection::People, &id, &p).unwrap();
         }
         (2, false) => {
             let id = people[rng.below(people.len())].clone();
-            let mut p: Person = doc::read_record(doc, Collection::People, &id).unwrap().unwrap();
+            let mut p: Person = doc::read_record(doc, Collection::People, &id)
+                .unwrap()
+                .unwrap();
             let token = format!("n{who}-{step}");
             p.notes.append(&token);
             doc::put_record(doc, Collection::People, &id, &p).unwrap();
@@ -188,18 +197,27 @@ async fn run_seed(dir: &Path, seed: u64, replicas: usize, steps: usize) {
     }
 
     let heads: Vec<_> = team.iter_mut().map(|r| r.doc.get_heads()).collect();
-    assert!(heads.windows(2).all(|w| w[0] == w[1]), "seed {seed}: heads differ");
+    assert!(
+        heads.windows(2).all(|w| w[0] == w[1]),
+        "seed {seed}: heads differ"
+    );
     let data: Vec<String> = team
         .iter()
         .map(|r| serde_json::to_string(&DocData::read(&r.doc, Parts::ALL).unwrap()).unwrap())
         .collect();
-    assert!(data.windows(2).all(|w| w[0] == w[1]), "seed {seed}: contents differ");
+    assert!(
+        data.windows(2).all(|w| w[0] == w[1]),
+        "seed {seed}: contents differ"
+    );
     let d = DocData::read(&team[0].doc, Parts::ALL).unwrap();
     for p in &expect.people {
         assert!(d.people.contains_key(p), "seed {seed}: person {p} lost");
     }
     for a in &expect.activities {
-        assert!(d.activities.contains_key(a), "seed {seed}: activity {a} lost");
+        assert!(
+            d.activities.contains_key(a),
+            "seed {seed}: activity {a} lost"
+        );
     }
     for (p, token) in &expect.notes {
         assert!(
