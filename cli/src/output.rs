@@ -55,6 +55,19 @@ impl Output {
         self.line(text)
     }
 
+    /// Whether progress lines are shown: stderr is a terminal, and neither
+    /// `--quiet` nor `--json`.
+    pub fn shows_progress(&self) -> bool {
+        !self.quiet && !self.json && std::io::stderr().is_terminal()
+    }
+
+    /// A progress line on stderr, only where [`shows_progress`](Self::shows_progress).
+    pub fn progress(&self, text: impl AsRef<str>) {
+        if self.shows_progress() {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
     /// A warning on stderr (never silenced: it may be the only sign of trouble).
     pub fn warn(&self, text: impl AsRef<str>) {
         if self.color {

@@ -3,7 +3,6 @@
 //! works on loaded copies, and what they received is appended afterwards.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal as _;
 
 use automerge::{AutoCommit, ChangeHash};
 use rapport_core::doc::{self, Collection, DocKind, Parts};
@@ -215,17 +214,17 @@ fn run_sync(
         .iter()
         .map(|d| (d.id.to_url(), label_of(ws, d.id)))
         .collect();
-    let show_progress = !ctx.out.quiet && !ctx.out.json && std::io::stderr().is_terminal();
     let peer = format!("{}-{}", ws.me.handle, RecordId::random());
+    let out = &ctx.out;
     let results = rapport_sync::run_blocking(&remote, &peer, inputs, Timeouts::default(), |r| {
-        if show_progress {
+        if out.shows_progress() {
             let label = labels.get(&r.id).cloned().unwrap_or_else(|| r.id.clone());
-            eprintln!(
+            out.progress(format!(
                 "  {:<12} {label}  (sent {}, received {})",
                 outcome_word(&r.outcome),
                 r.sent,
                 r.received
-            );
+            ));
         }
     })
     .map_err(|e| sync_error(e, name, entry))?;
