@@ -489,7 +489,7 @@ mod tests {
         assert!(gone.archived);
         assert_eq!(gone.merged_into.as_ref(), Some(&keep));
         assert_eq!(data.people[&bo].reports_to.as_ref(), Some(&keep));
-        assert_eq!(data.people[&bo].influences, [keep.clone()]);
+        assert_eq!(data.people[&bo].influences, std::slice::from_ref(&keep));
         let live: Vec<&Relationship> = data
             .relationships
             .values()
@@ -525,7 +525,7 @@ mod tests {
         let data = DocData::read(&sam, Parts::ALL).unwrap();
         assert_eq!(
             data.activities[&late].people,
-            [dup.clone()],
+            std::slice::from_ref(&dup),
             "jo's edit survives"
         );
         // Merging again picks up what arrived late.
