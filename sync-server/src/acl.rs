@@ -115,8 +115,20 @@ impl Acl {
 
     /// Binds a peer id to a member for one more connection. A peer id bound
     /// to someone else is refused.
-    pub fn bind(&self, peer: &str, identity: &Identity) -> Result<CancellationToken, RelayError> {
+    /// Binds `peer` to `identity` for one more connection. `None` when the
+    /// member already holds `max_per_member` connections.
+    pub fn bind(
+        &self,
+        peer: &str,
+        identity: &Identity,
+        max_per_member: usize,
+    ) -> Result<Option<CancellationToken>, RelayError> {
         let mut peers = lock(&self.peers);
+        let held: usize = peers
+            .values()
+            .filter(|b| b.identity.team == identity.team && b.identity.handle == identity.handle)
+            .map(|b| b.connections)
+            .sum();
         let bound = peers.entry(peer.to_string()).or_insert_with(|| Bound {
             identity: identity.clone(),
             connections: 0,
@@ -125,13 +137,19 @@ impl Acl {
         if bound.identity != *identity {
             return Err(RelayError::Forbidden);
         }
+        if held >= max_per_member {
+            if bound.connections == 0 {
+                peers.remove(peer);
+            }
+            return Ok(None);
+        }
         if bound.kill.is_cancelled() {
             bound.kill = CancellationToken::new();
         }
         bound.connections += 1;
         // No policy needs re-running: samod asks about this peer only after
         // its handshake, which comes after this binding.
-        Ok(bound.kill.clone())
+        Ok(Some(bound.kill.clone()))
     }
 
     pub fn unbind(&self, peer: &str) {

@@ -24,7 +24,11 @@ pub struct ServeArgs {
     /// Most sync connections open at once [default: 1024].
     #[arg(long, env = "RAPPORT_RELAY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// A TOML file with any of: listen, data_dir, max_message_bytes, max_connections.
+    /// Most sync connections one member may hold open at once [default: 32].
+    #[arg(long, env = "RAPPORT_RELAY_MAX_CONNECTIONS_PER_MEMBER")]
+    pub max_connections_per_member: Option<usize>,
+    /// A TOML file with any of: listen, data_dir, max_message_bytes,
+    /// max_connections, max_connections_per_member.
     #[arg(long, env = "RAPPORT_RELAY_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -36,6 +40,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     max_message_bytes: Option<usize>,
     max_connections: Option<usize>,
+    max_connections_per_member: Option<usize>,
 }
 
 /// The settled configuration.
@@ -45,11 +50,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    /// So one member (or one leaked token) cannot take every connection.
+    pub max_connections_per_member: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_MAX_CONNECTIONS_PER_MEMBER: usize = 32;
 
 impl Config {
     /// Settles flags (and environment, which clap folds into them) over the
@@ -81,6 +89,10 @@ impl Config {
                 .max_connections
                 .or(file.max_connections)
                 .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_connections_per_member: args
+                .max_connections_per_member
+                .or(file.max_connections_per_member)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_MEMBER),
         })
     }
 
@@ -91,6 +103,7 @@ impl Config {
             data_dir: data_dir.to_path_buf(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_member: DEFAULT_MAX_CONNECTIONS_PER_MEMBER,
         }
     }
 }

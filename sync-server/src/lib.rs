@@ -18,6 +18,7 @@ pub mod routes;
 pub mod storage;
 pub mod teams;
 mod transport;
+pub mod validate;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub corrupt_chunks: AtomicU64,
     /// Panics while processing a document (that document stops).
     pub document_panics: AtomicU64,
+    /// Sync messages automerge rejected or panicked on, before samod saw
+    /// them (the sender was disconnected).
+    pub rejected_sync_messages: AtomicU64,
 }
 
 /// Counts samod's events: sync messages and their bytes, documents loaded.
@@ -140,6 +143,12 @@ impl Metrics {
             "counter",
             "Panics while processing a document; that document stops until restart.",
             get(&self.document_panics),
+        );
+        metric(
+            "rejected_sync_messages_total",
+            "counter",
+            "Sync messages automerge rejected or panicked on; the sender was disconnected.",
+            get(&self.rejected_sync_messages),
         );
         metric(
             "corrupt_chunks_quarantined",

@@ -185,8 +185,23 @@ async fn sync(
         Metrics::inc(&state.metrics.connections_refused);
         return Ok((StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response());
     }
-    let kill = match state.acl.bind(&peer, &identity) {
-        Ok(k) => k,
+    let kill = match state
+        .acl
+        .bind(&peer, &identity, state.config.max_connections_per_member)
+    {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            state
+                .metrics
+                .connections_open
+                .fetch_sub(1, Ordering::SeqCst);
+            Metrics::inc(&state.metrics.connections_refused);
+            return Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections for this member",
+            )
+                .into_response());
+        }
         Err(e) => {
             state
                 .metrics

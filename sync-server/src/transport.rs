@@ -31,11 +31,21 @@ struct Envelope {
     kind: String,
     #[serde(rename = "documentId", default)]
     document_id: Option<String>,
+    /// The automerge sync message of `sync` and `request`.
+    #[serde(default)]
+    data: Option<ciborium::Value>,
 }
+
+/// Sync payloads up to this size are checked on the async worker; larger
+/// ones on the blocking pool.
+const CHECK_INLINE_BYTES: usize = 64 * 1024;
 
 /// What the relay does with one incoming frame.
 enum Gate {
     Pass,
+    /// A sync message for one of the team's documents: its automerge
+    /// payload is checked first (see `validate.rs`).
+    Check(Vec<u8>),
     /// About a document the member's team does not hold: never reaches
     /// samod (which would load it into memory).
     Drop,
@@ -50,7 +60,10 @@ fn gate(bytes: &[u8], acl: &Acl, identity: &Identity) -> Result<Gate, String> {
     let bare = doc.strip_prefix("automerge:").unwrap_or(&doc);
     let registry = acl.registry();
     if registry.team_of(bare) == Some(identity.team.as_str()) {
-        Ok(Gate::Pass)
+        match (envelope.kind.as_str(), envelope.data) {
+            ("sync" | "request", Some(ciborium::Value::Bytes(data))) => Ok(Gate::Check(data)),
+            _ => Ok(Gate::Pass),
+        }
     } else {
         tracing::debug!(kind = %envelope.kind, %doc, "dropped a message about a document the team does not hold");
         Ok(Gate::Drop)
@@ -91,6 +104,7 @@ pub fn relay_transport(
         done.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(None))).await;
     });
+    let check_metrics = metrics.clone();
     let stream = rx
         .take_until(kill.cancelled_owned())
         .map_err(move |e| {
@@ -106,10 +120,32 @@ pub fn relay_transport(
                 Message::Binary(b) => Some(gate(b, &acl, &identity)),
                 _ => None,
             };
+            let metrics = check_metrics.clone();
             async move {
                 match m {
                     Message::Binary(b) => match verdict {
                         Some(Ok(Gate::Pass)) => Ok(Some(b.to_vec())),
+                        Some(Ok(Gate::Check(data))) => {
+                            let checked = if data.len() <= CHECK_INLINE_BYTES {
+                                crate::validate::sync_payload(&data)
+                            } else {
+                                tokio::task::spawn_blocking(move || {
+                                    crate::validate::sync_payload(&data)
+                                })
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(crate::validate::Rejected("the check failed".into()))
+                                })
+                            };
+                            match checked {
+                                Ok(()) => Ok(Some(b.to_vec())),
+                                Err(crate::validate::Rejected(why)) => {
+                                    Metrics::inc(&metrics.rejected_sync_messages);
+                                    tracing::warn!(%why, "refused a sync message; closing the connection");
+                                    Err(std::io::Error::other(why))
+                                }
+                            }
+                        }
                         Some(Ok(Gate::Drop)) => Ok(None),
                         Some(Err(e)) => Err(std::io::Error::other(e)),
                         None => Ok(None),

@@ -94,7 +94,8 @@ fn sync_error(err: SyncError, remote: &str, entry: &RemoteEntry) -> anyhow::Erro
             entry.url, entry.team
         ),
         SyncError::Forbidden(_) => format!(
-            "check the team name ({}) with the relay's operator; a read-only member cannot share",
+            "check the team name ({}) with the relay's operator; a read-only member cannot share, \
+and an account belongs for good to the first team that shared it",
             entry.team
         ),
         _ => "try again; if it persists, the relay's log says more".to_string(),
