@@ -19,10 +19,49 @@ pub struct Rejected(pub String);
 pub fn sync_payload(data: &[u8]) -> Result<(), Rejected> {
     let message = automerge::sync::Message::decode(data)
         .map_err(|e| Rejected(format!("not an automerge sync message: {e}")))?;
-    for chunk in message.changes.iter() {
-        check_chunk(chunk)?;
+    // Each element may hold several chunks back to back (what
+    // `load_incremental` accepts).
+    for element in message.changes.iter() {
+        for chunk in split_chunks(element)? {
+            check_chunk(chunk)?;
+        }
     }
     Ok(())
+}
+
+/// Splits concatenated automerge chunks: magic (4 bytes), checksum (4),
+/// type (1), length (LEB128), then that many bytes.
+fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, Rejected> {
+    let bad = |why: &str| Rejected(format!("a malformed change chunk: {why}"));
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 10 {
+            return Err(bad("truncated header"));
+        }
+        let mut len: u64 = 0;
+        let mut at = 9;
+        let mut shift = 0;
+        loop {
+            let byte = *bytes.get(at).ok_or_else(|| bad("truncated length"))?;
+            if shift > 56 {
+                return Err(bad("length too long"));
+            }
+            len |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            at += 1;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| at.checked_add(l))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| bad("length past the end"))?;
+        out.push(&bytes[..end]);
+        bytes = &bytes[end..];
+    }
+    Ok(out)
 }
 
 /// Chunk type byte of automerge's storage format: after the 4-byte magic
@@ -82,6 +121,24 @@ mod tests {
     #[test]
     fn good_messages_pass() {
         assert_eq!(sync_payload(&message_with_changes()), Ok(()));
+    }
+
+    #[test]
+    fn concatenated_changes_are_each_checked() {
+        let mut doc = AutoCommit::new();
+        let mut both = Vec::new();
+        for v in ["a", "b"] {
+            doc.put(ROOT, "k", v).unwrap();
+            doc.commit();
+            let heads = doc.get_heads();
+            let change = doc.get_change_by_hash(&heads[0]).unwrap();
+            both.extend_from_slice(change.raw_bytes());
+        }
+        assert_eq!(split_chunks(&both).unwrap().len(), 2);
+        for chunk in split_chunks(&both).unwrap() {
+            assert_eq!(check_chunk(chunk), Ok(()));
+        }
+        assert!(split_chunks(&both[..both.len() - 1]).is_err());
     }
 
     #[test]
