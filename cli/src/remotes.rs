@@ -118,6 +118,38 @@ impl RemoteEntry {
 pub struct DocState {
     pub relay_heads: Vec<String>,
     pub synced_at: String,
+    /// The document's chunk files right after a sync that left both sides
+    /// equal (`incremental/<hash>`, `snapshot/<hash>`). Every local edit adds
+    /// one incremental chunk, so comparing lists answers `status` without
+    /// loading the document. Empty when unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<String>,
+}
+
+impl DocState {
+    /// Local changes since the sync, from the chunk lists alone: `None` when
+    /// that cannot tell (a compaction since, or no list kept).
+    pub fn unsent_from_chunks(&self, current: &[String]) -> Option<usize> {
+        if self.chunks.is_empty() {
+            return None;
+        }
+        let before: std::collections::HashSet<&String> = self.chunks.iter().collect();
+        if !self.chunks.iter().all(|c| current.contains(c)) {
+            return None;
+        }
+        let new: Vec<&String> = current.iter().filter(|c| !before.contains(c)).collect();
+        new.iter()
+            .all(|c| c.starts_with("incremental/"))
+            .then_some(new.len())
+    }
+}
+
+/// A document's chunk files as `kind/name`.
+pub fn chunk_names(chunks: &[rapport_store::ChunkKey]) -> Vec<String> {
+    chunks
+        .iter()
+        .map(|c| format!("{}/{}", c.kind.as_str(), c.name))
+        .collect()
 }
 
 /// `sync.json`: remote name → document URL → state.
@@ -140,5 +172,53 @@ impl SyncState {
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let bytes = serde_json::to_vec_pretty(self)?;
         write_atomic(path, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(chunks: &[&str]) -> DocState {
+        DocState {
+            relay_heads: vec![],
+            synced_at: String::new(),
+            chunks: chunks.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    fn names(chunks: &[&str]) -> Vec<String> {
+        chunks.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn new_incremental_chunks_are_local_changes() {
+        let s = state(&["snapshot/a", "incremental/b"]);
+        assert_eq!(
+            s.unsent_from_chunks(&names(&["snapshot/a", "incremental/b"])),
+            Some(0)
+        );
+        assert_eq!(
+            s.unsent_from_chunks(&names(&[
+                "snapshot/a",
+                "incremental/b",
+                "incremental/c",
+                "incremental/d"
+            ])),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn a_compaction_or_no_record_means_load_the_document() {
+        let s = state(&["snapshot/a", "incremental/b"]);
+        // Compacted: the old chunks are gone.
+        assert_eq!(s.unsent_from_chunks(&names(&["snapshot/z"])), None);
+        // A snapshot was added (a sync through another remote, say).
+        assert_eq!(
+            s.unsent_from_chunks(&names(&["snapshot/a", "incremental/b", "snapshot/y"])),
+            None
+        );
+        assert_eq!(state(&[]).unsent_from_chunks(&names(&["snapshot/a"])), None);
     }
 }

@@ -50,8 +50,20 @@ impl Relay {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
         };
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining its output so it never blocks on a full pipe;
+        // RAPPORT_TEST_RELAY_LOG=FILE keeps it, for debugging.
+        let keep = std::env::var_os("RAPPORT_TEST_RELAY_LOG");
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut file = keep.and_then(|p| {
+                std::fs::OpenOptions::new().create(true).append(true).open(p).ok()
+            });
+            for line in lines.map_while(Result::ok) {
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+        });
         Relay {
             url: format!("http://{addr}"),
             child,

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
 use crate::output::plural;
-use crate::remotes::{DocState, RemoteEntry, Remotes, SyncState};
+use crate::remotes::{DocState, RemoteEntry, Remotes, SyncState, chunk_names};
 use crate::workspace::Workspace;
 
 #[derive(clap::Args)]
@@ -277,11 +277,19 @@ fn run_sync(
         if matches!(r.outcome, Outcome::Synced | Outcome::ReadOnly)
             && let Some(heads) = &r.relay_heads
         {
+            // Both sides equal: remember the chunk list, so `status` can
+            // count later edits without loading the document.
+            let chunks = if r.outcome == Outcome::Synced {
+                chunk_names(&ws.store.list_chunks(&id)?)
+            } else {
+                Vec::new()
+            };
             state.remotes.entry(name.to_string()).or_default().insert(
                 r.id.clone(),
                 DocState {
                     relay_heads: heads.clone(),
                     synced_at: now.clone(),
+                    chunks,
                 },
             );
         }
@@ -415,18 +423,25 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
                 continue;
             };
             shared.insert(id, ());
-            let mut loaded = ws.store.load(&id)?;
-            let relay: Vec<ChangeHash> = s
-                .relay_heads
-                .iter()
-                .filter_map(|h| h.parse().ok())
-                .filter(|h| loaded.doc.get_change_by_hash(h).is_some())
-                .collect();
+            let current = chunk_names(&ws.store.list_chunks(&id)?);
+            let unsent = match s.unsent_from_chunks(&current) {
+                Some(n) => n,
+                None => {
+                    let mut loaded = ws.store.load(&id)?;
+                    let relay: Vec<ChangeHash> = s
+                        .relay_heads
+                        .iter()
+                        .filter_map(|h| h.parse().ok())
+                        .filter(|h| loaded.doc.get_missing_deps(&[*h]).is_empty())
+                        .collect();
+                    loaded.doc.get_changes_meta(&relay).len()
+                }
+            };
             lines.push(StatusLine {
                 remote: remote.clone(),
                 id: url.clone(),
                 name: label_of(&ws, id),
-                unsent: loaded.doc.get_changes(&relay).len(),
+                unsent,
                 last_sync: s.synced_at.clone(),
             });
         }
@@ -557,11 +572,16 @@ for team accounts, `rapport init --name … --handle …` then `rapport sync --r
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for r in std::iter::once(&report).chain(fetched.iter().map(|(r, _)| r)) {
         if let Some(heads) = &r.relay_heads {
+            let chunks = match r.id.parse::<DocId>() {
+                Ok(id) => chunk_names(&store.list_chunks(&id)?),
+                Err(_) => Vec::new(),
+            };
             state.remotes.entry(name.clone()).or_default().insert(
                 r.id.clone(),
                 DocState {
                     relay_heads: heads.clone(),
                     synced_at: now.clone(),
+                    chunks,
                 },
             );
         }

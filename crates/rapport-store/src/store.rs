@@ -18,6 +18,10 @@ use crate::error::StoreError;
 /// Incremental chunks a document may gather before a write compacts it.
 pub const DEFAULT_COMPACT_AFTER: usize = 64;
 
+/// Received changes with more operations than this are stored as a
+/// snapshot of the whole document (see [`Store::absorb`]).
+pub const SNAPSHOT_OPS: u64 = 20_000;
+
 /// How often a load retries when a concurrent compaction removed a chunk
 /// between listing and reading it.
 const LOAD_ATTEMPTS: usize = 8;
@@ -327,29 +331,42 @@ impl<B: Backend> Store<B> {
         since: &[ChangeHash],
     ) -> Result<usize, StoreError> {
         doc.commit();
-        let changes = doc.get_changes(since);
-        if changes.len() <= self.compact_after {
-            for change in &changes {
-                let key = ChunkKey {
-                    doc: *id,
-                    kind: ChunkKind::Incremental,
-                    name: change.hash().to_string(),
-                };
-                self.backend
-                    .put(&key, change.raw_bytes())
-                    .map_err(|e| self.io("write", &key, e))?;
-            }
-            return Ok(changes.len());
+        // Decide from metadata (cheap): materialising changes costs far more.
+        let meta = doc.get_changes_meta(since);
+        let count = meta.len();
+        let ops: u64 = meta
+            .iter()
+            .map(|m| m.max_op.saturating_sub(m.start_op) + 1)
+            .sum();
+        drop(meta);
+        if count == 0 {
+            return Ok(0);
         }
-        let key = ChunkKey {
-            doc: *id,
-            kind: ChunkKind::Snapshot,
-            name: snapshot_name(&doc.get_heads()),
-        };
-        self.backend
-            .put(&key, &doc.save())
-            .map_err(|e| self.io("write", &key, e))?;
-        Ok(changes.len())
+        // A document new here, or a big batch, is stored compressed and
+        // columnar: loading one snapshot is much faster than replaying
+        // large change chunks.
+        if since.is_empty() || count > self.compact_after || ops > SNAPSHOT_OPS {
+            let key = ChunkKey {
+                doc: *id,
+                kind: ChunkKind::Snapshot,
+                name: snapshot_name(&doc.get_heads()),
+            };
+            self.backend
+                .put(&key, &doc.save())
+                .map_err(|e| self.io("write", &key, e))?;
+            return Ok(count);
+        }
+        for change in doc.get_changes(since) {
+            let key = ChunkKey {
+                doc: *id,
+                kind: ChunkKind::Incremental,
+                name: change.hash().to_string(),
+            };
+            self.backend
+                .put(&key, change.raw_bytes())
+                .map_err(|e| self.io("write", &key, e))?;
+        }
+        Ok(count)
     }
 
     /// Replaces a document's chunks with one snapshot.

@@ -112,7 +112,9 @@ impl Slot {
             return Some(Outcome::Unavailable);
         }
         let doc = &mut self.sync.doc;
-        if !theirs.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+        // The change graph answers this; `get_change_by_hash` would rebuild
+        // the change from the op set (milliseconds on a big document).
+        if !doc.get_missing_deps(&theirs).is_empty() {
             return None;
         }
         let mut ours = doc.get_heads();
@@ -129,11 +131,13 @@ impl Slot {
     }
 
     fn report(&mut self) -> DocReport {
+        // Counted from change metadata (the change graph), never by
+        // materialising changes, which costs seconds on a big document.
         let doc = &mut self.sync.doc;
         let received: HashSet<ChangeHash> = doc
-            .get_changes(&self.before)
+            .get_changes_meta(&self.before)
             .iter()
-            .map(|c| c.hash())
+            .map(|c| c.hash)
             .collect();
         // Sent: what we held before the session that the relay did not.
         let sent = match &self.relay_start {
@@ -142,11 +146,11 @@ impl Slot {
                 let known: Vec<ChangeHash> = start
                     .iter()
                     .copied()
-                    .filter(|h| doc.get_change_by_hash(h).is_some())
+                    .filter(|h| doc.get_missing_deps(&[*h]).is_empty())
                     .collect();
-                doc.get_changes(&known)
+                doc.get_changes_meta(&known)
                     .iter()
-                    .filter(|c| !received.contains(&c.hash()))
+                    .filter(|c| !received.contains(&c.hash))
                     .count()
             }
         };
