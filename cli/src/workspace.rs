@@ -288,6 +288,21 @@ impl<'a> Workspace<'a> {
         Ok(value)
     }
 
+    /// Rebuilds the view of `id` from `doc`, a copy that matches its
+    /// current chunks (a sync just wrote them), so the next read need not
+    /// load automerge. Only a cache: a failure is a warning.
+    pub fn refresh_view(&self, id: DocId, doc: &mut AutoCommit) -> anyhow::Result<()> {
+        let chunks = self.store.list_chunks(&id)?;
+        let data = DocData::read(doc, Parts::ALL)?;
+        let genesis = rapport_store::genesis(doc);
+        if let Err(e) = self.views.write(&id, &chunks, &data, genesis.as_deref()) {
+            self.ctx
+                .out
+                .warn(format!("could not save a view of {id}: {e}"));
+        }
+        Ok(())
+    }
+
     /// Runs `f` on the full automerge document (loaded once per command),
     /// for what views do not keep, such as conflicting values.
     pub fn inspect<T>(&self, id: DocId, f: impl FnOnce(&AutoCommit) -> T) -> anyhow::Result<T> {

@@ -273,6 +273,9 @@ fn run_sync(
             }
             let since = before.get(&id).cloned().unwrap_or_default();
             ws.store.absorb(&id, &mut synced.doc, &since)?;
+            // The copy in hand is the document as now stored: refresh its
+            // view here rather than on the next read.
+            ws.refresh_view(id, &mut synced.doc)?;
         }
         if matches!(r.outcome, Outcome::Synced | Outcome::ReadOnly)
             && let Some(heads) = &r.relay_heads

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Times team sync end to end with the release binaries: a generated account
+# of N records shared by one teammate, fetched by another, then one change
+# each way, a no-op sync, `status`, and the first read after a sync.
+#
+#   cargo build --release -p rapport-cli -p rapport-relay -p rapport-bench
+#   bash bench/sync-bench.sh 10000 100000
+#
+# Prints one line per step: wall time and peak RSS (GNU time).
+set -euo pipefail
+T="$(cd "$(dirname "$0")/.." && pwd)/target/release"
+for bin in rapport rapport-relay rapport-bench; do
+    [[ -x "$T/$bin" ]] || { echo "build first: cargo build --release -p rapport-cli -p rapport-relay -p rapport-bench" >&2; exit 1; }
+done
+PORT=${PORT:-8961}
+WORK=$(mktemp -d)
+trap 'kill $RELAY 2>/dev/null || true; rm -rf "$WORK"' EXIT
+t() { /usr/bin/time -f "%e s  %M KiB" "$@" 2>&1 >/dev/null | tail -1; }  # the last stderr line is time's
+for n in "${@:-10000}"; do
+    D="$WORK/$n"; mkdir -p "$D"
+    "$T/rapport-bench" --sizes "$n" --generate-only "$D/sam" >/dev/null
+    "$T/rapport-relay" team add acme --data-dir "$D/relay" >/dev/null
+    SAM=$("$T/rapport-relay" member add acme sam --data-dir "$D/relay" 2>/dev/null)
+    JO=$("$T/rapport-relay" member add acme jo --data-dir "$D/relay" 2>/dev/null)
+    "$T/rapport-relay" serve --data-dir "$D/relay" --listen "127.0.0.1:$PORT" >"$D/relay.log" 2>&1 &
+    RELAY=$!
+    sleep 1
+    sam=("$T/rapport" --home "$D/sam")
+    jo=("$T/rapport" --home "$D/jo")
+    "${sam[@]}" remote add acme "http://127.0.0.1:$PORT" --team acme --token "$SAM" -q
+    "${jo[@]}" init --name Jo --handle jo -q
+    "${jo[@]}" remote add acme "http://127.0.0.1:$PORT" --team acme --token "$JO" -q
+    echo "== $n records"
+    echo "share (first upload)      $(t "${sam[@]}" share Bigco)"
+    echo "first fetch (teammate)    $(t "${jo[@]}" sync)"
+    echo "read after fetch          $(t "${jo[@]}" person list --account Bigco)"
+    "${sam[@]}" log add "Person 000042" --kind meeting --notes "bench" -q
+    echo "status, offline           $(t "${sam[@]}" status)"
+    echo "send one change           $(t "${sam[@]}" sync)"
+    echo "receive one change        $(t "${jo[@]}" sync)"
+    echo "no-op sync                $(t "${jo[@]}" sync)"
+    echo "read after sync           $(t "${jo[@]}" person list --account Bigco)"
+    kill $RELAY; wait $RELAY 2>/dev/null || true
+done
