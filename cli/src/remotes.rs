@@ -173,6 +173,25 @@ impl SyncState {
         let bytes = serde_json::to_vec_pretty(self)?;
         write_atomic(path, &bytes)
     }
+
+    /// Records what `remote` had of document `doc` after a sync.
+    pub fn remember(
+        &mut self,
+        remote: &str,
+        doc: &str,
+        relay_heads: &[String],
+        synced_at: &str,
+        chunks: Vec<String>,
+    ) {
+        self.remotes.entry(remote.to_string()).or_default().insert(
+            doc.to_string(),
+            DocState {
+                relay_heads: relay_heads.to_vec(),
+                synced_at: synced_at.to_string(),
+                chunks,
+            },
+        );
+    }
 }
 
 #[cfg(test)]

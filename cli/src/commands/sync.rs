@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
 use crate::output::plural;
-use crate::remotes::{DocState, RemoteEntry, Remotes, SyncState, chunk_names};
+use crate::remotes::{RemoteEntry, Remotes, SyncState, chunk_names};
 use crate::workspace::Workspace;
 
 #[derive(clap::Args)]
@@ -287,14 +287,7 @@ fn run_sync(
             } else {
                 Vec::new()
             };
-            state.remotes.entry(name.to_string()).or_default().insert(
-                r.id.clone(),
-                DocState {
-                    relay_heads: heads.clone(),
-                    synced_at: now.clone(),
-                    chunks,
-                },
-            );
+            state.remember(name, &r.id, heads, &now, chunks);
         }
         lines.push(line);
     }
@@ -579,14 +572,7 @@ for team accounts, `rapport init --name … --handle …` then `rapport sync --r
                 Ok(id) => chunk_names(&store.list_chunks(&id)?),
                 Err(_) => Vec::new(),
             };
-            state.remotes.entry(name.clone()).or_default().insert(
-                r.id.clone(),
-                DocState {
-                    relay_heads: heads.clone(),
-                    synced_at: now.clone(),
-                    chunks,
-                },
-            );
+            state.remember(&name, &r.id, heads, &now, chunks);
         }
     }
     state.save(&ctx.paths.sync_state)?;

@@ -356,16 +356,7 @@ impl<B: Backend> Store<B> {
                 .map_err(|e| self.io("write", &key, e))?;
             return Ok(count);
         }
-        for change in doc.get_changes(since) {
-            let key = ChunkKey {
-                doc: *id,
-                kind: ChunkKind::Incremental,
-                name: change.hash().to_string(),
-            };
-            self.backend
-                .put(&key, change.raw_bytes())
-                .map_err(|e| self.io("write", &key, e))?;
-        }
+        self.append_changes(id, doc, since)?;
         Ok(count)
     }
 

@@ -128,19 +128,28 @@ fn get(doc: &AutoCommit, key: &str) -> Option<String> {
         .and_then(|(v, _)| v.into_string().ok())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn share_then_join_then_edit_both_ways() {
+/// A relay with the teams, and a document sam registered and synced;
+/// returns sam's copy too.
+async fn with_shared_doc(
+    key: &str,
+    value: &str,
+) -> (tempfile::TempDir, Relay, Team, DocId, AutoCommit) {
     let dir = tempfile::tempdir().unwrap();
     let tokens = team(dir.path());
     let relay = relay(dir.path()).await;
     let t = remotes(&relay.url, &tokens);
     let id = DocId::random();
-
     let sam = t.sam.clone();
     assert!(blocking(move || http::register(&sam, &id)).await.unwrap());
-    let (sam_doc, r) = sync_one(&t.sam, "sam-1", id, doc_with("by", "sam"), true).await;
+    let (doc, r) = sync_one(&t.sam, "sam-1", id, doc_with(key, value), true).await;
     assert_eq!(r.outcome, Outcome::Synced, "{r:?}");
     assert_eq!(r.sent, 1, "{r:?}");
+    (dir, relay, t, id, doc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_then_join_then_edit_both_ways() {
+    let (_dir, relay, t, id, sam_doc) = with_shared_doc("by", "sam").await;
 
     // Jo discovers it through the list and fetches it.
     let jo = t.jo.clone();
@@ -171,14 +180,7 @@ async fn share_then_join_then_edit_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_members_receive_but_do_not_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = team(dir.path());
-    let relay = relay(dir.path()).await;
-    let t = remotes(&relay.url, &tokens);
-    let id = DocId::random();
-    let sam = t.sam.clone();
-    blocking(move || http::register(&sam, &id)).await.unwrap();
-    sync_one(&t.sam, "sam-1", id, doc_with("by", "sam"), true).await;
+    let (_dir, relay, t, id, _) = with_shared_doc("by", "sam").await;
 
     let (mut ro_doc, r) = sync_one(&t.ro, "ro-1", id, AutoCommit::new(), false).await;
     assert_eq!(r.outcome, Outcome::Synced, "{r:?}");
@@ -194,14 +196,7 @@ async fn read_only_members_receive_but_do_not_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_teams_and_bad_tokens_get_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = team(dir.path());
-    let relay = relay(dir.path()).await;
-    let t = remotes(&relay.url, &tokens);
-    let id = DocId::random();
-    let sam = t.sam.clone();
-    blocking(move || http::register(&sam, &id)).await.unwrap();
-    sync_one(&t.sam, "sam-1", id, doc_with("secret", "x"), true).await;
+    let (_dir, relay, t, id, _) = with_shared_doc("secret", "x").await;
 
     // Another team's member asks for it: nothing arrives (the relay drops
     // the request, so the session runs into its idle timeout).
