@@ -2,11 +2,11 @@
 //! ending (won, lost or dropped). Closing one never touches a relationship.
 
 use clap::Subcommand;
+use rapport_core::RecordId;
 use rapport_core::doc::{self, Collection, DocData, Parts};
 use rapport_core::enums::{BuyingRole, OpportunityKind, OpportunityStatus, Preference};
-use rapport_core::model::{DEFAULT_STAGES, KeyPlayer, Opportunity};
+use rapport_core::model::{KeyPlayer, Opportunity};
 use rapport_core::values::{validate_currency, validate_name, validate_range};
-use rapport_core::{Notes, RecordId};
 
 use super::{apply, cell, day_edit, parse_day, parse_opt, text_edit};
 use crate::ctx::Ctx;
@@ -360,24 +360,8 @@ fn add(
             ));
         }
     };
-    let mut o = Opportunity {
-        title,
-        kind: OpportunityKind::Project,
-        person: person_id,
-        stage: DEFAULT_STAGES[0].to_string(),
-        status: OpportunityStatus::Open,
-        closed_on: None,
-        close_reason: None,
-        decision_date: None,
-        value: None,
-        currency: None,
-        probability: None,
-        next_step: None,
-        notes: Notes::default(),
-        players: Default::default(),
-        archived: false,
-        created: Some(ws.ctx.today),
-    };
+    let mut o = Opportunity::new(&title, Some(ws.ctx.today));
+    o.person = person_id;
     apply_fields(ws.ctx, &mut o, f)?;
     let id = RecordId::random();
     let label = ws.edit(target, |am| {

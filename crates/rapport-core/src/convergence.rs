@@ -127,24 +127,7 @@ fn apply(doc: &mut AutoCommit, op: &Op, side: &str, n: usize, expect: &mut Expec
             }
         }
         Op::AddOpportunity(title) => {
-            let o = Opportunity {
-                title: title.clone(),
-                kind: crate::enums::OpportunityKind::Project,
-                person: None,
-                stage: "identified".into(),
-                status: crate::enums::OpportunityStatus::Open,
-                closed_on: None,
-                close_reason: None,
-                decision_date: None,
-                value: None,
-                currency: None,
-                probability: None,
-                next_step: None,
-                notes: Notes::default(),
-                players: Default::default(),
-                archived: false,
-                created: Some(today()),
-            };
+            let o = Opportunity::new(title, Some(today()));
             let id = RecordId::random();
             doc::put_record(doc, Collection::Opportunities, &id, &o).unwrap();
             expect.added.push((Collection::Opportunities, id));

@@ -349,7 +349,7 @@ mod tests {
 
     use super::*;
     use crate::doc::{DocData, Parts};
-    use crate::enums::{ActivityKind, BuyingRole, Level, OpportunityKind, OpportunityStatus};
+    use crate::enums::{ActivityKind, BuyingRole, Level};
     use crate::model::{Account, KeyPlayer};
     use crate::{Day, Notes};
 
@@ -377,35 +377,17 @@ mod tests {
     }
 
     fn opportunity(players: &[(RecordId, BuyingRole)]) -> Opportunity {
-        Opportunity {
-            title: "Renewal".into(),
-            kind: OpportunityKind::Project,
-            person: None,
-            stage: "identified".into(),
-            status: OpportunityStatus::Open,
-            closed_on: None,
-            close_reason: None,
-            decision_date: None,
-            value: None,
-            currency: None,
-            probability: None,
-            next_step: None,
-            notes: Notes::default(),
-            players: players
-                .iter()
-                .map(|(p, role)| {
-                    (
-                        p.clone(),
-                        KeyPlayer {
-                            role: *role,
-                            preference: None,
-                        },
-                    )
-                })
-                .collect(),
-            archived: false,
-            created: Some(today()),
+        let mut o = Opportunity::new("Renewal", Some(today()));
+        for (p, role) in players {
+            o.players.insert(
+                p.clone(),
+                KeyPlayer {
+                    role: *role,
+                    preference: None,
+                },
+            );
         }
+        o
     }
 
     /// An account with Ana twice (added by sam and by jo) and references to both.

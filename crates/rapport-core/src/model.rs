@@ -312,6 +312,28 @@ pub struct Opportunity {
 }
 
 impl Opportunity {
+    /// An open project at the first stage, with nothing else set.
+    pub fn new(title: &str, created: Option<Day>) -> Opportunity {
+        Opportunity {
+            title: title.to_string(),
+            kind: project(),
+            person: None,
+            stage: first_stage(),
+            status: open(),
+            closed_on: None,
+            close_reason: None,
+            decision_date: None,
+            value: None,
+            currency: None,
+            probability: None,
+            next_step: None,
+            notes: Notes::default(),
+            players: BTreeMap::new(),
+            archived: false,
+            created,
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         self.status == OpportunityStatus::Open
     }

@@ -68,35 +68,20 @@ impl Acct {
         players: &[(&RecordId, BuyingRole, Option<Preference>)],
     ) -> RecordId {
         let id = RecordId::from(format!("o-{title}"));
-        let o = Opportunity {
-            title: title.into(),
-            kind: OpportunityKind::Project,
-            person: None,
-            stage: "qualified".into(),
-            status: OpportunityStatus::Open,
-            closed_on: None,
-            close_reason: None,
-            decision_date: None,
-            value: None,
-            currency: None,
-            probability: None,
-            next_step: None,
-            notes: Notes::default(),
-            players: players
-                .iter()
-                .map(|(p, role, pref)| {
-                    (
-                        (*p).clone(),
-                        KeyPlayer {
-                            role: *role,
-                            preference: *pref,
-                        },
-                    )
-                })
-                .collect(),
-            archived: false,
-            created: None,
-        };
+        let mut o = Opportunity::new(title, None);
+        o.stage = "qualified".into();
+        o.players = players
+            .iter()
+            .map(|(p, role, pref)| {
+                (
+                    (*p).clone(),
+                    KeyPlayer {
+                        role: *role,
+                        preference: *pref,
+                    },
+                )
+            })
+            .collect();
         self.0.opportunities.insert(id.clone(), o);
         id
     }
