@@ -87,26 +87,29 @@ impl Drop for Relay {
     }
 }
 
+/// Runs `rapport-relay ARGS --data-dir DIR` (an admin command) and
+/// returns its stdout.
+fn relay_admin(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(relay_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// Adds `handles` as members of team acme and returns their tokens.
 fn members(dir: &Path, handles: &[&str]) -> Vec<String> {
-    let ok = |args: &[&str]| {
-        let out = Command::new(relay_bin())
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
-    ok(&["team", "add", "acme"]);
+    relay_admin(dir, &["team", "add", "acme"]);
     handles
         .iter()
-        .map(|h| ok(&["member", "add", "acme", h]))
+        .map(|h| relay_admin(dir, &["member", "add", "acme", h]))
         .collect()
 }
 
@@ -115,6 +118,21 @@ fn teammate(name: &str, handle: &str, relay: &Relay, token: &str) -> Home {
     home.ok(&["init", "--name", name, "--handle", handle]);
     connect(&home, relay, token);
     home
+}
+
+/// The remote `mine`: sam's team of one, for his own devices.
+fn personal_remote(home: &Home, relay: &Relay, token: &str) {
+    home.ok(&[
+        "remote",
+        "add",
+        "mine",
+        &relay.url,
+        "--team",
+        "sam-devices",
+        "--token",
+        token,
+        "--personal",
+    ]);
 }
 
 fn connect(home: &Home, relay: &Relay, token: &str) {
@@ -765,38 +783,14 @@ fn a_js_client_reads_a_shared_account_and_adds_a_person_the_cli_lists() {
 #[test]
 fn the_personal_document_syncs_only_between_your_own_devices() {
     let dir = tempfile::tempdir().unwrap();
-    let relay_bin_ok = |args: &[&str]| {
-        let out = Command::new(relay_bin())
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
     let team_tokens = members(dir.path(), &["sam", "jo"]);
-    relay_bin_ok(&["team", "add", "sam-devices"]);
-    let mine = relay_bin_ok(&["member", "add", "sam-devices", "sam"]);
+    relay_admin(dir.path(), &["team", "add", "sam-devices"]);
+    let mine = relay_admin(dir.path(), &["member", "add", "sam-devices", "sam"]);
     let relay = Relay::start(dir.path());
 
     // Laptop: a team remote and a personal one.
     let laptop = teammate("Sam Lee", "sam", &relay, &team_tokens[0]);
-    laptop.ok(&[
-        "remote",
-        "add",
-        "mine",
-        &relay.url,
-        "--team",
-        "sam-devices",
-        "--token",
-        &mine,
-        "--personal",
-    ]);
+    personal_remote(&laptop, &relay, &mine);
     laptop.ok(&[
         "note",
         "add",
@@ -826,17 +820,7 @@ fn the_personal_document_syncs_only_between_your_own_devices() {
 
     // Desktop: starts from the laptop's personal document.
     let desktop = Home::new();
-    desktop.ok(&[
-        "remote",
-        "add",
-        "mine",
-        &relay.url,
-        "--team",
-        "sam-devices",
-        "--token",
-        &mine,
-        "--personal",
-    ]);
+    personal_remote(&desktop, &relay, &mine);
     let joined = desktop
         .ok(&["init", "--from-remote", "mine", "--json"])
         .json();
