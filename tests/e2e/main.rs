@@ -9,3 +9,4 @@ mod corruption;
 mod harness;
 mod snapshots;
 mod team;
+mod views;
