@@ -91,6 +91,9 @@ struct Row {
     median: Duration,
     max: Duration,
     rss_mib: f64,
+    /// Reading every view file's bytes: what a read can at best approach.
+    floor: Duration,
+    view_bytes: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -169,7 +172,10 @@ fn main() -> anyhow::Result<()> {
                 samples.push(sample(&me, dir.path(), &rapport, &argv)?);
             }
             samples.sort_by_key(|s| s.wall);
+            let (floor, view_bytes) = read_floor(&dir.path().join("views"), args.runs)?;
             rows.push(Row {
+                floor,
+                view_bytes,
                 records,
                 command: label.to_string(),
                 median: samples[samples.len() / 2].wall,
@@ -178,17 +184,37 @@ fn main() -> anyhow::Result<()> {
             });
         }
     }
-    println!("| records | command | median | max | peak RSS |");
-    println!("|--------:|---------|-------:|----:|---------:|");
+    println!("| records | command | median | max | peak RSS | read floor | ratio |");
+    println!("|--------:|---------|-------:|----:|---------:|-----------:|------:|");
     for r in rows {
         println!(
-            "| {} | {} | {:.1} ms | {:.1} ms | {:.1} MiB |",
+            "| {} | {} | {:.1} ms | {:.1} ms | {:.1} MiB | {:.1} ms ({:.1} MiB) | {:.0}x |",
             r.records,
             r.command,
             r.median.as_secs_f64() * 1000.0,
             r.max.as_secs_f64() * 1000.0,
-            r.rss_mib
+            r.rss_mib,
+            r.floor.as_secs_f64() * 1000.0,
+            r.view_bytes as f64 / (1024.0 * 1024.0),
+            r.median.as_secs_f64() / r.floor.as_secs_f64().max(1e-9),
         );
     }
     Ok(())
+}
+
+/// The floor a read command is measured against: reading the bytes of
+/// every view file of the workspace (warm page cache), median of `runs`.
+fn read_floor(views: &std::path::Path, runs: usize) -> anyhow::Result<(Duration, u64)> {
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..runs.max(3) {
+        let start = Instant::now();
+        bytes = 0;
+        for entry in std::fs::read_dir(views)? {
+            bytes += std::fs::read(entry?.path())?.len() as u64;
+        }
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Ok((times[times.len() / 2], bytes))
 }
