@@ -36,11 +36,17 @@ fn encode(map: Vec<(&str, Value)>) -> Vec<u8> {
 }
 
 /// The first message: who we are and the protocol version we speak.
+/// `peerMetadata` says we keep no storage between sessions (ephemeral):
+/// automerge-repo's JS server reads it, samod accepts it.
 pub fn join(sender: &str) -> Vec<u8> {
     encode(vec![
         ("type", text("join")),
         ("senderId", text(sender)),
         ("supportedProtocolVersions", Value::Array(vec![text("1")])),
+        (
+            "peerMetadata",
+            Value::Map(vec![(text("isEphemeral"), Value::Bool(true))]),
+        ),
     ])
 }
 
