@@ -7,6 +7,7 @@ mod basics;
 mod concurrency;
 mod corruption;
 mod harness;
+mod kill;
 mod snapshots;
 mod team;
 mod views;

@@ -1,0 +1,105 @@
+//! Crash safety of the local store: `rapport` killed with SIGKILL at seeded
+//! random moments while it writes (appends, edits, and the compactions they
+//! trigger every 64 chunks). Every command that reported success must still
+//! be there, and the store must open cleanly.
+//!
+//! Quick in CI (80 kill points); the long run is
+//! `RAPPORT_KILL_RUNS=1000 cargo nextest run --workspace kill::`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::harness::Home;
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn names(home: &Home) -> Vec<String> {
+    home.ok(&["person", "list", "--account", "Acme", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn writes_killed_at_random_moments_lose_nothing_that_was_reported_done() {
+    let runs: u64 = std::env::var("RAPPORT_KILL_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(80);
+    let home = Home::initialised();
+    home.ok(&["account", "add", "Acme"]);
+    home.ok(&["person", "add", "Ana", "--account", "Acme"]);
+    let mut rng = Rng(0x6b69_6c6c_2d6d_6521);
+    let mut done = Vec::new();
+    let (mut killed, mut finished) = (0, 0);
+    for i in 0..runs {
+        let name = format!("K{i}");
+        // An add (the append path when a view is valid), or an edit of Ana
+        // that loads the document and may compact it.
+        let args: Vec<String> = if rng.below(3) == 0 {
+            ["person", "edit", "Ana", "--title"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([format!("T{i}")])
+                .collect()
+        } else {
+            ["person", "add", &name, "--account", "Acme"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = home
+            .command(&argv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(25_000)));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            finished += 1;
+            if argv[1] == "add" {
+                done.push(name);
+            }
+        } else {
+            killed += 1;
+        }
+        if i % 20 == 19 || i + 1 == runs {
+            // The store opens cleanly: nothing to repair, every reported
+            // add is there.
+            let doctor = home.run(&["doctor"]);
+            assert_eq!(
+                doctor.code, 0,
+                "after {i} runs: {}{}",
+                doctor.stdout, doctor.stderr
+            );
+            let now = names(&home);
+            for n in &done {
+                assert!(now.contains(n), "{n} was reported added, then lost");
+            }
+        }
+    }
+    // The seeds must actually kill some writes and let others finish.
+    assert!(
+        killed >= runs / 10,
+        "only {killed} of {runs} runs were killed"
+    );
+    assert!(
+        finished >= runs / 10,
+        "only {finished} of {runs} runs finished"
+    );
+}
