@@ -171,3 +171,100 @@ async fn every_endpoint_refuses_what_it_should_and_leaks_nothing() {
     );
     state.repo.stop().await;
 }
+
+/// Every token kind against every endpoint, as one table. (The sync paths
+/// of the same matrix are in `relay.rs`: another team, read-only, revoked,
+/// no and bad tokens on real sockets.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, (rw, ro, other, gone)) = Registry::update(dir.path(), |r| {
+        r.add_team("acme")?;
+        r.add_team("beta")?;
+        Ok((
+            r.add_member("acme", "sam", false)?,
+            r.add_member("acme", "ro", true)?,
+            r.add_member("beta", "eve", false)?,
+            r.add_member("acme", "gone", false)?,
+        ))
+    })
+    .unwrap();
+    Registry::update(dir.path(), |r| r.remove_member("acme", "gone")).unwrap();
+    let state = AppState::start(Config::for_dir(dir.path())).await.unwrap();
+    let app = router(state.clone());
+    let doc = format!(
+        "automerge:{}",
+        bs58::encode([9u8; 16]).with_check().into_string()
+    );
+    let put = format!("/v1/teams/acme/docs/{doc}");
+
+    // (header value or none, expected for: PUT, GET list, sync upgrade)
+    use StatusCode as S;
+    let malformed = format!("{rw}x");
+    let cases: Vec<(&str, Option<String>, [StatusCode; 2])> = vec![
+        ("no token", None, [S::UNAUTHORIZED, S::UNAUTHORIZED]),
+        (
+            "empty bearer",
+            Some("Bearer ".into()),
+            [S::UNAUTHORIZED, S::UNAUTHORIZED],
+        ),
+        (
+            "wrong scheme",
+            Some(format!("Basic {rw}")),
+            [S::UNAUTHORIZED, S::UNAUTHORIZED],
+        ),
+        (
+            "a valid token plus one char",
+            Some(format!("Bearer {malformed}")),
+            [S::UNAUTHORIZED, S::UNAUTHORIZED],
+        ),
+        (
+            "revoked",
+            Some(format!("Bearer {gone}")),
+            [S::UNAUTHORIZED, S::UNAUTHORIZED],
+        ),
+        (
+            "another team",
+            Some(format!("Bearer {other}")),
+            [S::FORBIDDEN, S::FORBIDDEN],
+        ),
+        (
+            "read-only",
+            Some(format!("Bearer {ro}")),
+            [S::FORBIDDEN, S::OK],
+        ),
+        (
+            "read-write",
+            Some(format!("Bearer {rw}")),
+            [S::CREATED, S::OK],
+        ),
+        // The scheme is case-insensitive (RFC 7235); already registered now.
+        (
+            "lowercase scheme",
+            Some(format!("bearer {rw}")),
+            [S::OK, S::OK],
+        ),
+    ];
+    for (what, header, [want_put, want_list]) in cases {
+        for (method, uri, want) in [
+            ("PUT", put.as_str(), want_put),
+            ("GET", "/v1/teams/acme/docs", want_list),
+        ] {
+            let mut req = Request::builder().method(method).uri(uri);
+            if let Some(h) = &header {
+                req = req.header("authorization", h);
+            }
+            let resp = app
+                .clone()
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), want, "{what}: {method} {uri}");
+        }
+    }
+    // Only the read-write member's registration happened.
+    let registry = Registry::load(dir.path()).unwrap();
+    assert_eq!(registry.teams["acme"].docs.len(), 1);
+    assert!(registry.teams["beta"].docs.is_empty());
+    state.repo.stop().await;
+}
