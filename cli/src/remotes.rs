@@ -134,10 +134,11 @@ impl DocState {
             return None;
         }
         let before: std::collections::HashSet<&String> = self.chunks.iter().collect();
-        if !self.chunks.iter().all(|c| current.contains(c)) {
+        let now: std::collections::HashSet<&String> = current.iter().collect();
+        if !before.is_subset(&now) {
             return None;
         }
-        let new: Vec<&String> = current.iter().filter(|c| !before.contains(c)).collect();
+        let new: Vec<&&String> = now.difference(&before).collect();
         new.iter()
             .all(|c| c.starts_with("incremental/"))
             .then_some(new.len())

@@ -155,13 +155,16 @@ fn everything(home: &Home) -> Value {
 
 /// The sorted names of the live people of Hub, as `home` lists them.
 fn hub_people(home: &Home) -> Vec<String> {
-    names(&serde_json::json!({
-        "people": home.ok(&["person", "list", "--account", "Hub", "--json"]).json()
-    }))
+    sorted_names(
+        &home
+            .ok(&["person", "list", "--account", "Hub", "--json"])
+            .json(),
+    )
 }
 
-fn names(v: &Value) -> Vec<String> {
-    let mut n: Vec<String> = v["people"]
+/// The sorted `name`s of a JSON list of people.
+fn sorted_names(people: &Value) -> Vec<String> {
+    let mut n: Vec<String> = people
         .as_array()
         .unwrap()
         .iter()
@@ -265,7 +268,7 @@ fn three_teammates_converge(order: &[usize]) {
     assert_eq!(views[1], views[2], "jo and kim differ");
     let v = &views[0];
     assert_eq!(
-        names(v),
+        sorted_names(&v["people"]),
         ["Ana Silva", "Jo Contact", "Kim Contact", "Sam Contact"]
     );
     let ana = &v["ana"]["person"];

@@ -519,6 +519,7 @@ for team accounts, `rapport init --name … --handle …` then `rapport sync --r
     let results = rapport_sync::run_blocking(&remote, &peer, inputs, Timeouts::default(), |_| {})
         .map_err(|e| sync_error(e, &name, &entry))?;
 
+    let store = crate::workspace::open_store(ctx);
     let mut personal = Vec::new();
     let mut fetched = Vec::new();
     for (mut synced, r) in results {
@@ -535,7 +536,6 @@ for team accounts, `rapport init --name … --handle …` then `rapport sync --r
             }
             Ok((_, DocKind::Account)) => {
                 let title = doc::DocData::read(&synced.doc, Parts::NONE)?.title();
-                let store = crate::workspace::open_store(ctx);
                 store.absorb(&synced.id, &mut synced.doc, &[])?;
                 fetched.push((r, title));
             }
@@ -559,7 +559,6 @@ for team accounts, `rapport init --name … --handle …` then `rapport sync --r
             )));
         }
     };
-    let store = crate::workspace::open_store(ctx);
     store.absorb(&mine.id, &mut mine.doc, &[])?;
     config.personal_doc = Some(mine.id.to_url());
     config.save(&ctx.paths.config)?;

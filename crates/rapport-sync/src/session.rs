@@ -104,9 +104,6 @@ impl Slot {
 
     fn settled_now(&mut self) -> Option<Outcome> {
         let theirs = self.state.their_heads.clone()?;
-        if self.relay_start.is_none() {
-            self.relay_start = Some(theirs.clone());
-        }
         // Asked for a document the relay holds nothing of.
         if !self.sync.local && theirs.is_empty() {
             return Some(Outcome::Unavailable);
@@ -214,24 +211,22 @@ async fn connect(remote: &Remote, peer: &str, timeouts: Timeouts) -> Result<Ws, 
     }
 }
 
-/// What went wrong with the connection after the handshake.
-enum Cut {
-    Lost(String),
-}
+/// Why the connection ended after the handshake.
+type Cut = String;
 
 async fn next_frame(ws: &mut Ws, idle: Duration) -> Result<Vec<u8>, Cut> {
     loop {
         match tokio::time::timeout(idle, ws.next()).await {
             Err(_) => {
-                return Err(Cut::Lost(format!(
+                return Err(format!(
                     "the relay stopped answering for {}s",
                     idle.as_secs()
-                )));
+                ));
             }
             Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
-                return Err(Cut::Lost("the relay closed the connection".into()));
+                return Err("the relay closed the connection".into());
             }
-            Ok(Some(Err(e))) => return Err(Cut::Lost(format!("the connection failed: {e}"))),
+            Ok(Some(Err(e))) => return Err(format!("the connection failed: {e}")),
             Ok(Some(Ok(Message::Binary(b)))) => return Ok(b.to_vec()),
             Ok(Some(Ok(_))) => continue,
         }
@@ -241,7 +236,7 @@ async fn next_frame(ws: &mut Ws, idle: Duration) -> Result<Vec<u8>, Cut> {
 async fn send(ws: &mut Ws, frame: Vec<u8>) -> Result<(), Cut> {
     ws.send(Message::Binary(frame.into()))
         .await
-        .map_err(|e| Cut::Lost(format!("the connection failed: {e}")))
+        .map_err(|e| format!("the connection failed: {e}"))
 }
 
 /// Syncs `docs` with the relay and returns each with its report, in the
@@ -285,7 +280,7 @@ pub async fn run(
         &mut progress,
     )
     .await;
-    if let Err(Cut::Lost(reason)) = result {
+    if let Err(reason) = result {
         for slot in &mut slots {
             if slot.settle(Outcome::Interrupted, Some(reason.clone())) {
                 progress(&slot.report());
@@ -305,7 +300,7 @@ pub async fn run(
 }
 
 async fn handshake(ws: &mut Ws, peer: &str, timeouts: Timeouts) -> Result<String, SyncError> {
-    let lost = |Cut::Lost(reason)| SyncError::Protocol(format!("during the handshake: {reason}"));
+    let lost = |reason: Cut| SyncError::Protocol(format!("during the handshake: {reason}"));
     send(ws, wire::join(peer)).await.map_err(lost)?;
     loop {
         let frame = next_frame(ws, timeouts.connect).await.map_err(lost)?;
@@ -339,7 +334,7 @@ async fn exchange(
     let mut pending = slots.len();
     while pending > 0 {
         let frame = next_frame(ws, timeouts.idle).await?;
-        let incoming = wire::decode(&frame).map_err(Cut::Lost)?;
+        let incoming = wire::decode(&frame)?;
         let (doc, settled) = match incoming {
             wire::Incoming::Sync { doc, data, request } => {
                 let Some(&i) = index.get(&doc) else {
@@ -368,7 +363,7 @@ async fn exchange(
                 None => continue,
             },
             wire::Incoming::Error { message } => {
-                return Err(Cut::Lost(format!("the relay said: {message}")));
+                return Err(format!("the relay said: {message}"));
             }
             wire::Incoming::Peer { .. } | wire::Incoming::Other => continue,
         };
@@ -394,7 +389,12 @@ fn receive(slot: &mut Slot, data: &[u8]) -> Result<(), String> {
     match catch_unwind(AssertUnwindSafe(|| {
         doc.sync().receive_sync_message(state, msg)
     })) {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => {
+            if slot.relay_start.is_none() {
+                slot.relay_start = slot.state.their_heads.clone();
+            }
+            Ok(())
+        }
         Ok(Err(e)) => Err(format!("automerge rejected a sync message: {e}")),
         Err(_) => Err("automerge panicked on a sync message".into()),
     }
