@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -27,8 +28,12 @@ pub struct ServeArgs {
     /// Most sync connections one member may hold open at once [default: 32].
     #[arg(long, env = "RAPPORT_RELAY_MAX_CONNECTIONS_PER_MEMBER")]
     pub max_connections_per_member: Option<usize>,
+    /// Seconds a team may have no connection before its documents are
+    /// written and unloaded from memory [default: 60].
+    #[arg(long, env = "RAPPORT_RELAY_UNLOAD_IDLE_SECS")]
+    pub unload_idle_secs: Option<u64>,
     /// A TOML file with any of: listen, data_dir, max_message_bytes,
-    /// max_connections, max_connections_per_member.
+    /// max_connections, max_connections_per_member, unload_idle_secs.
     #[arg(long, env = "RAPPORT_RELAY_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -41,6 +46,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     max_connections: Option<usize>,
     max_connections_per_member: Option<usize>,
+    unload_idle_secs: Option<u64>,
 }
 
 /// The settled configuration.
@@ -52,12 +58,16 @@ pub struct Config {
     pub max_connections: usize,
     /// So one member (or one leaked token) cannot take every connection.
     pub max_connections_per_member: usize,
+    /// How long a team may have no connection before its documents leave
+    /// memory.
+    pub unload_idle_after: Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_MAX_CONNECTIONS_PER_MEMBER: usize = 32;
+pub const DEFAULT_UNLOAD_IDLE_SECS: u64 = 60;
 
 impl Config {
     /// Settles flags (and environment, which clap folds into them) over the
@@ -93,6 +103,11 @@ impl Config {
                 .max_connections_per_member
                 .or(file.max_connections_per_member)
                 .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_MEMBER),
+            unload_idle_after: Duration::from_secs(
+                args.unload_idle_secs
+                    .or(file.unload_idle_secs)
+                    .unwrap_or(DEFAULT_UNLOAD_IDLE_SECS),
+            ),
         })
     }
 
@@ -104,6 +119,7 @@ impl Config {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_member: DEFAULT_MAX_CONNECTIONS_PER_MEMBER,
+            unload_idle_after: Duration::from_secs(DEFAULT_UNLOAD_IDLE_SECS),
         }
     }
 }

@@ -8,12 +8,14 @@
 //! one JSON file beside it.
 //!
 //! `router(state)` is the axum app; `serve(config, listener, shutdown)` runs
-//! it until `shutdown` resolves, then stops the repo, which flushes storage.
+//! it until `shutdown` resolves, then stops every team's repo, which
+//! flushes storage.
 
 pub mod acl;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod repos;
 pub mod routes;
 pub mod storage;
 pub mod teams;
@@ -32,15 +34,16 @@ pub use error::RelayError;
 pub use routes::router;
 
 use crate::acl::Acl;
-use crate::metrics::{Metrics, Observer};
+use crate::metrics::Metrics;
+use crate::repos::Repos;
 
 /// The relay's state, shared by every request.
 pub struct AppState {
     pub config: Config,
     pub acl: Arc<Acl>,
     pub metrics: Arc<Metrics>,
-    pub repo: samod::Repo,
-    pub acceptor: samod::AcceptorHandle,
+    /// One samod repo per team with members connected (see `repos.rs`).
+    pub repos: Arc<Repos>,
     /// Cancelled when the relay shuts down.
     pub shutdown: CancellationToken,
 }
@@ -49,7 +52,8 @@ pub struct AppState {
 pub const RELAY_PEER_ID: &str = "rapport-relay";
 
 impl AppState {
-    /// Loads the registry and starts the samod repo on `data_dir/docs`.
+    /// Loads the registry and checks the store in `data_dir/docs`; team repos
+    /// start when their members connect.
     pub async fn start(config: Config) -> Result<Arc<AppState>, RelayError> {
         let acl = Acl::load(config.data_dir.clone())?;
         let metrics = Arc::new(Metrics::default());
@@ -70,41 +74,17 @@ impl AppState {
             quarantined = report.quarantined.len(),
             "store checked"
         );
-        // Each document runs on a worker pool rather than one shared task: a
-        // panic inside automerge (a hostile or corrupt change can cause one)
-        // then stops only the document it hit, is logged and counted, and
-        // every other document keeps syncing.
-        let panics = metrics.clone();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("relay-doc-{i}"))
-            .panic_handler(move |_| {
-                Metrics::inc(&panics.document_panics);
-                tracing::error!(
-                    "a document's processing panicked; that document is stopped until restart"
-                );
-            })
-            .build()
-            .map_err(|e| RelayError::Internal(format!("could not start the document pool: {e}")))?;
-        let repo = samod::Repo::build_tokio()
-            .with_concurrency(samod::ConcurrencyConfig::Threadpool(pool))
-            .with_storage(samod::storage::TokioFilesystemStorage::new(&docs_dir))
-            .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
-            .with_share_policy(acl.share_policy())
-            .with_observer(Observer(metrics.clone()))
-            .load()
-            .await;
-        // The URL is only a label in samod's logs.
-        let url = samod::Url::parse("ws://rapport-relay/v1/sync")
-            .map_err(|e| RelayError::Internal(e.to_string()))?;
-        let acceptor = repo
-            .make_acceptor(url)
-            .map_err(|_| RelayError::Internal("the repo stopped".into()))?;
+        let repos = Repos::new(
+            docs_dir,
+            acl.clone(),
+            metrics.clone(),
+            config.unload_idle_after,
+        );
         Ok(Arc::new(AppState {
             config,
             acl,
             metrics,
-            repo,
-            acceptor,
+            repos,
             shutdown: CancellationToken::new(),
         }))
     }
@@ -129,16 +109,10 @@ pub async fn serve(
         .await;
     state.shutdown.cancel();
     reload.abort();
-    // A document stalled by a panic never reports itself stopped: do not
-    // let it hang the shutdown.
-    if tokio::time::timeout(Duration::from_secs(20), state.repo.stop())
-        .await
-        .is_err()
-    {
-        tracing::error!("the repo did not stop within 20 s (a stalled document?); exiting anyway");
-    } else {
-        tracing::info!("relay stopped; storage flushed");
-    }
+    // Each team's repo writes its documents; one stalled by a panic is
+    // given up on after `repos::STOP_TIMEOUT` rather than hang the shutdown.
+    state.repos.stop_all().await;
+    tracing::info!("relay stopped; storage flushed");
     result.map_err(|e| RelayError::Internal(format!("server error: {e}")))
 }
 

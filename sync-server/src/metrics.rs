@@ -68,6 +68,7 @@ impl Metrics {
     pub fn render(
         &self,
         documents_loaded: usize,
+        teams_loaded: usize,
         teams: usize,
         documents_registered: usize,
     ) -> String {
@@ -175,6 +176,12 @@ impl Metrics {
             documents_registered as u64,
         );
         metric("teams", "gauge", "Teams.", teams as u64);
+        metric(
+            "teams_loaded",
+            "gauge",
+            "Teams whose documents are in memory (members connected recently).",
+            teams_loaded as u64,
+        );
         s
     }
 }

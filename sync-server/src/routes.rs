@@ -75,7 +75,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let loaded = state.metrics.documents_open.load(Ordering::Relaxed) as usize;
     (
         [("content-type", "text/plain; version=0.0.4")],
-        state.metrics.render(loaded, teams, docs),
+        state
+            .metrics
+            .render(loaded, state.repos.loaded_teams(), teams, docs),
     )
 }
 
@@ -136,13 +138,15 @@ async fn register_doc(
         Metrics::inc(&state.metrics.docs_registered);
         tracing::info!(doc = %id, team = %identity.team, by = %identity.handle, "document registered");
     }
-    // Open the document now: samod then asks the team's connected peers for
-    // it, so a client that created it before registering (its first
-    // announcement was dropped at the door) still syncs it.
-    let repo = state.repo.clone();
-    let wanted = id.clone();
+    // Open the document now in the team's repo, if members are connected:
+    // samod then asks them for it, so a client that created it before
+    // registering (its first announcement was dropped at the door) still
+    // syncs it. With no one connected there is no one to ask.
+    let (repos, team, wanted) = (state.repos.clone(), identity.team.clone(), id.clone());
     tokio::spawn(async move {
-        let _ = repo.find(wanted).await;
+        if let Some(running) = repos.running(&team).await {
+            let _ = running.repo.find(wanted).await;
+        }
     });
     let status = if created {
         StatusCode::CREATED
@@ -232,14 +236,17 @@ async fn sync(
             let transport = relay_transport(socket, kill.clone(), done.clone(), state.metrics.clone(), state.acl.clone(), identity.clone())
                 .with_expected_peer_id(PeerId::from(peer.as_str()));
             tracing::info!(%peer, team = %identity.team, handle = %identity.handle, "peer connected");
-            match state.acceptor.accept(transport) {
-                Ok(_connection) => {
-                    tokio::select! {
-                        _ = done.cancelled() => {}
-                        _ = state.shutdown.cancelled() => {}
+            match state.repos.enter(&identity.team).await {
+                Ok(lease) => match lease.running.acceptor.accept(transport) {
+                    Ok(_connection) => {
+                        tokio::select! {
+                            _ = done.cancelled() => {}
+                            _ = state.shutdown.cancelled() => {}
+                        }
                     }
-                }
-                Err(_) => tracing::warn!("the repo is stopped; connection dropped"),
+                    Err(_) => tracing::warn!("the team's repo is stopped; connection dropped"),
+                },
+                Err(e) => tracing::warn!(error = %e, "connection dropped"),
             }
             kill.cancel();
             state.acl.unbind(&peer);

@@ -169,7 +169,7 @@ async fn every_endpoint_refuses_what_it_should_and_leaks_nothing() {
         metrics.contains("rapport_relay_documents_registered 1"),
         "{metrics}"
     );
-    state.repo.stop().await;
+    state.repos.stop_all().await;
 }
 
 /// Every token kind against every endpoint, as one table. (The sync paths
@@ -266,5 +266,5 @@ async fn the_authorization_matrix() {
     let registry = Registry::load(dir.path()).unwrap();
     assert_eq!(registry.teams["acme"].docs.len(), 1);
     assert!(registry.teams["beta"].docs.is_empty());
-    state.repo.stop().await;
+    state.repos.stop_all().await;
 }

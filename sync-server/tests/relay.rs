@@ -413,6 +413,64 @@ async fn a_restarted_relay_still_serves_its_documents() {
     relay.stop().await;
 }
 
+/// Each team gets its own repo while its members are connected; once a team
+/// has been idle for `unload_idle_after`, its documents are written and
+/// leave memory, and the next member to connect is served them from disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_team_is_unloaded_and_served_again_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let mut config = Config::for_dir(dir.path());
+    config.unload_idle_after = Duration::from_millis(300);
+    let relay = Relay::start_with(config).await;
+    let gauges = || async {
+        let (_, m) = http(relay.addr, "GET", "/metrics", None).await;
+        (
+            metric(&m, "rapport_relay_teams_loaded"),
+            metric(&m, "rapport_relay_documents_loaded"),
+        )
+    };
+
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let eve = client(&relay, "eve-1", &t.eve).await;
+    let doc = shared_doc(&relay, &sam, &t.sam, "k", "before").await;
+    assert_eq!(gauges().await, (2, 1), "both teams loaded, acme's document open");
+    doc.with_document(|d| {
+        d.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, "k", "after")?;
+            Ok(())
+        })
+    })
+    .unwrap();
+    within(
+        "the relay has the edit",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+    let id = doc.document_id().clone();
+    sam.repo.stop().await;
+
+    // acme is unloaded; beta, still connected, is not.
+    eventually_async(|| async { gauges().await == (1, 0) }).await;
+
+    // A reconnection within the idle window keeps the repo: nothing reloads.
+    let jo = client(&relay, "jo-1", &t.jo).await;
+    let jo_doc = within("jo finds it, from disk", jo.repo.find(id.clone()))
+        .await
+        .unwrap()
+        .expect("stored");
+    eventually("the edit", || get(&jo_doc, "k").as_deref() == Some("after")).await;
+    assert_eq!(gauges().await, (2, 1));
+    jo.dialer.close();
+    let ro = client(&relay, "ro-1", &t.ro).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(gauges().await, (2, 1), "ro came back within the window");
+    let ro_doc = within("ro finds it", ro.repo.find(id)).await.unwrap().expect("served");
+    eventually("ro sees the edit", || get(&ro_doc, "k").as_deref() == Some("after")).await;
+    drop(eve);
+    relay.stop().await;
+}
+
 /// A raw WebSocket to the relay, for hostile input.
 async fn raw_ws(
     relay: &Relay,

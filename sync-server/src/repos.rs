@@ -1,0 +1,229 @@
+//! One samod repo per team: started when a member of the team connects,
+//! stopped (every document written, then freed) once the team has had no
+//! connection for `unload_idle_after`.
+//!
+//! Why per team: samod 0.16's hub re-examines every (connection, loaded
+//! document) pair on every event it handles, so one repo for the whole
+//! relay costs O(connections × documents) per message, and the relay slowed
+//! to a few sessions per second at 50 clients (see docs/performance.md). A
+//! document belongs to exactly one team and a member to exactly one team,
+//! and the transport already drops messages about other teams' documents,
+//! so a team's repo holds only its members' connections and its own
+//! documents: the walk is bounded by the team's size, and teams run side by
+//! side. Stopping an idle team's repo is also how idle documents leave
+//! memory (samod has no API to unload one document).
+//!
+//! Every team's repo uses the same storage directory: documents never
+//! belong to two teams, so no two repos ever hold the same document.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::RELAY_PEER_ID;
+use crate::acl::Acl;
+use crate::error::RelayError;
+use crate::metrics::{Metrics, Observer};
+
+/// Threads per team for document work. Documents run on a rayon pool so a
+/// panic inside automerge stops only the document it hit (it is caught,
+/// logged and counted); two threads let one team's documents work in
+/// parallel without a busy team starving the others.
+const THREADS_PER_TEAM: usize = 2;
+
+/// How long `stop` may take before the relay gives up on a repo (a
+/// document stalled by a panic never reports itself stopped).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running team repo.
+#[derive(Clone)]
+pub struct Running {
+    pub repo: samod::Repo,
+    pub acceptor: samod::AcceptorHandle,
+}
+
+#[derive(Default)]
+struct Slot {
+    running: Option<Running>,
+    connections: usize,
+    /// Bumped by every connection, so an unload timer started before a
+    /// reconnection leaves the repo alone.
+    epoch: u64,
+}
+
+pub struct Repos {
+    docs_dir: PathBuf,
+    acl: Arc<Acl>,
+    metrics: Arc<Metrics>,
+    unload_idle_after: Duration,
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    closed: AtomicBool,
+    loaded: AtomicUsize,
+}
+
+/// A connection's hold on its team's repo. Dropping it lets the repo be
+/// unloaded once the team has been idle long enough.
+pub struct Lease {
+    repos: Arc<Repos>,
+    team: String,
+    pub running: Running,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let (repos, team) = (self.repos.clone(), std::mem::take(&mut self.team));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(repos.leave(team));
+        }
+    }
+}
+
+impl Repos {
+    pub fn new(
+        docs_dir: PathBuf,
+        acl: Arc<Acl>,
+        metrics: Arc<Metrics>,
+        unload_idle_after: Duration,
+    ) -> Arc<Repos> {
+        Arc::new(Repos {
+            docs_dir,
+            acl,
+            metrics,
+            unload_idle_after,
+            slots: Mutex::new(HashMap::new()),
+            closed: false.into(),
+            loaded: 0.into(),
+        })
+    }
+
+    fn slot(&self, team: &str) -> Arc<tokio::sync::Mutex<Slot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(team.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The team's repo for one more connection, started if it is not
+    /// running. Waits while a previous repo of the team is being stopped,
+    /// so a restarted repo always reads what the old one wrote.
+    pub async fn enter(self: &Arc<Self>, team: &str) -> Result<Lease, RelayError> {
+        let slot = self.slot(team);
+        let mut s = slot.lock().await;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(RelayError::Internal("the relay is stopping".into()));
+        }
+        let running = match &s.running {
+            Some(r) => r.clone(),
+            None => {
+                let r = self.start(team).await?;
+                s.running = Some(r.clone());
+                r
+            }
+        };
+        s.connections += 1;
+        s.epoch += 1;
+        Ok(Lease {
+            repos: self.clone(),
+            team: team.to_string(),
+            running,
+        })
+    }
+
+    /// The team's repo if it is running now (for work that only matters
+    /// while members are connected).
+    pub async fn running(&self, team: &str) -> Option<Running> {
+        self.slot(team).lock().await.running.clone()
+    }
+
+    /// Teams whose repo is running.
+    pub fn loaded_teams(&self) -> usize {
+        self.loaded.load(Ordering::Relaxed)
+    }
+
+    async fn leave(self: Arc<Self>, team: String) {
+        let slot = self.slot(&team);
+        let epoch = {
+            let mut s = slot.lock().await;
+            s.connections = s.connections.saturating_sub(1);
+            if s.connections > 0 {
+                return;
+            }
+            s.epoch
+        };
+        tokio::time::sleep(self.unload_idle_after).await;
+        let mut s = slot.lock().await;
+        if s.connections == 0
+            && s.epoch == epoch
+            && let Some(running) = s.running.take()
+        {
+            self.stop(&team, running).await;
+            tracing::info!(%team, "team idle: its documents were written and unloaded");
+        }
+    }
+
+    /// Stops every team's repo (each writes its documents); no repo starts
+    /// after this.
+    pub async fn stop_all(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let slots: Vec<_> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(t, s)| (t.clone(), s.clone()))
+            .collect();
+        let stops = slots.into_iter().map(|(team, slot)| async move {
+            let mut s = slot.lock().await;
+            if let Some(running) = s.running.take() {
+                self.stop(&team, running).await;
+            }
+        });
+        futures::future::join_all(stops).await;
+    }
+
+    async fn start(&self, team: &str) -> Result<Running, RelayError> {
+        let panics = self.metrics.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(THREADS_PER_TEAM)
+            .thread_name(|i| format!("relay-doc-{i}"))
+            .panic_handler(move |_| {
+                Metrics::inc(&panics.document_panics);
+                tracing::error!(
+                    "a document's processing panicked; that document is stopped until its team is unloaded"
+                );
+            })
+            .build()
+            .map_err(|e| RelayError::Internal(format!("could not start a document pool: {e}")))?;
+        let repo = samod::Repo::build_tokio()
+            .with_concurrency(samod::ConcurrencyConfig::Threadpool(pool))
+            .with_storage(samod::storage::TokioFilesystemStorage::new(&self.docs_dir))
+            .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
+            .with_share_policy(self.acl.share_policy())
+            .with_observer(Observer(self.metrics.clone()))
+            .load()
+            .await;
+        // The URL is only a label in samod's logs.
+        let url = samod::Url::parse(&format!("ws://rapport-relay/v1/sync#{team}"))
+            .map_err(|e| RelayError::Internal(e.to_string()))?;
+        let acceptor = repo
+            .make_acceptor(url)
+            .map_err(|_| RelayError::Internal("the repo stopped".into()))?;
+        tracing::info!(%team, "team loaded");
+        self.loaded.fetch_add(1, Ordering::Relaxed);
+        Ok(Running { repo, acceptor })
+    }
+
+    async fn stop(&self, team: &str, running: Running) {
+        if tokio::time::timeout(STOP_TIMEOUT, running.repo.stop())
+            .await
+            .is_err()
+        {
+            tracing::error!(%team, "the team's repo did not stop within 20 s (a stalled document?); dropped");
+        }
+        self.loaded.fetch_sub(1, Ordering::Relaxed);
+    }
+}
