@@ -436,12 +436,10 @@ async fn an_idle_team_is_unloaded_and_served_again_from_disk() {
     let doc = shared_doc(&relay, &sam, &t.sam, "k", "before").await;
     assert_eq!(gauges().await, (2, 1), "both teams loaded, acme's document open");
     doc.with_document(|d| {
-        d.transact::<_, _, automerge::AutomergeError>(|tx| {
-            tx.put(ROOT, "k", "after")?;
-            Ok(())
-        })
-    })
-    .unwrap();
+        let mut tx = d.transaction();
+        tx.put(ROOT, "k", "after").unwrap();
+        tx.commit();
+    });
     within(
         "the relay has the edit",
         doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
