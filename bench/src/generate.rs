@@ -128,6 +128,31 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<String> {
 /// Writes a workspace of `records` records into `home`: one big account
 /// with almost all of them, two small accounts and a personal document.
 pub fn generate(home: &Path, records: usize) -> anyhow::Result<Workspace> {
+    let small = 50.min(records / 10);
+    let sizes = vec![
+        (BIG_ACCOUNT.to_string(), records.saturating_sub(2 * small)),
+        ("Smallco A".into(), small),
+        ("Smallco B".into(), small),
+    ];
+    write(home, records, sizes)
+}
+
+/// Writes a workspace of `records` records spread evenly over `accounts`
+/// accounts (named `Account 000`, ...), and a personal document.
+pub fn generate_spread(home: &Path, records: usize, accounts: usize) -> anyhow::Result<Workspace> {
+    let accounts = accounts.max(1);
+    let sizes = (0..accounts)
+        .map(|i| {
+            let size = records / accounts + usize::from(i < records % accounts);
+            (format!("Account {i:03}"), size)
+        })
+        .collect();
+    write(home, records, sizes)
+}
+
+/// Writes one account document per `(name, records)` and a personal
+/// document listing them; the person named is from the first account.
+fn write(home: &Path, records: usize, sizes: Vec<(String, usize)>) -> anyhow::Result<Workspace> {
     let store = Store::new(FsBackend::new(home.join("store")));
     let owner = Owner {
         name: "Sam Lee".into(),
@@ -136,14 +161,8 @@ pub fn generate(home: &Path, records: usize) -> anyhow::Result<Workspace> {
     };
     let mut personal = store.create(|d| doc::init_personal(d, &owner))?;
     let mut accounts: Vec<(DocId, String)> = Vec::new();
-    let small = 50.min(records / 10);
-    let sizes = [
-        (BIG_ACCOUNT.to_string(), records.saturating_sub(2 * small)),
-        ("Smallco A".into(), small),
-        ("Smallco B".into(), small),
-    ];
     let mut person = String::new();
-    for (name, size) in sizes {
+    for (i, (name, size)) in sizes.into_iter().enumerate() {
         let account = Account {
             name: name.clone(),
             domain: None,
@@ -158,7 +177,7 @@ pub fn generate(home: &Path, records: usize) -> anyhow::Result<Workspace> {
         };
         let mut loaded = store.create(|d| doc::init_account(d, &account))?;
         let p = fill(&mut loaded.doc, size).with_context(|| format!("could not fill {name}"))?;
-        if name == BIG_ACCOUNT {
+        if i == 0 {
             person = p;
         }
         store.save(&mut loaded)?;

@@ -24,9 +24,17 @@ struct Args {
     /// The rapport binary (default: beside this one).
     #[arg(long)]
     rapport: Option<PathBuf>,
-    /// Only generate a workspace of the first size into this directory, and stop.
+    /// Accounts the records are spread over in the second workspace of
+    /// each size (the `agenda` and `person list` rows).
+    #[arg(long, default_value_t = 200)]
+    accounts: usize,
+    /// Only generate a workspace of the first size into this directory, and
+    /// stop (one big account; spread over `--accounts` with `--spread`).
     #[arg(long, value_name = "DIR")]
     generate_only: Option<PathBuf>,
+    /// With `--generate-only`: spread the records over `--accounts` accounts.
+    #[arg(long, requires = "generate_only")]
+    spread: bool,
     /// Internal: run a command and print its wall time and peak RSS.
     #[arg(long, hide = true, num_args = 1.., allow_hyphen_values = true)]
     measure: Option<Vec<String>>,
@@ -103,7 +111,11 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.generate_only {
         std::fs::create_dir_all(dir)?;
-        let ws = generate::generate(dir, args.sizes[0])?;
+        let ws = if args.spread {
+            generate::generate_spread(dir, args.sizes[0], args.accounts)?
+        } else {
+            generate::generate(dir, args.sizes[0])?
+        };
         println!(
             "generated {} records in {}; try: RAPPORT_HOME={} rapport person show '{}'",
             ws.records,
@@ -126,21 +138,21 @@ fn main() -> anyhow::Result<()> {
     }
     let mut rows = Vec::new();
     for &records in &args.sizes {
-        let dir = tempfile::tempdir()?;
+        let big = tempfile::tempdir()?;
         let start = Instant::now();
-        let ws = generate::generate(dir.path(), records)?;
+        let ws = generate::generate(big.path(), records)?;
         eprintln!(
-            "generated {} records in {:.1?}",
+            "generated {} records in one big account in {:.1?}",
             ws.records,
             start.elapsed()
         );
-        let commands: Vec<(&str, Vec<String>)> = vec![
+        let commands: Vec<(String, Vec<String>)> = vec![
             (
-                "person show (by name, all docs)",
+                "person show (by name, all docs)".into(),
                 vec!["person".into(), "show".into(), ws.person.clone()],
             ),
             (
-                "person show --account",
+                "person show --account".into(),
                 vec![
                     "person".into(),
                     "show".into(),
@@ -150,7 +162,7 @@ fn main() -> anyhow::Result<()> {
                 ],
             ),
             (
-                "log add (write, big account)",
+                "log add (write, big account)".into(),
                 vec![
                     "log".into(),
                     "add".into(),
@@ -163,26 +175,44 @@ fn main() -> anyhow::Result<()> {
                     "bench".into(),
                 ],
             ),
-            ("account list", vec!["account".into(), "list".into()]),
+            ("account list".into(), vec!["account".into(), "list".into()]),
         ];
-        for (label, cmd) in commands {
-            let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
-            let mut samples = Vec::new();
-            for _ in 0..args.runs {
-                samples.push(sample(&me, dir.path(), &rapport, &argv)?);
-            }
-            samples.sort_by_key(|s| s.wall);
-            let (floor, view_bytes) = read_floor(&dir.path().join("views"), args.runs)?;
-            rows.push(Row {
-                floor,
-                view_bytes,
-                records,
-                command: label.to_string(),
-                median: samples[samples.len() / 2].wall,
-                max: samples.last().map(|s| s.wall).unwrap_or_default(),
-                rss_mib: samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
-            });
-        }
+        time_commands(
+            &me,
+            &rapport,
+            big.path(),
+            records,
+            commands,
+            args.runs,
+            &mut rows,
+        )?;
+        drop(big);
+
+        let spread = tempfile::tempdir()?;
+        let start = Instant::now();
+        generate::generate_spread(spread.path(), records, args.accounts)?;
+        eprintln!(
+            "generated {records} records over {} accounts in {:.1?}",
+            args.accounts,
+            start.elapsed()
+        );
+        let n = args.accounts;
+        let commands: Vec<(String, Vec<String>)> = vec![
+            (format!("agenda ({n} accounts)"), vec!["agenda".into()]),
+            (
+                format!("person list ({n} accounts)"),
+                vec!["person".into(), "list".into()],
+            ),
+        ];
+        time_commands(
+            &me,
+            &rapport,
+            spread.path(),
+            records,
+            commands,
+            args.runs,
+            &mut rows,
+        )?;
     }
     println!("| records | command | median | max | peak RSS | read floor | ratio |");
     println!("|--------:|---------|-------:|----:|---------:|-----------:|------:|");
@@ -198,6 +228,37 @@ fn main() -> anyhow::Result<()> {
             r.view_bytes as f64 / (1024.0 * 1024.0),
             r.median.as_secs_f64() / r.floor.as_secs_f64().max(1e-9),
         );
+    }
+    Ok(())
+}
+
+/// Runs each command `runs` times in `home` and adds a row per command.
+fn time_commands(
+    me: &PathBuf,
+    rapport: &PathBuf,
+    home: &std::path::Path,
+    records: usize,
+    commands: Vec<(String, Vec<String>)>,
+    runs: usize,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    for (label, cmd) in commands {
+        let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            samples.push(sample(me, home, rapport, &argv)?);
+        }
+        samples.sort_by_key(|s| s.wall);
+        let (floor, view_bytes) = read_floor(&home.join("views"), runs)?;
+        rows.push(Row {
+            floor,
+            view_bytes,
+            records,
+            command: label,
+            median: samples[samples.len() / 2].wall,
+            max: samples.last().map(|s| s.wall).unwrap_or_default(),
+            rss_mib: samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+        });
     }
     Ok(())
 }
