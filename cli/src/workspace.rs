@@ -98,7 +98,8 @@ impl<'a> Workspace<'a> {
     /// Decodes one document: from this command's own copy when it has one
     /// (so it sees its own edits), else from a view valid for the
     /// document's current chunks, else by loading automerge (and saving a
-    /// view for next time). `parts` limits decoding only on that last path.
+    /// view for next time). Whichever way, the data holds exactly `parts`
+    /// (see [`DocData::retain`]).
     pub fn read(&self, id: DocId, parts: Parts) -> anyhow::Result<Doc> {
         let cached = self.loaded.borrow_mut().remove(&id);
         let data = match cached {
@@ -107,7 +108,7 @@ impl<'a> Workspace<'a> {
                 self.loaded.borrow_mut().insert(id, loaded);
                 data
             }
-            None => self.read_stored(id)?,
+            None => self.read_stored(id, parts)?,
         };
         let data = data.with_context(|| format!("could not read document {id}"))?;
         for p in &data.problems {
@@ -122,13 +123,17 @@ impl<'a> Workspace<'a> {
         Ok(Doc { id, data })
     }
 
-    fn read_stored(&self, id: DocId) -> anyhow::Result<Result<DocData, rapport_core::Error>> {
+    fn read_stored(
+        &self,
+        id: DocId,
+        parts: Parts,
+    ) -> anyhow::Result<Result<DocData, rapport_core::Error>> {
         let chunks = self.store.list_chunks(&id)?;
-        if let Some(view) = self.views.read(&id, &chunks) {
-            return Ok(Ok(view.data));
+        if let Some(data) = self.views.read(&id, &chunks, parts) {
+            return Ok(Ok(data));
         }
         let mut loaded = self.store.load(&id)?;
-        let data = DocData::read(&loaded.doc, Parts::ALL);
+        let mut data = DocData::read(&loaded.doc, Parts::ALL);
         let genesis = rapport_store::genesis(&mut loaded.doc);
         if let Ok(data) = &data
             && let Err(e) = self
@@ -141,6 +146,9 @@ impl<'a> Workspace<'a> {
                 .warn(format!("could not save a view of {id}: {e}"));
         }
         self.loaded.borrow_mut().insert(id, loaded);
+        if let Ok(data) = &mut data {
+            data.retain(parts);
+        }
         Ok(data)
     }
 
@@ -258,7 +266,7 @@ impl<'a> Workspace<'a> {
         let Some(View {
             mut data,
             genesis: Some(genesis),
-        }) = self.views.read(&id, &chunks)
+        }) = self.views.read_all(&id, &chunks)
         else {
             return self.edit(id, add);
         };

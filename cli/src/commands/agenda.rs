@@ -21,7 +21,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
-    let docs = ws.read_scope(Scope::All, Parts::ALL)?;
+    let docs = ws.read_scope(Scope::All, Parts::ANALYSIS)?;
     let data: Vec<&DocData> = docs.iter().map(|d| &d.data).collect();
     let window = Window {
         today: ctx.today,

@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
     let reports: Vec<GapReport> = match &args.opp {
         Some(q) => {
-            let (d, id) = find_opp(&ws, q, args.account.as_deref(), Parts::ALL)?;
+            let (d, id) = find_opp(&ws, q, args.account.as_deref(), Parts::ANALYSIS)?;
             opportunity_gap(&d.data, &id).into_iter().collect()
         }
         None => {
@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let mut reports = Vec::new();
             if args.account.is_none() {
                 // Opportunities with personal contacts have key players too.
-                let personal = ws.read(ws.personal, Parts::ALL)?;
+                let personal = ws.read(ws.personal, Parts::ANALYSIS)?;
                 for (oid, o) in &personal.data.opportunities {
                     if o.is_open() && !o.archived {
                         reports.extend(opportunity_gap(&personal.data, oid));
@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 }
             }
             for id in ids {
-                let d = ws.read(id, Parts::ALL)?;
+                let d = ws.read(id, Parts::ANALYSIS)?;
                 match &d.data.account {
                     Some(a) if !a.archived || args.account.is_some() => {
                         reports.push(account_gap(&d.data))

@@ -40,10 +40,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let id = ws.resolve_account(&args.account)?;
     let (doc, opp) = match &args.opp {
         Some(q) => {
-            let (d, oid) = find_opp(&ws, q, Some(&args.account), Parts::ALL)?;
+            let (d, oid) = find_opp(&ws, q, Some(&args.account), Parts::ANALYSIS)?;
             (d, Some(oid))
         }
-        None => (ws.read(id, Parts::ALL)?, None),
+        None => (ws.read(id, Parts::ANALYSIS)?, None),
     };
     if doc.data.account.is_none() {
         return Err(user_hint(

@@ -280,7 +280,13 @@ fn list(
     all: bool,
 ) -> anyhow::Result<()> {
     let member = member_filter(member)?;
-    let docs = ws.read_scope(ws.scope(account)?, REL_PARTS)?;
+    let docs = ws.read_scope(
+        ws.scope(account)?,
+        Parts {
+            activities: false,
+            ..REL_PARTS
+        },
+    )?;
     let mut rows = Vec::new();
     for d in &docs {
         for (id, r) in &d.data.relationships {
@@ -356,12 +362,13 @@ fn list(
     )
 }
 
-/// What relationship listings decode: people, relationships and activity
-/// (for the derived last contact).
+/// What `rel show` decodes: people, relationships, and activity (for the
+/// give/ask balance) with its last contacts; `rel list` needs no activity.
 const REL_PARTS: Parts = Parts {
     people: true,
     relationships: true,
     activities: true,
+    contacts: true,
     ..Parts::NONE
 };
 

@@ -98,6 +98,10 @@ pub struct Parts {
     pub plan: bool,
     pub activities: bool,
     pub partnerships: bool,
+    /// The last contact of each member with each person
+    /// ([`DocData::contacts`]): what [`DocData::last_contact`] needs of the
+    /// activity log, without the log.
+    pub contacts: bool,
 }
 
 impl Parts {
@@ -108,6 +112,7 @@ impl Parts {
         plan: true,
         activities: true,
         partnerships: true,
+        contacts: true,
     };
     pub const NONE: Parts = Parts {
         people: false,
@@ -116,11 +121,59 @@ impl Parts {
         plan: false,
         activities: false,
         partnerships: false,
+        contacts: false,
     };
     pub const PEOPLE: Parts = Parts {
         people: true,
         ..Parts::NONE
     };
+    /// Every part but the activity log itself, whose last contacts come
+    /// from [`contacts`](Self::contacts): what the gap report, the agenda
+    /// and the map read.
+    pub const ANALYSIS: Parts = Parts {
+        activities: false,
+        ..Parts::ALL
+    };
+
+    /// Whether the records of `collection` are among these parts (the
+    /// account and owner records, the account list and private notes
+    /// always are).
+    pub fn has(&self, collection: Collection) -> bool {
+        match collection {
+            Collection::People => self.people,
+            Collection::Relationships => self.relationships,
+            Collection::Opportunities => self.opportunities,
+            Collection::Plan => self.plan,
+            Collection::Activities => self.activities,
+            Collection::Partnerships => self.partnerships,
+            Collection::PrivateNotes | Collection::Accounts => true,
+        }
+    }
+}
+
+/// The newest date of the (not archived) activity each member logged with
+/// each person, by member handle, then person.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Contacts(BTreeMap<String, BTreeMap<RecordId, Day>>);
+
+impl Contacts {
+    /// Indexes an activity log.
+    pub fn of(activities: &BTreeMap<RecordId, Activity>) -> Contacts {
+        let mut index: BTreeMap<String, BTreeMap<RecordId, Day>> = BTreeMap::new();
+        for a in activities.values().filter(|a| !a.archived) {
+            let by = index.entry(a.by.clone()).or_default();
+            for person in &a.people {
+                let last = by.entry(person.clone()).or_insert(a.date);
+                *last = (*last).max(a.date);
+            }
+        }
+        Contacts(index)
+    }
+
+    /// The newest activity `member` logged with `person`.
+    pub fn last(&self, member: &str, person: &RecordId) -> Option<Day> {
+        self.0.get(member)?.get(person).copied()
+    }
 }
 
 /// A decoded document.
@@ -138,6 +191,10 @@ pub struct DocData {
     pub plan: BTreeMap<RecordId, PlanItem>,
     pub activities: BTreeMap<RecordId, Activity>,
     pub partnerships: BTreeMap<RecordId, Partnership>,
+    /// Derived from `activities` when [`Parts::contacts`] was asked for, so
+    /// [`last_contact`](Self::last_contact) need not scan the log; `None`:
+    /// scan `activities`.
+    pub contacts: Option<Contacts>,
     pub problems: Vec<Problem>,
 }
 
@@ -179,13 +236,46 @@ impl DocData {
         if parts.plan {
             data.plan = read_collection(doc, Collection::Plan, problems);
         }
-        if parts.activities {
+        if parts.activities || parts.contacts {
             data.activities = read_collection(doc, Collection::Activities, problems);
         }
         if parts.partnerships {
             data.partnerships = read_collection(doc, Collection::Partnerships, problems);
         }
+        data.retain(parts);
         Ok(data)
+    }
+
+    /// Keeps only `parts`: the other collections are emptied, the problems
+    /// of their records dropped, and the contacts derived when asked for
+    /// (from `activities`, so those must be here then). Every way of reading
+    /// a document ends here, so all of them give the same data for the same
+    /// parts.
+    pub fn retain(&mut self, parts: Parts) {
+        if parts.contacts {
+            if self.contacts.is_none() {
+                self.contacts = Some(Contacts::of(&self.activities));
+            }
+        } else {
+            self.contacts = None;
+        }
+        fn keep<T>(wanted: bool, records: &mut BTreeMap<RecordId, T>) {
+            if !wanted {
+                records.clear();
+            }
+        }
+        keep(parts.people, &mut self.people);
+        keep(parts.relationships, &mut self.relationships);
+        keep(parts.opportunities, &mut self.opportunities);
+        keep(parts.plan, &mut self.plan);
+        keep(parts.activities, &mut self.activities);
+        keep(parts.partnerships, &mut self.partnerships);
+        self.problems.retain(|p| {
+            Collection::SHARED
+                .iter()
+                .find(|c| c.key() == p.collection)
+                .is_none_or(|c| parts.has(*c))
+        });
     }
 
     /// The display name of the document: the account's name, or "personal".
@@ -199,12 +289,15 @@ impl DocData {
     /// The last contact between `member` and `person`: the later of the date
     /// set by hand and the newest activity `member` logged with `person`.
     pub fn last_contact(&self, rel: &Relationship) -> Option<Day> {
-        let logged = self
-            .activities
-            .values()
-            .filter(|a| !a.archived && a.by == rel.member && a.people.contains(&rel.person))
-            .map(|a| a.date)
-            .max();
+        let logged = match &self.contacts {
+            Some(contacts) => contacts.last(&rel.member, &rel.person),
+            None => self
+                .activities
+                .values()
+                .filter(|a| !a.archived && a.by == rel.member && a.people.contains(&rel.person))
+                .map(|a| a.date)
+                .max(),
+        };
         logged.max(rel.last_contact)
     }
 

@@ -76,8 +76,22 @@ macro_rules! string_enum {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a ", $field))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                        // The stored spelling, without the allocation of
+                        // the lenient parse.
+                        match s {
+                            $( $text => Ok($name::$variant), )+
+                            _ => s.parse().map_err(E::custom),
+                        }
+                    }
+                }
+                d.deserialize_str(Visitor)
             }
         }
 

@@ -80,16 +80,38 @@ impl std::fmt::Display for Day {
     }
 }
 
+/// `YYYY-MM-DD` in human-readable formats (JSON); in binary ones (the
+/// materialized views) the day number since 1 January of year 1, which
+/// needs no parsing.
 impl serde::Serialize for Day {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i32(self.0.num_days_from_ce())
+        }
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Day {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        if !d.is_human_readable() {
+            let n = i32::deserialize(d)?;
+            return NaiveDate::from_num_days_from_ce_opt(n)
+                .map(Day)
+                .ok_or_else(|| serde::de::Error::custom(format!("day {n} is out of range")));
+        }
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Day;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a YYYY-MM-DD date")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Day, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
     }
 }
 
@@ -171,7 +193,24 @@ impl serde::Serialize for Notes {
 impl<'de> serde::Deserialize<'de> for Notes {
     /// Notes decoded this way are for reading only: to edit a note, hydrate
     /// the record with autosurgeon so the edit is a minimal splice.
+    ///
+    /// Human-readable input (a document's JSON) may hold null for an absent
+    /// note; binary input (a view) holds exactly what `serialize` wrote, a
+    /// string, since a format without type tags cannot tell the two apart.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            struct Visitor;
+            impl serde::de::Visitor<'_> for Visitor {
+                type Value = Notes;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a note")
+                }
+                fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Notes, E> {
+                    Ok(Notes::new(s))
+                }
+            }
+            return d.deserialize_str(Visitor);
+        }
         let s = <Option<String> as serde::Deserialize>::deserialize(d)?;
         Ok(Notes::new(s.as_deref().unwrap_or("")))
     }

@@ -5,34 +5,112 @@
 //! (chunk names are content hashes, so listing them is enough to tell), and
 //! is never written into the store itself. The documents stay the only
 //! source of truth: deleting every view changes no output. A view that is
-//! stale, unreadable, or from another format version is ignored and
-//! rebuilt.
+//! stale, damaged, or from another format version is ignored and rebuilt.
+//!
+//! One file per document, `<bs58 id>.view`: a fixed prefix, a header (the
+//! chunks, then the length and CRC-32 of each section), and one postcard
+//! section per collection. Sections are in the order reads need them (the
+//! account and its lists first, the activity log and the first change
+//! last), so a read takes only a prefix of the file: `person list` reads
+//! the head and the people, `agenda` everything but the activity log,
+//! whose last contacts it finds in a small section of their own.
 
-use std::io::Write as _;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 
-use rapport_core::DocId;
-use rapport_core::doc::DocData;
+use rapport_core::doc::{Contacts, DocData, DocKind, Parts, Problem};
+use rapport_core::model::{Account, AccountEntry, Owner, PrivateNote};
+use rapport_core::{DocId, RecordId};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::ChunkKey;
 
-/// Bump when the view format or the meaning of `DocData` changes.
-const VERSION: u32 = 1;
+mod person;
 
-#[derive(Serialize, Deserialize)]
-struct ViewFile {
-    version: u32,
-    /// `kind/name` of every chunk the view was built from, sorted.
-    chunks: Vec<String>,
-    data: DocData,
+use person::StoredPerson;
+
+const MAGIC: &[u8; 4] = b"RPVW";
+
+/// Bump when the view format or the meaning of `DocData` changes. Version
+/// 1 was one JSON file per document (`<id>.json`), removed when a view of
+/// this version replaces it.
+const VERSION: u32 = 2;
+
+/// Magic, version, header length.
+const PREFIX: usize = 12;
+
+/// What the first read of a view takes: a small document whole.
+const FIRST_READ: u64 = 64 * 1024;
+
+/// The sections of a view, in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    /// Schema, kind, the account or owner, the account list, private notes
+    /// and problems: every read needs them.
+    Head,
+    People,
+    Relationships,
+    Opportunities,
+    Plan,
+    Partnerships,
+    Contacts,
+    Activities,
     /// The document's first change (it creates the collection maps), so a
     /// new record can be added without loading the document.
-    #[serde(default)]
-    genesis: Option<Vec<u8>>,
+    Genesis,
 }
 
-/// A valid view.
+const SECTIONS: [Section; 9] = [
+    Section::Head,
+    Section::People,
+    Section::Relationships,
+    Section::Opportunities,
+    Section::Plan,
+    Section::Partnerships,
+    Section::Contacts,
+    Section::Activities,
+    Section::Genesis,
+];
+
+impl Section {
+    fn wanted(self, parts: Parts) -> bool {
+        match self {
+            Section::Head => true,
+            Section::People => parts.people,
+            Section::Relationships => parts.relationships,
+            Section::Opportunities => parts.opportunities,
+            Section::Plan => parts.plan,
+            Section::Partnerships => parts.partnerships,
+            Section::Contacts => parts.contacts,
+            Section::Activities => parts.activities,
+            Section::Genesis => false,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    /// `kind/name` of every chunk the view was built from, sorted.
+    chunks: Vec<String>,
+    /// Byte length and CRC-32 of each section, in file order.
+    sections: [(u32, u32); SECTIONS.len()],
+}
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    schema: u64,
+    kind: Option<DocKind>,
+    account: Option<Account>,
+    owner: Option<Owner>,
+    accounts: BTreeMap<RecordId, AccountEntry>,
+    private_notes: BTreeMap<RecordId, PrivateNote>,
+    problems: Vec<Problem>,
+}
+
+/// A valid view of every part of a document.
 pub struct View {
     pub data: DocData,
     pub genesis: Option<Vec<u8>>,
@@ -53,27 +131,173 @@ fn fingerprint(chunks: &[ChunkKey]) -> Vec<String> {
     names
 }
 
+/// Decodes one whole section; trailing bytes are damage.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(std::io::Error::other)
+}
+
+/// A view file read as far as the sections a read needs.
+struct Prefix {
+    header: Header,
+    bytes: Vec<u8>,
+    /// Where the first section starts.
+    start: usize,
+}
+
+impl Prefix {
+    /// The bytes of `section`, its checksum verified; `None` if it lies
+    /// beyond what was read or is damaged.
+    fn section(&self, section: Section) -> Option<&[u8]> {
+        let i = SECTIONS.iter().position(|s| *s == section)?;
+        let offset: usize = self.header.sections[..i]
+            .iter()
+            .map(|(len, _)| *len as usize)
+            .sum();
+        let (len, crc) = self.header.sections[i];
+        let from = self.start + offset;
+        let bytes = self.bytes.get(from..from + len as usize)?;
+        (crc32fast::hash(bytes) == crc).then_some(bytes)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, section: Section) -> Option<T> {
+        decode(self.section(section)?)
+    }
+
+    /// Decodes the head and the sections of `parts`.
+    fn data(&self, parts: Parts) -> Option<DocData> {
+        let head: Head = self.decode(Section::Head)?;
+        let mut data = DocData {
+            schema: head.schema,
+            kind: head.kind,
+            account: head.account,
+            owner: head.owner,
+            accounts: head.accounts,
+            private_notes: head.private_notes,
+            problems: head.problems,
+            ..DocData::default()
+        };
+        if parts.people {
+            let people: BTreeMap<RecordId, StoredPerson> = self.decode(Section::People)?;
+            data.people = people.into_iter().map(|(k, p)| (k, p.into())).collect();
+        }
+        if parts.relationships {
+            data.relationships = self.decode(Section::Relationships)?;
+        }
+        if parts.opportunities {
+            data.opportunities = self.decode(Section::Opportunities)?;
+        }
+        if parts.plan {
+            data.plan = self.decode(Section::Plan)?;
+        }
+        if parts.partnerships {
+            data.partnerships = self.decode(Section::Partnerships)?;
+        }
+        if parts.contacts {
+            data.contacts = Some(self.decode(Section::Contacts)?);
+        }
+        if parts.activities {
+            data.activities = self.decode(Section::Activities)?;
+        }
+        data.retain(parts);
+        Some(data)
+    }
+}
+
+/// Reads `file` on until `bytes` holds `end` bytes.
+fn fill(file: &mut File, bytes: &mut Vec<u8>, end: usize) -> Option<()> {
+    if bytes.len() < end {
+        file.take((end - bytes.len()) as u64)
+            .read_to_end(bytes)
+            .ok()?;
+    }
+    (bytes.len() >= end).then_some(())
+}
+
 impl Views {
     pub fn new(dir: impl Into<PathBuf>) -> Views {
         Views { dir: dir.into() }
     }
 
     fn path(&self, id: &DocId) -> PathBuf {
+        self.dir.join(format!("{}.view", id.to_bs58()))
+    }
+
+    /// Where version 1 kept its JSON view.
+    fn legacy_path(&self, id: &DocId) -> PathBuf {
         self.dir.join(format!("{}.json", id.to_bs58()))
     }
 
-    /// The view of `id`, if one exists for exactly these chunks.
-    pub fn read(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<View> {
-        let bytes = std::fs::read(self.path(id)).ok()?;
-        let view: ViewFile = serde_json::from_slice(&bytes).ok()?;
-        (view.version == VERSION && view.chunks == fingerprint(chunks)).then_some(View {
-            data: view.data,
-            genesis: view.genesis,
+    /// Reads the view of `id` as far as the `wanted` sections go, if the
+    /// view is of this version, built for exactly these chunks, and whole.
+    fn prefix(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        wanted: impl Fn(Section) -> bool,
+    ) -> Option<Prefix> {
+        let mut file = File::open(self.path(id)).ok()?;
+        let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+        let mut bytes = Vec::with_capacity(len.min(FIRST_READ as usize));
+        (&mut file).take(FIRST_READ).read_to_end(&mut bytes).ok()?;
+        let fixed = bytes.get(..PREFIX)?;
+        if &fixed[..4] != MAGIC || fixed[4..8] != VERSION.to_le_bytes() {
+            return None;
+        }
+        let header_len = u32::from_le_bytes(fixed[8..12].try_into().ok()?) as usize;
+        let start = PREFIX + header_len;
+        fill(&mut file, &mut bytes, start)?;
+        let header: Header = decode(&bytes[PREFIX..start])?;
+        let total: usize = header.sections.iter().map(|(len, _)| *len as usize).sum();
+        // A truncated or extended file is damaged, whichever sections this
+        // read needs.
+        if start + total != len || header.chunks != fingerprint(chunks) {
+            return None;
+        }
+        let mut end = start;
+        let mut needed = start;
+        for (section, (len, _)) in SECTIONS.iter().zip(header.sections) {
+            end += len as usize;
+            if wanted(*section) {
+                needed = end;
+            }
+        }
+        fill(&mut file, &mut bytes, needed)?;
+        Some(Prefix {
+            header,
+            bytes,
+            start,
+        })
+    }
+
+    /// The records of `parts` of `id` (see [`DocData::retain`]), if its
+    /// view is valid for exactly these chunks.
+    pub fn read(&self, id: &DocId, chunks: &[ChunkKey], parts: Parts) -> Option<DocData> {
+        let prefix = self.prefix(id, chunks, |s| s.wanted(parts))?;
+        prefix.data(parts)
+    }
+
+    /// Every part of `id` and its first change, if its view is valid for
+    /// exactly these chunks.
+    pub fn read_all(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<View> {
+        let prefix = self.prefix(id, chunks, |_| true)?;
+        let genesis = prefix.section(Section::Genesis)?;
+        Some(View {
+            genesis: (!genesis.is_empty()).then(|| genesis.to_vec()),
+            data: prefix.data(Parts::ALL)?,
         })
     }
 
     /// Saves a view built from `chunks` (atomically; failures are only a
-    /// lost cache, so they are returned for logging, not fatal).
+    /// lost cache, so they are returned for logging, not fatal). `data`
+    /// must hold every part; its contacts are derived afresh from its
+    /// activities.
     pub fn write(
         &self,
         id: &DocId,
@@ -82,65 +306,68 @@ impl Views {
         genesis: Option<&[u8]>,
     ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let view = ViewFile {
-            version: VERSION,
+        let mut sections = Vec::with_capacity(SECTIONS.len());
+        for section in SECTIONS {
+            sections.push(match section {
+                Section::Head => encode(&Head {
+                    schema: data.schema,
+                    kind: data.kind,
+                    account: data.account.clone(),
+                    owner: data.owner.clone(),
+                    accounts: data.accounts.clone(),
+                    private_notes: data.private_notes.clone(),
+                    problems: data.problems.clone(),
+                })?,
+                Section::People => {
+                    let people: BTreeMap<&RecordId, StoredPerson> = data
+                        .people
+                        .iter()
+                        .map(|(k, p)| (k, p.clone().into()))
+                        .collect();
+                    encode(&people)?
+                }
+                Section::Relationships => encode(&data.relationships)?,
+                Section::Opportunities => encode(&data.opportunities)?,
+                Section::Plan => encode(&data.plan)?,
+                Section::Partnerships => encode(&data.partnerships)?,
+                Section::Contacts => encode(&Contacts::of(&data.activities))?,
+                Section::Activities => encode(&data.activities)?,
+                Section::Genesis => genesis.unwrap_or_default().to_vec(),
+            });
+        }
+        let mut lengths = [(0, 0); SECTIONS.len()];
+        for (slot, bytes) in lengths.iter_mut().zip(&sections) {
+            let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+            *slot = (len, crc32fast::hash(bytes));
+        }
+        let header = encode(&Header {
             chunks: fingerprint(chunks),
-            data: data.clone(),
-            genesis: genesis.map(<[u8]>::to_vec),
-        };
-        let bytes = serde_json::to_vec(&view).map_err(std::io::Error::other)?;
+            sections: lengths,
+        })?;
+        let header_len = u32::try_from(header.len()).map_err(std::io::Error::other)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(&bytes)?;
+        {
+            let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+            out.write_all(MAGIC)?;
+            out.write_all(&VERSION.to_le_bytes())?;
+            out.write_all(&header_len.to_le_bytes())?;
+            out.write_all(&header)?;
+            for bytes in &sections {
+                out.write_all(bytes)?;
+            }
+            out.flush()?;
+        }
         tmp.persist(self.path(id)).map_err(|e| e.error)?;
+        let _ = std::fs::remove_file(self.legacy_path(id));
         Ok(())
     }
 
     /// Forgets a document's view.
     pub fn remove(&self, id: &DocId) {
         let _ = std::fs::remove_file(self.path(id));
+        let _ = std::fs::remove_file(self.legacy_path(id));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ChunkKind;
-
-    fn key(name: &str) -> ChunkKey {
-        ChunkKey {
-            doc: DocId::from_bytes([7; 16]),
-            kind: ChunkKind::Incremental,
-            name: name.into(),
-        }
-    }
-
-    #[test]
-    fn a_view_is_served_only_for_its_exact_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = Views::new(dir.path());
-        let id = DocId::from_bytes([7; 16]);
-        let data = DocData {
-            schema: 1,
-            ..DocData::default()
-        };
-        views
-            .write(&id, &[key("a"), key("b")], &data, None)
-            .unwrap();
-        assert!(
-            views.read(&id, &[key("b"), key("a")]).is_some(),
-            "order does not matter"
-        );
-        assert!(views.read(&id, &[key("a")]).is_none(), "a chunk gone");
-        assert!(
-            views.read(&id, &[key("a"), key("b"), key("c")]).is_none(),
-            "a chunk added"
-        );
-        std::fs::write(views.path(&id), b"{ not json").unwrap();
-        assert!(
-            views.read(&id, &[key("a"), key("b")]).is_none(),
-            "corrupt views are ignored"
-        );
-        views.remove(&id);
-        assert!(views.read(&id, &[key("a"), key("b")]).is_none());
-    }
-}
+mod tests;

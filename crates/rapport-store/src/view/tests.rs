@@ -1,0 +1,207 @@
+use super::*;
+use crate::ChunkKind;
+use rapport_core::enums::{ActivityKind, Direction, PoliticalStatus};
+use rapport_core::model::{Activity, Opportunity, Person, Relationship};
+use rapport_core::{Day, Notes};
+
+fn key(name: &str) -> ChunkKey {
+    ChunkKey {
+        doc: DocId::from_bytes([7; 16]),
+        kind: ChunkKind::Incremental,
+        name: name.into(),
+    }
+}
+
+fn id() -> DocId {
+    DocId::from_bytes([7; 16])
+}
+
+fn day(d: u32) -> Option<Day> {
+    Day::ymd(2026, 11, d)
+}
+
+/// A document with a record in most collections, a merged person (the
+/// field a format without names trips over) and a note on every record.
+fn sample() -> DocData {
+    let mut data = DocData {
+        schema: 1,
+        kind: Some(DocKind::Account),
+        account: Some(Account {
+            name: "Acme".into(),
+            domain: Some("acme.example".into()),
+            industry: None,
+            target: true,
+            icp_fit: None,
+            icp_score: Some(4),
+            desired_level: None,
+            notes: Notes::new("big"),
+            archived: false,
+            created: day(1),
+        }),
+        ..DocData::default()
+    };
+    let ana = RecordId::from("ana".to_string());
+    let old = RecordId::from("old".to_string());
+    let mut p = Person::named("Ana");
+    p.political_status = Some(PoliticalStatus::ALL[0]);
+    p.notes = Notes::new("likes data");
+    p.created = day(2);
+    data.people.insert(ana.clone(), p);
+    let mut merged = Person::named("Ana (old)");
+    merged.archived = true;
+    merged.merged_into = Some(ana.clone());
+    data.people.insert(old, merged);
+    let mut r = Relationship::new("sam", ana.clone());
+    r.cadence_days = Some(30);
+    data.relationships
+        .insert(RecordId::from("rel".to_string()), r);
+    data.opportunities.insert(
+        RecordId::from("opp".to_string()),
+        Opportunity::new("Pilot", day(3)),
+    );
+    for (i, d) in [(1, 5), (2, 9)] {
+        data.activities.insert(
+            RecordId::from(format!("act{i}")),
+            Activity {
+                date: day(d).unwrap(),
+                people: vec![ana.clone()],
+                kind: ActivityKind::ALL[0],
+                direction: Direction::Give,
+                by: "sam".into(),
+                notes: Notes::new(&format!("call {i}")),
+                opportunity: None,
+                archived: false,
+            },
+        );
+    }
+    data.problems = vec![
+        Problem {
+            collection: "activities".into(),
+            key: "bad".into(),
+            error: "not a date".into(),
+        },
+        Problem {
+            collection: "people".into(),
+            key: "worse".into(),
+            error: "no name".into(),
+        },
+    ];
+    data
+}
+
+fn json(data: &DocData) -> serde_json::Value {
+    serde_json::to_value(data).unwrap()
+}
+
+#[test]
+fn a_view_is_served_only_for_its_exact_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    views
+        .write(&id(), &[key("a"), key("b")], &sample(), None)
+        .unwrap();
+    let read = |chunks: &[ChunkKey]| views.read(&id(), chunks, Parts::ALL);
+    assert!(
+        read(&[key("b"), key("a")]).is_some(),
+        "order does not matter"
+    );
+    assert!(read(&[key("a")]).is_none(), "a chunk gone");
+    assert!(
+        read(&[key("a"), key("b"), key("c")]).is_none(),
+        "a chunk added"
+    );
+    views.remove(&id());
+    assert!(read(&[key("a"), key("b")]).is_none());
+}
+
+#[test]
+fn a_view_gives_back_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let data = sample();
+    views
+        .write(&id(), &[key("a")], &data, Some(b"first change"))
+        .unwrap();
+    let view = views.read_all(&id(), &[key("a")]).unwrap();
+    let mut expected = data.clone();
+    expected.retain(Parts::ALL);
+    assert_eq!(json(&view.data), json(&expected));
+    assert_eq!(view.genesis.as_deref(), Some(&b"first change"[..]));
+    assert_eq!(
+        view.data.people[&RecordId::from("old".to_string())].merged_into,
+        Some(RecordId::from("ana".to_string()))
+    );
+    assert!(
+        views
+            .read_all(&id(), &[key("a")])
+            .is_some_and(|v| v.data.contacts.is_some()),
+        "contacts are derived on write"
+    );
+}
+
+#[test]
+fn a_read_of_some_parts_equals_a_decode_of_those_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let data = sample();
+    views.write(&id(), &[key("a")], &data, None).unwrap();
+    let agenda = Parts {
+        activities: false,
+        ..Parts::ALL
+    };
+    for parts in [Parts::NONE, Parts::PEOPLE, agenda, Parts::ALL] {
+        let mut expected = data.clone();
+        expected.retain(parts);
+        let read = views.read(&id(), &[key("a")], parts).unwrap();
+        assert_eq!(json(&read), json(&expected), "{parts:?}");
+    }
+    let people = views.read(&id(), &[key("a")], Parts::PEOPLE).unwrap();
+    assert!(people.activities.is_empty() && people.relationships.is_empty());
+    assert_eq!(people.problems.len(), 1, "only the people's problems");
+    let read = views.read(&id(), &[key("a")], agenda).unwrap();
+    let rel = read.relationships.values().next().unwrap();
+    assert!(read.activities.is_empty());
+    assert_eq!(read.last_contact(rel), day(9), "from the contacts alone");
+}
+
+#[test]
+fn a_damaged_view_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    views.write(&id(), &[key("a")], &sample(), None).unwrap();
+    let path = views.path(&id());
+    let good = std::fs::read(&path).unwrap();
+    let damaged: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("one byte short", good[..good.len() - 1].to_vec()),
+        ("a byte added", [&good[..], b"x"].concat()),
+        ("empty", Vec::new()),
+        ("json", b"{ \"version\": 1 }".to_vec()),
+        ("a flipped bit in the people", {
+            let mut b = good.clone();
+            let at = b.windows(3).position(|w| w == b"Ana").unwrap();
+            b[at] ^= 1;
+            b
+        }),
+    ];
+    for (what, bytes) in damaged {
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(
+            views.read(&id(), &[key("a")], Parts::PEOPLE).is_none(),
+            "{what}"
+        );
+        assert!(views.read_all(&id(), &[key("a")]).is_none(), "{what}");
+    }
+}
+
+#[test]
+fn a_version_1_view_is_ignored_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let legacy = views.legacy_path(&id());
+    std::fs::write(&legacy, b"{\"version\":1,\"chunks\":[\"incremental/a\"]}").unwrap();
+    assert!(views.read(&id(), &[key("a")], Parts::ALL).is_none());
+    views.write(&id(), &[key("a")], &sample(), None).unwrap();
+    assert!(!legacy.exists());
+    assert!(views.read(&id(), &[key("a")], Parts::ALL).is_some());
+}
