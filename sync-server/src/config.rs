@@ -32,8 +32,13 @@ pub struct ServeArgs {
     /// written and unloaded from memory [default: 60].
     #[arg(long, env = "RAPPORT_RELAY_UNLOAD_IDLE_SECS")]
     pub unload_idle_secs: Option<u64>,
+    /// Do not fsync document writes (faster; a power cut may then lose
+    /// changes the relay acknowledged; a killed process never does).
+    #[arg(long, env = "RAPPORT_RELAY_NO_FSYNC")]
+    pub no_fsync: bool,
     /// A TOML file with any of: listen, data_dir, max_message_bytes,
-    /// max_connections, max_connections_per_member, unload_idle_secs.
+    /// max_connections, max_connections_per_member, unload_idle_secs,
+    /// fsync.
     #[arg(long, env = "RAPPORT_RELAY_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -47,6 +52,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_connections_per_member: Option<usize>,
     unload_idle_secs: Option<u64>,
+    fsync: Option<bool>,
 }
 
 /// The settled configuration.
@@ -61,6 +67,9 @@ pub struct Config {
     /// How long a team may have no connection before its documents leave
     /// memory.
     pub unload_idle_after: Duration,
+    /// fsync every document write (and its directory) before the changes
+    /// in it are acknowledged.
+    pub fsync: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -108,6 +117,7 @@ impl Config {
                     .or(file.unload_idle_secs)
                     .unwrap_or(DEFAULT_UNLOAD_IDLE_SECS),
             ),
+            fsync: !args.no_fsync && file.fsync.unwrap_or(true),
         })
     }
 
@@ -120,6 +130,7 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_member: DEFAULT_MAX_CONNECTIONS_PER_MEMBER,
             unload_idle_after: Duration::from_secs(DEFAULT_UNLOAD_IDLE_SECS),
+            fsync: true,
         }
     }
 }

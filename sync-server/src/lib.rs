@@ -13,6 +13,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod durable;
 pub mod error;
 pub mod metrics;
 pub mod repos;
@@ -74,12 +75,9 @@ impl AppState {
             quarantined = report.quarantined.len(),
             "store checked"
         );
-        let repos = Repos::new(
-            docs_dir,
-            acl.clone(),
-            metrics.clone(),
-            config.unload_idle_after,
-        );
+        // Temporary files of interrupted writes (never renamed into place).
+        let _ = std::fs::remove_dir_all(config.data_dir.join("tmp"));
+        let repos = Repos::new(&config, acl.clone(), metrics.clone());
         Ok(Arc::new(AppState {
             config,
             acl,

@@ -24,6 +24,11 @@ pub struct Metrics {
     /// Sync messages automerge rejected or panicked on, before samod saw
     /// them (the sender was disconnected).
     pub rejected_sync_messages: AtomicU64,
+    /// Document writes that failed (their changes were not acknowledged).
+    pub storage_errors: AtomicU64,
+    /// Connections closed because a write they waited on failed or took
+    /// too long.
+    pub unacknowledged_closes: AtomicU64,
 }
 
 /// Counts samod's events: sync messages and their bytes, documents loaded.
@@ -150,6 +155,18 @@ impl Metrics {
             "counter",
             "Sync messages automerge rejected or panicked on; the sender was disconnected.",
             get(&self.rejected_sync_messages),
+        );
+        metric(
+            "storage_errors_total",
+            "counter",
+            "Document writes that failed; those changes were not acknowledged to anyone.",
+            get(&self.storage_errors),
+        );
+        metric(
+            "unacknowledged_closes_total",
+            "counter",
+            "Connections closed because the changes a reply announced were not on disk in time.",
+            get(&self.unacknowledged_closes),
         );
         metric(
             "corrupt_chunks_quarantined",

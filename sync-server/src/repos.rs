@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::RELAY_PEER_ID;
+use crate::Config;
 use crate::acl::Acl;
+use crate::durable::{DurableStorage, Ledger};
 use crate::error::RelayError;
 use crate::metrics::{Metrics, Observer};
 
@@ -42,6 +44,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Running {
     pub repo: samod::Repo,
     pub acceptor: samod::AcceptorHandle,
+    /// Which changes of the team's documents are on disk (see `durable.rs`).
+    pub ledger: Arc<Ledger>,
 }
 
 #[derive(Default)]
@@ -55,6 +59,8 @@ struct Slot {
 
 pub struct Repos {
     docs_dir: PathBuf,
+    tmp_dir: PathBuf,
+    fsync: bool,
     acl: Arc<Acl>,
     metrics: Arc<Metrics>,
     unload_idle_after: Duration,
@@ -82,16 +88,17 @@ impl Drop for Lease {
 
 impl Repos {
     pub fn new(
-        docs_dir: PathBuf,
+        config: &Config,
         acl: Arc<Acl>,
         metrics: Arc<Metrics>,
-        unload_idle_after: Duration,
     ) -> Arc<Repos> {
         Arc::new(Repos {
-            docs_dir,
+            docs_dir: config.data_dir.join("docs"),
+            tmp_dir: config.data_dir.join("tmp"),
+            fsync: config.fsync,
+            unload_idle_after: config.unload_idle_after,
             acl,
             metrics,
-            unload_idle_after,
             slots: Mutex::new(HashMap::new()),
             closed: false.into(),
             loaded: 0.into(),
@@ -198,9 +205,16 @@ impl Repos {
             })
             .build()
             .map_err(|e| RelayError::Internal(format!("could not start a document pool: {e}")))?;
+        let ledger = Arc::new(Ledger::default());
         let repo = samod::Repo::build_tokio()
             .with_concurrency(samod::ConcurrencyConfig::Threadpool(pool))
-            .with_storage(samod::storage::TokioFilesystemStorage::new(&self.docs_dir))
+            .with_storage(DurableStorage::new(
+                &self.docs_dir,
+                &self.tmp_dir,
+                self.fsync,
+                ledger.clone(),
+                self.metrics.clone(),
+            ))
             .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
             .with_share_policy(self.acl.share_policy())
             .with_observer(Observer(self.metrics.clone()))
@@ -214,7 +228,11 @@ impl Repos {
             .map_err(|_| RelayError::Internal("the repo stopped".into()))?;
         tracing::info!(%team, "team loaded");
         self.loaded.fetch_add(1, Ordering::Relaxed);
-        Ok(Running { repo, acceptor })
+        Ok(Running {
+            repo,
+            acceptor,
+            ledger,
+        })
     }
 
     async fn stop(&self, team: &str, running: Running) {

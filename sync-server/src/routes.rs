@@ -233,19 +233,29 @@ async fn sync(
             // theirs; ending this one cancels only its own child token.
             let kill = kill.child_token();
             let done = CancellationToken::new();
-            let transport = relay_transport(socket, kill.clone(), done.clone(), state.metrics.clone(), state.acl.clone(), identity.clone())
-                .with_expected_peer_id(PeerId::from(peer.as_str()));
             tracing::info!(%peer, team = %identity.team, handle = %identity.handle, "peer connected");
             match state.repos.enter(&identity.team).await {
-                Ok(lease) => match lease.running.acceptor.accept(transport) {
-                    Ok(_connection) => {
-                        tokio::select! {
-                            _ = done.cancelled() => {}
-                            _ = state.shutdown.cancelled() => {}
+                Ok(lease) => {
+                    let transport = relay_transport(
+                        socket,
+                        kill.clone(),
+                        done.clone(),
+                        state.metrics.clone(),
+                        state.acl.clone(),
+                        identity.clone(),
+                        lease.running.ledger.clone(),
+                    )
+                    .with_expected_peer_id(PeerId::from(peer.as_str()));
+                    match lease.running.acceptor.accept(transport) {
+                        Ok(_connection) => {
+                            tokio::select! {
+                                _ = done.cancelled() => {}
+                                _ = state.shutdown.cancelled() => {}
+                            }
                         }
+                        Err(_) => tracing::warn!("the team's repo is stopped; connection dropped"),
                     }
-                    Err(_) => tracing::warn!("the team's repo is stopped; connection dropped"),
-                },
+                }
                 Err(e) => tracing::warn!(error = %e, "connection dropped"),
             }
             kill.cancel();

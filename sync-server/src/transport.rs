@@ -13,6 +13,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::acl::Acl;
+use crate::durable::{Durability, Ledger, sync_message_heads};
 use crate::metrics::Metrics;
 use crate::teams::Identity;
 
@@ -70,7 +71,21 @@ fn gate(bytes: &[u8], acl: &Acl, identity: &Identity) -> Result<Gate, String> {
     }
 }
 
+/// The document and heads an outgoing `sync` message announces.
+fn announced(bytes: &[u8]) -> Option<(String, Vec<[u8; 32]>)> {
+    let envelope: Envelope = ciborium::from_reader(bytes).ok()?;
+    if envelope.kind != "sync" {
+        return None;
+    }
+    let Some(ciborium::Value::Bytes(data)) = envelope.data else {
+        return None;
+    };
+    Some((envelope.document_id?, sync_message_heads(&data)?))
+}
+
 /// Builds the transport; `done` is cancelled when the connection is over.
+/// Outgoing sync messages wait until `ledger` has the changes they announce
+/// on disk (see `durable.rs`).
 pub fn relay_transport(
     socket: WebSocket,
     kill: CancellationToken,
@@ -78,12 +93,14 @@ pub fn relay_transport(
     metrics: Arc<Metrics>,
     acl: Arc<Acl>,
     identity: Identity,
+    ledger: Arc<Ledger>,
 ) -> Transport {
     let (mut tx, rx) = socket.split();
     // Bounded: a peer that stops reading fills it, the next send fails, and
     // samod closes the connection instead of queueing without end.
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Message>(OUTBOX);
     let writer_kill = kill.clone();
+    let writer_metrics = metrics.clone();
     tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
@@ -94,6 +111,19 @@ pub fn relay_transport(
                 _ = ping.tick() => Some(Message::Ping(Default::default())),
             };
             let Some(message) = next else { break };
+            if let Message::Binary(bytes) = &message
+                && let Some((doc, heads)) = announced(bytes)
+            {
+                let verdict = tokio::select! {
+                    _ = writer_kill.cancelled() => break,
+                    v = ledger.wait(&doc, &heads, SEND_TIMEOUT) => v,
+                };
+                if verdict != Durability::Durable {
+                    Metrics::inc(&writer_metrics.unacknowledged_closes);
+                    tracing::warn!(%doc, ?verdict, "the changes a reply announces are not on disk; closing the connection unacknowledged");
+                    break;
+                }
+            }
             // Every write has a deadline, so a peer that stops reading
             // cannot hold its slot (or dodge a revocation) forever.
             match tokio::time::timeout(SEND_TIMEOUT, tx.send(message)).await {

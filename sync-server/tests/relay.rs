@@ -469,6 +469,37 @@ async fn an_idle_team_is_unloaded_and_served_again_from_disk() {
     relay.stop().await;
 }
 
+/// The relay acknowledges only what is on disk: when the write of a
+/// document fails, no sync reply tells the client the relay has its
+/// changes, the failure is counted, and a teammate never sees the change
+/// as if it were stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_relay_could_not_write_is_never_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let doc = new_doc(&sam, "k", "unwritable").await;
+    // Where the relay would store this document's chunks, put files
+    // instead of directories: every write of it fails.
+    let id = doc.document_id().to_string();
+    let doc_dir = relay.dir.join("docs").join(&id[..2]).join(&id[2..]);
+    std::fs::create_dir_all(&doc_dir).unwrap();
+    std::fs::write(doc_dir.join("incremental"), b"not a directory").unwrap();
+    std::fs::write(doc_dir.join("snapshot"), b"not a directory").unwrap();
+    assert_eq!(register(&relay, &t.sam, "acme", doc.document_id()).await, 201);
+
+    let acked = tokio::time::timeout(
+        Duration::from_secs(3),
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+    assert!(acked.is_err(), "the relay acknowledged a change it did not store");
+    let (_, metrics) = http(relay.addr, "GET", "/metrics", None).await;
+    assert!(metric(&metrics, "rapport_relay_storage_errors_total") >= 1, "{metrics}");
+    relay.stop().await;
+}
+
 /// A raw WebSocket to the relay, for hostile input.
 async fn raw_ws(
     relay: &Relay,

@@ -8,6 +8,7 @@ mod concurrency;
 mod corruption;
 mod harness;
 mod kill;
+mod relay_kill;
 mod snapshots;
 mod team;
 mod views;

@@ -105,7 +105,7 @@ fn relay_admin(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Adds `handles` as members of team acme and returns their tokens.
-fn members(dir: &Path, handles: &[&str]) -> Vec<String> {
+pub(crate) fn members(dir: &Path, handles: &[&str]) -> Vec<String> {
     relay_admin(dir, &["team", "add", "acme"]);
     handles
         .iter()

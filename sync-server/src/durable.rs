@@ -1,0 +1,415 @@
+//! The relay tells a client nothing it could lose: a sync message goes out
+//! only once every change it claims the relay holds is on disk.
+//!
+//! samod generates a document's sync replies and its storage writes in the
+//! same step, then sends both off on their own; the reply can reach the
+//! client before the write is done, and its file is written in place with
+//! no fsync. A relay killed in that window would have told the client "I
+//! have your changes" (its heads equal the client's) and then come back
+//! without them, and a teammate fetching afterwards would miss them.
+//!
+//! So the relay stores documents through [`DurableStorage`] — the same
+//! automerge-repo directory layout as samod's filesystem storage, but each
+//! file written to a temporary name, fsynced, renamed into place, and its
+//! directory fsynced — which records in a per-team [`Ledger`] which changes
+//! are on disk. The transport holds each outgoing `sync` message until
+//! [`Ledger::wait`] says the heads it announces are durable.
+//!
+//! A change counts as durable when its own file (an incremental chunk) or a
+//! snapshot whose heads include it is on disk *and* no write the document
+//! issued before it is still running (writes of one batch are issued in
+//! causal order, so this covers its ancestors). A write that fails marks the
+//! document failed: its messages are never released, the client's session
+//! ends unsynced, and the team's next load reads what is really on disk.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use samod::storage::{Storage, StorageKey, TokioFilesystemStorage};
+
+use crate::metrics::Metrics;
+
+type Hash = [u8; 32];
+
+/// What the ledger says about a set of heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Durable,
+    Pending,
+    /// A write of this document failed; it will not become durable in this
+    /// run of the team's repo.
+    Failed,
+}
+
+#[derive(Default)]
+struct DocLedger {
+    /// Each change known to be on disk, with the sequence number of the
+    /// write that put it there (0: loaded from disk).
+    durable: HashMap<Hash, u64>,
+    in_flight: BTreeSet<u64>,
+    failed: bool,
+}
+
+/// Which changes of a team's documents are on disk.
+#[derive(Default)]
+pub struct Ledger {
+    docs: Mutex<HashMap<String, DocLedger>>,
+    next_seq: AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+fn bare(doc: &str) -> &str {
+    doc.strip_prefix("automerge:").unwrap_or(doc)
+}
+
+impl Ledger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, DocLedger>> {
+        self.docs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn loaded(&self, doc: &str, hashes: impl IntoIterator<Item = Hash>) {
+        let mut docs = self.lock();
+        let entry = docs.entry(doc.to_string()).or_default();
+        for h in hashes {
+            entry.durable.entry(h).or_insert(0);
+        }
+        drop(docs);
+        self.changed.notify_waiters();
+    }
+
+    fn begin(&self, doc: &str) -> u64 {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        self.lock()
+            .entry(doc.to_string())
+            .or_default()
+            .in_flight
+            .insert(seq);
+        seq
+    }
+
+    fn finish(&self, doc: &str, seq: u64, written: Option<Vec<Hash>>) {
+        let mut docs = self.lock();
+        let entry = docs.entry(doc.to_string()).or_default();
+        entry.in_flight.remove(&seq);
+        match written {
+            Some(hashes) => {
+                for h in hashes {
+                    entry.durable.entry(h).or_insert(seq);
+                }
+            }
+            None => entry.failed = true,
+        }
+        drop(docs);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether every change in `heads` of `doc` is on disk.
+    pub fn check(&self, doc: &str, heads: &[Hash]) -> Durability {
+        if heads.is_empty() {
+            return Durability::Durable;
+        }
+        let docs = self.lock();
+        let Some(entry) = docs.get(bare(doc)) else {
+            return Durability::Pending;
+        };
+        if entry.failed {
+            return Durability::Failed;
+        }
+        let oldest_running = entry.in_flight.first().copied().unwrap_or(u64::MAX);
+        let all = heads
+            .iter()
+            .all(|h| entry.durable.get(h).is_some_and(|&seq| seq < oldest_running));
+        if all {
+            Durability::Durable
+        } else {
+            Durability::Pending
+        }
+    }
+
+    /// Waits until `heads` of `doc` are durable, at most `limit`.
+    pub async fn wait(&self, doc: &str, heads: &[Hash], limit: Duration) -> Durability {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.check(doc, heads) {
+                Durability::Pending => {}
+                done => return done,
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.check(doc, heads);
+            }
+        }
+    }
+}
+
+/// samod storage in the automerge-repo layout (`<2 chars>/<rest of the
+/// document id>/<kind>/<name>`, as samod's and the JS node-fs storage),
+/// writing atomically and durably, and keeping a [`Ledger`].
+#[derive(Clone)]
+pub struct DurableStorage {
+    docs_dir: PathBuf,
+    tmp_dir: PathBuf,
+    fsync: bool,
+    reads: TokioFilesystemStorage,
+    ledger: Arc<Ledger>,
+    metrics: Arc<Metrics>,
+}
+
+impl DurableStorage {
+    /// Storage on `docs_dir`; temporary files go to `tmp_dir` (on the same
+    /// filesystem, outside the documents so no reader ever sees one).
+    pub fn new(
+        docs_dir: &Path,
+        tmp_dir: &Path,
+        fsync: bool,
+        ledger: Arc<Ledger>,
+        metrics: Arc<Metrics>,
+    ) -> DurableStorage {
+        DurableStorage {
+            docs_dir: docs_dir.to_path_buf(),
+            tmp_dir: tmp_dir.to_path_buf(),
+            fsync,
+            reads: TokioFilesystemStorage::new(docs_dir),
+            ledger,
+            metrics,
+        }
+    }
+
+    fn path(&self, key: &StorageKey) -> PathBuf {
+        let mut path = self.docs_dir.clone();
+        for (i, part) in key.into_iter().enumerate() {
+            if i == 0 {
+                let split = part.char_indices().nth(2).map_or(part.len(), |(i, _)| i);
+                path.push(&part[..split]);
+                path.push(&part[split..]);
+            } else {
+                path.push(part);
+            }
+        }
+        path
+    }
+}
+
+/// The document a key belongs to, and the changes its bytes make durable.
+fn changes_in(key: &StorageKey, data: &[u8]) -> Option<(String, Vec<Hash>)> {
+    let parts: Vec<&str> = key.into_iter().map(String::as_str).collect();
+    match parts.as_slice() {
+        [doc, "incremental", hash] => Some((doc.to_string(), parse_hex(hash).into_iter().collect())),
+        [doc, "snapshot", _] => Some((doc.to_string(), document_heads(data).unwrap_or_default())),
+        _ => None,
+    }
+}
+
+fn parse_hex(s: &str) -> Option<Hash> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn uleb(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn hashes(bytes: &[u8], at: &mut usize) -> Option<Vec<Hash>> {
+    let n = uleb(bytes, at)? as usize;
+    let end = at.checked_add(n.checked_mul(32)?)?;
+    let list = bytes.get(*at..end)?;
+    *at = end;
+    Some(
+        list.chunks_exact(32)
+            .map(|c| c.try_into().unwrap_or([0; 32]))
+            .collect(),
+    )
+}
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// The heads recorded in an automerge document chunk (`doc.save()`): they
+/// sit in its uncompressed prefix, after the header and the actor list.
+pub fn document_heads(bytes: &[u8]) -> Option<Vec<Hash>> {
+    if bytes.get(..4)? != MAGIC || *bytes.get(8)? != 0 {
+        return None;
+    }
+    let mut at = 9;
+    uleb(bytes, &mut at)?; // chunk length
+    let actors = uleb(bytes, &mut at)?;
+    for _ in 0..actors {
+        let len = uleb(bytes, &mut at)? as usize;
+        at = at.checked_add(len)?;
+    }
+    hashes(bytes, &mut at)
+}
+
+/// The heads an automerge sync message announces (its sender's heads):
+/// the first field after the message type byte.
+pub fn sync_message_heads(bytes: &[u8]) -> Option<Vec<Hash>> {
+    if !matches!(bytes.first(), Some(0x42 | 0x43)) {
+        return None;
+    }
+    hashes(bytes, &mut 1)
+}
+
+fn write_atomically(tmp_dir: &Path, path: &Path, data: &[u8], fsync: bool) -> std::io::Result<()> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("a key with no directory"))?;
+    std::fs::create_dir_all(parent)?;
+    std::fs::create_dir_all(tmp_dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir)?;
+    tmp.write_all(data)?;
+    if fsync {
+        tmp.as_file().sync_all()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    if fsync {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl Storage for DurableStorage {
+    fn load(&self, key: StorageKey) -> impl Future<Output = Option<Vec<u8>>> + Send {
+        let (reads, ledger) = (self.reads.clone(), self.ledger.clone());
+        async move {
+            let data = reads.load(key.clone()).await?;
+            if let Some((doc, hashes)) = changes_in(&key, &data) {
+                ledger.loaded(&doc, hashes);
+            }
+            Some(data)
+        }
+    }
+
+    fn load_range(
+        &self,
+        prefix: StorageKey,
+    ) -> impl Future<Output = HashMap<StorageKey, Vec<u8>>> + Send {
+        let (reads, ledger) = (self.reads.clone(), self.ledger.clone());
+        async move {
+            let found = reads.load_range(prefix).await;
+            for (key, data) in &found {
+                if let Some((doc, hashes)) = changes_in(key, data) {
+                    ledger.loaded(&doc, hashes);
+                }
+            }
+            found
+        }
+    }
+
+    fn put(&self, key: StorageKey, data: Vec<u8>) -> impl Future<Output = ()> + Send {
+        // Registered now, not when the future first runs: samod issues a
+        // batch's writes in causal order, and the ledger relies on it.
+        let change = changes_in(&key, &data);
+        let seq = change.as_ref().map(|(doc, _)| self.ledger.begin(doc));
+        let path = self.path(&key);
+        let (tmp_dir, fsync) = (self.tmp_dir.clone(), self.fsync);
+        let (ledger, metrics) = (self.ledger.clone(), self.metrics.clone());
+        async move {
+            let written = tokio::task::spawn_blocking(move || {
+                write_atomically(&tmp_dir, &path, &data, fsync).map_err(|e| (path, e))
+            })
+            .await;
+            let ok = match written {
+                Ok(Ok(())) => true,
+                Ok(Err((path, e))) => {
+                    tracing::error!(path = %path.display(), error = %e, "could not write a document chunk; the document's changes are not acknowledged until its team reloads");
+                    false
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a storage write task failed");
+                    false
+                }
+            };
+            if !ok {
+                Metrics::inc(&metrics.storage_errors);
+            }
+            if let (Some((doc, hashes)), Some(seq)) = (change, seq) {
+                ledger.finish(&doc, seq, ok.then_some(hashes));
+            }
+        }
+    }
+
+    fn delete(&self, key: StorageKey) -> impl Future<Output = ()> + Send {
+        let path = self.path(&key);
+        async move {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not delete a superseded chunk"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::{AutoCommit, ReadDoc as _, transaction::Transactable as _};
+
+    fn doc_with(n: usize) -> AutoCommit {
+        let mut doc = AutoCommit::new();
+        for i in 0..n {
+            doc.put(automerge::ROOT, format!("k{i}"), i as i64).unwrap();
+            doc.commit();
+        }
+        doc
+    }
+
+    #[test]
+    fn heads_are_read_from_documents_and_sync_messages() {
+        let mut doc = doc_with(3);
+        let heads: Vec<Hash> = doc.get_heads().iter().map(|h| h.0).collect();
+        assert_eq!(document_heads(&doc.save()), Some(heads.clone()));
+        let mut state = automerge::sync::State::new();
+        let msg = automerge::sync::SyncDoc::generate_sync_message(doc.document(), &mut state)
+            .unwrap()
+            .encode();
+        assert_eq!(sync_message_heads(&msg), Some(heads));
+        assert_eq!(document_heads(b"nonsense"), None);
+        assert_eq!(sync_message_heads(&[0x42, 0x05]), None, "truncated");
+        assert!(doc.get(automerge::ROOT, "k0").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_change_is_durable_only_once_it_and_everything_issued_before_it_are_written() {
+        let ledger = Ledger::default();
+        let (a, b) = ([1; 32], [2; 32]);
+        assert_eq!(ledger.check("d", &[]), Durability::Durable);
+        assert_eq!(ledger.check("d", &[a]), Durability::Pending);
+        let first = ledger.begin("d");
+        let second = ledger.begin("d");
+        ledger.finish("d", second, Some(vec![b]));
+        assert_eq!(
+            ledger.check("d", &[b]),
+            Durability::Pending,
+            "an earlier write (an ancestor) is still running"
+        );
+        ledger.finish("d", first, Some(vec![a]));
+        assert_eq!(ledger.check("automerge:d", &[a, b]), Durability::Durable);
+        let third = ledger.begin("d");
+        assert_eq!(ledger.check("d", &[b]), Durability::Durable, "later writes do not matter");
+        ledger.finish("d", third, None);
+        assert_eq!(ledger.check("d", &[b]), Durability::Failed);
+        ledger.loaded("e", [a]);
+        assert_eq!(ledger.check("e", &[a]), Durability::Durable);
+    }
+}
