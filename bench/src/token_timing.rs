@@ -91,7 +91,11 @@ fn main() -> Result<()> {
 
     println!(
         "Registry::authenticate, {} members, token of {n} characters, {} samples x {} calls per kind",
-        registry.teams.values().map(|t| t.members.len()).sum::<usize>(),
+        registry
+            .teams
+            .values()
+            .map(|t| t.members.len())
+            .sum::<usize>(),
         args.samples,
         args.batch
     );
