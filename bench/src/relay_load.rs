@@ -14,6 +14,9 @@
 //!
 //! Prints one table: sessions/s, p50/p99 session time (to convergence),
 //! server CPU seconds and peak RSS for both servers, and their ratios.
+//! With `--waves N` the workload runs N times and a second table shows, after
+//! each wave, the server's memory once the clients left (and what
+//! rapport-relay still holds after unloading idle teams).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -46,6 +49,16 @@ struct Args {
     /// Which servers: rapport, js, or both.
     #[arg(long, value_delimiter = ',', default_value = "rapport,js")]
     servers: Vec<String>,
+    /// Times the whole workload runs, with the same clients and documents.
+    /// After each wave the clients are gone: the table then shows the
+    /// server's memory and (rapport) what it still holds, once idle teams
+    /// have been unloaded. Memory that keeps growing wave after wave is a
+    /// leak.
+    #[arg(long, default_value_t = 1)]
+    waves: usize,
+    /// rapport-relay's --unload-idle-secs for the run.
+    #[arg(long, default_value_t = 1)]
+    unload_idle_secs: u64,
     /// The folder with server.mjs and its node_modules.
     #[arg(long, default_value = "tests/interop")]
     node_dir: PathBuf,
@@ -100,7 +113,12 @@ fn wait_for(child: &mut Child, find: impl Fn(&str) -> Option<String>) -> anyhow:
 
 /// Starts rapport-relay with `clients` members in teams of `team_size`
 /// (`t0`, `t1`, …); tokens in client order.
-fn start_rapport(dir: &Path, clients: usize, team_size: usize) -> anyhow::Result<Server> {
+fn start_rapport(
+    dir: &Path,
+    clients: usize,
+    team_size: usize,
+    unload_idle_secs: u64,
+) -> anyhow::Result<Server> {
     let (_, tokens) = rapport_relay::teams::Registry::update(dir, |r| {
         for t in 0..clients.div_ceil(team_size.max(1)) {
             r.add_team(&format!("t{t}"))?;
@@ -123,6 +141,8 @@ fn start_rapport(dir: &Path, clients: usize, team_size: usize) -> anyhow::Result
             "127.0.0.1:0",
             "--max-connections",
             "4096",
+            "--unload-idle-secs",
+            &unload_idle_secs.to_string(),
             "--data-dir",
         ])
         .arg(dir)
@@ -173,6 +193,39 @@ fn start_js(dir: &Path, node_dir: &Path) -> anyhow::Result<Server> {
     })
 }
 
+/// Resident memory now (KiB), from /proc.
+fn rss_now(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Two gauges from rapport-relay's /metrics: documents and teams loaded.
+fn loaded(url: &str) -> anyhow::Result<(u64, u64)> {
+    use std::io::{Read as _, Write as _};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .with_context(|| format!("no {name} in /metrics"))
+    };
+    Ok((
+        gauge("rapport_relay_documents_loaded")?,
+        gauge("rapport_relay_teams_loaded")?,
+    ))
+}
+
 /// CPU seconds (user + system) and peak RSS (KiB) of a process, from /proc.
 fn usage(pid: u32) -> anyhow::Result<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -200,6 +253,9 @@ struct Row {
     p99: Duration,
     cpu: f64,
     rss_mib: f64,
+    /// After each wave, once idle: RSS (MiB), and (rapport) documents and
+    /// teams still loaded.
+    after: Vec<(f64, Option<(u64, u64)>)>,
 }
 
 async fn client_rounds(
@@ -207,7 +263,7 @@ async fn client_rounds(
     peer: String,
     mut docs: Vec<(DocId, AutoCommit)>,
     rounds: usize,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<(Vec<Duration>, Vec<(DocId, AutoCommit)>)> {
     let timeouts = Timeouts {
         connect: Duration::from_secs(60),
         idle: Duration::from_secs(60),
@@ -241,13 +297,18 @@ async fn client_rounds(
             docs.push((d.id, d.doc));
         }
     }
-    Ok(times)
+    Ok((times, docs))
 }
 
 fn run(server_kind: &str, clients: usize, args: &Args) -> anyhow::Result<Row> {
     let dir = tempfile::tempdir()?;
     let server = match server_kind {
-        "rapport" => start_rapport(dir.path(), clients, args.team_size)?,
+        "rapport" => start_rapport(
+            dir.path(),
+            clients,
+            args.team_size,
+            args.unload_idle_secs,
+        )?,
         "js" => start_js(dir.path(), &args.node_dir)?,
         other => bail!("unknown server {other}: use rapport or js"),
     };
@@ -288,21 +349,42 @@ fn run(server_kind: &str, clients: usize, args: &Args) -> anyhow::Result<Row> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let start = Instant::now();
-    let mut times: Vec<Duration> = rt.block_on(async {
-        let tasks: Vec<_> = work
-            .into_iter()
-            .map(|(remote, peer, docs)| {
-                tokio::spawn(client_rounds(remote, peer, docs, args.rounds))
-            })
-            .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await??);
-        }
-        Ok::<_, anyhow::Error>(all)
-    })?;
-    let wall = start.elapsed();
+    let mut times: Vec<Duration> = Vec::new();
+    let mut wall = Duration::ZERO;
+    let mut after = Vec::new();
+    for _ in 0..args.waves.max(1) {
+        let start = Instant::now();
+        let (wave_times, back) = rt.block_on(async {
+            let tasks: Vec<_> = work
+                .drain(..)
+                .map(|(remote, peer, docs)| {
+                    let again = (remote.clone(), peer.clone());
+                    (
+                        again,
+                        tokio::spawn(client_rounds(remote, peer, docs, args.rounds)),
+                    )
+                })
+                .collect();
+            let mut all = Vec::new();
+            let mut back = Vec::new();
+            for ((remote, peer), t) in tasks {
+                let (t, docs) = t.await??;
+                all.extend(t);
+                back.push((remote, peer, docs));
+            }
+            Ok::<_, anyhow::Error>((all, back))
+        })?;
+        wall += start.elapsed();
+        times.extend(wave_times);
+        work = back;
+        // The clients are gone; give idle teams time to unload.
+        std::thread::sleep(Duration::from_millis(args.unload_idle_secs * 1000 + 1500));
+        let held = match server_kind {
+            "rapport" => Some(loaded(&server.url)?),
+            _ => None,
+        };
+        after.push((rss_now(pid)? as f64 / 1024.0, held));
+    }
     let (cpu_after, hwm) = usage(pid)?;
     times.sort();
     let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
@@ -315,6 +397,7 @@ fn run(server_kind: &str, clients: usize, args: &Args) -> anyhow::Result<Row> {
         p99: pct(0.99),
         cpu: cpu_after - cpu_before,
         rss_mib: hwm as f64 / 1024.0,
+        after,
     })
 }
 
@@ -365,6 +448,24 @@ fn main() -> anyhow::Result<()> {
                 rate(r) / rate(j),
                 r.rss_mib / j.rss_mib
             ));
+        }
+    }
+    if args.waves > 1 {
+        println!();
+        println!("After each wave, clients gone and idle teams unloaded: RSS (MiB), and documents / teams rapport-relay still holds");
+        println!();
+        println!("| server | clients | {} |", (1..=args.waves).map(|w| format!("wave {w}")).collect::<Vec<_>>().join(" | "));
+        println!("|--------|--------:|{}", "------:|".repeat(args.waves));
+        for r in &rows {
+            let cells: Vec<String> = r
+                .after
+                .iter()
+                .map(|(rss, held)| match held {
+                    Some((docs, teams)) => format!("{rss:.1} MiB, {docs} docs / {teams} teams"),
+                    None => format!("{rss:.1} MiB"),
+                })
+                .collect();
+            println!("| {} | {} | {} |", r.server, r.clients, cells.join(" | "));
         }
     }
     if !ratios.is_empty() {

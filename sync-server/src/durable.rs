@@ -159,7 +159,13 @@ pub struct DurableStorage {
     reads: TokioFilesystemStorage,
     ledger: Arc<Ledger>,
     metrics: Arc<Metrics>,
+    /// Bounds the writes running at once across the relay: each one holds a
+    /// blocking thread through its fsyncs.
+    writers: Arc<tokio::sync::Semaphore>,
 }
+
+/// Document writes the relay runs at once.
+pub const CONCURRENT_WRITES: usize = 16;
 
 impl DurableStorage {
     /// Storage on `docs_dir`; temporary files go to `tmp_dir` (on the same
@@ -170,6 +176,7 @@ impl DurableStorage {
         fsync: bool,
         ledger: Arc<Ledger>,
         metrics: Arc<Metrics>,
+        writers: Arc<tokio::sync::Semaphore>,
     ) -> DurableStorage {
         DurableStorage {
             docs_dir: docs_dir.to_path_buf(),
@@ -178,6 +185,7 @@ impl DurableStorage {
             reads: TokioFilesystemStorage::new(docs_dir),
             ledger,
             metrics,
+            writers,
         }
     }
 
@@ -323,8 +331,11 @@ impl Storage for DurableStorage {
         let path = self.path(&key);
         let (tmp_dir, fsync) = (self.tmp_dir.clone(), self.fsync);
         let (ledger, metrics) = (self.ledger.clone(), self.metrics.clone());
+        let writers = self.writers.clone();
         async move {
+            let permit = writers.acquire_owned().await;
             let written = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 write_atomically(&tmp_dir, &path, &data, fsync).map_err(|e| (path, e))
             })
             .await;

@@ -175,7 +175,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .init();
     let config = Config::resolve(&args)?;
-    let runtime = tokio::runtime::Runtime::new().context("could not start the runtime")?;
+    // Blocking threads (file reads and writes, large payload checks) are
+    // capped well under tokio's default of 512: a burst of syncs would
+    // otherwise start hundreds, each with its own stack and malloc arena.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(64)
+        .build()
+        .context("could not start the runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

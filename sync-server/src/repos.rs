@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::RELAY_PEER_ID;
 use crate::Config;
 use crate::acl::Acl;
-use crate::durable::{DurableStorage, Ledger};
+use crate::durable::{CONCURRENT_WRITES, DurableStorage, Ledger};
 use crate::error::RelayError;
 use crate::metrics::{Metrics, Observer};
 
@@ -46,6 +46,41 @@ pub struct Running {
     pub acceptor: samod::AcceptorHandle,
     /// Which changes of the team's documents are on disk (see `durable.rs`).
     pub ledger: Arc<Ledger>,
+    tasks: TeamTasks,
+}
+
+/// Spawns samod's background tasks on the relay's tokio runtime and keeps
+/// their abort handles. samod 0.16 never frees a stopped repo: its I/O loop
+/// and tick loop hold each other's channels open and the I/O loop holds the
+/// repo's state, and the state holds its acceptors, which hold the repo.
+/// Closing the acceptor and aborting these tasks once the repo has stopped
+/// frees the state and its document threads (otherwise every unload would
+/// leak them).
+#[derive(Clone, Default)]
+struct TeamTasks(Arc<Mutex<Vec<tokio::task::AbortHandle>>>);
+
+impl samod::runtime::RuntimeHandle for TeamTasks {
+    fn spawn(&self, f: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>) {
+        let handle = tokio::spawn(f).abort_handle();
+        let mut tasks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+impl TeamTasks {
+    fn abort_all(&self) {
+        for t in self.0.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -67,6 +102,7 @@ pub struct Repos {
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     closed: AtomicBool,
     loaded: AtomicUsize,
+    writers: Arc<tokio::sync::Semaphore>,
 }
 
 /// A connection's hold on its team's repo. Dropping it lets the repo be
@@ -102,6 +138,7 @@ impl Repos {
             slots: Mutex::new(HashMap::new()),
             closed: false.into(),
             loaded: 0.into(),
+            writers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
         })
     }
 
@@ -206,7 +243,8 @@ impl Repos {
             .build()
             .map_err(|e| RelayError::Internal(format!("could not start a document pool: {e}")))?;
         let ledger = Arc::new(Ledger::default());
-        let repo = samod::Repo::build_tokio()
+        let tasks = TeamTasks::default();
+        let repo = samod::Repo::builder(tasks.clone())
             .with_concurrency(samod::ConcurrencyConfig::Threadpool(pool))
             .with_storage(DurableStorage::new(
                 &self.docs_dir,
@@ -214,6 +252,7 @@ impl Repos {
                 self.fsync,
                 ledger.clone(),
                 self.metrics.clone(),
+                self.writers.clone(),
             ))
             .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
             .with_share_policy(self.acl.share_policy())
@@ -232,16 +271,21 @@ impl Repos {
             repo,
             acceptor,
             ledger,
+            tasks,
         })
     }
 
     async fn stop(&self, team: &str, running: Running) {
+        // The repo keeps its acceptor, which holds the repo: closing it
+        // breaks that cycle so the repo's state can be freed.
+        running.acceptor.close();
         if tokio::time::timeout(STOP_TIMEOUT, running.repo.stop())
             .await
             .is_err()
         {
             tracing::error!(%team, "the team's repo did not stop within 20 s (a stalled document?); dropped");
         }
+        running.tasks.abort_all();
         self.loaded.fetch_sub(1, Ordering::Relaxed);
     }
 }
