@@ -24,6 +24,8 @@ pub struct Metrics {
     /// Sync messages automerge rejected or panicked on, before samod saw
     /// them (the sender was disconnected).
     pub rejected_sync_messages: AtomicU64,
+    /// Team repos restarted after a document panicked.
+    pub team_restarts: AtomicU64,
     /// Document writes that failed (their changes were not acknowledged).
     pub storage_errors: AtomicU64,
     /// Connections closed because a write they waited on failed or took
@@ -147,7 +149,7 @@ impl Metrics {
         metric(
             "document_panics_total",
             "counter",
-            "Panics while processing a document; that document stops until restart.",
+            "Panics while processing a document; its team's repo restarts from disk.",
             get(&self.document_panics),
         );
         metric(
@@ -155,6 +157,12 @@ impl Metrics {
             "counter",
             "Sync messages automerge rejected or panicked on; the sender was disconnected.",
             get(&self.rejected_sync_messages),
+        );
+        metric(
+            "team_restarts_total",
+            "counter",
+            "Team repos restarted from disk after one of their documents panicked.",
+            get(&self.team_restarts),
         );
         metric(
             "storage_errors_total",

@@ -18,7 +18,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use tokio_util::sync::CancellationToken;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +48,11 @@ pub struct Running {
     pub acceptor: samod::AcceptorHandle,
     /// Which changes of the team's documents are on disk (see `durable.rs`).
     pub ledger: Arc<Ledger>,
+    /// Cancelled when this repo is stopped for a restart: the team's
+    /// connections end, and their clients reconnect to the next one.
+    pub cut: CancellationToken,
+    /// Which start of the team's repo this is.
+    generation: u64,
     tasks: TeamTasks,
 }
 
@@ -103,7 +110,14 @@ pub struct Repos {
     closed: AtomicBool,
     loaded: AtomicUsize,
     writers: Arc<tokio::sync::Semaphore>,
+    generations: AtomicU64,
 }
+
+/// How long a restart waits for the old repo to stop: a document stopped
+/// by a panic never reports itself stopped, so this bounds how long the
+/// team waits, not how long writes get (they are acknowledged only once
+/// done, see `durable.rs`).
+const RESTART_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A connection's hold on its team's repo. Dropping it lets the repo be
 /// unloaded once the team has been idle long enough.
@@ -139,6 +153,7 @@ impl Repos {
             closed: false.into(),
             loaded: 0.into(),
             writers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
+            generations: 0.into(),
         })
     }
 
@@ -163,7 +178,7 @@ impl Repos {
         let running = match &s.running {
             Some(r) => r.clone(),
             None => {
-                let r = self.start(team).await?;
+                let r = self.clone().start(team).await?;
                 s.running = Some(r.clone());
                 r
             }
@@ -204,7 +219,7 @@ impl Repos {
             && s.epoch == epoch
             && let Some(running) = s.running.take()
         {
-            self.stop(&team, running).await;
+            self.stop(&team, running, STOP_TIMEOUT).await;
             tracing::info!(%team, "team idle: its documents were written and unloaded");
         }
     }
@@ -223,22 +238,48 @@ impl Repos {
         let stops = slots.into_iter().map(|(team, slot)| async move {
             let mut s = slot.lock().await;
             if let Some(running) = s.running.take() {
-                self.stop(&team, running).await;
+                self.stop(&team, running, STOP_TIMEOUT).await;
             }
         });
         futures::future::join_all(stops).await;
     }
 
-    async fn start(&self, team: &str) -> Result<Running, RelayError> {
-        let panics = self.metrics.clone();
+    /// Stops generation `generation` of the team's repo after a panic in
+    /// one of its documents (automerge on hostile or corrupt input): the
+    /// team's connections are cut, and the next one starts a repo that
+    /// reads every document from disk again. Nothing acknowledged is lost:
+    /// acknowledgements wait for the disk.
+    async fn restart(self: Arc<Self>, team: String, generation: u64) {
+        let slot = self.slot(&team);
+        let mut s = slot.lock().await;
+        if s.running.as_ref().map(|r| r.generation) != Some(generation) {
+            return; // already restarted (a stalled document panics again on every task)
+        }
+        if let Some(running) = s.running.take() {
+            running.cut.cancel();
+            self.stop(&team, running, RESTART_STOP_TIMEOUT).await;
+            Metrics::inc(&self.metrics.team_restarts);
+            tracing::error!(%team, "a document panicked: the team's connections were cut and its documents will be read again from disk");
+        }
+    }
+
+    async fn start(self: Arc<Self>, team: &str) -> Result<Running, RelayError> {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let (metrics, repos, rt) = (
+            self.metrics.clone(),
+            Arc::downgrade(&self),
+            tokio::runtime::Handle::current(),
+        );
+        let name = team.to_string();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(THREADS_PER_TEAM)
             .thread_name(|i| format!("relay-doc-{i}"))
             .panic_handler(move |_| {
-                Metrics::inc(&panics.document_panics);
-                tracing::error!(
-                    "a document's processing panicked; that document is stopped until its team is unloaded"
-                );
+                Metrics::inc(&metrics.document_panics);
+                tracing::error!(team = %name, "a document's processing panicked; restarting the team's repo");
+                if let Some(repos) = repos.upgrade() {
+                    rt.spawn(repos.restart(name.clone(), generation));
+                }
             })
             .build()
             .map_err(|e| RelayError::Internal(format!("could not start a document pool: {e}")))?;
@@ -271,19 +312,21 @@ impl Repos {
             repo,
             acceptor,
             ledger,
+            cut: CancellationToken::new(),
+            generation,
             tasks,
         })
     }
 
-    async fn stop(&self, team: &str, running: Running) {
+    async fn stop(&self, team: &str, running: Running, limit: Duration) {
         // The repo keeps its acceptor, which holds the repo: closing it
         // breaks that cycle so the repo's state can be freed.
         running.acceptor.close();
-        if tokio::time::timeout(STOP_TIMEOUT, running.repo.stop())
+        if tokio::time::timeout(limit, running.repo.stop())
             .await
             .is_err()
         {
-            tracing::error!(%team, "the team's repo did not stop within 20 s (a stalled document?); dropped");
+            tracing::error!(%team, ?limit, "the team's repo did not stop in time (a stalled document?); dropped");
         }
         running.tasks.abort_all();
         self.loaded.fetch_sub(1, Ordering::Relaxed);

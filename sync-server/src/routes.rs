@@ -251,6 +251,7 @@ async fn sync(
                             tokio::select! {
                                 _ = done.cancelled() => {}
                                 _ = state.shutdown.cancelled() => {}
+                                _ = lease.running.cut.cancelled() => {}
                             }
                         }
                         Err(_) => tracing::warn!("the team's repo is stopped; connection dropped"),

@@ -91,7 +91,7 @@ pub struct World {
     pub panicking: Vec<u8>,
     pub max_message_bytes: usize,
     /// The shared document as the campaign starts, to recognise inputs of a
-    /// known, unfixed bug (see `known_bug`).
+    /// known automerge bug (see `known_bug`).
     pub document: automerge::Automerge,
     /// Whether to send those inputs anyway (`RAPPORT_FUZZ_KNOWN_BUGS=1`).
     pub send_known_bugs: bool,
@@ -99,10 +99,11 @@ pub struct World {
     pub known_bug_inputs: std::sync::atomic::AtomicU64,
 }
 
-/// Known bug (reproduction: `known_bug.rs`): a sync payload the relay's
-/// check lets through (every change decodes on its own) but automerge
-/// panics applying, which stops the document on the relay. Such inputs are
-/// set aside, and counted, unless `send_known_bugs`.
+/// Known automerge bug (`known_bug.rs`): a sync payload the relay's check
+/// lets through (every change decodes on its own) but automerge panics
+/// applying. The relay contains it by restarting the team's repo (tested
+/// there); the campaign sets such inputs aside, and counts them, unless
+/// `send_known_bugs`, so its "no panics" check watches everything else.
 fn known_bug(world: &World, data: &[u8]) -> bool {
     if rapport_relay::validate::sync_payload(data).is_err() {
         return false;
