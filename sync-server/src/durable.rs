@@ -107,6 +107,11 @@ impl Ledger {
         self.changed.notify_waiters();
     }
 
+    /// Whether a write of `doc` failed in this run of its team's repo.
+    fn failed(&self, doc: &str) -> bool {
+        self.lock().get(bare(doc)).is_some_and(|d| d.failed)
+    }
+
     /// Whether every change in `heads` of `doc` is on disk.
     pub fn check(&self, doc: &str, heads: &[Hash]) -> Durability {
         if heads.is_empty() {
@@ -361,7 +366,18 @@ impl Storage for DurableStorage {
 
     fn delete(&self, key: StorageKey) -> impl Future<Output = ()> + Send {
         let path = self.path(&key);
+        // samod deletes the chunks a compaction replaces once the snapshot's
+        // write has returned, whether or not it succeeded. After a failed
+        // write of the document, keep everything.
+        let keep = (&key)
+            .into_iter()
+            .next()
+            .is_some_and(|doc| self.ledger.failed(doc));
         async move {
+            if keep {
+                tracing::warn!(path = %path.display(), "kept a superseded chunk: a write of its document failed");
+                return;
+            }
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -500,6 +500,60 @@ async fn a_change_the_relay_could_not_write_is_never_acknowledged() {
     relay.stop().await;
 }
 
+/// A compaction whose snapshot cannot be written must not delete the chunks
+/// it was to replace: samod deletes them once the write returns, failed or
+/// not, and the relay's storage refuses after a failed write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_compaction_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let doc = shared_doc(&relay, &sam, &t.sam, "k0", "v0").await;
+    let edit = |key: String| {
+        doc.with_document(|d| {
+            let mut tx = d.transaction();
+            tx.put(ROOT, key, "v").unwrap();
+            tx.commit();
+        })
+    };
+    for i in 1..=3 {
+        edit(format!("k{i}"));
+        within(
+            "acknowledged",
+            doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+        )
+        .await;
+    }
+    let id = doc.document_id().to_string();
+    let doc_dir = relay.dir.join("docs").join(&id[..2]).join(&id[2..]);
+    let chunks = |kind: &str| std::fs::read_dir(doc_dir.join(kind)).map(|d| d.count()).unwrap_or(0);
+    let before = chunks("incremental");
+    assert!(before >= 4, "the acknowledged changes are on disk: {before}");
+    // Block the snapshot, then send enough changes at once to compact.
+    assert_eq!(chunks("snapshot"), 0);
+    std::fs::write(doc_dir.join("snapshot"), b"not a directory").unwrap();
+    doc.with_document(|d| {
+        for i in 4..20 {
+            let mut tx = d.transaction();
+            tx.put(ROOT, format!("k{i}"), "v").unwrap();
+            tx.commit();
+        }
+    });
+    eventually_async(|| async {
+        let (_, m) = http(relay.addr, "GET", "/metrics", None).await;
+        metric(&m, "rapport_relay_storage_errors_total") >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        chunks("incremental") >= before,
+        "a failed compaction deleted chunks: {} left of {before}",
+        chunks("incremental")
+    );
+    relay.stop().await;
+}
+
 /// A raw WebSocket to the relay, for hostile input.
 async fn raw_ws(
     relay: &Relay,
