@@ -320,9 +320,7 @@ fn list(
             rows.push((d, id, p));
         }
     }
-    rows.sort_by(|a, b| {
-        (a.0.label(), a.2.name.to_lowercase()).cmp(&(b.0.label(), b.2.name.to_lowercase()))
-    });
+    rows.sort_by_cached_key(|(d, _, p)| (d.label(), p.name.to_lowercase()));
     let out = &ws.ctx.out;
     if out.json {
         let json: Vec<PersonRow> = rows
