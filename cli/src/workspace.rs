@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use automerge::AutoCommit;
+use rapport_core::analysis::agenda::{self, AgendaItem, Window};
 use rapport_core::doc::{self, DocData, Parts};
 use rapport_core::model::{AccountEntry, Owner};
 use rapport_core::resolve::{Candidate, resolve};
@@ -111,6 +112,11 @@ impl<'a> Workspace<'a> {
             None => self.read_stored(id, parts)?,
         };
         let data = data.with_context(|| format!("could not read document {id}"))?;
+        self.warn_problems(&data);
+        Ok(Doc { id, data })
+    }
+
+    fn warn_problems(&self, data: &DocData) {
         for p in &data.problems {
             self.ctx.out.warn(format!(
                 "skipped unreadable {} record {} in {}: {}",
@@ -120,7 +126,6 @@ impl<'a> Workspace<'a> {
                 p.error
             ));
         }
-        Ok(Doc { id, data })
     }
 
     fn read_stored(
@@ -135,7 +140,7 @@ impl<'a> Workspace<'a> {
         let mut loaded = self.store.load(&id)?;
         let mut data = DocData::read(&loaded.doc, Parts::ALL);
         let genesis = rapport_store::genesis(&mut loaded.doc);
-        if let Ok(data) = &data
+        if let Ok(data) = &mut data
             && let Err(e) = self
                 .views
                 .write(&id, loaded.chunks(), data, genesis.as_deref())
@@ -173,6 +178,44 @@ impl<'a> Workspace<'a> {
                 Ok(docs)
             }
         }
+    }
+
+    /// The agenda over every document, most urgent first. A document's
+    /// entries come from its view when it is valid (no records decoded),
+    /// else from a read of [`Parts::ANALYSIS`].
+    pub fn agenda(&self, window: Window) -> anyhow::Result<Vec<AgendaItem>> {
+        let mut items = self.agenda_of(self.personal, window)?;
+        for (id, entry) in &self.accounts {
+            match self.agenda_of(*id, window) {
+                Ok(more) => items.extend(more),
+                Err(e) if is_not_found(&e) => self.ctx.out.warn(format!(
+                    "account {} is not on this machine yet; `rapport sync` fetches it if it is shared",
+                    entry.name
+                )),
+                Err(e) => return Err(e),
+            }
+        }
+        agenda::sort(&mut items);
+        Ok(items)
+    }
+
+    fn agenda_of(&self, id: DocId, window: Window) -> anyhow::Result<Vec<AgendaItem>> {
+        if !self.loaded.borrow().contains_key(&id) {
+            let chunks = self.store.list_chunks(&id)?;
+            let items = self.views.read_agenda(&id, &chunks, |head, entries| {
+                self.warn_problems(head);
+                agenda::select(&head.title(), entries, window)
+            });
+            if let Some(items) = items {
+                return Ok(items);
+            }
+        }
+        let doc = self.read(id, Parts::ANALYSIS)?;
+        Ok(agenda::select(
+            &doc.label(),
+            &agenda::entries(&doc.data),
+            window,
+        ))
     }
 
     /// Finds one record in scope (`--account`, or everywhere) and returns
@@ -288,7 +331,7 @@ impl<'a> Workspace<'a> {
         let mut all = chunks;
         all.extend(self.store.append_changes(&id, &mut base, &since)?);
         record(&mut data, &value);
-        if let Err(e) = self.views.write(&id, &all, &data, Some(&genesis)) {
+        if let Err(e) = self.views.write(&id, &all, &mut data, Some(&genesis)) {
             self.ctx
                 .out
                 .warn(format!("could not save a view of {id}: {e}"));
@@ -301,9 +344,12 @@ impl<'a> Workspace<'a> {
     /// load automerge. Only a cache: a failure is a warning.
     pub fn refresh_view(&self, id: DocId, doc: &mut AutoCommit) -> anyhow::Result<()> {
         let chunks = self.store.list_chunks(&id)?;
-        let data = DocData::read(doc, Parts::ALL)?;
+        let mut data = DocData::read(doc, Parts::ALL)?;
         let genesis = rapport_store::genesis(doc);
-        if let Err(e) = self.views.write(&id, &chunks, &data, genesis.as_deref()) {
+        if let Err(e) = self
+            .views
+            .write(&id, &chunks, &mut data, genesis.as_deref())
+        {
             self.ctx
                 .out
                 .warn(format!("could not save a view of {id}: {e}"));

@@ -1,10 +1,9 @@
 //! `rapport agenda`: what to do in the coming days, across all documents.
 
-use rapport_core::analysis::agenda::{Window, agenda};
-use rapport_core::doc::{DocData, Parts};
+use rapport_core::analysis::agenda::Window;
 
 use crate::ctx::Ctx;
-use crate::workspace::{Scope, Workspace};
+use crate::workspace::Workspace;
 
 #[derive(clap::Args)]
 #[command(
@@ -21,8 +20,6 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let ws = Workspace::open(ctx)?;
-    let docs = ws.read_scope(Scope::All, Parts::ANALYSIS)?;
-    let data: Vec<&DocData> = docs.iter().map(|d| &d.data).collect();
     let window = Window {
         today: ctx.today,
         days: i64::from(args.days),
@@ -32,7 +29,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             Some(ws.me.handle.as_str())
         },
     };
-    let items = agenda(&data, window);
+    let items = ws.agenda(window)?;
     let out = &ctx.out;
     if out.json {
         return out.json(&items);
@@ -40,10 +37,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if items.is_empty() {
         return out.line(format!("Nothing due in the next {} days.", args.days));
     }
-    out.line(out.bold(&format!(
+    // One write for the whole agenda: it can run to thousands of lines.
+    let mut text = out.bold(&format!(
         "Agenda for {} (next {} days)",
         ctx.today, args.days
-    )))?;
+    ));
     for item in &items {
         let when = match item.due {
             Some(d) if item.overdue => format!("{d} ({}d late)", d.days_until(ctx.today)),
@@ -51,11 +49,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             Some(d) => d.to_string(),
             None => "now".to_string(),
         };
-        out.line(format!(
-            "{when:<22} {:<15} {} · {}: {}",
+        text.push_str(&format!(
+            "\n{when:<22} {:<15} {} · {}: {}\n",
             item.kind, item.doc, item.subject, item.detail
-        ))?;
-        out.line(out.dim(&format!("{:<22} → {}", "", item.command)))?;
+        ));
+        text.push_str(&out.dim(&format!("{:<22} → {}", "", item.command)));
     }
-    Ok(())
+    out.line(text)
 }

@@ -9,17 +9,19 @@
 //!
 //! One file per document, `<bs58 id>.view`: a fixed prefix, a header (the
 //! chunks, then the length and CRC-32 of each section), and one postcard
-//! section per collection. Sections are in the order reads need them (the
-//! account and its lists first, the activity log and the first change
-//! last), so a read takes only a prefix of the file: `person list` reads
-//! the head and the people, `agenda` everything but the activity log,
-//! whose last contacts it finds in a small section of their own.
+//! section per collection, plus two derived ones: the last contact of each
+//! member with each person (what the analyses need of the activity log) and
+//! the document's agenda entries (the agenda before today's date is
+//! known). A read takes only the sections it needs: `person list` the head
+//! and the people, `agenda` the head and the entries, `gap` everything but
+//! the activity log.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read as _, Write as _};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
+use rapport_core::analysis::agenda::{self, Entry};
 use rapport_core::doc::{Contacts, DocData, DocKind, Parts, Problem};
 use rapport_core::model::{Account, AccountEntry, Owner, PrivateNote};
 use rapport_core::{DocId, RecordId};
@@ -52,6 +54,8 @@ enum Section {
     /// and problems: every read needs them.
     Head,
     People,
+    /// The agenda entries ([`agenda::entries`]).
+    Agenda,
     Relationships,
     Opportunities,
     Plan,
@@ -63,9 +67,10 @@ enum Section {
     Genesis,
 }
 
-const SECTIONS: [Section; 9] = [
+const SECTIONS: [Section; 10] = [
     Section::Head,
     Section::People,
+    Section::Agenda,
     Section::Relationships,
     Section::Opportunities,
     Section::Plan,
@@ -80,6 +85,7 @@ impl Section {
         match self {
             Section::Head => true,
             Section::People => parts.people,
+            Section::Agenda => false,
             Section::Relationships => parts.relationships,
             Section::Opportunities => parts.opportunities,
             Section::Plan => parts.plan,
@@ -139,6 +145,14 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     }
 }
 
+/// Decodes one whole section, borrowing its text.
+fn decode_borrowed<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
 fn encode<T: Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(std::io::Error::other)
 }
@@ -152,8 +166,8 @@ struct Prefix {
 }
 
 impl Prefix {
-    /// The bytes of `section`, its checksum verified; `None` if it lies
-    /// beyond what was read or is damaged.
+    /// The bytes of `section`, its checksum verified; `None` if it was not
+    /// read or is damaged.
     fn section(&self, section: Section) -> Option<&[u8]> {
         let i = SECTIONS.iter().position(|s| *s == section)?;
         let offset: usize = self.header.sections[..i]
@@ -200,7 +214,8 @@ impl Prefix {
             data.partnerships = self.decode(Section::Partnerships)?;
         }
         if parts.contacts {
-            data.contacts = Some(self.decode(Section::Contacts)?);
+            // Written as `Some` always: `None` is damage.
+            data.contacts = Some(self.decode::<Option<Contacts>>(Section::Contacts)??);
         }
         if parts.activities {
             data.activities = self.decode(Section::Activities)?;
@@ -260,15 +275,19 @@ impl Views {
         if start + total != len || header.chunks != fingerprint(chunks) {
             return None;
         }
-        let mut end = start;
-        let mut needed = start;
+        // Read what is wanted and not read yet, skipping what is not.
+        let mut from = start;
         for (section, (len, _)) in SECTIONS.iter().zip(header.sections) {
-            end += len as usize;
-            if wanted(*section) {
-                needed = end;
+            let to = from + len as usize;
+            if wanted(*section) && to > bytes.len() {
+                if from > bytes.len() {
+                    bytes.resize(from, 0);
+                    file.seek(SeekFrom::Start(from as u64)).ok()?;
+                }
+                fill(&mut file, &mut bytes, to)?;
             }
+            from = to;
         }
-        fill(&mut file, &mut bytes, needed)?;
         Some(Prefix {
             header,
             bytes,
@@ -281,6 +300,33 @@ impl Views {
     pub fn read(&self, id: &DocId, chunks: &[ChunkKey], parts: Parts) -> Option<DocData> {
         let prefix = self.prefix(id, chunks, |s| s.wanted(parts))?;
         prefix.data(parts)
+    }
+
+    /// The agenda entries of `id`, handed to `f` with the document's head
+    /// (its title and problems, as a read of [`Parts::ANALYSIS`] gives
+    /// them), if its view is valid for exactly these chunks.
+    pub fn read_agenda<T>(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        f: impl FnOnce(&DocData, &[Entry<'_>]) -> T,
+    ) -> Option<T> {
+        let prefix = self.prefix(id, chunks, |s| matches!(s, Section::Head | Section::Agenda))?;
+        let head = prefix.data(Parts::NONE)?;
+        let mut problems = DocData {
+            problems: head.problems.clone(),
+            ..DocData::default()
+        };
+        problems.retain(Parts {
+            contacts: false,
+            ..Parts::ANALYSIS
+        });
+        let head = DocData {
+            problems: problems.problems,
+            ..head
+        };
+        let entries: Vec<Entry<'_>> = decode_borrowed(prefix.section(Section::Agenda)?)?;
+        Some(f(&head, &entries))
     }
 
     /// Every part of `id` and its first change, if its view is valid for
@@ -296,16 +342,18 @@ impl Views {
 
     /// Saves a view built from `chunks` (atomically; failures are only a
     /// lost cache, so they are returned for logging, not fatal). `data`
-    /// must hold every part; its contacts are derived afresh from its
-    /// activities.
+    /// must hold every part; its contacts are first derived afresh from its
+    /// activities (a caller may have added some).
     pub fn write(
         &self,
         id: &DocId,
         chunks: &[ChunkKey],
-        data: &DocData,
+        data: &mut DocData,
         genesis: Option<&[u8]>,
     ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
+        data.contacts = Some(Contacts::of(&data.activities));
+        let data = &*data;
         let mut sections = Vec::with_capacity(SECTIONS.len());
         for section in SECTIONS {
             sections.push(match section {
@@ -326,11 +374,12 @@ impl Views {
                         .collect();
                     encode(&people)?
                 }
+                Section::Agenda => encode(&agenda::entries(data))?,
                 Section::Relationships => encode(&data.relationships)?,
                 Section::Opportunities => encode(&data.opportunities)?,
                 Section::Plan => encode(&data.plan)?,
                 Section::Partnerships => encode(&data.partnerships)?,
-                Section::Contacts => encode(&Contacts::of(&data.activities))?,
+                Section::Contacts => encode(&data.contacts)?,
                 Section::Activities => encode(&data.activities)?,
                 Section::Genesis => genesis.unwrap_or_default().to_vec(),
             });

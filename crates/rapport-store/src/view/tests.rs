@@ -98,7 +98,7 @@ fn a_view_is_served_only_for_its_exact_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let views = Views::new(dir.path());
     views
-        .write(&id(), &[key("a"), key("b")], &sample(), None)
+        .write(&id(), &[key("a"), key("b")], &mut sample(), None)
         .unwrap();
     let read = |chunks: &[ChunkKey]| views.read(&id(), chunks, Parts::ALL);
     assert!(
@@ -118,9 +118,9 @@ fn a_view_is_served_only_for_its_exact_chunks() {
 fn a_view_gives_back_what_was_written() {
     let dir = tempfile::tempdir().unwrap();
     let views = Views::new(dir.path());
-    let data = sample();
+    let mut data = sample();
     views
-        .write(&id(), &[key("a")], &data, Some(b"first change"))
+        .write(&id(), &[key("a")], &mut data, Some(b"first change"))
         .unwrap();
     let view = views.read_all(&id(), &[key("a")]).unwrap();
     let mut expected = data.clone();
@@ -143,13 +143,9 @@ fn a_view_gives_back_what_was_written() {
 fn a_read_of_some_parts_equals_a_decode_of_those_parts() {
     let dir = tempfile::tempdir().unwrap();
     let views = Views::new(dir.path());
-    let data = sample();
-    views.write(&id(), &[key("a")], &data, None).unwrap();
-    let agenda = Parts {
-        activities: false,
-        ..Parts::ALL
-    };
-    for parts in [Parts::NONE, Parts::PEOPLE, agenda, Parts::ALL] {
+    let mut data = sample();
+    views.write(&id(), &[key("a")], &mut data, None).unwrap();
+    for parts in [Parts::NONE, Parts::PEOPLE, Parts::ANALYSIS, Parts::ALL] {
         let mut expected = data.clone();
         expected.retain(parts);
         let read = views.read(&id(), &[key("a")], parts).unwrap();
@@ -158,7 +154,7 @@ fn a_read_of_some_parts_equals_a_decode_of_those_parts() {
     let people = views.read(&id(), &[key("a")], Parts::PEOPLE).unwrap();
     assert!(people.activities.is_empty() && people.relationships.is_empty());
     assert_eq!(people.problems.len(), 1, "only the people's problems");
-    let read = views.read(&id(), &[key("a")], agenda).unwrap();
+    let read = views.read(&id(), &[key("a")], Parts::ANALYSIS).unwrap();
     let rel = read.relationships.values().next().unwrap();
     assert!(read.activities.is_empty());
     assert_eq!(read.last_contact(rel), day(9), "from the contacts alone");
@@ -168,7 +164,9 @@ fn a_read_of_some_parts_equals_a_decode_of_those_parts() {
 fn a_damaged_view_is_never_served() {
     let dir = tempfile::tempdir().unwrap();
     let views = Views::new(dir.path());
-    views.write(&id(), &[key("a")], &sample(), None).unwrap();
+    views
+        .write(&id(), &[key("a")], &mut sample(), None)
+        .unwrap();
     let path = views.path(&id());
     let good = std::fs::read(&path).unwrap();
     let damaged: Vec<(&str, Vec<u8>)> = vec![
@@ -201,7 +199,26 @@ fn a_version_1_view_is_ignored_and_replaced() {
     let legacy = views.legacy_path(&id());
     std::fs::write(&legacy, b"{\"version\":1,\"chunks\":[\"incremental/a\"]}").unwrap();
     assert!(views.read(&id(), &[key("a")], Parts::ALL).is_none());
-    views.write(&id(), &[key("a")], &sample(), None).unwrap();
+    views
+        .write(&id(), &[key("a")], &mut sample(), None)
+        .unwrap();
     assert!(!legacy.exists());
     assert!(views.read(&id(), &[key("a")], Parts::ALL).is_some());
+}
+
+#[test]
+fn the_agenda_entries_are_those_of_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let mut data = sample();
+    views.write(&id(), &[key("a")], &mut data, None).unwrap();
+    let expected = agenda::entries(&data);
+    assert!(!expected.is_empty());
+    let (title, same) = views
+        .read_agenda(&id(), &[key("a")], |head, entries| {
+            (head.title(), entries == expected.as_slice())
+        })
+        .unwrap();
+    assert_eq!(title, "Acme");
+    assert!(same);
 }
