@@ -44,8 +44,8 @@ const VERSION: u32 = 2;
 /// Magic, version, header length.
 const PREFIX: usize = 12;
 
-/// What the first read of a view takes: a small document whole.
-const FIRST_READ: u64 = 64 * 1024;
+/// What the first read of a view takes: the header and, mostly, the head.
+const FIRST_READ: u64 = 4096;
 
 /// The sections of a view, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +184,14 @@ impl Prefix {
         decode(self.section(section)?)
     }
 
+    /// A collection, decoded as the sorted list of pairs postcard writes a
+    /// map as (the same bytes), so the map is built in bulk rather than by
+    /// one insertion per record.
+    fn records<V: DeserializeOwned>(&self, section: Section) -> Option<BTreeMap<RecordId, V>> {
+        let pairs: Vec<(RecordId, V)> = self.decode(section)?;
+        Some(pairs.into_iter().collect())
+    }
+
     /// Decodes the head and the sections of `parts`.
     fn data(&self, parts: Parts) -> Option<DocData> {
         let head: Head = self.decode(Section::Head)?;
@@ -198,27 +206,27 @@ impl Prefix {
             ..DocData::default()
         };
         if parts.people {
-            let people: BTreeMap<RecordId, StoredPerson> = self.decode(Section::People)?;
+            let people: Vec<(RecordId, StoredPerson)> = self.decode(Section::People)?;
             data.people = people.into_iter().map(|(k, p)| (k, p.into())).collect();
         }
         if parts.relationships {
-            data.relationships = self.decode(Section::Relationships)?;
+            data.relationships = self.records(Section::Relationships)?;
         }
         if parts.opportunities {
-            data.opportunities = self.decode(Section::Opportunities)?;
+            data.opportunities = self.records(Section::Opportunities)?;
         }
         if parts.plan {
-            data.plan = self.decode(Section::Plan)?;
+            data.plan = self.records(Section::Plan)?;
         }
         if parts.partnerships {
-            data.partnerships = self.decode(Section::Partnerships)?;
+            data.partnerships = self.records(Section::Partnerships)?;
         }
         if parts.contacts {
             // Written as `Some` always: `None` is damage.
             data.contacts = Some(self.decode::<Option<Contacts>>(Section::Contacts)??);
         }
         if parts.activities {
-            data.activities = self.decode(Section::Activities)?;
+            data.activities = self.records(Section::Activities)?;
         }
         data.retain(parts);
         Some(data)
