@@ -175,10 +175,24 @@ impl Acl {
         else {
             return ShareConfig::none();
         };
-        match registry.team_of(&doc.to_string()) {
-            Some(team) if team == identity.team && member.read_only => ShareConfig::read_only(),
-            Some(team) if team == identity.team => ShareConfig::read_write(),
-            _ => ShareConfig::none(),
+        let doc = doc.to_string();
+        let Some(entry) = registry
+            .teams
+            .get(&identity.team)
+            .and_then(|t| t.docs.get(&doc))
+        else {
+            return ShareConfig::none();
+        };
+        // Only the member who registered a document is offered it unasked
+        // (and asked for it, so a document created before it was registered
+        // still arrives). Everyone else gets a document once they ask for
+        // it, as from the reference JS server; without this samod would
+        // sync every team document with every connected teammate.
+        let announce = entry.registered_by == identity.handle;
+        if member.read_only {
+            ShareConfig::read_only().with_announce(announce)
+        } else {
+            ShareConfig::read_write().with_announce(announce)
         }
     }
 

@@ -160,6 +160,10 @@ async fn register_doc(
         .into_response())
 }
 
+/// Read and write buffer of each sync WebSocket (bigger messages still
+/// pass; they are assembled in a separate buffer).
+const SOCKET_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Peer ids are chosen by clients; keep them short and printable.
 fn valid_peer(peer: &str) -> bool {
     !peer.is_empty() && peer.len() <= 128 && peer.chars().all(|c| c.is_ascii_graphic())
@@ -220,6 +224,10 @@ async fn sync(
     let response = upgrade
         .max_message_size(max)
         .max_frame_size(max)
+        // Most sync messages are small; tungstenite's 128 KiB buffers per
+        // connection were most of the relay's memory at 500 connections.
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(SOCKET_BUFFER_BYTES)
         .on_failed_upgrade({
             let state = state.clone();
             let peer = peer.clone();
