@@ -3,7 +3,7 @@
 //! trigger every 64 chunks). Every command that reported success must still
 //! be there, and the store must open cleanly.
 //!
-//! Quick in CI (80 kill points); the long run is
+//! Quick in CI (300 kill points, about 5 s); the long run is
 //! `RAPPORT_KILL_RUNS=1000 cargo nextest run --workspace kill::`.
 
 use std::process::Stdio;
@@ -37,7 +37,7 @@ fn writes_killed_at_random_moments_lose_nothing_that_was_reported_done() {
     let runs: u64 = std::env::var("RAPPORT_KILL_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(80);
+        .unwrap_or(300);
     let home = Home::initialised();
     home.ok(&["account", "add", "Acme"]);
     home.ok(&["person", "add", "Ana", "--account", "Acme"]);
