@@ -303,12 +303,7 @@ async fn client_rounds(
 fn run(server_kind: &str, clients: usize, args: &Args) -> anyhow::Result<Row> {
     let dir = tempfile::tempdir()?;
     let server = match server_kind {
-        "rapport" => start_rapport(
-            dir.path(),
-            clients,
-            args.team_size,
-            args.unload_idle_secs,
-        )?,
+        "rapport" => start_rapport(dir.path(), clients, args.team_size, args.unload_idle_secs)?,
         "js" => start_js(dir.path(), &args.node_dir)?,
         other => bail!("unknown server {other}: use rapport or js"),
     };
@@ -452,9 +447,17 @@ fn main() -> anyhow::Result<()> {
     }
     if args.waves > 1 {
         println!();
-        println!("After each wave, clients gone and idle teams unloaded: RSS (MiB), and documents / teams rapport-relay still holds");
+        println!(
+            "After each wave, clients gone and idle teams unloaded: RSS (MiB), and documents / teams rapport-relay still holds"
+        );
         println!();
-        println!("| server | clients | {} |", (1..=args.waves).map(|w| format!("wave {w}")).collect::<Vec<_>>().join(" | "));
+        println!(
+            "| server | clients | {} |",
+            (1..=args.waves)
+                .map(|w| format!("wave {w}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
         println!("|--------|--------:|{}", "------:|".repeat(args.waves));
         for r in &rows {
             let cells: Vec<String> = r

@@ -125,9 +125,12 @@ impl Ledger {
             return Durability::Failed;
         }
         let oldest_running = entry.in_flight.first().copied().unwrap_or(u64::MAX);
-        let all = heads
-            .iter()
-            .all(|h| entry.durable.get(h).is_some_and(|&seq| seq < oldest_running));
+        let all = heads.iter().all(|h| {
+            entry
+                .durable
+                .get(h)
+                .is_some_and(|&seq| seq < oldest_running)
+        });
         if all {
             Durability::Durable
         } else {
@@ -213,7 +216,9 @@ impl DurableStorage {
 fn changes_in(key: &StorageKey, data: &[u8]) -> Option<(String, Vec<Hash>)> {
     let parts: Vec<&str> = key.into_iter().map(String::as_str).collect();
     match parts.as_slice() {
-        [doc, "incremental", hash] => Some((doc.to_string(), parse_hex(hash).into_iter().collect())),
+        [doc, "incremental", hash] => {
+            Some((doc.to_string(), parse_hex(hash).into_iter().collect()))
+        }
         [doc, "snapshot", _] => Some((doc.to_string(), document_heads(data).unwrap_or_default())),
         _ => None,
     }
@@ -381,7 +386,9 @@ impl Storage for DurableStorage {
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not delete a superseded chunk"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not delete a superseded chunk")
+                }
             }
         }
     }
@@ -433,7 +440,11 @@ mod tests {
         ledger.finish("d", first, Some(vec![a]));
         assert_eq!(ledger.check("automerge:d", &[a, b]), Durability::Durable);
         let third = ledger.begin("d");
-        assert_eq!(ledger.check("d", &[b]), Durability::Durable, "later writes do not matter");
+        assert_eq!(
+            ledger.check("d", &[b]),
+            Durability::Durable,
+            "later writes do not matter"
+        );
         ledger.finish("d", third, None);
         assert_eq!(ledger.check("d", &[b]), Durability::Failed);
         ledger.loaded("e", [a]);

@@ -20,12 +20,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use tokio_util::sync::CancellationToken;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-use crate::RELAY_PEER_ID;
 use crate::Config;
+use crate::RELAY_PEER_ID;
 use crate::acl::Acl;
 use crate::durable::{CONCURRENT_WRITES, DurableStorage, Ledger};
 use crate::error::RelayError;
@@ -137,11 +137,7 @@ impl Drop for Lease {
 }
 
 impl Repos {
-    pub fn new(
-        config: &Config,
-        acl: Arc<Acl>,
-        metrics: Arc<Metrics>,
-    ) -> Arc<Repos> {
+    pub fn new(config: &Config, acl: Arc<Acl>, metrics: Arc<Metrics>) -> Arc<Repos> {
         Arc::new(Repos {
             docs_dir: config.data_dir.join("docs"),
             tmp_dir: config.data_dir.join("tmp"),

@@ -434,7 +434,11 @@ async fn an_idle_team_is_unloaded_and_served_again_from_disk() {
     let sam = client(&relay, "sam-1", &t.sam).await;
     let eve = client(&relay, "eve-1", &t.eve).await;
     let doc = shared_doc(&relay, &sam, &t.sam, "k", "before").await;
-    assert_eq!(gauges().await, (2, 1), "both teams loaded, acme's document open");
+    assert_eq!(
+        gauges().await,
+        (2, 1),
+        "both teams loaded, acme's document open"
+    );
     doc.with_document(|d| {
         let mut tx = d.transaction();
         tx.put(ROOT, "k", "after").unwrap();
@@ -463,8 +467,14 @@ async fn an_idle_team_is_unloaded_and_served_again_from_disk() {
     let ro = client(&relay, "ro-1", &t.ro).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(gauges().await, (2, 1), "ro came back within the window");
-    let ro_doc = within("ro finds it", ro.repo.find(id)).await.unwrap().expect("served");
-    eventually("ro sees the edit", || get(&ro_doc, "k").as_deref() == Some("after")).await;
+    let ro_doc = within("ro finds it", ro.repo.find(id))
+        .await
+        .unwrap()
+        .expect("served");
+    eventually("ro sees the edit", || {
+        get(&ro_doc, "k").as_deref() == Some("after")
+    })
+    .await;
     drop(eve);
     relay.stop().await;
 }
@@ -487,16 +497,25 @@ async fn a_change_the_relay_could_not_write_is_never_acknowledged() {
     std::fs::create_dir_all(&doc_dir).unwrap();
     std::fs::write(doc_dir.join("incremental"), b"not a directory").unwrap();
     std::fs::write(doc_dir.join("snapshot"), b"not a directory").unwrap();
-    assert_eq!(register(&relay, &t.sam, "acme", doc.document_id()).await, 201);
+    assert_eq!(
+        register(&relay, &t.sam, "acme", doc.document_id()).await,
+        201
+    );
 
     let acked = tokio::time::timeout(
         Duration::from_secs(3),
         doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
     )
     .await;
-    assert!(acked.is_err(), "the relay acknowledged a change it did not store");
+    assert!(
+        acked.is_err(),
+        "the relay acknowledged a change it did not store"
+    );
     let (_, metrics) = http(relay.addr, "GET", "/metrics", None).await;
-    assert!(metric(&metrics, "rapport_relay_storage_errors_total") >= 1, "{metrics}");
+    assert!(
+        metric(&metrics, "rapport_relay_storage_errors_total") >= 1,
+        "{metrics}"
+    );
     relay.stop().await;
 }
 
@@ -527,9 +546,16 @@ async fn a_failed_compaction_deletes_nothing() {
     }
     let id = doc.document_id().to_string();
     let doc_dir = relay.dir.join("docs").join(&id[..2]).join(&id[2..]);
-    let chunks = |kind: &str| std::fs::read_dir(doc_dir.join(kind)).map(|d| d.count()).unwrap_or(0);
+    let chunks = |kind: &str| {
+        std::fs::read_dir(doc_dir.join(kind))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
     let before = chunks("incremental");
-    assert!(before >= 4, "the acknowledged changes are on disk: {before}");
+    assert!(
+        before >= 4,
+        "the acknowledged changes are on disk: {before}"
+    );
     // Block the snapshot, then send enough changes at once to compact.
     assert_eq!(chunks("snapshot"), 0);
     std::fs::write(doc_dir.join("snapshot"), b"not a directory").unwrap();

@@ -116,7 +116,10 @@ fn a_relay_killed_during_a_burst_of_syncs_serves_everything_it_acknowledged() {
         .map(|i| Client {
             peer: format!("c{i}-laptop"),
             token: tokens[i].clone(),
-            docs: vec![(DocId::random(), AutoCommit::new()), (shared, AutoCommit::new())],
+            docs: vec![
+                (DocId::random(), AutoCommit::new()),
+                (shared, AutoCommit::new()),
+            ],
         })
         .collect();
     for c in &clients {
@@ -202,6 +205,9 @@ fn a_relay_killed_during_a_burst_of_syncs_serves_everything_it_acknowledged() {
     }
     // The campaign exercised both sides: kills that cut sessions, and
     // sessions that completed between kills.
-    assert!(synced > 0, "no session ever completed: {synced} synced, {cut} cut");
+    assert!(
+        synced > 0,
+        "no session ever completed: {synced} synced, {cut} cut"
+    );
     eprintln!("{runs} kills: {synced} documents synced, {cut} cut");
 }
