@@ -5,9 +5,14 @@
 //! document: the transport closes the sender's connection, so one peer's
 //! bad bytes cannot stall a document for everyone else.
 //!
-//! The check decodes every change (or whole document) in the message once,
-//! off the async workers for large messages, so it roughly doubles the
-//! relay's decoding work per change.
+//! A change must also be automerge's own encoding of its operations (see
+//! `check_chunk`): automerge 0.12 accepts some non-canonical changes, then
+//! sends and stores them re-encoded under another hash, which stops the
+//! document syncing for everyone.
+//!
+//! The check decodes every change (or whole document) in the message once
+//! and encodes each change again, off the async workers for large
+//! messages, so it roughly triples the relay's decoding work per change.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -78,7 +83,23 @@ fn check_chunk(chunk: &[u8]) -> Result<(), Rejected> {
             let change =
                 automerge::Change::from_bytes(chunk.to_vec()).map_err(|e| e.to_string())?;
             // Decoding every operation is where damaged columns show.
-            let _ = change.decode();
+            let decoded = change.decode();
+            // automerge keeps no change's bytes: it encodes a change again
+            // from its operations whenever it sends or stores it, and the
+            // change graph keeps the hash of the bytes that arrived. A
+            // change whose bytes are not automerge's own encoding of its
+            // operations (a value column with bytes no value uses, say)
+            // decodes, applies, and then goes out under another hash: the
+            // relay announces heads nobody can fetch, and a teammate's next
+            // change depends on a hash the relay never has, so the document
+            // stops syncing. Automerge's encoding of the decoded change
+            // must hash to the change's own hash.
+            if automerge::Change::from(decoded).hash() != change.hash() {
+                return Err(format!(
+                    "change {} is not automerge's encoding of its own operations",
+                    change.hash()
+                ));
+            }
             Ok(())
         }
     }));
@@ -139,6 +160,93 @@ mod tests {
             assert_eq!(check_chunk(chunk), Ok(()));
         }
         assert!(split_chunks(&both[..both.len() - 1]).is_err());
+    }
+
+    /// Changes of every kind automerge makes, from two actors, from a
+    /// live and from a loaded document: each is its own encoding.
+    #[test]
+    fn real_changes_are_their_own_encoding() {
+        use automerge::marks::{ExpandMark, Mark};
+        use automerge::{ObjType, ReadDoc as _, ScalarValue};
+        let mut a = AutoCommit::new();
+        let list = a.put_object(ROOT, "list", ObjType::List).unwrap();
+        let text = a.put_object(ROOT, "text", ObjType::Text).unwrap();
+        let map = a.put_object(ROOT, "map", ObjType::Map).unwrap();
+        a.put(ROOT, "c", ScalarValue::counter(0)).unwrap();
+        a.commit();
+        let mut b = a.fork();
+        for i in 0..40u32 {
+            let doc = if i % 3 == 0 { &mut b } else { &mut a };
+            doc.insert(&list, 0, i64::from(i)).unwrap();
+            doc.splice_text(&text, 0, 0, "héllo wörld 🙂").unwrap();
+            if i % 4 == 1 {
+                doc.delete(&list, 0).unwrap();
+                doc.splice_text(&text, 2, 3, "").unwrap();
+                doc.mark(
+                    &text,
+                    Mark::new("bold".into(), true, 1, 4),
+                    ExpandMark::After,
+                )
+                .unwrap();
+            }
+            doc.put(&map, format!("k{}", i % 5), f64::from(i) / 3.0)
+                .unwrap();
+            doc.put(&map, "bytes", vec![1u8, 2, 3]).unwrap();
+            doc.increment(ROOT, "c", 2).unwrap();
+            if i % 5 == 2 {
+                doc.delete(&map, "bytes").unwrap();
+                let o = doc.put_object(&map, "nested", ObjType::Map).unwrap();
+                doc.put(&o, "x", ScalarValue::Timestamp(-5)).unwrap();
+            }
+            doc.commit_with(
+                automerge::transaction::CommitOptions::default()
+                    .with_message(format!("edit {i}"))
+                    .with_time(i64::from(i) * 1000),
+            );
+            if i % 7 == 6 {
+                a.merge(&mut b).unwrap();
+                b.merge(&mut a).unwrap();
+            }
+        }
+        a.merge(&mut b).unwrap();
+        assert!(a.length(&text) > 0);
+        let loaded = AutoCommit::load(&a.save()).unwrap();
+        let mut changes = 0;
+        for mut doc in [a, loaded] {
+            for change in doc.get_changes(&[]) {
+                assert_eq!(check_chunk(change.raw_bytes()), Ok(()));
+                changes += 1;
+            }
+        }
+        assert!(changes > 80);
+    }
+
+    /// automerge accepts a change whose value column holds bytes no value
+    /// uses, and sends it on re-encoded under another hash (known_bug.rs,
+    /// bug 3).
+    #[test]
+    fn a_change_that_is_not_its_own_encoding_is_rejected() {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "k", "first").unwrap();
+        doc.commit();
+        let heads = doc.get_heads();
+        let mut bytes = doc
+            .get_change_by_hash(&heads[0])
+            .unwrap()
+            .raw_bytes()
+            .to_vec();
+        assert_eq!(check_chunk(&bytes), Ok(()));
+        // The value metadata of a 5-byte string (0x56) says 1 byte (0x16).
+        let at = bytes.windows(2).position(|w| w == [0x7f, 0x56]).unwrap() + 1;
+        bytes[at] = 0x16;
+        let sum = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&bytes[8..])
+        };
+        bytes[4..8].copy_from_slice(&sum[..4]);
+        let change = automerge::Change::from_bytes(bytes.clone()).expect("it decodes");
+        let _ = change.decode();
+        assert!(check_chunk(&bytes).is_err());
     }
 
     #[test]

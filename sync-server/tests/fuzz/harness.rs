@@ -225,7 +225,7 @@ type Step =
 
 /// The shared document's first content: one change per kind of object, so
 /// mutated changes exercise every column type.
-fn seed_document() -> Automerge {
+pub fn seed_document() -> Automerge {
     // A fixed actor and time, so the document's bytes, and every input made
     // from them, are the same on every run.
     let mut doc = Automerge::new().with_actor(automerge::ActorId::from(&[0x5a; 16][..]));

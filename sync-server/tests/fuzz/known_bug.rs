@@ -35,11 +35,39 @@
 //! `RAPPORT_FUZZ_KNOWN_BUGS=1`) and runs 3000 cases in CI, where it has
 //! not appeared; `known_bug_a_longer_campaign_panics_a_document` (ignored)
 //! runs 20000.
+//!
+//! **3. automerge 0.12 accepts a change that is not its own encoding of its
+//! operations, then sends and stores it under another hash.** Found by
+//! seed 7 (a release run stalls from about case 1700; replaying the
+//! campaign's payloads against a plain automerge document pins it to
+//! case 856, applied as soon as it arrives): sam's first
+//! change with one byte of its actor id changed (a new actor, so its `seq`
+//! 1 is legal) and its value-metadata byte `0x56` (a 5-byte string) turned
+//! into `0x16` (a 1-byte string), checksum recomputed. The value column
+//! still holds `first`; automerge reads `f` and ignores the 4 bytes no
+//! value uses. The change graph keeps the hash of the bytes that arrived
+//! (`change_graph.rs:556`), but automerge keeps no change bytes: every
+//! `get_changes` / sync reply encodes the change again from the op set
+//! (`op_set2/change/collector.rs:246`), and that encoding hashes
+//! differently. So the relay announces heads with the original hash and
+//! sends a change with another; teammates apply the re-encoded change,
+//! ask again for the original hash forever (and send the re-encoded one
+//! back, which the relay refuses as a duplicate `seq`), and every later
+//! change of theirs depends on a hash the relay never gets: the document
+//! stops syncing, with no panic. `save()` of such a document does not load
+//! (`mismatching heads`), so once samod compacts, the relay's snapshot is
+//! unreadable: at the next start it is quarantined and the relay no
+//! longer has the document at all. Debug builds panic instead in
+//! automerge's self-check (`collector.rs:753`, the re-encoded hash is not
+//! in the graph), which looks like the second bug above. The relay now refuses any change whose
+//! re-encoding (`Change::from(change.decode())`) hashes differently
+//! (`validate.rs`); the two tests below show the automerge behaviour and
+//! the relay refusing it.
 
 use std::time::Duration;
 
 use automerge::sync::{Message as SyncMessage, MessageVersion};
-use automerge::{Automerge, Change};
+use automerge::{Automerge, Change, ReadDoc as _};
 use rapport_relay::Config;
 
 use crate::harness::{self, Relay, Team, metric};
@@ -125,8 +153,14 @@ async fn a_change_by_an_unknown_actor_stops_the_document_only_until_its_team_rel
     println!(
         "document panics: {panics}; team restarts: {restarts}; sam's next edit reaches jo: {still_syncing:?}"
     );
-    assert!(panics >= 1, "the forged change no longer panics automerge: update this test");
-    assert!(restarts >= 1, "a panicked document must restart its team's repo");
+    assert!(
+        panics >= 1,
+        "the forged change no longer panics automerge: update this test"
+    );
+    assert!(
+        restarts >= 1,
+        "a panicked document must restart its team's repo"
+    );
     still_syncing.expect("the teammates keep syncing after the forged change");
     team.stop().await;
     relay.stop().await;
@@ -134,4 +168,127 @@ async fn a_change_by_an_unknown_actor_stops_the_document_only_until_its_team_rel
 
 fn text(s: &str) -> ciborium::Value {
     ciborium::Value::Text(s.to_string())
+}
+
+/// The third bug's input: the document's first change (`k = "first"`)
+/// claimed by a new actor (so its `seq` 1 is legal), with the string's
+/// length in the value-metadata column cut from 5 to 1 (`0x56` to `0x16`),
+/// checksum recomputed. Seed 7's case 856 sent exactly these bytes.
+pub fn noncanonical_change(doc: &Automerge) -> Vec<u8> {
+    let first = doc.get_changes(&[])[0].clone();
+    let actor = first.actor_id().to_bytes().to_vec();
+    let mut bytes = first.raw_bytes().to_vec();
+    let at = bytes
+        .windows(actor.len())
+        .position(|w| w == actor.as_slice())
+        .expect("the change holds its actor id");
+    bytes[at + 2] = 0x03;
+    let at = bytes
+        .windows(2)
+        .position(|w| w == [0x7f, 0x56])
+        .expect("the first change puts a 5-byte string")
+        + 1;
+    bytes[at] = 0x16;
+    inputs::fix_checksum(&mut bytes);
+    bytes
+}
+
+/// automerge alone, no relay: the change applies, but the document then
+/// sends it under another hash, cannot save itself loadably, and an
+/// honest peer never converges with it (a debug build panics instead). If this fails, automerge has
+/// changed: see whether the relay still needs its re-encoding check.
+#[test]
+fn a_noncanonical_change_goes_out_under_another_hash() {
+    use automerge::sync::{State, SyncDoc as _};
+    let seed = crate::harness::seed_document();
+    let poison = Change::from_bytes(noncanonical_change(&seed)).expect("decodes");
+    let _ = poison.decode();
+    // The relay's check before this fix: every change decodes on its own.
+    let original = poison.hash();
+    let mut relay = Automerge::load(&seed.save()).unwrap();
+    relay.apply_changes([poison]).expect("automerge accepts it");
+    assert!(relay.get_heads().contains(&original));
+    // The relay's check now refuses it.
+    let refused = rapport_relay::validate::sync_payload(&sync_message(noncanonical_change(&seed)));
+    assert!(refused.is_err(), "the relay's check lets it through");
+    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        relay.get_change_by_hash(&original).map(|c| c.hash())
+    }));
+    if cfg!(debug_assertions) {
+        // automerge's debug self-check finds the re-encoded hash missing
+        // from the change graph (bug 2's panic).
+        assert!(served.is_err(), "the debug self-check no longer panics");
+        return;
+    }
+    let served = served.unwrap().unwrap();
+    assert_ne!(
+        served, original,
+        "the change goes out re-encoded, under another hash"
+    );
+    assert!(
+        Automerge::load(&relay.save()).is_err(),
+        "the document's own save does not load (mismatching heads)"
+    );
+    let mut peer = seed.clone();
+    let (mut ours, mut theirs) = (State::new(), State::new());
+    for _ in 0..20 {
+        if let Some(m) = relay.generate_sync_message(&mut ours) {
+            let _ = peer.receive_sync_message(&mut theirs, m);
+        }
+        if let Some(m) = peer.generate_sync_message(&mut theirs) {
+            let _ = relay.receive_sync_message(&mut ours, m);
+        }
+    }
+    assert!(peer.get_change_by_hash(&served).is_some());
+    assert!(peer.get_change_by_hash(&original).is_none());
+    assert_ne!(peer.get_heads(), relay.get_heads(), "they never converge");
+}
+
+/// Regression (seed 7 of the long campaign): mallory sends the change; the
+/// relay refuses it and the teammates keep syncing. Without the relay's
+/// re-encoding check the relay applies it and sam's next edit never
+/// reaches jo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noncanonical_change_is_refused_and_the_team_keeps_syncing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = harness::setup(dir.path());
+    let relay = Relay::start(Config::for_dir(dir.path())).await;
+    let team = Team::start(&relay, &tokens).await;
+    let poison = noncanonical_change(&team.sam_doc.with_document(|d| d.clone()));
+
+    let peer = "mallory-3".to_string();
+    let message = inputs::encode(&ciborium::Value::Map(vec![
+        (text("type"), text("sync")),
+        (text("documentId"), text(&team.doc_id().to_string())),
+        (text("senderId"), text(&peer)),
+        (text("targetId"), text(rapport_relay::RELAY_PEER_ID)),
+        (text("data"), ciborium::Value::Bytes(sync_message(poison))),
+    ]));
+    let case = Case {
+        family: "known bug",
+        peer: peer.clone(),
+        input: Input::Ws {
+            who: Who::Mallory,
+            token_in_query: false,
+            frames: vec![Frame::Binary(inputs::join(&peer)), Frame::Binary(message)],
+        },
+    };
+    let world = crate::world(&tokens, &team, "none".into());
+    let outcome = send::send(relay.addr, &world, &case, Duration::from_secs(10)).await;
+    println!("the relay's answer to the non-canonical change: {outcome:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    assert_eq!(
+        metric(relay.addr, "rapport_relay_rejected_sync_messages_total").await,
+        1,
+        "the relay must refuse the change"
+    );
+    for round in 0..4 {
+        team.round(round, Duration::from_secs(10))
+            .await
+            .expect("the teammates keep syncing");
+    }
+    assert_eq!(harness::heads(&team.sam_doc), harness::heads(&team.jo_doc));
+    team.stop().await;
+    relay.stop().await;
 }

@@ -13,6 +13,8 @@
 //! Quick by default (3000 cases, seed 1). The long run:
 //! `RAPPORT_FUZZ_CASES=200000 RAPPORT_FUZZ_SEED=7 cargo nextest run -p rapport-relay --test fuzz`.
 //! A failing case replays alone with `RAPPORT_FUZZ_SEED=<seed> RAPPORT_FUZZ_ONLY=<case>`.
+//! To look closer: `RAPPORT_FUZZ_LOG=<filter>` (e.g. `info`) prints the
+//! relay's logs, `RAPPORT_FUZZ_KEEP=1` keeps its data directory.
 
 #![allow(clippy::unwrap_used)]
 
@@ -184,6 +186,12 @@ async fn known_bug_a_longer_campaign_panics_a_document() {
 
 async fn campaign(seed: u64, cases: u64) {
     record_panics();
+    if std::env::var_os("RAPPORT_FUZZ_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("RAPPORT_FUZZ_LOG"))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     // One case (`7`) or a range (`250..500`), to replay a failure.
     let only = std::env::var("RAPPORT_FUZZ_ONLY").ok().map(|v| {
         let (from, to) = v.split_once("..").unwrap_or((&v, ""));
@@ -199,8 +207,16 @@ async fn campaign(seed: u64, cases: u64) {
     println!("fuzz: seed {seed}, {cases} cases");
 
     let dir = tempfile::tempdir().unwrap();
-    let tokens = harness::setup(dir.path());
-    let mut config = Config::for_dir(dir.path());
+    let dir_path = dir.path().to_path_buf();
+    let _dir = if std::env::var_os("RAPPORT_FUZZ_KEEP").is_some() {
+        println!("fuzz: the data directory is kept at {}", dir_path.display());
+        let _ = dir.keep();
+        None
+    } else {
+        Some(dir)
+    };
+    let tokens = harness::setup(&dir_path);
+    let mut config = Config::for_dir(&dir_path);
     config.max_message_bytes = MAX_MESSAGE_BYTES;
     let relay = Relay::start(config.clone()).await;
     let team = Team::start(&relay, &tokens).await;
