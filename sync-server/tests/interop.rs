@@ -182,3 +182,54 @@ async fn js_and_rust_clients_sync_through_the_relay() {
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
 }
+
+/// Changes made by the JS automerge library (3.x, the one automerge-repo
+/// clients run) in every way an app might edit: the relay's payload check
+/// demands that automerge-rs re-encode a change to its own hash, and must
+/// never refuse honest JS changes. Also each change compressed (`bytes()`),
+/// as a client may send it.
+#[test]
+fn changes_made_by_js_automerge_pass_the_relays_payload_check() {
+    ensure_node_modules();
+    let out = Command::new("node")
+        .arg("changes.mjs")
+        .current_dir(interop_dir())
+        .output()
+        .expect("node is needed for the interop test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let changes: Vec<Vec<u8>> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| hex::decode(l.trim()).unwrap())
+        .collect();
+    assert!(changes.len() > 50, "{} changes", changes.len());
+    let message = |bytes: Vec<u8>| {
+        automerge::sync::Message {
+            heads: vec![],
+            need: vec![],
+            have: vec![],
+            changes: bytes.into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V2,
+        }
+        .encode()
+    };
+    let mut compressed = 0;
+    for bytes in changes {
+        let mut change = automerge::Change::from_bytes(bytes.clone()).unwrap();
+        let packed = change.bytes().to_vec();
+        if packed != bytes {
+            compressed += 1;
+        }
+        for form in [bytes, packed] {
+            if let Err(e) = rapport_relay::validate::sync_payload(&message(form)) {
+                panic!("the relay refused a JS change {}: {}", change.hash(), e.0);
+            }
+        }
+    }
+    assert!(compressed > 0, "no change was large enough to compress");
+}
