@@ -15,12 +15,17 @@
 //! are on disk. The transport holds each outgoing `sync` message until
 //! [`Ledger::wait`] says the heads it announces are durable.
 //!
-//! A change counts as durable when its own file (an incremental chunk) or a
-//! snapshot whose heads include it is on disk *and* no write the document
-//! issued before it is still running (writes of one batch are issued in
-//! causal order, so this covers its ancestors). A write that fails marks the
-//! document failed: its messages are never released, the client's session
-//! ends unsynced, and the team's next load reads what is really on disk.
+//! A change counts as durable when this run wrote its own file (an
+//! incremental chunk) or a snapshot whose heads include it, *and* no write
+//! the document issued before it is still running (writes of one batch are
+//! issued in causal order, so this covers its ancestors), or when it is a
+//! head of a snapshot found on disk (a snapshot holds every ancestor). An
+//! incremental file found on disk proves nothing about its ancestors, so it
+//! does not count; samod writes every change again after loading a
+//! document, and those writes do. A write that fails marks the document
+//! failed: its messages are never released, the client's session ends
+//! unsynced, no chunk of it is deleted, and the team's repo restarts to
+//! read what really is on disk.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
@@ -170,6 +175,8 @@ pub struct DurableStorage {
     /// Bounds the writes running at once across the relay: each one holds a
     /// blocking thread through its fsyncs.
     writers: Arc<tokio::sync::Semaphore>,
+    /// Called when a write fails (the team's repo restarts from disk).
+    on_failure: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// Document writes the relay runs at once.
@@ -185,6 +192,7 @@ impl DurableStorage {
         ledger: Arc<Ledger>,
         metrics: Arc<Metrics>,
         writers: Arc<tokio::sync::Semaphore>,
+        on_failure: Arc<dyn Fn() + Send + Sync>,
     ) -> DurableStorage {
         DurableStorage {
             docs_dir: docs_dir.to_path_buf(),
@@ -194,6 +202,7 @@ impl DurableStorage {
             ledger,
             metrics,
             writers,
+            on_failure,
         }
     }
 
@@ -212,16 +221,39 @@ impl DurableStorage {
     }
 }
 
-/// The document a key belongs to, and the changes its bytes make durable.
+/// The document a key belongs to, and the changes writing its bytes makes
+/// durable.
 fn changes_in(key: &StorageKey, data: &[u8]) -> Option<(String, Vec<Hash>)> {
     let parts: Vec<&str> = key.into_iter().map(String::as_str).collect();
     match parts.as_slice() {
         [doc, "incremental", hash] => {
             Some((doc.to_string(), parse_hex(hash).into_iter().collect()))
         }
-        [doc, "snapshot", _] => Some((doc.to_string(), document_heads(data).unwrap_or_default())),
+        [doc, "snapshot", _] => Some((doc.to_string(), snapshot_heads(key, data))),
         _ => None,
     }
+}
+
+/// What a chunk found on disk proves is durable. A snapshot holds every
+/// ancestor of its heads, so its heads count. An incremental file proves
+/// nothing about its ancestors (a kill can leave a child's file without
+/// its parent's), so it does not count: samod writes every change it
+/// applies again after a load, and those writes count.
+fn proven_by_loading(key: &StorageKey, data: &[u8]) -> Option<(String, Vec<Hash>)> {
+    let parts: Vec<&str> = key.into_iter().map(String::as_str).collect();
+    match parts.as_slice() {
+        [doc, "snapshot", _] => Some((doc.to_string(), snapshot_heads(key, data))),
+        _ => None,
+    }
+}
+
+fn snapshot_heads(key: &StorageKey, data: &[u8]) -> Vec<Hash> {
+    document_heads(data).unwrap_or_else(|| {
+        // Its changes are then never acknowledged from this file; replies
+        // wait for samod's own writes instead.
+        tracing::warn!(%key, "could not read the heads of a snapshot");
+        Vec::new()
+    })
 }
 
 fn parse_hex(s: &str) -> Option<Hash> {
@@ -287,11 +319,36 @@ pub fn sync_message_heads(bytes: &[u8]) -> Option<Vec<Hash>> {
     hashes(bytes, &mut 1)
 }
 
+/// Creates `dir` and any missing parents; with `fsync`, fsyncs the parent
+/// of each directory it created, so a new document's directories survive a
+/// power cut along with its first file.
+fn create_dirs(dir: &Path, fsync: bool) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.is_dir() {
+        missing.push(at);
+        at = at
+            .parent()
+            .ok_or_else(|| std::io::Error::other("no existing parent directory"))?;
+    }
+    for created in missing.iter().rev() {
+        match std::fs::create_dir(created) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+        if fsync && let Some(parent) = created.parent() {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
 fn write_atomically(tmp_dir: &Path, path: &Path, data: &[u8], fsync: bool) -> std::io::Result<()> {
     let parent = path
         .parent()
         .ok_or_else(|| std::io::Error::other("a key with no directory"))?;
-    std::fs::create_dir_all(parent)?;
+    create_dirs(parent, fsync)?;
     std::fs::create_dir_all(tmp_dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir)?;
     tmp.write_all(data)?;
@@ -310,7 +367,7 @@ impl Storage for DurableStorage {
         let (reads, ledger) = (self.reads.clone(), self.ledger.clone());
         async move {
             let data = reads.load(key.clone()).await?;
-            if let Some((doc, hashes)) = changes_in(&key, &data) {
+            if let Some((doc, hashes)) = proven_by_loading(&key, &data) {
                 ledger.loaded(&doc, hashes);
             }
             Some(data)
@@ -325,7 +382,7 @@ impl Storage for DurableStorage {
         async move {
             let found = reads.load_range(prefix).await;
             for (key, data) in &found {
-                if let Some((doc, hashes)) = changes_in(key, data) {
+                if let Some((doc, hashes)) = proven_by_loading(key, data) {
                     ledger.loaded(&doc, hashes);
                 }
             }
@@ -334,14 +391,19 @@ impl Storage for DurableStorage {
     }
 
     fn put(&self, key: StorageKey, data: Vec<u8>) -> impl Future<Output = ()> + Send {
-        // Registered now, not when the future first runs: samod issues a
-        // batch's writes in causal order, and the ledger relies on it.
+        // Registered when samod's I/O loop creates this write, which it does
+        // in the order the document issued its writes (causal order within
+        // a batch): its queue is FIFO and a new future is polled first in
+        // push order. The ledger relies on that order, which holds for the
+        // pinned samod =0.16.0; re-check it (io_loop.rs) on an upgrade.
         let change = changes_in(&key, &data);
         let seq = change.as_ref().map(|(doc, _)| self.ledger.begin(doc));
         let path = self.path(&key);
+        let path_for_log = path.clone();
         let (tmp_dir, fsync) = (self.tmp_dir.clone(), self.fsync);
         let (ledger, metrics) = (self.ledger.clone(), self.metrics.clone());
         let writers = self.writers.clone();
+        let on_failure = self.on_failure.clone();
         async move {
             let permit = writers.acquire_owned().await;
             let written = tokio::task::spawn_blocking(move || {
@@ -352,19 +414,20 @@ impl Storage for DurableStorage {
             let ok = match written {
                 Ok(Ok(())) => true,
                 Ok(Err((path, e))) => {
-                    tracing::error!(path = %path.display(), error = %e, "could not write a document chunk; the document's changes are not acknowledged until its team reloads");
+                    tracing::error!(path = %path.display(), error = %e, "could not write a document chunk; its changes are not acknowledged, and the team's documents will be read again from disk");
                     false
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "a storage write task failed");
+                    tracing::error!(path = %path_for_log.display(), error = %e, "a storage write task failed");
                     false
                 }
             };
-            if !ok {
-                Metrics::inc(&metrics.storage_errors);
-            }
             if let (Some((doc, hashes)), Some(seq)) = (change, seq) {
                 ledger.finish(&doc, seq, ok.then_some(hashes));
+            }
+            if !ok {
+                Metrics::inc(&metrics.storage_errors);
+                on_failure();
             }
         }
     }
@@ -449,5 +512,27 @@ mod tests {
         assert_eq!(ledger.check("d", &[b]), Durability::Failed);
         ledger.loaded("e", [a]);
         assert_eq!(ledger.check("e", &[a]), Durability::Durable);
+    }
+
+    #[test]
+    fn only_snapshots_found_on_disk_prove_changes_durable() {
+        let mut doc = doc_with(2);
+        let heads: Vec<Hash> = doc.get_heads().iter().map(|h| h.0).collect();
+        let id = "2NbwGjoeVvChUKUGkY7uLyTvAoJz";
+        let snapshot = StorageKey::from_parts([id, "snapshot", "abc"]).unwrap();
+        assert_eq!(
+            proven_by_loading(&snapshot, &doc.save()),
+            Some((id.to_string(), heads.clone()))
+        );
+        // A child's file without its parent's (a kill between the two
+        // renames) must not let a reply announce the child.
+        let hex: String = heads[0].iter().map(|b| format!("{b:02x}")).collect();
+        let incremental = StorageKey::from_parts([id, "incremental", hex.as_str()]).unwrap();
+        assert_eq!(proven_by_loading(&incremental, b"whatever"), None);
+        assert_eq!(
+            changes_in(&incremental, b"whatever"),
+            Some((id.to_string(), heads[..1].to_vec())),
+            "writing it does"
+        );
     }
 }

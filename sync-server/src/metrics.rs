@@ -33,12 +33,22 @@ pub struct Metrics {
     pub unacknowledged_closes: AtomicU64,
 }
 
-/// Counts samod's events: sync messages and their bytes, documents loaded.
-pub struct Observer(pub std::sync::Arc<Metrics>);
+/// Counts samod's events: sync messages and their bytes, documents loaded
+/// (relay-wide, and per team in `open`).
+pub struct Observer {
+    pub metrics: std::sync::Arc<Metrics>,
+    pub open: std::sync::Arc<AtomicU64>,
+}
+
+fn dec(counter: &AtomicU64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(1))
+    });
+}
 
 impl samod::RepoObserver for Observer {
     fn observe(&self, event: &samod::RepoEvent) {
-        let m = &self.0;
+        let m = &self.metrics;
         match event {
             samod::RepoEvent::SyncMessageReceived { bytes, .. } => {
                 Metrics::inc(&m.messages_in);
@@ -48,13 +58,13 @@ impl samod::RepoObserver for Observer {
                 Metrics::inc(&m.messages_out);
                 Metrics::add(&m.bytes_out, *bytes as u64);
             }
-            samod::RepoEvent::DocumentOpened { .. } => Metrics::inc(&m.documents_open),
+            samod::RepoEvent::DocumentOpened { .. } => {
+                Metrics::inc(&m.documents_open);
+                Metrics::inc(&self.open);
+            }
             samod::RepoEvent::DocumentClosed { .. } => {
-                let _ = m
-                    .documents_open
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                        Some(v.saturating_sub(1))
-                    });
+                dec(&m.documents_open);
+                dec(&self.open);
             }
             _ => {}
         }

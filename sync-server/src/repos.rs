@@ -53,6 +53,8 @@ pub struct Running {
     pub cut: CancellationToken,
     /// Which start of the team's repo this is.
     generation: u64,
+    /// The team's documents open now (counted by its observer).
+    open: Arc<std::sync::atomic::AtomicU64>,
     tasks: TeamTasks,
 }
 
@@ -63,13 +65,16 @@ pub struct Running {
 /// Closing the acceptor and aborting these tasks once the repo has stopped
 /// frees the state and its document threads (otherwise every unload would
 /// leak them).
-#[derive(Clone, Default)]
-struct TeamTasks(Arc<Mutex<Vec<tokio::task::AbortHandle>>>);
+#[derive(Clone)]
+struct TeamTasks {
+    rt: tokio::runtime::Handle,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
 
 impl samod::runtime::RuntimeHandle for TeamTasks {
     fn spawn(&self, f: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>) {
-        let handle = tokio::spawn(f).abort_handle();
-        let mut tasks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let handle = self.rt.spawn(f).abort_handle();
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(handle);
     }
@@ -84,7 +89,12 @@ impl samod::runtime::RuntimeHandle for TeamTasks {
 
 impl TeamTasks {
     fn abort_all(&self) {
-        for t in self.0.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             t.abort();
         }
     }
@@ -118,6 +128,9 @@ pub struct Repos {
 /// team waits, not how long writes get (they are acknowledged only once
 /// done, see `durable.rs`).
 const RESTART_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long after a failed write the team's repo restarts.
+const RESTART_AFTER_WRITE_FAILURE: Duration = Duration::from_secs(3);
 
 /// A connection's hold on its team's repo. Dropping it lets the repo be
 /// unloaded once the team has been idle long enough.
@@ -245,7 +258,7 @@ impl Repos {
     /// team's connections are cut, and the next one starts a repo that
     /// reads every document from disk again. Nothing acknowledged is lost:
     /// acknowledgements wait for the disk.
-    async fn restart(self: Arc<Self>, team: String, generation: u64) {
+    async fn restart(self: Arc<Self>, team: String, generation: u64, why: &'static str) {
         let slot = self.slot(&team);
         let mut s = slot.lock().await;
         if s.running.as_ref().map(|r| r.generation) != Some(generation) {
@@ -255,7 +268,7 @@ impl Repos {
             running.cut.cancel();
             self.stop(&team, running, RESTART_STOP_TIMEOUT).await;
             Metrics::inc(&self.metrics.team_restarts);
-            tracing::error!(%team, "a document panicked: the team's connections were cut and its documents will be read again from disk");
+            tracing::error!(%team, why, "the team's connections were cut and its documents will be read again from disk");
         }
     }
 
@@ -274,13 +287,39 @@ impl Repos {
                 Metrics::inc(&metrics.document_panics);
                 tracing::error!(team = %name, "a document's processing panicked; restarting the team's repo");
                 if let Some(repos) = repos.upgrade() {
-                    rt.spawn(repos.restart(name.clone(), generation));
+                    rt.spawn(repos.restart(name.clone(), generation, "a document panicked"));
                 }
             })
             .build()
             .map_err(|e| RelayError::Internal(format!("could not start a document pool: {e}")))?;
         let ledger = Arc::new(Ledger::default());
-        let tasks = TeamTasks::default();
+        let open = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        // A failed write leaves samod believing a change is stored that is
+        // not: replies about that document are held (see durable.rs), and
+        // after a pause (the disk may be full: no tight loop) the team's
+        // repo restarts and reads what really is on disk.
+        let on_failure: Arc<dyn Fn() + Send + Sync> = {
+            let (repos, rt, name) = (
+                Arc::downgrade(&self),
+                tokio::runtime::Handle::current(),
+                team.to_string(),
+            );
+            Arc::new(move || {
+                let (repos, name) = (repos.clone(), name.clone());
+                rt.spawn(async move {
+                    tokio::time::sleep(RESTART_AFTER_WRITE_FAILURE).await;
+                    if let Some(repos) = repos.upgrade() {
+                        repos
+                            .restart(name, generation, "a document write failed")
+                            .await;
+                    }
+                });
+            })
+        };
+        let tasks = TeamTasks {
+            rt: tokio::runtime::Handle::current(),
+            tasks: Arc::default(),
+        };
         let repo = samod::Repo::builder(tasks.clone())
             .with_concurrency(samod::ConcurrencyConfig::Threadpool(pool))
             .with_storage(DurableStorage::new(
@@ -290,10 +329,14 @@ impl Repos {
                 ledger.clone(),
                 self.metrics.clone(),
                 self.writers.clone(),
+                on_failure,
             ))
             .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
             .with_share_policy(self.acl.share_policy())
-            .with_observer(Observer(self.metrics.clone()))
+            .with_observer(Observer {
+                metrics: self.metrics.clone(),
+                open: open.clone(),
+            })
             .load()
             .await;
         // The URL is only a label in samod's logs.
@@ -310,6 +353,7 @@ impl Repos {
             ledger,
             cut: CancellationToken::new(),
             generation,
+            open,
             tasks,
         })
     }
@@ -325,6 +369,16 @@ impl Repos {
             tracing::error!(%team, ?limit, "the team's repo did not stop in time (a stalled document?); dropped");
         }
         running.tasks.abort_all();
+        // A document stopped by a panic, or dropped by the timeout, never
+        // reported itself closed: take what is left of the team's count off
+        // the relay's gauge.
+        let left = running.open.swap(0, Ordering::Relaxed);
+        let _ =
+            self.metrics
+                .documents_open
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(left))
+                });
         self.loaded.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -444,12 +444,11 @@ fn hostile_payload(rng: &mut Rng, world: &World) -> Vec<u8> {
     // automerge's encoder insists on sorted hashes; unsorted ones are made
     // below, on the encoded bytes.
     let mut heads: Vec<ChangeHash> = (0..rng.below(3)).map(|_| random_hash(rng)).collect();
-    // Hashes the relay does not have, in `need`, are the second known bug
-    // (see known_bug.rs); otherwise ask for changes it has.
+    // Hashes the relay has, and hashes it does not.
     let mut need: Vec<ChangeHash> = (0..rng.below(3))
-        .map(|_| match world.send_known_bugs {
-            true => random_hash(rng),
-            false => *rng.pick(&world.hashes),
+        .map(|_| match rng.below(2) {
+            0 => random_hash(rng),
+            _ => *rng.pick(&world.hashes),
         })
         .collect();
     heads.sort();

@@ -21,20 +21,16 @@
 //! "no document panics" check keeps watching every other input;
 //! `RAPPORT_FUZZ_KNOWN_BUGS=1` sends them.
 //!
-//! **2. After hostile sync traffic, automerge's debug self-check panics
-//! while the relay builds a reply** (`op_set2/change/collector.rs:753`,
+//! **2. After hostile sync traffic, automerge's debug self-check panicked
+//! while the relay built a reply** (`op_set2/change/collector.rs:753`,
 //! `ChangeGraph(MissingDep(<hash>))` inside `get_changes_by_hashes`, from
-//! `generate_sync_message`, on the relay's document thread). The hash is a
-//! teammate's real change. It depends on what the document went through,
-//! not on one input: no single case replays it. Seed 1 with 8000 cases hits
-//! it at about case 4750 in about half the runs, and random `need` hashes
-//! (hashes the relay does not have) made it come sooner, around case 565.
-//! The check is `#[cfg(debug_assertions)]`, so a release relay skips it;
-//! whether the release path then sends a correct reply is not known. The
-//! campaign asks only for hashes the relay has (unless
-//! `RAPPORT_FUZZ_KNOWN_BUGS=1`) and runs 3000 cases in CI, where it has
-//! not appeared; `known_bug_a_longer_campaign_panics_a_document` (ignored)
-//! runs 20000.
+//! `generate_sync_message`, on the relay's document thread), and a release
+//! relay stopped syncing the teammates with no panic. Seed 1 with 8000 cases
+//! hit it at about case 4750 in about half the runs; random `need` hashes
+//! made it come sooner. This was bug 3 below, seen through the debug check:
+//! since the relay refuses non-canonical changes, `a_longer_campaign`
+//! (seed 1, 20,000 cases, random `need` hashes again) passes, and so do
+//! 100,000-case runs of seeds 2 and 7 (see docs/security.md).
 //!
 //! **3. automerge 0.12 accepts a change that is not its own encoding of its
 //! operations, then sends and stores it under another hash.** Found by
