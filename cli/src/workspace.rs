@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 use automerge::AutoCommit;
@@ -12,7 +13,7 @@ use rapport_core::doc::{self, DocData, Parts};
 use rapport_core::model::{AccountEntry, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
-use rapport_store::{FsBackend, Loaded, Store, StoreError, View, Views};
+use rapport_store::{ChunkKey, FsBackend, Loaded, Store, StoreError, View, Views};
 
 use crate::ctx::{Config, Ctx};
 use crate::error::user_hint;
@@ -49,6 +50,14 @@ pub struct Workspace<'a> {
     /// name, then change the record) loads each document once.
     loaded: RefCell<HashMap<DocId, Loaded>>,
 }
+
+/// Threads reading views at most: the reads are short system calls and
+/// decoding, so more than a few only contend.
+const MAX_READ_THREADS: usize = 4;
+
+/// Documents below which one thread reads them all (a thread costs more
+/// than a few reads).
+const PARALLEL_FROM: usize = 8;
 
 pub fn open_store(ctx: &Ctx) -> Store<FsBackend> {
     Store::new(FsBackend::new(&ctx.paths.store))
@@ -117,15 +126,66 @@ impl<'a> Workspace<'a> {
     }
 
     fn warn_problems(&self, data: &DocData) {
-        for p in &data.problems {
-            self.ctx.out.warn(format!(
-                "skipped unreadable {} record {} in {}: {}",
-                p.collection,
-                p.key,
-                data.title(),
-                p.error
-            ));
+        for warning in problem_warnings(data) {
+            self.ctx.out.warn(warning);
         }
+    }
+
+    /// `f` applied to the valid views of `ids` (with each document's
+    /// current chunks), on a few threads: with many small documents the
+    /// time goes to per-document system calls, which run in parallel.
+    /// `None` where a document has no valid view (or this command holds
+    /// its own copy, or listing its chunks failed): the caller takes the
+    /// ordinary path for it, which reports any error.
+    fn from_views<T: Send>(
+        &self,
+        ids: &[DocId],
+        f: impl Fn(&Views, &DocId, &[ChunkKey]) -> Option<T> + Sync,
+    ) -> Vec<Option<T>> {
+        let loaded = self.loaded.borrow();
+        let wanted: Vec<bool> = ids.iter().map(|id| !loaded.contains_key(id)).collect();
+        drop(loaded);
+        let (store, views) = (&self.store, &self.views);
+        let one = |i: usize| -> Option<T> {
+            if !wanted[i] {
+                return None;
+            }
+            let chunks = store.list_chunks(&ids[i]).ok()?;
+            f(views, &ids[i], &chunks)
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(MAX_READ_THREADS);
+        if threads < 2 || ids.len() < PARALLEL_FROM {
+            return (0..ids.len()).map(one).collect();
+        }
+        // Documents are handed out one at a time, so a big one does not
+        // hold up a thread's share of small ones.
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= ids.len() {
+                    return done;
+                }
+                done.push((i, one(i)));
+            }
+        };
+        let mut results: Vec<Option<T>> = (0..ids.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut all = work();
+            for helper in helpers {
+                // A panic in a helper is a bug; its documents take the
+                // ordinary path rather than failing the command.
+                all.extend(helper.join().unwrap_or_default());
+            }
+            for (i, value) in all {
+                results[i] = value;
+            }
+        });
+        results
     }
 
     fn read_stored(
@@ -162,9 +222,20 @@ impl<'a> Workspace<'a> {
         match scope {
             Scope::One(id) => Ok(vec![self.read(id, parts)?]),
             Scope::All => {
-                let mut docs = vec![self.read(self.personal, parts)?];
+                let ids = self.all_ids();
+                let mut views = self
+                    .from_views(&ids, |views, id, chunks| views.read(id, chunks, parts))
+                    .into_iter();
+                let read = |id: DocId, view: Option<DocData>| match view {
+                    Some(data) => {
+                        self.warn_problems(&data);
+                        Ok(Doc { id, data })
+                    }
+                    None => self.read(id, parts),
+                };
+                let mut docs = vec![read(self.personal, views.next().flatten())?];
                 for (id, entry) in &self.accounts {
-                    match self.read(*id, parts) {
+                    match read(*id, views.next().flatten()) {
                         Ok(doc) => docs.push(doc),
                         // Listed by another device of this user, not synced
                         // to this one yet.
@@ -184,9 +255,29 @@ impl<'a> Workspace<'a> {
     /// entries come from its view when it is valid (no records decoded),
     /// else from a read of [`Parts::ANALYSIS`].
     pub fn agenda(&self, window: Window) -> anyhow::Result<Vec<AgendaItem>> {
-        let mut items = self.agenda_of(self.personal, window)?;
+        let ids = self.all_ids();
+        let mut views = self
+            .from_views(&ids, |views, id, chunks| {
+                views.read_agenda(id, chunks, |head, entries| {
+                    (
+                        problem_warnings(head),
+                        agenda::select(&head.title(), entries, window),
+                    )
+                })
+            })
+            .into_iter();
+        let mut agenda_of = |id: DocId| match views.next().flatten() {
+            Some((warnings, items)) => {
+                for warning in warnings {
+                    self.ctx.out.warn(warning);
+                }
+                Ok(items)
+            }
+            None => self.agenda_of(id, window),
+        };
+        let mut items = agenda_of(self.personal)?;
         for (id, entry) in &self.accounts {
-            match self.agenda_of(*id, window) {
+            match agenda_of(*id) {
                 Ok(more) => items.extend(more),
                 Err(e) if is_not_found(&e) => self.ctx.out.warn(format!(
                     "account {} is not on this machine yet; `rapport sync` fetches it if it is shared",
@@ -199,17 +290,15 @@ impl<'a> Workspace<'a> {
         Ok(items)
     }
 
+    /// The personal document, then the accounts by name.
+    fn all_ids(&self) -> Vec<DocId> {
+        std::iter::once(self.personal)
+            .chain(self.accounts.iter().map(|(id, _)| *id))
+            .collect()
+    }
+
+    /// One document's agenda when its view could not give it.
     fn agenda_of(&self, id: DocId, window: Window) -> anyhow::Result<Vec<AgendaItem>> {
-        if !self.loaded.borrow().contains_key(&id) {
-            let chunks = self.store.list_chunks(&id)?;
-            let items = self.views.read_agenda(&id, &chunks, |head, entries| {
-                self.warn_problems(head);
-                agenda::select(&head.title(), entries, window)
-            });
-            if let Some(items) = items {
-                return Ok(items);
-            }
-        }
         let doc = self.read(id, Parts::ANALYSIS)?;
         Ok(agenda::select(
             &doc.label(),
@@ -423,6 +512,22 @@ pub fn people(data: &DocData) -> Vec<Named> {
 /// Finds a person in scope.
 pub fn find_person(docs: &[Doc], query: &str) -> anyhow::Result<(usize, RecordId)> {
     find(docs, "person", query, people)
+}
+
+/// The warnings for the records of `data` that could not be read.
+fn problem_warnings(data: &DocData) -> Vec<String> {
+    data.problems
+        .iter()
+        .map(|p| {
+            format!(
+                "skipped unreadable {} record {} in {}: {}",
+                p.collection,
+                p.key,
+                data.title(),
+                p.error
+            )
+        })
+        .collect()
 }
 
 fn is_not_found(e: &anyhow::Error) -> bool {

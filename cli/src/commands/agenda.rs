@@ -1,5 +1,7 @@
 //! `rapport agenda`: what to do in the coming days, across all documents.
 
+use std::fmt::Write as _;
+
 use rapport_core::analysis::agenda::Window;
 
 use crate::ctx::Ctx;
@@ -37,23 +39,54 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if items.is_empty() {
         return out.line(format!("Nothing due in the next {} days.", args.days));
     }
-    // One write for the whole agenda: it can run to thousands of lines.
+    // One write for the whole agenda: it can run to thousands of lines,
+    // so each is written in place rather than formatted on its own.
     let mut text = out.bold(&format!(
         "Agenda for {} (next {} days)",
         ctx.today, args.days
     ));
+    text.reserve(items.len() * 160);
+    // The dimmed line is "<22 spaces> → command"; the styling around it
+    // is whatever `dim` puts around any text.
+    let dimmed = out.dim("\0");
+    let (dim_start, arrow_end) = dimmed.split_once('\0').unwrap_or(("", ""));
+    let arrow = format!("{dim_start}{:<22} → ", "");
     for item in &items {
-        let when = match item.due {
-            Some(d) if item.overdue => format!("{d} ({}d late)", d.days_until(ctx.today)),
-            Some(d) if d == ctx.today => format!("{d} (today)"),
-            Some(d) => d.to_string(),
-            None => "now".to_string(),
+        text.push('\n');
+        let start = text.len();
+        // Writing to a String cannot fail.
+        let _ = match item.due {
+            Some(d) if item.overdue => write!(text, "{d} ({}d late)", d.days_until(ctx.today)),
+            Some(d) if d == ctx.today => write!(text, "{d} (today)"),
+            Some(d) => write!(text, "{d}"),
+            None => write!(text, "now"),
         };
-        text.push_str(&format!(
-            "\n{when:<22} {:<15} {} · {}: {}\n",
-            item.kind, item.doc, item.subject, item.detail
-        ));
-        text.push_str(&out.dim(&format!("{:<22} → {}", "", item.command)));
+        pad(&mut text, start, 22);
+        text.push(' ');
+        let start = text.len();
+        text.push_str(item.kind);
+        pad(&mut text, start, 15);
+        for part in [
+            " ",
+            &item.doc,
+            " · ",
+            &item.subject,
+            ": ",
+            &item.detail,
+            "\n",
+            &arrow,
+            &item.command,
+            arrow_end,
+        ] {
+            text.push_str(part);
+        }
     }
     out.line(text)
+}
+
+/// Pads what was written since `start` with spaces to `width` characters,
+/// as `{:<width$}` does.
+fn pad(text: &mut String, start: usize, width: usize) {
+    let written = text[start..].chars().count();
+    text.extend(std::iter::repeat_n(' ', width.saturating_sub(written)));
 }
