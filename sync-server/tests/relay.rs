@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,62 +11,14 @@ use automerge::{Automerge, ROOT, ReadDoc, transaction::Transactable};
 use futures::{SinkExt as _, StreamExt as _};
 mod common;
 
-use common::AuthDialer;
+use common::{AuthDialer, Relay};
 use rapport_relay::Config;
 use rapport_relay::teams::Registry;
 use samod::{BackoffConfig, DocHandle, DocumentId, PeerId, Repo};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A relay on a free port, with its data directory and a way to stop it.
-struct Relay {
-    addr: std::net::SocketAddr,
-    dir: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Relay {
-    async fn start(dir: &Path) -> Relay {
-        Relay::start_with(Config::for_dir(dir)).await
-    }
-
-    async fn start_with(config: Config) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let dir = config.data_dir.clone();
-        let task = tokio::spawn(async move {
-            rapport_relay::serve(config, listener, async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Relay {
-            addr,
-            dir,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
-        }
-    }
-
-    fn sync_url(&self, peer: &str) -> String {
-        format!("ws://{}/v1/sync?peer={peer}", self.addr)
-    }
-}
 
 /// Teams acme (sam, jo, ro read-only) and beta (eve); returns the tokens.
 struct Tokens {

@@ -134,3 +134,15 @@ impl Home {
         out
     }
 }
+
+/// xorshift64: a tiny deterministic generator, so a failing seed replays.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}

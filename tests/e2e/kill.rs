@@ -9,18 +9,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::Home;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use crate::harness::{Home, Rng};
 
 fn names(home: &Home) -> Vec<String> {
     home.ok(&["person", "list", "--account", "Acme", "--json"])

@@ -18,18 +18,8 @@ use automerge::{AutoCommit, ReadDoc as _, transaction::Transactable as _};
 use rapport_core::DocId;
 use rapport_sync::{DocSync, Outcome, Remote, Timeouts, http};
 
+use crate::harness::Rng;
 use crate::team::{Relay, members};
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 struct Client {
     peer: String,

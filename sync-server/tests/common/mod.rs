@@ -2,6 +2,9 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use futures::future::BoxFuture;
 use futures::{SinkExt as _, StreamExt as _, TryStreamExt as _};
 use samod::{DialError, Transport};
@@ -44,5 +47,68 @@ impl samod::Dialer for AuthDialer {
             });
             Ok(Transport::new(Box::pin(stream), Box::pin(sink)))
         })
+    }
+}
+
+/// How long a relay may take to shut down (a debug build on a loaded
+/// two-core machine).
+const STOP_WAIT: Duration = Duration::from_secs(20);
+
+/// The relay in process on a free port of 127.0.0.1, with its data
+/// directory and a way to stop it.
+pub struct Relay {
+    pub addr: std::net::SocketAddr,
+    pub dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// A relay with the default configuration on `dir`.
+    pub async fn start(dir: &Path) -> Relay {
+        Relay::start_with(rapport_relay::Config::for_dir(dir)).await
+    }
+
+    pub async fn start_with(config: rapport_relay::Config) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let dir = config.data_dir.clone();
+        let task = tokio::spawn(async move {
+            rapport_relay::serve(config, listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Relay {
+            addr,
+            dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Whether `serve` is still running (it returns only on shutdown or on
+    /// a fatal error, and a panic inside it ends the task).
+    pub fn alive(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Shuts down gracefully; the shutdown itself must not hang.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(STOP_WAIT, task)
+                .await
+                .expect("the relay shuts down in time")
+                .expect("the relay's serve task ended without panicking");
+        }
+    }
+
+    pub fn sync_url(&self, peer: &str) -> String {
+        format!("ws://{}/v1/sync?peer={peer}", self.addr)
     }
 }

@@ -1,73 +1,21 @@
 //! The relay in process on 127.0.0.1:0, its teams, and the two
 //! well-behaved teammates whose edits must keep getting through.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::{Automerge, ChangeHash, ROOT, ReadDoc, transaction::Transactable};
-use rapport_relay::Config;
 use rapport_relay::teams::Registry;
 use samod::{BackoffConfig, DocHandle, DocumentId, PeerId, Repo};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
 
 use crate::common::AuthDialer;
 
 /// Long enough for a debug build on a loaded two-core machine.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-pub struct Relay {
-    pub addr: std::net::SocketAddr,
-    pub dir: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Relay {
-    pub async fn start(config: Config) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let dir = config.data_dir.clone();
-        let task = tokio::spawn(async move {
-            rapport_relay::serve(config, listener, async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Relay {
-            addr,
-            dir,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    /// Whether `serve` is still running (it returns only on shutdown or on
-    /// a fatal error, and a panic inside it ends the task).
-    pub fn alive(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| !t.is_finished())
-    }
-
-    /// Shuts down gracefully; the shutdown itself must not hang.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task)
-                .await
-                .expect("the relay shuts down in time")
-                .expect("the relay's serve task ended without panicking");
-        }
-    }
-
-    pub fn sync_url(&self, peer: &str) -> String {
-        format!("ws://{}/v1/sync?peer={peer}", self.addr)
-    }
-}
+pub use crate::common::Relay;
 
 /// acme: sam and jo (well-behaved), mallory (hostile, read-write), ro
 /// (read-only); beta: eve.

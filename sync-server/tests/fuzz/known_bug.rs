@@ -104,7 +104,7 @@ fn sync_message(change: Vec<u8>) -> Vec<u8> {
 async fn a_change_by_an_unknown_actor_stops_the_document_only_until_its_team_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = harness::setup(dir.path());
-    let relay = Relay::start(Config::for_dir(dir.path())).await;
+    let relay = Relay::start_with(Config::for_dir(dir.path())).await;
     let team = Team::start(&relay, &tokens).await;
     let forged = forged_change(&team.sam_doc.with_document(|d| d.clone()));
 
@@ -248,7 +248,7 @@ fn a_noncanonical_change_goes_out_under_another_hash() {
 async fn a_noncanonical_change_is_refused_and_the_team_keeps_syncing() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = harness::setup(dir.path());
-    let relay = Relay::start(Config::for_dir(dir.path())).await;
+    let relay = Relay::start_with(Config::for_dir(dir.path())).await;
     let team = Team::start(&relay, &tokens).await;
     let poison = noncanonical_change(&team.sam_doc.with_document(|d| d.clone()));
 

@@ -219,7 +219,7 @@ async fn campaign(seed: u64, cases: u64) {
     let tokens = harness::setup(&dir_path);
     let mut config = Config::for_dir(&dir_path);
     config.max_message_bytes = MAX_MESSAGE_BYTES;
-    let relay = Relay::start(config.clone()).await;
+    let relay = Relay::start_with(config.clone()).await;
     let team = Team::start(&relay, &tokens).await;
     let beta_doc = doc_id(&mut Rng::for_case(0xd0c, 0));
     let path = format!("/v1/teams/beta/docs/{beta_doc}");
@@ -343,7 +343,7 @@ async fn campaign(seed: u64, cases: u64) {
     team.stop().await;
     relay.stop().await;
 
-    let relay = Relay::start(config).await;
+    let relay = Relay::start_with(config).await;
     assert_eq!(
         metric(relay.addr, "rapport_relay_corrupt_chunks_quarantined").await,
         0,
@@ -389,7 +389,7 @@ async fn campaign(seed: u64, cases: u64) {
 async fn the_checks_catch_a_relay_that_stops_answering_or_syncing() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = harness::setup(dir.path());
-    let relay = Relay::start(Config::for_dir(dir.path())).await;
+    let relay = Relay::start_with(Config::for_dir(dir.path())).await;
     let team = Team::start(&relay, &tokens).await;
     let world = world(&tokens, &team, doc_id(&mut Rng::for_case(0xd0c, 0)));
 
