@@ -267,6 +267,7 @@ async fn client_rounds(
     let timeouts = Timeouts {
         connect: Duration::from_secs(60),
         idle: Duration::from_secs(60),
+        reconnects: 0,
     };
     let mut times = Vec::with_capacity(rounds);
     for round in 0..rounds {

@@ -44,6 +44,7 @@ fn quick() -> Timeouts {
     Timeouts {
         connect: Duration::from_secs(5),
         idle: Duration::from_secs(10),
+        reconnects: 0,
     }
 }
 

@@ -484,20 +484,48 @@ struct CuttingProxy {
 
 impl CuttingProxy {
     fn start(target: &str, budget: usize) -> CuttingProxy {
+        CuttingProxy::with(target, budget, false)
+    }
+
+    /// Cuts only the first sync WebSocket, after `budget` bytes of it;
+    /// every other connection (the HTTP calls, later WebSockets) passes
+    /// whole.
+    fn first_sync_only(target: &str, budget: usize) -> CuttingProxy {
+        CuttingProxy::with(target, budget, true)
+    }
+
+    fn with(target: &str, budget: usize, first_sync_only: bool) -> CuttingProxy {
         use std::io::{Read as _, Write as _};
         use std::net::{Shutdown, TcpListener, TcpStream};
         use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let target = target.trim_start_matches("http://").to_string();
         let used = Arc::new(AtomicUsize::new(0));
+        let cut_one = Arc::new(AtomicBool::new(false));
         std::thread::spawn(move || {
             for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(&target) else {
+                let Ok(mut client) = client else { return };
+                let Ok(mut server) = TcpStream::connect(&target) else {
                     return;
+                };
+                let (budget, used) = if first_sync_only {
+                    // The request line tells a sync WebSocket from the rest.
+                    let mut first = [0u8; 512];
+                    let n = client.read(&mut first).unwrap_or(0);
+                    let sync = first[..n].starts_with(b"GET /v1/sync");
+                    if server.write_all(&first[..n]).is_err() {
+                        continue;
+                    }
+                    if sync && !cut_one.swap(true, Ordering::SeqCst) {
+                        (budget, Arc::new(AtomicUsize::new(n)))
+                    } else {
+                        (usize::MAX, Arc::new(AtomicUsize::new(0)))
+                    }
+                } else {
+                    (budget, used.clone())
                 };
                 for (mut from, mut to) in [
                     (client.try_clone().unwrap(), server.try_clone().unwrap()),
@@ -589,6 +617,46 @@ fn a_connection_cut_at_any_point_loses_nothing() {
     for t in [&sam, &jo] {
         assert_eq!(hub_people(t), expected);
     }
+}
+
+/// A connection lost in the middle of a sync (a proxy dropping it, the
+/// relay restarting a team) is not the end of the sync: the client
+/// reconnects, starts fresh sync states for what is unsettled, and
+/// completes.
+#[test]
+fn a_sync_cut_once_reconnects_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = members(dir.path(), &["sam", "jo"]);
+    let relay = Relay::start(dir.path());
+    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
+    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    sam.ok(&["account", "add", "Hub"]);
+    sam.ok(&["share", "Hub"]);
+    jo.ok(&["sync"]);
+    let mut expected = Vec::new();
+    for i in 0..6 {
+        let name = format!("S{i}");
+        sam.ok(&[
+            "person",
+            "add",
+            &name,
+            "--account",
+            "Hub",
+            "--notes",
+            &"z".repeat(300),
+        ]);
+        expected.push(name);
+    }
+    // The first sync connection dies after 2 kB, inside the exchange.
+    let proxy = CuttingProxy::first_sync_only(&relay.url, 2000);
+    sam.ok(&[
+        "remote", "add", "acme", &proxy.url, "--team", "acme", "--token", &tokens[0],
+    ]);
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(out["complete"], true, "{out}");
+    jo.ok(&["sync"]);
+    expected.sort();
+    assert_eq!(hub_people(&jo), expected);
 }
 
 #[test]

@@ -20,13 +20,18 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as
 
 use crate::{Remote, SyncError, wire};
 
-/// How long to wait for the relay before giving up.
+/// How long to wait for the relay before giving up, and how often to
+/// reconnect when a connection is lost mid-session.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// Opening the connection and the handshake.
     pub connect: Duration,
     /// Silence from the relay while documents are still unsettled.
     pub idle: Duration,
+    /// New connections after one is lost with documents still unsettled
+    /// (a relay restarting a team, a proxy dropping the socket). Each
+    /// starts fresh sync states for the documents not yet settled.
+    pub reconnects: u32,
 }
 
 impl Default for Timeouts {
@@ -34,9 +39,14 @@ impl Default for Timeouts {
         Timeouts {
             connect: Duration::from_secs(15),
             idle: Duration::from_secs(30),
+            reconnects: 2,
         }
     }
 }
+
+/// The pause before each reconnection (a relay restarting a team takes a
+/// moment; the new connection then waits for it at the relay).
+const RECONNECT_PAUSE: [Duration; 2] = [Duration::from_millis(250), Duration::from_secs(1)];
 
 /// A document to sync. `local` is false for a document we only know the id
 /// of (a teammate shared it): we ask the relay for it.
@@ -251,7 +261,7 @@ pub async fn run(
     mut progress: impl FnMut(&DocReport),
 ) -> Result<Vec<(DocSync, DocReport)>, SyncError> {
     let mut ws = connect(remote, peer, timeouts).await?;
-    let relay = handshake(&mut ws, peer, timeouts).await?;
+    let mut relay = handshake(&mut ws, peer, timeouts).await?;
 
     let mut slots: Vec<Slot> = docs
         .into_iter()
@@ -270,25 +280,51 @@ pub async fn run(
         .map(|(i, s)| (s.sync.id.to_bs58(), i))
         .collect();
 
-    let result = exchange(
-        &mut ws,
-        peer,
-        &relay,
-        &mut slots,
-        &index,
-        timeouts,
-        &mut progress,
-    )
-    .await;
-    if let Err(reason) = result {
-        for slot in &mut slots {
-            if slot.settle(Outcome::Interrupted, Some(reason.clone())) {
-                progress(&slot.report());
+    let mut attempt = 0;
+    loop {
+        let result = exchange(
+            &mut ws,
+            peer,
+            &relay,
+            &mut slots,
+            &index,
+            timeouts,
+            &mut progress,
+        )
+        .await;
+        let Err(reason) = result else {
+            // Say goodbye; the relay has everything already.
+            let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+            break;
+        };
+        let again = match attempt < timeouts.reconnects {
+            true => {
+                let pause = RECONNECT_PAUSE[(attempt as usize).min(RECONNECT_PAUSE.len() - 1)];
+                attempt += 1;
+                tokio::time::sleep(pause).await;
+                reconnect(remote, peer, timeouts).await
+            }
+            false => Err(reason.clone()),
+        };
+        match again {
+            Ok((new_ws, new_relay)) => {
+                ws = new_ws;
+                relay = new_relay;
+                // No sync state outlives a connection: the documents still
+                // unsettled start again from what each side holds now.
+                for slot in slots.iter_mut().filter(|s| s.outcome.is_none()) {
+                    slot.state = sync::State::new();
+                }
+            }
+            Err(_) => {
+                for slot in &mut slots {
+                    if slot.settle(Outcome::Interrupted, Some(reason.clone())) {
+                        progress(&slot.report());
+                    }
+                }
+                break;
             }
         }
-    } else {
-        // Say goodbye; the relay has everything already.
-        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
     }
     Ok(slots
         .into_iter()
@@ -297,6 +333,16 @@ pub async fn run(
             (s.sync, report)
         })
         .collect())
+}
+
+async fn reconnect(remote: &Remote, peer: &str, timeouts: Timeouts) -> Result<(Ws, String), Cut> {
+    let mut ws = connect(remote, peer, timeouts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let relay = handshake(&mut ws, peer, timeouts)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((ws, relay))
 }
 
 async fn handshake(ws: &mut Ws, peer: &str, timeouts: Timeouts) -> Result<String, SyncError> {
@@ -323,15 +369,15 @@ async fn exchange(
     timeouts: Timeouts,
     progress: &mut impl FnMut(&DocReport),
 ) -> Result<(), Cut> {
-    // Open every document at once: one round trip for all of them.
-    for slot in slots.iter_mut() {
+    // Open every unsettled document at once: one round trip for all.
+    for slot in slots.iter_mut().filter(|s| s.outcome.is_none()) {
         let request = !slot.sync.local;
         if let Some(msg) = slot.sync.doc.sync().generate_sync_message(&mut slot.state) {
             let frame = wire::sync(peer, relay, &slot.sync.id.to_bs58(), msg.encode(), request);
             send(ws, frame).await?;
         }
     }
-    let mut pending = slots.len();
+    let mut pending = slots.iter().filter(|s| s.outcome.is_none()).count();
     while pending > 0 {
         let frame = next_frame(ws, timeouts.idle).await?;
         let incoming = wire::decode(&frame)?;

@@ -88,6 +88,7 @@ fn quick() -> Timeouts {
     Timeouts {
         connect: Duration::from_secs(5),
         idle: Duration::from_secs(5),
+        reconnects: 0,
     }
 }
 

@@ -50,6 +50,7 @@ async fn sync(r: &mut Replica, id: DocId, local: bool) {
         Timeouts {
             connect: Duration::from_secs(10),
             idle: Duration::from_secs(10),
+            reconnects: 0,
         },
         |_| {},
     )
