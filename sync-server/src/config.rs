@@ -151,7 +151,7 @@ mod tests {
         let file = dir.path().join("relay.toml");
         std::fs::write(
             &file,
-            "data_dir = \"/srv/relay\"\nmax_connections = 10\nlisten = \"0.0.0.0:9000\"\n",
+            "data_dir = \"/srv/relay\"\nmax_connections = 10\nlisten = \"0.0.0.0:9000\"\nunload_idle_secs = 5\nfsync = false\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -164,6 +164,23 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/srv/relay"));
         assert_eq!(c.max_connections, 10);
         assert_eq!(c.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+        assert_eq!(c.unload_idle_after, Duration::from_secs(5));
+        assert!(!c.fsync, "fsync = false in the file");
+        let plain = Config::resolve(&ServeArgs {
+            data_dir: Some("/d".into()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert!(plain.fsync, "fsync by default");
+        assert!(
+            !Config::resolve(&ServeArgs {
+                data_dir: Some("/d".into()),
+                no_fsync: true,
+                ..ServeArgs::default()
+            })
+            .unwrap()
+            .fsync
+        );
         std::fs::write(&file, "nonsense = 1\n").unwrap();
         assert!(
             Config::resolve(&ServeArgs {
