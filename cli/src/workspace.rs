@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Context as _;
 use automerge::AutoCommit;
 use rapport_core::analysis::agenda::{self, AgendaItem, Window};
-use rapport_core::doc::{self, DocData, Parts};
+use rapport_core::doc::{self, Collection, DocData, Parts, Problem};
 use rapport_core::model::{AccountEntry, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
@@ -111,6 +111,13 @@ impl<'a> Workspace<'a> {
     /// view for next time). Whichever way, the data holds exactly `parts`
     /// (see [`DocData::retain`]).
     pub fn read(&self, id: DocId, parts: Parts) -> anyhow::Result<Doc> {
+        let data = self.decode(id, parts)?;
+        self.warn_problems(&data);
+        Ok(Doc { id, data })
+    }
+
+    /// [`read`](Self::read) without the warnings.
+    fn decode(&self, id: DocId, parts: Parts) -> anyhow::Result<DocData> {
         let cached = self.loaded.borrow_mut().remove(&id);
         let data = match cached {
             Some(loaded) => {
@@ -120,9 +127,7 @@ impl<'a> Workspace<'a> {
             }
             None => self.read_stored(id, parts)?,
         };
-        let data = data.with_context(|| format!("could not read document {id}"))?;
-        self.warn_problems(&data);
-        Ok(Doc { id, data })
+        data.with_context(|| format!("could not read document {id}"))
     }
 
     fn warn_problems(&self, data: &DocData) {
@@ -137,7 +142,7 @@ impl<'a> Workspace<'a> {
     /// `None` where a document has no valid view (or this command holds
     /// its own copy, or listing its chunks failed): the caller takes the
     /// ordinary path for it, which reports any error.
-    fn from_views<T: Send>(
+    fn through_views<T: Send>(
         &self,
         ids: &[DocId],
         f: impl Fn(&Views, &DocId, &[ChunkKey]) -> Option<T> + Sync,
@@ -217,6 +222,32 @@ impl<'a> Workspace<'a> {
         Ok(data)
     }
 
+    /// What `person show` needs of one document: every part, but of the
+    /// activity log only the activities that involve `person` (from a
+    /// valid view; a document this command holds, or one read by loading
+    /// automerge, gives its whole log). Only the problems of collections
+    /// other than people are reported: the read that found the person
+    /// reported those.
+    pub fn read_about(&self, id: DocId, person: &RecordId) -> anyhow::Result<Doc> {
+        let from_view = if self.loaded.borrow().contains_key(&id) {
+            None
+        } else {
+            let chunks = self.store.list_chunks(&id)?;
+            self.views.read_about(&id, &chunks, person)
+        };
+        let data = match from_view {
+            Some(data) => data,
+            None => self.decode(id, Parts::ALL)?,
+        };
+        let title = data.title();
+        for p in &data.problems {
+            if p.collection != Collection::People.key() {
+                self.ctx.out.warn(problem_warning(&title, p));
+            }
+        }
+        Ok(Doc { id, data })
+    }
+
     /// Every document in scope: the personal one first, then accounts by name.
     pub fn read_scope(&self, scope: Scope, parts: Parts) -> anyhow::Result<Vec<Doc>> {
         match scope {
@@ -224,7 +255,7 @@ impl<'a> Workspace<'a> {
             Scope::All => {
                 let ids = self.all_ids();
                 let mut views = self
-                    .from_views(&ids, |views, id, chunks| views.read(id, chunks, parts))
+                    .through_views(&ids, |views, id, chunks| views.read(id, chunks, parts))
                     .into_iter();
                 let read = |id: DocId, view: Option<DocData>| match view {
                     Some(data) => {
@@ -257,7 +288,7 @@ impl<'a> Workspace<'a> {
     pub fn agenda(&self, window: Window) -> anyhow::Result<Vec<AgendaItem>> {
         let ids = self.all_ids();
         let mut views = self
-            .from_views(&ids, |views, id, chunks| {
+            .through_views(&ids, |views, id, chunks| {
                 views.read_agenda(id, chunks, |head, entries| {
                     (
                         problem_warnings(head),
@@ -516,18 +547,18 @@ pub fn find_person(docs: &[Doc], query: &str) -> anyhow::Result<(usize, RecordId
 
 /// The warnings for the records of `data` that could not be read.
 fn problem_warnings(data: &DocData) -> Vec<String> {
+    let title = data.title();
     data.problems
         .iter()
-        .map(|p| {
-            format!(
-                "skipped unreadable {} record {} in {}: {}",
-                p.collection,
-                p.key,
-                data.title(),
-                p.error
-            )
-        })
+        .map(|p| problem_warning(&title, p))
         .collect()
+}
+
+fn problem_warning(title: &str, p: &Problem) -> String {
+    format!(
+        "skipped unreadable {} record {} in {title}: {}",
+        p.collection, p.key, p.error
+    )
 }
 
 fn is_not_found(e: &anyhow::Error) -> bool {

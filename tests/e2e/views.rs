@@ -75,8 +75,10 @@ fn step(home: &Home, rng: &mut Rng, i: usize, added: &mut Vec<String>) -> bool {
 }
 
 fn outputs(home: &Home) -> Vec<String> {
-    let reads: [&[&str]; 6] = [
+    let reads: [&[&str]; 8] = [
         &["person", "list", "--all", "--json"],
+        &["person", "show", "Ana Silva", "--json"],
+        &["person", "show", "Grace Okafor", "--json"],
         &["log", "list", "--json", "--limit", "1000"],
         &["plan", "list", "--json", "--status", "all"],
         &["rel", "list", "--json"],

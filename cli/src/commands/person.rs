@@ -358,10 +358,15 @@ fn show(
     account: Option<&str>,
     with_conflicts: bool,
 ) -> anyhow::Result<()> {
-    let docs = ws.read_scope(ws.scope(account)?, Parts::ALL)?;
+    // Find the person among everyone's names, then read the rest of that
+    // one document, keeping only the activities that involve the person.
+    let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
     let (i, id) = find_person(&docs, query)?;
-    let d = &docs[i];
-    let p = &d.data.people[&id];
+    let d = &ws.read_about(docs[i].id, &id)?;
+    drop(docs);
+    let Some(p) = d.data.people.get(&id) else {
+        anyhow::bail!("person {id} changed while being read; try again");
+    };
     let conflicts = if with_conflicts {
         Some(ws.inspect(d.id, |am| {
             rapport_core::merge::conflicts(am, Collection::People, &id)

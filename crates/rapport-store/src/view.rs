@@ -23,9 +23,9 @@ use std::path::PathBuf;
 
 use rapport_core::analysis::agenda::{self, Entry};
 use rapport_core::doc::{Contacts, DocData, DocKind, Parts, Problem};
-use rapport_core::model::{Account, AccountEntry, Owner, PrivateNote};
+use rapport_core::model::{Account, AccountEntry, Activity, Owner, PrivateNote};
 use rapport_core::{DocId, RecordId};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::ChunkKey;
@@ -192,8 +192,22 @@ impl Prefix {
         Some(pairs.into_iter().collect())
     }
 
-    /// Decodes the head and the sections of `parts`.
-    fn data(&self, parts: Parts) -> Option<DocData> {
+    /// The activities that involve `person`, decoded one at a time so
+    /// the others are dropped as soon as they are read.
+    fn activities_of(&self, person: &RecordId) -> Option<BTreeMap<RecordId, Activity>> {
+        let bytes = self.section(Section::Activities)?;
+        let mut de = postcard::Deserializer::from_bytes(bytes);
+        let keep = |a: &Activity| a.people.contains(person);
+        let pairs = Filtered(&keep).deserialize(&mut de).ok()?;
+        match de.finalize() {
+            Ok([]) => Some(pairs.into_iter().collect()),
+            _ => None,
+        }
+    }
+
+    /// Decodes the head and the sections of `parts`; with `person`, only
+    /// the activities that involve that person.
+    fn data(&self, parts: Parts, person: Option<&RecordId>) -> Option<DocData> {
         let head: Head = self.decode(Section::Head)?;
         let mut data = DocData {
             schema: head.schema,
@@ -226,10 +240,43 @@ impl Prefix {
             data.contacts = Some(self.decode::<Option<Contacts>>(Section::Contacts)??);
         }
         if parts.activities {
-            data.activities = self.records(Section::Activities)?;
+            data.activities = match person {
+                Some(person) => self.activities_of(person)?,
+                None => self.records(Section::Activities)?,
+            };
         }
         data.retain(parts);
         Some(data)
+    }
+}
+
+/// A collection written as a map, decoded as the sorted list of its pairs
+/// keeping only the records `keep` accepts.
+struct Filtered<'k, K>(&'k K);
+
+impl<'de, K: Fn(&Activity) -> bool> DeserializeSeed<'de> for Filtered<'_, K> {
+    type Value = Vec<(RecordId, Activity)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de, K: Fn(&Activity) -> bool> Visitor<'de> for Filtered<'_, K> {
+    type Value = Vec<(RecordId, Activity)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut kept = Vec::new();
+        while let Some((id, record)) = seq.next_element::<(RecordId, Activity)>()? {
+            if (self.0)(&record) {
+                kept.push((id, record));
+            }
+        }
+        Ok(kept)
     }
 }
 
@@ -307,7 +354,23 @@ impl Views {
     /// view is valid for exactly these chunks.
     pub fn read(&self, id: &DocId, chunks: &[ChunkKey], parts: Parts) -> Option<DocData> {
         let prefix = self.prefix(id, chunks, |s| s.wanted(parts))?;
-        prefix.data(parts)
+        prefix.data(parts, None)
+    }
+
+    /// What `person show` needs of `id`: every part, but of the activity
+    /// log only the activities that involve `person` (so a big log is not
+    /// held in memory), if its view is valid for exactly these chunks.
+    /// The last contacts ([`DocData::contacts`]) are those of the whole log.
+    pub fn read_about(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        person: &RecordId,
+    ) -> Option<DocData> {
+        let prefix = self.prefix(id, chunks, |s| {
+            s != Section::Genesis && s != Section::Agenda
+        })?;
+        prefix.data(Parts::ALL, Some(person))
     }
 
     /// The agenda entries of `id`, handed to `f` with the document's head
@@ -320,7 +383,7 @@ impl Views {
         f: impl FnOnce(&DocData, &[Entry<'_>]) -> T,
     ) -> Option<T> {
         let prefix = self.prefix(id, chunks, |s| matches!(s, Section::Head | Section::Agenda))?;
-        let head = prefix.data(Parts::NONE)?;
+        let head = prefix.data(Parts::NONE, None)?;
         let mut problems = DocData {
             problems: head.problems.clone(),
             ..DocData::default()
@@ -344,7 +407,7 @@ impl Views {
         let genesis = prefix.section(Section::Genesis)?;
         Some(View {
             genesis: (!genesis.is_empty()).then(|| genesis.to_vec()),
-            data: prefix.data(Parts::ALL)?,
+            data: prefix.data(Parts::ALL, None)?,
         })
     }
 

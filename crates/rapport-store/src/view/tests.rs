@@ -222,3 +222,49 @@ fn the_agenda_entries_are_those_of_the_data() {
     assert_eq!(title, "Acme");
     assert!(same);
 }
+
+#[test]
+fn a_read_about_a_person_keeps_only_their_activities() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let mut data = sample();
+    let bo = RecordId::from("bo".to_string());
+    data.people.insert(bo.clone(), Person::named("Bo"));
+    let mut theirs = data.activities.values().next().unwrap().clone();
+    theirs.people = vec![bo.clone()];
+    data.activities
+        .insert(RecordId::from("act3".to_string()), theirs);
+    views.write(&id(), &[key("a")], &mut data, None).unwrap();
+    let ana = RecordId::from("ana".to_string());
+    for person in [&ana, &bo, &RecordId::from("nobody".to_string())] {
+        let mut expected = data.clone();
+        expected.retain(Parts::ALL);
+        expected.activities.retain(|_, a| a.people.contains(person));
+        let read = views.read_about(&id(), &[key("a")], person).unwrap();
+        assert_eq!(json(&read), json(&expected), "{person}");
+        // The last contacts are still those of the whole log.
+        assert_eq!(read.contacts, data.contacts);
+    }
+    assert_eq!(
+        views
+            .read_about(&id(), &[key("a")], &ana)
+            .unwrap()
+            .activities
+            .len(),
+        2
+    );
+    assert!(
+        views.read_about(&id(), &[key("b")], &ana).is_none(),
+        "stale"
+    );
+    let path = views.path(&id());
+    let good = std::fs::read(&path).unwrap();
+    let mut damaged = good.clone();
+    let at = damaged.windows(6).position(|w| w == b"call 1").unwrap();
+    damaged[at] ^= 1;
+    std::fs::write(&path, &damaged).unwrap();
+    assert!(
+        views.read_about(&id(), &[key("a")], &ana).is_none(),
+        "damaged"
+    );
+}
