@@ -27,43 +27,80 @@ pub fn plural(n: usize, noun: &str) -> String {
 /// other, no trailing spaces. The same text comfy-table gives with no
 /// borders and no wrapping (a test checks), written directly: a list of
 /// 100k rows takes a few milliseconds instead of a hundred.
-fn table_text(headers: &[&str], rows: &[Vec<String>], bold_header: bool) -> String {
+fn table_text<S: AsRef<str>>(headers: &[&str], rows: &[Vec<S>], bold_header: bool) -> String {
     let header: Vec<String> = headers.iter().map(|h| h.to_uppercase()).collect();
     let columns = rows.iter().map(Vec::len).fold(header.len(), usize::max);
     let mut widths = vec![0; columns];
-    for row in std::iter::once(&header).chain(rows) {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            for line in cell.split('\n') {
-                *width = (*width).max(line.width());
-            }
-        }
+    measure(&mut widths, &header);
+    for row in rows {
+        measure(&mut widths, row);
     }
     let mut text =
         String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 2 * columns));
-    let mut cells: Vec<std::str::Split<'_, char>> = Vec::with_capacity(columns);
-    for (i, row) in std::iter::once(&header).chain(rows).enumerate() {
-        let bold = bold_header && i == 0;
-        cells.clear();
-        cells.extend(row.iter().map(|c| c.split('\n')));
-        let lines = row.iter().map(|c| c.split('\n').count()).max().unwrap_or(1);
-        for _ in 0..lines {
-            let start = text.len();
-            for (column, width) in widths.iter().enumerate() {
-                let line = cells.get_mut(column).and_then(Iterator::next).unwrap_or("");
-                if bold {
-                    text.push_str("\x1b[1m");
-                }
-                text.push_str(line);
-                text.extend(std::iter::repeat_n(' ', width - line.width() + 2));
-                if bold {
-                    text.push_str("\x1b[0m");
-                }
-            }
-            text.truncate(start + text[start..].trim_end().len());
-            text.push('\n');
-        }
+    let mut cells = Vec::with_capacity(columns);
+    write_row(&mut text, &widths, &header, bold_header, &mut cells);
+    for row in rows {
+        write_row(&mut text, &widths, row, false, &mut cells);
     }
     text
+}
+
+/// Columns a line takes on a terminal (ASCII, the common case, is one a
+/// byte).
+fn display_width(line: &str) -> usize {
+    if line.is_ascii() {
+        line.len()
+    } else {
+        line.width()
+    }
+}
+
+/// Appends `n` spaces.
+fn pad(text: &mut String, mut n: usize) {
+    const SPACES: &str = "                                ";
+    while n > 0 {
+        let step = n.min(SPACES.len());
+        text.push_str(&SPACES[..step]);
+        n -= step;
+    }
+}
+
+/// Widens `widths` to the widest line of each cell of `row`.
+fn measure<S: AsRef<str>>(widths: &mut [usize], row: &[S]) {
+    for (width, cell) in widths.iter_mut().zip(row) {
+        for line in cell.as_ref().split('\n') {
+            *width = (*width).max(display_width(line));
+        }
+    }
+}
+
+/// Writes one row of a table: as many lines as its tallest cell.
+fn write_row<'a, S: AsRef<str>>(
+    text: &mut String,
+    widths: &[usize],
+    row: &'a [S],
+    bold: bool,
+    cells: &mut Vec<std::str::Split<'a, char>>,
+) {
+    cells.clear();
+    cells.extend(row.iter().map(|c| c.as_ref().split('\n')));
+    let lines = cells.iter().map(|c| c.clone().count()).max().unwrap_or(1);
+    for _ in 0..lines {
+        let start = text.len();
+        for (column, width) in widths.iter().enumerate() {
+            let line = cells.get_mut(column).and_then(Iterator::next).unwrap_or("");
+            if bold {
+                text.push_str("\x1b[1m");
+            }
+            text.push_str(line);
+            pad(text, width - display_width(line) + 2);
+            if bold {
+                text.push_str("\x1b[0m");
+            }
+        }
+        text.truncate(start + text[start..].trim_end().len());
+        text.push('\n');
+    }
 }
 
 pub struct Output {
@@ -144,10 +181,10 @@ impl Output {
     }
 
     /// An aligned table; prints `empty` instead when there are no rows.
-    pub fn table(
+    pub fn table<S: AsRef<str>>(
         &self,
         headers: &[&str],
-        rows: Vec<Vec<String>>,
+        rows: Vec<Vec<S>>,
         empty: &str,
     ) -> anyhow::Result<()> {
         if rows.is_empty() {

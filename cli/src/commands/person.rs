@@ -7,6 +7,7 @@ use rapport_core::enums::{DecisionOrientation, Direction, PoliticalStatus};
 use rapport_core::model::Person;
 use rapport_core::values::{validate_email, validate_name};
 use serde::Serialize;
+use std::borrow::Cow;
 
 use super::{apply, cell, text_edit, value_edit};
 use crate::ctx::Ctx;
@@ -306,8 +307,10 @@ fn list(
     all: bool,
 ) -> anyhow::Result<()> {
     let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
+    let labels: Vec<String> = docs.iter().map(Doc::label).collect();
+    let rank = name_order(&labels);
     let mut rows = Vec::new();
-    for d in &docs {
+    for (i, d) in docs.iter().enumerate() {
         for (id, p) in &d.data.people {
             if (!all && p.archived)
                 || (key_players && !p.is_key_player())
@@ -317,31 +320,38 @@ fn list(
             {
                 continue;
             }
-            rows.push((d, id, p));
+            rows.push((i, id, p));
         }
     }
-    rows.sort_by_cached_key(|(d, _, p)| (d.label(), p.name.to_lowercase()));
+    // By account name, then person (the document's place among the names
+    // is found once, not once per row).
+    rows.sort_by_cached_key(|(i, _, p)| (rank[*i], p.name.to_lowercase()));
     let out = &ws.ctx.out;
     if out.json {
         let json: Vec<PersonRow> = rows
             .iter()
-            .map(|(d, id, p)| PersonRow {
-                rec: Rec::new(d, id, p),
+            .map(|(i, id, p)| PersonRow {
+                rec: Rec::new(&docs[*i], id, p),
                 key_player: p.is_key_player(),
             })
             .collect();
         return out.json(&json);
     }
-    let table = rows
+    let table: Vec<Vec<Cow<str>>> = rows
         .iter()
-        .map(|(d, id, p)| {
+        .map(|(i, id, p)| {
             vec![
-                format!("{}{}", p.name, if p.archived { " [archived]" } else { "" }),
-                cell(&p.title),
-                d.label(),
-                cell(&p.political_status),
-                cell(&p.email),
-                id.short().to_string(),
+                if p.archived {
+                    Cow::Owned(format!("{} [archived]", p.name))
+                } else {
+                    Cow::Borrowed(p.name.as_str())
+                },
+                Cow::Borrowed(p.title.as_deref().unwrap_or_default()),
+                Cow::Borrowed(labels[*i].as_str()),
+                p.political_status
+                    .map_or(Cow::Borrowed(""), |s| Cow::Owned(s.to_string())),
+                Cow::Borrowed(p.email.as_deref().unwrap_or_default()),
+                Cow::Borrowed(id.short()),
             ]
         })
         .collect();
@@ -569,6 +579,21 @@ fn show(
             .collect(),
         "No activity logged.",
     )
+}
+
+/// Each of `names`' place in their sorted order; equal names share one.
+fn name_order(names: &[String]) -> Vec<usize> {
+    let mut sorted: Vec<usize> = (0..names.len()).collect();
+    sorted.sort_by(|a, b| names[*a].cmp(&names[*b]));
+    let mut place = vec![0; names.len()];
+    for (n, pair) in sorted.windows(2).enumerate() {
+        place[pair[1]] = if names[pair[0]] == names[pair[1]] {
+            place[pair[0]]
+        } else {
+            n + 1
+        };
+    }
+    place
 }
 
 pub fn first_line(s: &str) -> String {
