@@ -253,20 +253,11 @@ impl<'a> Workspace<'a> {
         match scope {
             Scope::One(id) => Ok(vec![self.read(id, parts)?]),
             Scope::All => {
-                let ids = self.all_ids();
-                let mut views = self
-                    .through_views(&ids, |views, id, chunks| views.read(id, chunks, parts))
-                    .into_iter();
-                let read = |id: DocId, view: Option<DocData>| match view {
-                    Some(data) => {
-                        self.warn_problems(&data);
-                        Ok(Doc { id, data })
-                    }
-                    None => self.read(id, parts),
-                };
-                let mut docs = vec![read(self.personal, views.next().flatten())?];
-                for (id, entry) in &self.accounts {
-                    match read(*id, views.next().flatten()) {
+                let mut reads = self.read_each(self.all_ids(), parts);
+                let mut docs = Vec::with_capacity(self.accounts.len() + 1);
+                docs.extend(reads.next().transpose()?);
+                for ((_, entry), read) in self.accounts.iter().zip(reads) {
+                    match read {
                         Ok(doc) => docs.push(doc),
                         // Listed by another device of this user, not synced
                         // to this one yet.
@@ -280,6 +271,32 @@ impl<'a> Workspace<'a> {
                 Ok(docs)
             }
         }
+    }
+
+    /// Every account document, by name; one not on this machine is an
+    /// error.
+    pub fn read_accounts(&self, parts: Parts) -> anyhow::Result<Vec<Doc>> {
+        let ids = self.accounts.iter().map(|(id, _)| *id).collect();
+        self.read_each(ids, parts).collect()
+    }
+
+    /// [`read`](Self::read) of each of `ids`, in order, the valid views
+    /// taken first on a few threads ([`through_views`](Self::through_views)).
+    fn read_each(
+        &self,
+        ids: Vec<DocId>,
+        parts: Parts,
+    ) -> impl Iterator<Item = anyhow::Result<Doc>> {
+        let views = self.through_views(&ids, |views, id, chunks| views.read(id, chunks, parts));
+        ids.into_iter()
+            .zip(views)
+            .map(move |(id, view)| match view {
+                Some(data) => {
+                    self.warn_problems(&data);
+                    Ok(Doc { id, data })
+                }
+                None => self.read(id, parts),
+            })
     }
 
     /// The agenda over every document, most urgent first. A document's

@@ -219,10 +219,7 @@ fn list(ws: &Workspace, all: bool) -> anyhow::Result<()> {
         opportunities: true,
         ..Parts::NONE
     };
-    let mut docs = Vec::new();
-    for (id, _) in &ws.accounts {
-        docs.push(ws.read(*id, parts)?);
-    }
+    let docs = ws.read_accounts(parts)?;
     let rows: Vec<AccountRow> = docs
         .iter()
         .filter_map(row)
