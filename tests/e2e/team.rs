@@ -113,6 +113,19 @@ pub(crate) fn members(dir: &Path, handles: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// A relay on `dir` with team acme (sam, jo); sam shares the account Hub
+/// and jo has synced it. Returns the relay, the tokens, sam and jo.
+fn sam_and_jo_sharing_hub(dir: &Path) -> (Relay, Vec<String>, Home, Home) {
+    let tokens = members(dir, &["sam", "jo"]);
+    let relay = Relay::start(dir);
+    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
+    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    sam.ok(&["account", "add", "Hub"]);
+    sam.ok(&["share", "Hub"]);
+    jo.ok(&["sync"]);
+    (relay, tokens, sam, jo)
+}
+
 fn teammate(name: &str, handle: &str, relay: &Relay, token: &str) -> Home {
     let home = Home::new();
     home.ok(&["init", "--name", name, "--handle", handle]);
@@ -402,13 +415,7 @@ fn tokens_are_stored_privately_and_never_printed() {
 #[test]
 fn a_relay_killed_mid_sync_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = members(dir.path(), &["sam", "jo"]);
-    let mut relay = Relay::start(dir.path());
-    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
-    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
-    sam.ok(&["account", "add", "Hub"]);
-    sam.ok(&["share", "Hub"]);
-    jo.ok(&["sync"]);
+    let (mut relay, tokens, sam, jo) = sam_and_jo_sharing_hub(dir.path());
 
     let mut expected = Vec::new();
     for round in 0..3 {
@@ -558,13 +565,7 @@ impl CuttingProxy {
 #[test]
 fn a_connection_cut_at_any_point_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = members(dir.path(), &["sam", "jo"]);
-    let relay = Relay::start(dir.path());
-    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
-    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
-    sam.ok(&["account", "add", "Hub"]);
-    sam.ok(&["share", "Hub"]);
-    jo.ok(&["sync"]);
+    let (relay, tokens, sam, jo) = sam_and_jo_sharing_hub(dir.path());
 
     let mut expected = Vec::new();
     let mut cut = 0;
@@ -626,13 +627,7 @@ fn a_connection_cut_at_any_point_loses_nothing() {
 #[test]
 fn a_sync_cut_once_reconnects_and_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = members(dir.path(), &["sam", "jo"]);
-    let relay = Relay::start(dir.path());
-    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
-    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
-    sam.ok(&["account", "add", "Hub"]);
-    sam.ok(&["share", "Hub"]);
-    jo.ok(&["sync"]);
+    let (relay, tokens, sam, jo) = sam_and_jo_sharing_hub(dir.path());
     let mut expected = Vec::new();
     for i in 0..6 {
         let name = format!("S{i}");
