@@ -16,6 +16,7 @@ pub mod config;
 pub mod durable;
 pub mod error;
 pub mod metrics;
+pub mod poison;
 pub mod repos;
 pub mod routes;
 pub mod storage;

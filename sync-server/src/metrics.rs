@@ -26,6 +26,8 @@ pub struct Metrics {
     pub rejected_sync_messages: AtomicU64,
     /// Team repos restarted after a document panicked.
     pub team_restarts: AtomicU64,
+    /// Changes found to panic a document, refused from then on.
+    pub poisoned_changes: AtomicU64,
     /// Document writes that failed (their changes were not acknowledged).
     pub storage_errors: AtomicU64,
     /// Connections closed because a write they waited on failed or took
@@ -173,6 +175,12 @@ impl Metrics {
             "counter",
             "Team repos restarted from disk after one of their documents panicked.",
             get(&self.team_restarts),
+        );
+        metric(
+            "poisoned_changes_total",
+            "counter",
+            "Changes found to panic a document after a restart; their team refuses them from then on.",
+            get(&self.poisoned_changes),
         );
         metric(
             "storage_errors_total",

@@ -30,6 +30,7 @@ use crate::acl::Acl;
 use crate::durable::{CONCURRENT_WRITES, DurableStorage, Ledger};
 use crate::error::RelayError;
 use crate::metrics::{Metrics, Observer};
+use crate::poison::{self, Poisons, Recent};
 
 /// Threads per team for document work. Documents run on a rayon pool so a
 /// panic inside automerge stops only the document it hit (it is caught,
@@ -48,6 +49,9 @@ pub struct Running {
     pub acceptor: samod::AcceptorHandle,
     /// Which changes of the team's documents are on disk (see `durable.rs`).
     pub ledger: Arc<Ledger>,
+    /// The last sync payloads passed to samod, to name the culprit of a
+    /// panic (see `poison.rs`).
+    pub recent: Arc<Recent>,
     /// Cancelled when this repo is stopped for a restart: the team's
     /// connections end, and their clients reconnect to the next one.
     pub cut: CancellationToken,
@@ -121,6 +125,8 @@ pub struct Repos {
     loaded: AtomicUsize,
     writers: Arc<tokio::sync::Semaphore>,
     generations: AtomicU64,
+    /// Changes each team refuses after they panicked a document.
+    pub poisons: Arc<Poisons>,
 }
 
 /// How long a restart waits for the old repo to stop: a document stopped
@@ -128,6 +134,8 @@ pub struct Repos {
 /// team waits, not how long writes get (they are acknowledged only once
 /// done, see `durable.rs`).
 const RESTART_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+const PANICKED: &str = "a document panicked";
 
 /// How long after a failed write the team's repo restarts.
 const RESTART_AFTER_WRITE_FAILURE: Duration = Duration::from_secs(3);
@@ -163,6 +171,7 @@ impl Repos {
             loaded: 0.into(),
             writers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
             generations: 0.into(),
+            poisons: Arc::default(),
         })
     }
 
@@ -266,9 +275,27 @@ impl Repos {
         }
         if let Some(running) = s.running.take() {
             running.cut.cancel();
+            let recent = running.recent.take();
             self.stop(&team, running, RESTART_STOP_TIMEOUT).await;
             Metrics::inc(&self.metrics.team_restarts);
             tracing::error!(%team, why, "the team's connections were cut and its documents will be read again from disk");
+            // Name the change that panicked before anyone reconnects (they
+            // wait on this slot), so sending it again is refused at the door.
+            if why == PANICKED {
+                let docs_dir = self.docs_dir.clone();
+                let found = tokio::task::spawn_blocking(move || poison::find(&docs_dir, &recent))
+                    .await
+                    .ok()
+                    .flatten();
+                match found {
+                    Some(found) if !found.changes.is_empty() => {
+                        tracing::error!(%team, member = %found.member, doc = %found.doc, changes = ?found.changes, "found the change that panicked the document; it is refused from now on (consider removing the member)");
+                        Metrics::add(&self.metrics.poisoned_changes, found.changes.len() as u64);
+                        self.poisons.add(&team, found.changes);
+                    }
+                    _ => tracing::warn!(%team, "could not tell which change panicked the document"),
+                }
+            }
         }
     }
 
@@ -287,7 +314,7 @@ impl Repos {
                 Metrics::inc(&metrics.document_panics);
                 tracing::error!(team = %name, "a document's processing panicked; restarting the team's repo");
                 if let Some(repos) = repos.upgrade() {
-                    rt.spawn(repos.restart(name.clone(), generation, "a document panicked"));
+                    rt.spawn(repos.restart(name.clone(), generation, PANICKED));
                 }
             })
             .build()
@@ -351,6 +378,7 @@ impl Repos {
             repo,
             acceptor,
             ledger,
+            recent: Arc::default(),
             cut: CancellationToken::new(),
             generation,
             open,

@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::error::RelayError;
 use crate::metrics::Metrics;
 use crate::teams::Identity;
-use crate::transport::relay_transport;
+use crate::transport::{TeamGates, relay_transport};
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -251,7 +251,11 @@ async fn sync(
                         state.metrics.clone(),
                         state.acl.clone(),
                         identity.clone(),
-                        lease.running.ledger.clone(),
+                        TeamGates {
+                            ledger: lease.running.ledger.clone(),
+                            recent: lease.running.recent.clone(),
+                            poisons: state.repos.poisons.clone(),
+                        },
                     )
                     .with_expected_peer_id(PeerId::from(peer.as_str()));
                     match lease.running.acceptor.accept(transport) {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::acl::Acl;
 use crate::durable::{Durability, Ledger, sync_message_heads};
 use crate::metrics::Metrics;
+use crate::poison::{Poisons, Recent};
 use crate::teams::Identity;
 
 const PING_EVERY: Duration = Duration::from_secs(25);
@@ -46,7 +47,10 @@ enum Gate {
     Pass,
     /// A sync message for one of the team's documents: its automerge
     /// payload is checked first (see `validate.rs`).
-    Check(Vec<u8>),
+    Check {
+        doc: String,
+        data: Vec<u8>,
+    },
     /// About a document the member's team does not hold: never reaches
     /// samod (which would load it into memory).
     Drop,
@@ -62,13 +66,26 @@ fn gate(bytes: &[u8], acl: &Acl, identity: &Identity) -> Result<Gate, String> {
     let registry = acl.registry();
     if registry.team_of(bare) == Some(identity.team.as_str()) {
         match (envelope.kind.as_str(), envelope.data) {
-            ("sync" | "request", Some(ciborium::Value::Bytes(data))) => Ok(Gate::Check(data)),
+            ("sync" | "request", Some(ciborium::Value::Bytes(data))) => Ok(Gate::Check {
+                doc: bare.to_string(),
+                data,
+            }),
             _ => Ok(Gate::Pass),
         }
     } else {
         tracing::debug!(kind = %envelope.kind, %doc, "dropped a message about a document the team does not hold");
         Ok(Gate::Drop)
     }
+}
+
+/// What a connection's transport needs of its team's repo.
+pub struct TeamGates {
+    /// Outgoing sync messages wait until their heads are on disk.
+    pub ledger: Arc<Ledger>,
+    /// Incoming payloads that reached samod, to name a panic's culprit.
+    pub recent: Arc<Recent>,
+    /// Changes the team refuses.
+    pub poisons: Arc<Poisons>,
 }
 
 /// The document and heads an outgoing `sync` message announces.
@@ -93,8 +110,13 @@ pub fn relay_transport(
     metrics: Arc<Metrics>,
     acl: Arc<Acl>,
     identity: Identity,
-    ledger: Arc<Ledger>,
+    team: TeamGates,
 ) -> Transport {
+    let TeamGates {
+        ledger,
+        recent,
+        poisons,
+    } = team;
     let (mut tx, rx) = socket.split();
     // Bounded: a peer that stops reading fills it, the next send fails, and
     // samod closes the connection instead of queueing without end.
@@ -151,27 +173,45 @@ pub fn relay_transport(
                 _ => None,
             };
             let metrics = check_metrics.clone();
+            let (recent, poisons) = (recent.clone(), poisons.clone());
+            let (team, member) = (identity.team.clone(), identity.handle.clone());
             async move {
                 match m {
                     Message::Binary(b) => match verdict {
                         Some(Ok(Gate::Pass)) => Ok(Some(b.to_vec())),
-                        Some(Ok(Gate::Check(data))) => {
-                            let checked = if data.len() <= CHECK_INLINE_BYTES {
-                                crate::validate::sync_payload(&data)
+                        Some(Ok(Gate::Check { doc, data })) => {
+                            let (checked, data) = if data.len() <= CHECK_INLINE_BYTES {
+                                (crate::validate::checked_changes(&data), data)
                             } else {
                                 tokio::task::spawn_blocking(move || {
-                                    crate::validate::sync_payload(&data)
+                                    (crate::validate::checked_changes(&data), data)
                                 })
                                 .await
                                 .unwrap_or_else(|_| {
-                                    Err(crate::validate::Rejected("the check failed".into()))
+                                    (
+                                        Err(crate::validate::Rejected("the check failed".into())),
+                                        Vec::new(),
+                                    )
                                 })
                             };
+                            let checked = checked.and_then(|hashes| {
+                                match poisons.hit(&team, &hashes) {
+                                    Some(h) => Err(crate::validate::Rejected(format!(
+                                        "change {h} panicked a document before; refused"
+                                    ))),
+                                    None => Ok(hashes),
+                                }
+                            });
                             match checked {
-                                Ok(()) => Ok(Some(b.to_vec())),
+                                Ok(hashes) => {
+                                    if !hashes.is_empty() {
+                                        recent.record(&doc, &member, &data);
+                                    }
+                                    Ok(Some(b.to_vec()))
+                                }
                                 Err(crate::validate::Rejected(why)) => {
                                     Metrics::inc(&metrics.rejected_sync_messages);
-                                    tracing::warn!(%why, "refused a sync message; closing the connection");
+                                    tracing::warn!(%why, %member, "refused a sync message; closing the connection");
                                     Err(std::io::Error::other(why))
                                 }
                             }

@@ -22,21 +22,28 @@ pub struct Rejected(pub String);
 
 /// Checks `data`, the body of a `sync` or `request` message.
 pub fn sync_payload(data: &[u8]) -> Result<(), Rejected> {
+    checked_changes(data).map(|_| ())
+}
+
+/// [`sync_payload`], returning the hashes of the changes the message
+/// carries (whole documents in it have none listed).
+pub fn checked_changes(data: &[u8]) -> Result<Vec<automerge::ChangeHash>, Rejected> {
     let message = automerge::sync::Message::decode(data)
         .map_err(|e| Rejected(format!("not an automerge sync message: {e}")))?;
+    let mut hashes = Vec::new();
     // Each element may hold several chunks back to back (what
     // `load_incremental` accepts).
     for element in message.changes.iter() {
         for chunk in split_chunks(element)? {
-            check_chunk(chunk)?;
+            hashes.extend(check_chunk(chunk)?);
         }
     }
-    Ok(())
+    Ok(hashes)
 }
 
 /// Splits concatenated automerge chunks: magic (4 bytes), checksum (4),
 /// type (1), length (LEB128), then that many bytes.
-fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, Rejected> {
+pub(crate) fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, Rejected> {
     let bad = |why: &str| Rejected(format!("a malformed change chunk: {why}"));
     let mut out = Vec::new();
     while !bytes.is_empty() {
@@ -71,40 +78,43 @@ fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, Rejected> {
 
 /// Chunk type byte of automerge's storage format: after the 4-byte magic
 /// and the 4-byte checksum.
-const DOCUMENT_CHUNK: u8 = 0;
+pub(crate) const DOCUMENT_CHUNK: u8 = 0;
 
-fn check_chunk(chunk: &[u8]) -> Result<(), Rejected> {
-    let result = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
-        if chunk.get(8) == Some(&DOCUMENT_CHUNK) {
-            automerge::Automerge::load(chunk)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        } else {
-            let change =
-                automerge::Change::from_bytes(chunk.to_vec()).map_err(|e| e.to_string())?;
-            // Decoding every operation is where damaged columns show.
-            let decoded = change.decode();
-            // automerge keeps no change's bytes: it encodes a change again
-            // from its operations whenever it sends or stores it, and the
-            // change graph keeps the hash of the bytes that arrived. A
-            // change whose bytes are not automerge's own encoding of its
-            // operations (a value column with bytes no value uses, say)
-            // decodes, applies, and then goes out under another hash: the
-            // relay announces heads nobody can fetch, and a teammate's next
-            // change depends on a hash the relay never has, so the document
-            // stops syncing. Automerge's encoding of the decoded change
-            // must hash to the change's own hash.
-            if automerge::Change::from(decoded).hash() != change.hash() {
-                return Err(format!(
-                    "change {} is not automerge's encoding of its own operations",
-                    change.hash()
-                ));
+/// Checks one chunk; a change's hash, or none for a whole document.
+fn check_chunk(chunk: &[u8]) -> Result<Option<automerge::ChangeHash>, Rejected> {
+    let result = catch_unwind(AssertUnwindSafe(
+        || -> Result<Option<automerge::ChangeHash>, String> {
+            if chunk.get(8) == Some(&DOCUMENT_CHUNK) {
+                automerge::Automerge::load(chunk)
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
+            } else {
+                let change =
+                    automerge::Change::from_bytes(chunk.to_vec()).map_err(|e| e.to_string())?;
+                // Decoding every operation is where damaged columns show.
+                let decoded = change.decode();
+                // automerge keeps no change's bytes: it encodes a change again
+                // from its operations whenever it sends or stores it, and the
+                // change graph keeps the hash of the bytes that arrived. A
+                // change whose bytes are not automerge's own encoding of its
+                // operations (a value column with bytes no value uses, say)
+                // decodes, applies, and then goes out under another hash: the
+                // relay announces heads nobody can fetch, and a teammate's next
+                // change depends on a hash the relay never has, so the document
+                // stops syncing. Automerge's encoding of the decoded change
+                // must hash to the change's own hash.
+                if automerge::Change::from(decoded).hash() != change.hash() {
+                    return Err(format!(
+                        "change {} is not automerge's encoding of its own operations",
+                        change.hash()
+                    ));
+                }
+                Ok(Some(change.hash()))
             }
-            Ok(())
-        }
-    }));
+        },
+    ));
     match result {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(hash)) => Ok(hash),
         Ok(Err(e)) => Err(Rejected(format!("automerge rejected a change: {e}"))),
         Err(_) => Err(Rejected("automerge panicked decoding a change".into())),
     }
@@ -157,7 +167,7 @@ mod tests {
         }
         assert_eq!(split_chunks(&both).unwrap().len(), 2);
         for chunk in split_chunks(&both).unwrap() {
-            assert_eq!(check_chunk(chunk), Ok(()));
+            assert!(check_chunk(chunk).is_ok());
         }
         assert!(split_chunks(&both[..both.len() - 1]).is_err());
     }
@@ -214,7 +224,7 @@ mod tests {
         let mut changes = 0;
         for mut doc in [a, loaded] {
             for change in doc.get_changes(&[]) {
-                assert_eq!(check_chunk(change.raw_bytes()), Ok(()));
+                assert_eq!(check_chunk(change.raw_bytes()), Ok(Some(change.hash())));
                 changes += 1;
             }
         }
@@ -235,7 +245,7 @@ mod tests {
             .unwrap()
             .raw_bytes()
             .to_vec();
-        assert_eq!(check_chunk(&bytes), Ok(()));
+        assert!(check_chunk(&bytes).is_ok());
         // The value metadata of a 5-byte string (0x56) says 1 byte (0x16).
         let at = bytes.windows(2).position(|w| w == [0x7f, 0x56]).unwrap() + 1;
         bytes[at] = 0x16;

@@ -101,7 +101,7 @@ fn sync_message(change: Vec<u8>) -> Vec<u8> {
 /// connections are cut and reconnect), so the document is back within
 /// seconds and the teammates keep syncing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_by_an_unknown_actor_stops_the_document_only_until_its_team_reloads() {
+async fn a_change_that_panics_a_document_restarts_its_team_once_and_is_refused_after() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = harness::setup(dir.path());
     let relay = Relay::start_with(Config::for_dir(dir.path())).await;
@@ -120,28 +120,44 @@ async fn a_change_by_an_unknown_actor_stops_the_document_only_until_its_team_rel
     }));
     println!("applying the forged change panics: {}", applied.is_err());
 
-    // mallory, a read-write member, sends it to the relay.
-    let peer = "mallory-1".to_string();
-    let message = inputs::encode(&ciborium::Value::Map(vec![
-        (text("type"), text("sync")),
-        (text("documentId"), text(&team.doc_id().to_string())),
-        (text("senderId"), text(&peer)),
-        (text("targetId"), text(rapport_relay::RELAY_PEER_ID)),
-        (text("data"), ciborium::Value::Bytes(data)),
-    ]));
-    let case = Case {
+    // mallory, a read-write member, sends it to the relay. (A connection
+    // that closes at once can end before samod has applied what it sent,
+    // so mallory tries again, on a new connection, until it lands.)
+    let world = crate::world(&tokens, &team, "none".into());
+    let forged_from = |peer: &str| Case {
         family: "known bug",
-        peer: peer.clone(),
+        peer: peer.to_string(),
         input: Input::Ws {
             who: Who::Mallory,
             token_in_query: false,
-            frames: vec![Frame::Binary(inputs::join(&peer)), Frame::Binary(message)],
+            frames: vec![
+                Frame::Binary(inputs::join(peer)),
+                Frame::Binary(inputs::encode(&ciborium::Value::Map(vec![
+                    (text("type"), text("sync")),
+                    (text("documentId"), text(&team.doc_id().to_string())),
+                    (text("senderId"), text(peer)),
+                    (text("targetId"), text(rapport_relay::RELAY_PEER_ID)),
+                    (text("data"), ciborium::Value::Bytes(data.clone())),
+                ]))),
+            ],
         },
     };
-    let world = crate::world(&tokens, &team, "none".into());
-    let outcome = send::send(relay.addr, &world, &case, Duration::from_secs(10)).await;
-    println!("the relay's answer to the forged change: {outcome:?}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for attempt in 0..5 {
+        let case = forged_from(&format!("mallory-{attempt}"));
+        let outcome = send::send(relay.addr, &world, &case, Duration::from_secs(10)).await;
+        println!("the relay's answer to the forged change: {outcome:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if metric(relay.addr, "rapport_relay_document_panics_total").await > 0 {
+            break;
+        }
+    }
+    // The restart names the culprit before anyone reconnects.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while metric(relay.addr, "rapport_relay_poisoned_changes_total").await == 0
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let panics = metric(relay.addr, "rapport_relay_document_panics_total").await;
     let still_syncing = team.round(0, Duration::from_secs(15)).await;
@@ -157,7 +173,36 @@ async fn a_change_by_an_unknown_actor_stops_the_document_only_until_its_team_rel
         restarts >= 1,
         "a panicked document must restart its team's repo"
     );
+    assert_eq!(
+        metric(relay.addr, "rapport_relay_poisoned_changes_total").await,
+        1,
+        "the restart names the change that panicked"
+    );
     still_syncing.expect("the teammates keep syncing after the forged change");
+
+    // Sent again, the change is refused at the door: no second panic, no
+    // second restart, and the teammates never notice.
+    let rejected = metric(relay.addr, "rapport_relay_rejected_sync_messages_total").await;
+    let case = forged_from("mallory-again");
+    let again = send::send(relay.addr, &world, &case, Duration::from_secs(10)).await;
+    println!("the relay's answer when it is sent again: {again:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        metric(relay.addr, "rapport_relay_rejected_sync_messages_total").await,
+        rejected + 1,
+        "refused at the door"
+    );
+    assert_eq!(
+        metric(relay.addr, "rapport_relay_document_panics_total").await,
+        panics
+    );
+    assert_eq!(
+        metric(relay.addr, "rapport_relay_team_restarts_total").await,
+        restarts
+    );
+    team.round(1, Duration::from_secs(10))
+        .await
+        .expect("the teammates keep syncing");
     team.stop().await;
     relay.stop().await;
 }
