@@ -67,23 +67,68 @@ impl Recent {
     }
 }
 
-/// Change hashes each team refuses.
+/// Change hashes each team refuses, kept in `poisoned.json` in the data
+/// directory (written atomically) so a relay restart does not forget them.
 #[derive(Default)]
-pub struct Poisons(Mutex<HashMap<String, HashSet<ChangeHash>>>);
+pub struct Poisons {
+    teams: Mutex<HashMap<String, HashSet<ChangeHash>>>,
+    file: Option<std::path::PathBuf>,
+}
 
 impl Poisons {
+    /// The refused changes saved in `file`, if any; a file that cannot be
+    /// read is logged and ignored (the relay then starts with none).
+    pub fn load(file: std::path::PathBuf) -> Poisons {
+        let mut teams: HashMap<String, HashSet<ChangeHash>> = HashMap::new();
+        match std::fs::read(&file) {
+            Ok(bytes) => match serde_json::from_slice::<HashMap<String, Vec<String>>>(&bytes) {
+                Ok(saved) => {
+                    for (team, hashes) in saved {
+                        teams
+                            .entry(team)
+                            .or_default()
+                            .extend(hashes.iter().filter_map(|h| h.parse::<ChangeHash>().ok()));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(file = %file.display(), error = %e, "could not read the refused changes; starting with none")
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(file = %file.display(), error = %e, "could not read the refused changes; starting with none")
+            }
+        }
+        Poisons {
+            teams: Mutex::new(teams),
+            file: Some(file),
+        }
+    }
+
     pub fn add(&self, team: &str, hashes: impl IntoIterator<Item = ChangeHash>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(team.to_string())
-            .or_default()
-            .extend(hashes);
+        let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
+        teams.entry(team.to_string()).or_default().extend(hashes);
+        let Some(file) = &self.file else { return };
+        let saved: HashMap<&String, Vec<String>> = teams
+            .iter()
+            .map(|(t, hs)| (t, hs.iter().map(ToString::to_string).collect()))
+            .collect();
+        let write = || -> std::io::Result<()> {
+            let dir = file.parent().unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            serde_json::to_writer_pretty(&mut tmp, &saved).map_err(std::io::Error::other)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(file).map_err(|e| e.error)?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            tracing::error!(file = %file.display(), error = %e, "could not save the refused changes; they are refused until the relay restarts");
+        }
     }
 
     /// The first of `hashes` the team refuses.
     pub fn hit(&self, team: &str, hashes: &[ChangeHash]) -> Option<ChangeHash> {
-        let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let all = self.teams.lock().unwrap_or_else(|p| p.into_inner());
         let set = all.get(team)?;
         hashes.iter().find(|h| set.contains(h)).copied()
     }
@@ -156,4 +201,45 @@ pub fn find(docs_dir: &Path, entries: &[Entry]) -> Option<Found> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_changes_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("poisoned.json");
+        let h: ChangeHash = "aa".repeat(32).parse().unwrap();
+        let other: ChangeHash = "bb".repeat(32).parse().unwrap();
+        let poisons = Poisons::load(file.clone());
+        assert_eq!(poisons.hit("acme", &[h]), None);
+        poisons.add("acme", [h]);
+        let again = Poisons::load(file.clone());
+        assert_eq!(again.hit("acme", &[other, h]), Some(h));
+        assert_eq!(again.hit("beta", &[h]), None, "per team");
+        std::fs::write(&file, b"{ not json").unwrap();
+        assert_eq!(
+            Poisons::load(file).hit("acme", &[h]),
+            None,
+            "a bad file is ignored"
+        );
+    }
+
+    #[test]
+    fn recent_keeps_the_newest_payloads_within_its_bounds() {
+        let recent = Recent::default();
+        for i in 0..(RECENT_ENTRIES + 10) {
+            recent.record("automerge:doc", "sam", &[i as u8; 4]);
+        }
+        let kept = recent.take();
+        assert_eq!(kept.len(), RECENT_ENTRIES);
+        assert_eq!(
+            kept.last().unwrap().data,
+            vec![(RECENT_ENTRIES + 9) as u8; 4]
+        );
+        assert_eq!(kept[0].doc, "doc", "ids are kept bare");
+        assert!(recent.take().is_empty(), "taken");
+    }
 }

@@ -171,7 +171,7 @@ impl Repos {
             loaded: 0.into(),
             writers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
             generations: 0.into(),
-            poisons: Arc::default(),
+            poisons: Arc::new(Poisons::load(config.data_dir.join("poisoned.json"))),
         })
     }
 
