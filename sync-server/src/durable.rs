@@ -240,11 +240,11 @@ fn changes_in(key: &StorageKey, data: &[u8]) -> Option<(String, Vec<Hash>)> {
 /// its parent's), so it does not count: samod writes every change it
 /// applies again after a load, and those writes count.
 fn proven_by_loading(key: &StorageKey, data: &[u8]) -> Option<(String, Vec<Hash>)> {
-    let parts: Vec<&str> = key.into_iter().map(String::as_str).collect();
-    match parts.as_slice() {
-        [doc, "snapshot", _] => Some((doc.to_string(), snapshot_heads(key, data))),
-        _ => None,
-    }
+    let is_snapshot = key
+        .into_iter()
+        .nth(1)
+        .is_some_and(|kind| kind == "snapshot");
+    changes_in(key, data).filter(|_| is_snapshot)
 }
 
 fn snapshot_heads(key: &StorageKey, data: &[u8]) -> Vec<Hash> {

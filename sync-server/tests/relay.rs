@@ -4,17 +4,16 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::{Automerge, ROOT, ReadDoc, transaction::Transactable};
 use futures::{SinkExt as _, StreamExt as _};
 mod common;
 
-use common::{AuthDialer, Relay};
+use common::{Client, Relay};
 use rapport_relay::Config;
 use rapport_relay::teams::Registry;
-use samod::{BackoffConfig, DocHandle, DocumentId, PeerId, Repo};
+use samod::{DocHandle, DocumentId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
@@ -43,36 +42,8 @@ fn setup(dir: &Path) -> Tokens {
     .1
 }
 
-/// A client repo (in memory) connected to the relay.
-struct Client {
-    repo: Repo,
-    dialer: samod::DialerHandle<std::convert::Infallible>,
-}
-
 async fn client(relay: &Relay, peer: &str, token: &str) -> Client {
-    let repo = Repo::build_tokio()
-        .with_peer_id(PeerId::from(peer))
-        .load()
-        .await;
-    let backoff = BackoffConfig {
-        initial_delay: Duration::from_millis(50),
-        max_delay: Duration::from_millis(500),
-        max_retries: Some(20),
-    };
-    let dialer = repo
-        .dial(
-            backoff,
-            Arc::new(AuthDialer {
-                url: relay.sync_url(peer),
-                token: token.to_string(),
-            }),
-        )
-        .unwrap();
-    tokio::time::timeout(WAIT, dialer.established())
-        .await
-        .expect("connects in time")
-        .expect("connects");
-    Client { repo, dialer }
+    common::client_with(relay, peer, token, Some(20)).await
 }
 
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {

@@ -112,3 +112,42 @@ impl Relay {
         format!("ws://{}/v1/sync?peer={peer}", self.addr)
     }
 }
+
+/// A client repo (in memory) dialled to a relay.
+pub struct Client {
+    pub repo: samod::Repo,
+    pub dialer: samod::DialerHandle<std::convert::Infallible>,
+}
+
+/// A client repo as `peer` with `token`, connected to `relay` (retrying
+/// every 50–500 ms, at most `max_retries` times, or for ever with `None`).
+pub async fn client_with(
+    relay: &Relay,
+    peer: &str,
+    token: &str,
+    max_retries: Option<u32>,
+) -> Client {
+    let repo = samod::Repo::build_tokio()
+        .with_peer_id(samod::PeerId::from(peer))
+        .load()
+        .await;
+    let backoff = samod::BackoffConfig {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(500),
+        max_retries,
+    };
+    let dialer = repo
+        .dial(
+            backoff,
+            std::sync::Arc::new(AuthDialer {
+                url: relay.sync_url(peer),
+                token: token.to_string(),
+            }),
+        )
+        .unwrap();
+    tokio::time::timeout(STOP_WAIT, dialer.established())
+        .await
+        .expect("connects in time")
+        .expect("connects");
+    Client { repo, dialer }
+}

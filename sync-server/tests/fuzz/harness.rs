@@ -2,15 +2,12 @@
 //! well-behaved teammates whose edits must keep getting through.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::{Automerge, ChangeHash, ROOT, ReadDoc, transaction::Transactable};
 use rapport_relay::teams::Registry;
-use samod::{BackoffConfig, DocHandle, DocumentId, PeerId, Repo};
+use samod::{DocHandle, DocumentId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-use crate::common::AuthDialer;
 
 /// Long enough for a debug build on a loaded two-core machine.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -43,37 +40,10 @@ pub fn setup(dir: &Path) -> Tokens {
     .1
 }
 
-/// A samod repo in memory, connected to the relay (and reconnecting if
-/// the relay drops it).
-pub struct Client {
-    pub repo: Repo,
-    pub dialer: samod::DialerHandle<std::convert::Infallible>,
-}
+pub use crate::common::Client;
 
 pub async fn client(relay: &Relay, peer: &str, token: &str) -> Client {
-    let repo = Repo::build_tokio()
-        .with_peer_id(PeerId::from(peer))
-        .load()
-        .await;
-    let backoff = BackoffConfig {
-        initial_delay: Duration::from_millis(50),
-        max_delay: Duration::from_millis(500),
-        max_retries: None,
-    };
-    let dialer = repo
-        .dial(
-            backoff,
-            Arc::new(AuthDialer {
-                url: relay.sync_url(peer),
-                token: token.to_string(),
-            }),
-        )
-        .unwrap();
-    tokio::time::timeout(WAIT, dialer.established())
-        .await
-        .expect("connects in time")
-        .expect("connects");
-    Client { repo, dialer }
+    crate::common::client_with(relay, peer, token, None).await
 }
 
 pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {

@@ -662,15 +662,7 @@ fn other_member(rng: &mut Rng, world: &World, peer: &str) -> Input {
         } else {
             rng.junk()
         };
-        let data = SyncMessage {
-            heads: vec![],
-            need: vec![],
-            have: vec![],
-            changes: change.into(),
-            flags: None,
-            version: MessageVersion::V2,
-        }
-        .encode();
+        let data = sync_message(change);
         let kind = rng.pick(&["sync", "request", "ephemeral", "doc-unavailable"]);
         frames.push(Frame::Binary(encode(&message(
             kind,
@@ -939,4 +931,18 @@ fn raw_tcp(rng: &mut Rng, world: &World) -> Input {
         bytes,
         token_team: None,
     }
+}
+
+/// A V2 sync message carrying `changes` (one or more chunks back to back)
+/// and nothing else.
+pub fn sync_message(changes: Vec<u8>) -> Vec<u8> {
+    SyncMessage {
+        heads: vec![],
+        need: vec![],
+        have: vec![],
+        changes: changes.into(),
+        flags: None,
+        version: MessageVersion::V2,
+    }
+    .encode()
 }

@@ -62,7 +62,6 @@
 
 use std::time::Duration;
 
-use automerge::sync::{Message as SyncMessage, MessageVersion};
 use automerge::{Automerge, Change, ReadDoc as _};
 use rapport_relay::Config;
 
@@ -85,18 +84,6 @@ pub fn forged_change(doc: &Automerge) -> Vec<u8> {
     bytes
 }
 
-fn sync_message(change: Vec<u8>) -> Vec<u8> {
-    SyncMessage {
-        heads: vec![],
-        need: vec![],
-        have: vec![],
-        changes: change.into(),
-        flags: None,
-        version: MessageVersion::V2,
-    }
-    .encode()
-}
-
 /// Fixed by containment: the panic restarts the team's repo from disk (its
 /// connections are cut and reconnect), so the document is back within
 /// seconds and the teammates keep syncing.
@@ -111,7 +98,7 @@ async fn a_change_that_panics_a_document_restarts_its_team_once_and_is_refused_a
     // It decodes on its own, so the relay's check passes it...
     let change = Change::from_bytes(forged.clone()).expect("decodes");
     assert_eq!(change.seq(), 5);
-    let data = sync_message(forged);
+    let data = inputs::sync_message(forged);
     assert!(rapport_relay::validate::sync_payload(&data).is_ok());
     // ...but automerge panics applying it.
     let mut copy = team.sam_doc.with_document(|d| d.clone());
@@ -250,7 +237,8 @@ fn a_noncanonical_change_goes_out_under_another_hash() {
     relay.apply_changes([poison]).expect("automerge accepts it");
     assert!(relay.get_heads().contains(&original));
     // The relay's check now refuses it.
-    let refused = rapport_relay::validate::sync_payload(&sync_message(noncanonical_change(&seed)));
+    let refused =
+        rapport_relay::validate::sync_payload(&inputs::sync_message(noncanonical_change(&seed)));
     assert!(refused.is_err(), "the relay's check lets it through");
     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         relay.get_change_by_hash(&original).map(|c| c.hash())
@@ -303,7 +291,10 @@ async fn a_noncanonical_change_is_refused_and_the_team_keeps_syncing() {
         (text("documentId"), text(&team.doc_id().to_string())),
         (text("senderId"), text(&peer)),
         (text("targetId"), text(rapport_relay::RELAY_PEER_ID)),
-        (text("data"), ciborium::Value::Bytes(sync_message(poison))),
+        (
+            text("data"),
+            ciborium::Value::Bytes(inputs::sync_message(poison)),
+        ),
     ]));
     let case = Case {
         family: "known bug",
