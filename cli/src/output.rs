@@ -27,20 +27,27 @@ pub fn plural(n: usize, noun: &str) -> String {
 /// other, no trailing spaces. The same text comfy-table gives with no
 /// borders and no wrapping (a test checks), written directly: a list of
 /// 100k rows takes a few milliseconds instead of a hundred.
-fn table_text<S: AsRef<str>>(headers: &[&str], rows: &[Vec<S>], bold_header: bool) -> String {
+fn table_text<S: AsRef<str>, R: AsRef<[S]>>(
+    headers: &[&str],
+    rows: &[R],
+    bold_header: bool,
+) -> String {
     let header: Vec<String> = headers.iter().map(|h| h.to_uppercase()).collect();
-    let columns = rows.iter().map(Vec::len).fold(header.len(), usize::max);
+    let columns = rows
+        .iter()
+        .map(|r| r.as_ref().len())
+        .fold(header.len(), usize::max);
     let mut widths = vec![0; columns];
     measure(&mut widths, &header);
     for row in rows {
-        measure(&mut widths, row);
+        measure(&mut widths, row.as_ref());
     }
     let mut text =
         String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 2 * columns));
     let mut cells = Vec::with_capacity(columns);
     write_row(&mut text, &widths, &header, bold_header, &mut cells);
     for row in rows {
-        write_row(&mut text, &widths, row, false, &mut cells);
+        write_row(&mut text, &widths, row.as_ref(), false, &mut cells);
     }
     text
 }
@@ -68,8 +75,13 @@ fn pad(text: &mut String, mut n: usize) {
 /// Widens `widths` to the widest line of each cell of `row`.
 fn measure<S: AsRef<str>>(widths: &mut [usize], row: &[S]) {
     for (width, cell) in widths.iter_mut().zip(row) {
-        for line in cell.as_ref().split('\n') {
-            *width = (*width).max(display_width(line));
+        let cell = cell.as_ref();
+        if cell.contains('\n') {
+            for line in cell.split('\n') {
+                *width = (*width).max(display_width(line));
+            }
+        } else {
+            *width = (*width).max(display_width(cell));
         }
     }
 }
@@ -82,6 +94,20 @@ fn write_row<'a, S: AsRef<str>>(
     bold: bool,
     cells: &mut Vec<std::str::Split<'a, char>>,
 ) {
+    if !bold && !row.iter().any(|c| c.as_ref().contains('\n')) {
+        // The common case, one line per cell, without splitting them.
+        let start = text.len();
+        for (cell, width) in row.iter().map(AsRef::as_ref).zip(widths) {
+            text.push_str(cell);
+            pad(text, width - display_width(cell) + 2);
+        }
+        for width in widths.iter().skip(row.len()) {
+            pad(text, width + 2);
+        }
+        text.truncate(start + text[start..].trim_end().len());
+        text.push('\n');
+        return;
+    }
     cells.clear();
     cells.extend(row.iter().map(|c| c.as_ref().split('\n')));
     let lines = cells.iter().map(|c| c.clone().count()).max().unwrap_or(1);
@@ -181,10 +207,10 @@ impl Output {
     }
 
     /// An aligned table; prints `empty` instead when there are no rows.
-    pub fn table<S: AsRef<str>>(
+    pub fn table<S: AsRef<str>, R: AsRef<[S]>>(
         &self,
         headers: &[&str],
-        rows: Vec<Vec<S>>,
+        rows: Vec<R>,
         empty: &str,
     ) -> anyhow::Result<()> {
         if rows.is_empty() {
@@ -271,6 +297,7 @@ mod tests {
             rows(&[&["two\nlines", "one", "three\nof\nthem"], &["b", "", "c"]]),
             rows(&[&["trailing  ", " lead", "end"]]),
             rows(&[&["a very long name indeed", "short", "ok"]]),
+            rows(&[&["a", "b", "c"], &["longer"], &["x\ny"]]),
         ];
         for rows in cases {
             for bold in [false, true] {

@@ -13,7 +13,9 @@ use rapport_core::doc::{self, Collection, DocData, Parts, Problem};
 use rapport_core::model::{AccountEntry, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
-use rapport_store::{ChunkKey, FsBackend, Loaded, Store, StoreError, View, Views};
+use rapport_store::{
+    ChunkKey, FsBackend, Loaded, PeopleSection, PersonRow, Store, StoreError, View, Views,
+};
 
 use crate::ctx::{Config, Ctx};
 use crate::error::user_hint;
@@ -28,6 +30,40 @@ impl Doc {
     /// The account's name, or "personal".
     pub fn label(&self) -> String {
         self.data.title()
+    }
+}
+
+/// One document's people, to list: see [`Workspace::people_lists`].
+pub enum PeopleList {
+    /// Read in place from the document's view.
+    View { id: DocId, section: PeopleSection },
+    /// Decoded.
+    Doc(Doc),
+}
+
+impl PeopleList {
+    /// The account's name, or "personal".
+    pub fn label(&self) -> String {
+        match self {
+            PeopleList::View { section, .. } => section.head.title(),
+            PeopleList::Doc(doc) => doc.label(),
+        }
+    }
+
+    /// The people, by id.
+    pub fn rows(&self) -> anyhow::Result<Vec<(&str, PersonRow<'_>)>> {
+        match self {
+            PeopleList::View { id, section } => section
+                .rows()
+                // `read_people` decoded these very bytes before handing them out.
+                .with_context(|| format!("the view of {id} did not decode")),
+            PeopleList::Doc(doc) => Ok(doc
+                .data
+                .people
+                .iter()
+                .map(|(id, p)| (id.as_ref(), PersonRow::of(p)))
+                .collect()),
+        }
     }
 }
 
@@ -250,10 +286,42 @@ impl<'a> Workspace<'a> {
 
     /// Every document in scope: the personal one first, then accounts by name.
     pub fn read_scope(&self, scope: Scope, parts: Parts) -> anyhow::Result<Vec<Doc>> {
+        self.scope_each(scope, |ids| self.read_each(ids, parts))
+    }
+
+    /// The people of every document in scope, in [`read_scope`]'s order
+    /// and with its warnings, to list them: read in place from a document's
+    /// view when it is valid ([`Views::read_people`]: no record is decoded
+    /// or allocated), else decoded as [`read`](Self::read) gives them.
+    ///
+    /// [`read_scope`]: Self::read_scope
+    pub fn people_lists(&self, scope: Scope) -> anyhow::Result<Vec<PeopleList>> {
+        self.scope_each(scope, |ids| {
+            let views = self.through_views(&ids, |views, id, chunks| views.read_people(id, chunks));
+            ids.into_iter()
+                .zip(views)
+                .map(move |(id, view)| match view {
+                    Some(section) => {
+                        self.warn_problems(&section.head);
+                        Ok(PeopleList::View { id, section })
+                    }
+                    None => self.read(id, Parts::PEOPLE).map(PeopleList::Doc),
+                })
+        })
+    }
+
+    /// What `each` gives for each document in scope (the personal one
+    /// first, then accounts by name), where an account listed but not on
+    /// this machine is a warning when every document is in scope.
+    fn scope_each<T, I: Iterator<Item = anyhow::Result<T>>>(
+        &self,
+        scope: Scope,
+        each: impl FnOnce(Vec<DocId>) -> I,
+    ) -> anyhow::Result<Vec<T>> {
         match scope {
-            Scope::One(id) => Ok(vec![self.read(id, parts)?]),
+            Scope::One(id) => each(vec![id]).collect(),
             Scope::All => {
-                let mut reads = self.read_each(self.all_ids(), parts);
+                let mut reads = each(self.all_ids());
                 let mut docs = Vec::with_capacity(self.accounts.len() + 1);
                 docs.extend(reads.next().transpose()?);
                 for ((_, entry), read) in self.accounts.iter().zip(reads) {

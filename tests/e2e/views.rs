@@ -75,8 +75,11 @@ fn step(home: &Home, rng: &mut Rng, i: usize, added: &mut Vec<String>) -> bool {
 }
 
 fn outputs(home: &Home) -> Vec<String> {
-    let reads: [&[&str]; 8] = [
+    let reads: [&[&str]; 10] = [
         &["person", "list", "--all", "--json"],
+        // The table is read in place from the views, not from decoded people.
+        &["person", "list", "--all"],
+        &["person", "list", "--key-players"],
         &["person", "show", "Ana Silva", "--json"],
         &["person", "show", "Grace Okafor", "--json"],
         &["log", "list", "--json", "--limit", "1000"],

@@ -13,7 +13,7 @@ use super::{apply, cell, text_edit, value_edit};
 use crate::ctx::Ctx;
 use crate::error::user;
 use crate::render::{Rec, names, person_name};
-use crate::workspace::{Doc, Workspace, find_person};
+use crate::workspace::{Doc, PeopleList, Workspace, find_person};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -306,28 +306,35 @@ fn list(
     key_players: bool,
     all: bool,
 ) -> anyhow::Result<()> {
-    let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
-    let labels: Vec<String> = docs.iter().map(Doc::label).collect();
-    let rank = name_order(&labels);
-    let mut rows = Vec::new();
-    for (i, d) in docs.iter().enumerate() {
-        for (id, p) in &d.data.people {
-            if (!all && p.archived)
-                || (key_players && !p.is_key_player())
-                || tag
-                    .as_ref()
-                    .is_some_and(|t| !p.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
-            {
-                continue;
-            }
-            rows.push((i, id, p));
-        }
-    }
-    // By account name, then person (the document's place among the names
-    // is found once, not once per row).
-    rows.sort_by_cached_key(|(i, _, p)| (rank[*i], p.name.to_lowercase()));
+    let scope = ws.scope(account)?;
+    let shown = |archived: bool, key_player: bool, mut tags: &mut dyn Iterator<Item = &str>| {
+        (all || !archived)
+            && (!key_players || key_player)
+            && tag
+                .as_ref()
+                .is_none_or(|t| Iterator::any(&mut tags, |x| x.eq_ignore_ascii_case(t)))
+    };
     let out = &ws.ctx.out;
     if out.json {
+        let docs = ws.read_scope(scope, Parts::PEOPLE)?;
+        let labels: Vec<String> = docs.iter().map(Doc::label).collect();
+        let mut rows: Vec<(usize, &RecordId, &Person)> = Vec::new();
+        for (i, d) in docs.iter().enumerate() {
+            rows.extend(
+                d.data
+                    .people
+                    .iter()
+                    .filter(|(_, p)| {
+                        shown(
+                            p.archived,
+                            p.is_key_player(),
+                            &mut p.tags.iter().map(String::as_str),
+                        )
+                    })
+                    .map(|(id, p)| (i, id, p)),
+            );
+        }
+        sort_rows(&mut rows, &labels, |p| &p.name);
         let json: Vec<PersonRow> = rows
             .iter()
             .map(|(i, id, p)| PersonRow {
@@ -337,21 +344,34 @@ fn list(
             .collect();
         return out.json(&json);
     }
-    let table: Vec<Vec<Cow<str>>> = rows
+    // The table needs a few columns: they are read in place from the
+    // views, not decoded into whole people.
+    let lists = ws.people_lists(scope)?;
+    let labels: Vec<String> = lists.iter().map(PeopleList::label).collect();
+    let mut rows = Vec::new();
+    for (i, list) in lists.iter().enumerate() {
+        rows.extend(
+            list.rows()?
+                .into_iter()
+                .filter(|(_, p)| shown(p.archived, p.is_key_player(), &mut p.tags.iter().copied()))
+                .map(|(id, p)| (i, id, p)),
+        );
+    }
+    sort_rows(&mut rows, &labels, |p| p.name);
+    let table: Vec<[Cow<str>; 6]> = rows
         .iter()
         .map(|(i, id, p)| {
-            vec![
+            [
                 if p.archived {
                     Cow::Owned(format!("{} [archived]", p.name))
                 } else {
-                    Cow::Borrowed(p.name.as_str())
+                    Cow::Borrowed(p.name)
                 },
-                Cow::Borrowed(p.title.as_deref().unwrap_or_default()),
+                Cow::Borrowed(p.title.unwrap_or_default()),
                 Cow::Borrowed(labels[*i].as_str()),
-                p.political_status
-                    .map_or(Cow::Borrowed(""), |s| Cow::Owned(s.to_string())),
-                Cow::Borrowed(p.email.as_deref().unwrap_or_default()),
-                Cow::Borrowed(id.short()),
+                Cow::Borrowed(p.political_status.map_or("", PoliticalStatus::as_str)),
+                Cow::Borrowed(p.email.unwrap_or_default()),
+                Cow::Borrowed(rapport_core::ids::short(id)),
             ]
         })
         .collect();
@@ -360,6 +380,30 @@ fn list(
         table,
         "No people yet: add one with `rapport person add NAME`.",
     )
+}
+
+/// By account name, then person, ignoring case (the document's place
+/// among the names is found once, not once per row); the same name in one
+/// account keeps the order of the ids.
+fn sort_rows<I, P>(rows: &mut [(usize, I, P)], labels: &[String], name: impl Fn(&P) -> &str) {
+    let rank = name_order(labels);
+    rows.sort_by(|(i, _, p), (j, _, q)| {
+        rank[*i]
+            .cmp(&rank[*j])
+            .then_with(|| cmp_lowercase(name(p), name(q)))
+    });
+}
+
+/// `a.to_lowercase().cmp(&b.to_lowercase())`, without allocating when
+/// both are ASCII.
+fn cmp_lowercase(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        let (a, b) = (a.bytes(), b.bytes());
+        a.map(|c| c.to_ascii_lowercase())
+            .cmp(b.map(|c| c.to_ascii_lowercase()))
+    } else {
+        a.to_lowercase().cmp(&b.to_lowercase())
+    }
 }
 
 fn show(

@@ -24,8 +24,13 @@ impl RecordId {
 
     /// The first 8 digits, as shown in tables.
     pub fn short(&self) -> &str {
-        self.0.get(..8).unwrap_or(&self.0)
+        short(&self.0)
     }
+}
+
+/// The first 8 digits of a record id, as shown in tables.
+pub fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 impl From<String> for RecordId {

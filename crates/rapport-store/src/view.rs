@@ -32,6 +32,7 @@ use crate::backend::ChunkKey;
 
 mod person;
 
+pub use person::PersonRow;
 use person::StoredPerson;
 
 const MAGIC: &[u8; 4] = b"RPVW";
@@ -122,6 +123,21 @@ pub struct View {
     pub genesis: Option<Vec<u8>>,
 }
 
+/// A document's head and the bytes of its people section, checked: see
+/// [`Views::read_people`].
+pub struct PeopleSection {
+    pub head: DocData,
+    bytes: Vec<u8>,
+}
+
+impl PeopleSection {
+    /// The people, by id, read in place. `None` only if the bytes do not
+    /// decode, which [`Views::read_people`] checked they do.
+    pub fn rows(&self) -> Option<Vec<(&str, PersonRow<'_>)>> {
+        decode_borrowed(&self.bytes)
+    }
+}
+
 /// A directory of views, one file per document.
 #[derive(Debug, Clone)]
 pub struct Views {
@@ -166,18 +182,24 @@ struct Prefix {
 }
 
 impl Prefix {
-    /// The bytes of `section`, its checksum verified; `None` if it was not
-    /// read or is damaged.
-    fn section(&self, section: Section) -> Option<&[u8]> {
+    /// Where `section` is in [`bytes`](Self::bytes), if it was read.
+    fn range(&self, section: Section) -> Option<std::ops::Range<usize>> {
         let i = SECTIONS.iter().position(|s| *s == section)?;
         let offset: usize = self.header.sections[..i]
             .iter()
             .map(|(len, _)| *len as usize)
             .sum();
-        let (len, crc) = self.header.sections[i];
         let from = self.start + offset;
-        let bytes = self.bytes.get(from..from + len as usize)?;
-        (crc32fast::hash(bytes) == crc).then_some(bytes)
+        let to = from + self.header.sections[i].0 as usize;
+        (to <= self.bytes.len()).then_some(from..to)
+    }
+
+    /// The bytes of `section`, its checksum verified; `None` if it was not
+    /// read or is damaged.
+    fn section(&self, section: Section) -> Option<&[u8]> {
+        let i = SECTIONS.iter().position(|s| *s == section)?;
+        let bytes = &self.bytes[self.range(section)?];
+        (crc32fast::hash(bytes) == self.header.sections[i].1).then_some(bytes)
     }
 
     fn decode<T: DeserializeOwned>(&self, section: Section) -> Option<T> {
@@ -205,9 +227,9 @@ impl Prefix {
         }
     }
 
-    /// Decodes the head and the sections of `parts`; with `person`, only
-    /// the activities that involve that person.
-    fn data(&self, parts: Parts, person: Option<&RecordId>) -> Option<DocData> {
+    /// Decodes the head alone, with the problems of `parts` (see
+    /// [`DocData::retain`]) and no records.
+    fn head(&self, parts: Parts) -> Option<DocData> {
         let head: Head = self.decode(Section::Head)?;
         let mut data = DocData {
             schema: head.schema,
@@ -219,6 +241,17 @@ impl Prefix {
             problems: head.problems,
             ..DocData::default()
         };
+        data.retain(Parts {
+            contacts: false,
+            ..parts
+        });
+        Some(data)
+    }
+
+    /// Decodes the head and the sections of `parts`; with `person`, only
+    /// the activities that involve that person.
+    fn data(&self, parts: Parts, person: Option<&RecordId>) -> Option<DocData> {
+        let mut data = self.head(parts)?;
         if parts.people {
             let people: Vec<(RecordId, StoredPerson)> = self.decode(Section::People)?;
             data.people = people.into_iter().map(|(k, p)| (k, p.into())).collect();
@@ -383,21 +416,27 @@ impl Views {
         f: impl FnOnce(&DocData, &[Entry<'_>]) -> T,
     ) -> Option<T> {
         let prefix = self.prefix(id, chunks, |s| matches!(s, Section::Head | Section::Agenda))?;
-        let head = prefix.data(Parts::NONE, None)?;
-        let mut problems = DocData {
-            problems: head.problems.clone(),
-            ..DocData::default()
-        };
-        problems.retain(Parts {
-            contacts: false,
-            ..Parts::ANALYSIS
-        });
-        let head = DocData {
-            problems: problems.problems,
-            ..head
-        };
+        let head = prefix.head(Parts::ANALYSIS)?;
         let entries: Vec<Entry<'_>> = decode_borrowed(prefix.section(Section::Agenda)?)?;
         Some(f(&head, &entries))
+    }
+
+    /// The head and the people of `id`, to list them borrowed from the
+    /// view's bytes ([`PeopleSection::rows`]), if its view is valid for
+    /// exactly these chunks and its people decode.
+    pub fn read_people(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<PeopleSection> {
+        let prefix = self.prefix(id, chunks, |s| matches!(s, Section::Head | Section::People))?;
+        let head = prefix.head(Parts::PEOPLE)?;
+        // Checked (and its checksum) before it is handed out, so `rows`
+        // reads what was checked.
+        prefix.section(Section::People)?;
+        let range = prefix.range(Section::People)?;
+        let mut bytes = prefix.bytes;
+        bytes.truncate(range.end);
+        bytes.drain(..range.start);
+        let section = PeopleSection { head, bytes };
+        section.rows()?;
+        Some(section)
     }
 
     /// Every part of `id` and its first change, if its view is valid for

@@ -7,6 +7,9 @@
 use rapport_core::enums::{DecisionOrientation, PoliticalStatus};
 use rapport_core::model::Person;
 use rapport_core::{Day, Notes, RecordId};
+use std::marker::PhantomData;
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -103,5 +106,116 @@ impl From<StoredPerson> for Person {
             created,
             merged_into,
         }
+    }
+}
+
+/// What a listing shows of a person, read in place from a view's bytes:
+/// the text is borrowed and the fields not shown are read past, so
+/// nothing is allocated but the (usually empty) tags. The fields are
+/// [`StoredPerson`]'s, in its order (postcard has no field names; a test
+/// checks the two read the same).
+#[derive(Debug, Deserialize)]
+#[expect(
+    dead_code,
+    reason = "the fields a listing does not show are only read past"
+)]
+pub struct PersonRow<'a> {
+    pub name: &'a str,
+    #[serde(borrow)]
+    pub email: Option<&'a str>,
+    #[serde(borrow)]
+    phone: Skip<Option<&'a str>>,
+    #[serde(borrow)]
+    pub title: Option<&'a str>,
+    #[serde(borrow)]
+    reports_to: Skip<Option<&'a str>>,
+    #[serde(borrow)]
+    influences: SkipList<&'a str>,
+    #[serde(borrow)]
+    opposes: SkipList<&'a str>,
+    orientation: Skip<Option<DecisionOrientation>>,
+    pub political_status: Option<PoliticalStatus>,
+    #[serde(borrow)]
+    goals: Skip<&'a str>,
+    #[serde(borrow)]
+    notes: Skip<&'a str>,
+    #[serde(borrow)]
+    pub tags: Vec<&'a str>,
+    pub archived: bool,
+    created: Skip<Option<Day>>,
+    #[serde(borrow)]
+    merged_into: Skip<Option<&'a str>>,
+}
+
+impl<'a> PersonRow<'a> {
+    /// The same row, borrowed from a decoded person.
+    pub fn of(p: &'a Person) -> PersonRow<'a> {
+        PersonRow {
+            name: &p.name,
+            email: p.email.as_deref(),
+            phone: Skip(PhantomData),
+            title: p.title.as_deref(),
+            reports_to: Skip(PhantomData),
+            influences: SkipList(PhantomData),
+            opposes: SkipList(PhantomData),
+            orientation: Skip(PhantomData),
+            political_status: p.political_status,
+            goals: Skip(PhantomData),
+            notes: Skip(PhantomData),
+            tags: p.tags.iter().map(String::as_str).collect(),
+            archived: p.archived,
+            created: Skip(PhantomData),
+            merged_into: Skip(PhantomData),
+        }
+    }
+
+    /// See [`Person::is_key_player`].
+    pub fn is_key_player(&self) -> bool {
+        self.political_status
+            .is_some_and(PoliticalStatus::is_key_player)
+    }
+}
+
+/// A field read past: decoded (postcard cannot skip bytes it has not
+/// read) and dropped.
+struct Skip<T>(PhantomData<T>);
+
+impl<T> std::fmt::Debug for Skip<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("_")
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Skip<T> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        T::deserialize(de).map(|_| Skip(PhantomData))
+    }
+}
+
+/// A list read past, one element at a time, without collecting it.
+struct SkipList<T>(PhantomData<T>);
+
+impl<T> std::fmt::Debug for SkipList<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[..]")
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for SkipList<T> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_seq(SkipList(PhantomData))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for SkipList<T> {
+    type Value = SkipList<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Skip<T>>()?.is_some() {}
+        Ok(self)
     }
 }

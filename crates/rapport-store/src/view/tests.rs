@@ -214,13 +214,17 @@ fn the_agenda_entries_are_those_of_the_data() {
     views.write(&id(), &[key("a")], &mut data, None).unwrap();
     let expected = agenda::entries(&data);
     assert!(!expected.is_empty());
-    let (title, same) = views
+    let (title, same, problems) = views
         .read_agenda(&id(), &[key("a")], |head, entries| {
-            (head.title(), entries == expected.as_slice())
+            let problems: Vec<String> = head.problems.iter().map(|p| p.key.clone()).collect();
+            (head.title(), entries == expected.as_slice(), problems)
         })
         .unwrap();
     assert_eq!(title, "Acme");
     assert!(same);
+    // The problems a read of the analysis parts reports (the people's,
+    // not the activity log's), as the agenda's path without a view does.
+    assert_eq!(problems, ["worse"]);
 }
 
 #[test]
@@ -267,4 +271,78 @@ fn a_read_about_a_person_keeps_only_their_activities() {
         views.read_about(&id(), &[key("a")], &ana).is_none(),
         "damaged"
     );
+}
+
+#[test]
+fn a_person_row_reads_what_a_stored_person_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let mut data = sample();
+    // Every field set, so a row that read a field out of place would
+    // misread the ones after it, or not reach the end of the section.
+    let mut full = Person::named("Cy Ödön");
+    full.email = Some("cy@acme.example".into());
+    full.phone = Some("+1 555".into());
+    full.title = Some("CTO".into());
+    full.reports_to = Some(RecordId::from("ana".to_string()));
+    full.influences = vec![
+        RecordId::from("ana".to_string()),
+        RecordId::from("old".to_string()),
+    ];
+    full.opposes = vec![RecordId::from("old".to_string())];
+    full.orientation = Some(rapport_core::enums::DecisionOrientation::ALL[1]);
+    full.political_status = Some(PoliticalStatus::ALL[2]);
+    full.goals = Notes::new("grow\nfast");
+    full.notes = Notes::new("met at the fair");
+    full.tags = vec!["board".into(), "tech".into()];
+    full.archived = true;
+    full.created = day(4);
+    full.merged_into = Some(RecordId::from("ana".to_string()));
+    data.people.insert(RecordId::from("cy".to_string()), full);
+    views.write(&id(), &[key("a")], &mut data, None).unwrap();
+
+    let section = views.read_people(&id(), &[key("a")]).unwrap();
+    assert_eq!(section.head.title(), "Acme");
+    let problems: Vec<&str> = section
+        .head
+        .problems
+        .iter()
+        .map(|p| p.key.as_str())
+        .collect();
+    assert_eq!(
+        problems,
+        ["worse"],
+        "the people's problems, as a read of the people gives"
+    );
+    let rows = section.rows().unwrap();
+    let from_data: Vec<(&str, PersonRow<'_>)> = data
+        .people
+        .iter()
+        .map(|(id, p)| (id.as_ref(), PersonRow::of(p)))
+        .collect();
+    let shown = |rows: &[(&str, PersonRow<'_>)]| -> Vec<String> {
+        rows.iter()
+            .map(|(id, p)| {
+                format!(
+                    "{id} {} {:?} {:?} {:?} {:?} {} {}",
+                    p.name,
+                    p.email,
+                    p.title,
+                    p.political_status,
+                    p.tags,
+                    p.archived,
+                    p.is_key_player()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(shown(&rows), shown(&from_data));
+    assert_eq!(rows.len(), 3);
+    assert!(views.read_people(&id(), &[key("b")]).is_none(), "stale");
+    let path = views.path(&id());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(3).position(|w| w == b"CTO").unwrap();
+    bytes[at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(views.read_people(&id(), &[key("a")]).is_none(), "damaged");
 }
