@@ -75,8 +75,16 @@ impl std::str::FromStr for Day {
 }
 
 impl std::fmt::Display for Day {
+    /// `%Y-%m-%d`, written directly for four-digit years (chrono's
+    /// formatter parses its format string on every call, and an agenda
+    /// prints thousands of days).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        let (y, m, d) = (self.0.year(), self.0.month(), self.0.day());
+        if (0..=9999).contains(&y) {
+            write!(f, "{y:04}-{m:02}-{d:02}")
+        } else {
+            write!(f, "{}", self.0.format("%Y-%m-%d"))
+        }
     }
 }
 
@@ -440,6 +448,31 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_print_as_chrono_formats_them() {
+        let mut day = NaiveDate::from_ymd_opt(-3, 12, 25).unwrap();
+        let ends = [
+            NaiveDate::from_ymd_opt(3, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(1999, 12, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(10_000, 1, 3).unwrap(),
+        ];
+        let mut starts = [
+            NaiveDate::from_ymd_opt(-3, 12, 25).unwrap(),
+            NaiveDate::from_ymd_opt(1999, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(9999, 12, 20).unwrap(),
+        ];
+        for (start, end) in starts.iter_mut().zip(ends) {
+            day = *start;
+            while day < end {
+                assert_eq!(Day(day).to_string(), day.format("%Y-%m-%d").to_string());
+                day = day.succ_opt().unwrap();
+            }
+        }
+        assert_eq!(Day(day).to_string(), "+10000-01-03");
+    }
 
     fn day(s: &str) -> Day {
         s.parse().unwrap()

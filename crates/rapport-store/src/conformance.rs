@@ -291,3 +291,34 @@ fn on_disk_layout_matches_automerge_repo() {
     let bytes = std::fs::read(path).unwrap();
     assert!(AutoCommit::load(&bytes).is_ok());
 }
+
+#[test]
+fn a_chunk_folder_lists_its_files_only_all_of_them_sorted() {
+    use crate::{Backend as _, ChunkKind};
+    let dir = tempfile::tempdir().unwrap();
+    let backend = crate::FsBackend::new(dir.path());
+    let id = rapport_core::DocId::from_bytes([3; 16]);
+    assert!(
+        backend
+            .list(&id, ChunkKind::Incremental)
+            .unwrap()
+            .is_empty()
+    );
+    let bs58 = id.to_bs58();
+    let folder = dir
+        .path()
+        .join(&bs58[..2])
+        .join(&bs58[2..])
+        .join("incremental");
+    std::fs::create_dir_all(folder.join("a-folder")).unwrap();
+    // More names than one read of the folder returns.
+    let mut expected: Vec<String> = (0..300).map(|i| format!("{:064x}", i * 7919)).collect();
+    for name in &expected {
+        std::fs::write(folder.join(name), b"x").unwrap();
+    }
+    std::fs::write(folder.join(".partial"), b"x").unwrap();
+    std::os::unix::fs::symlink(folder.join(&expected[0]), folder.join("a-link")).unwrap();
+    expected.sort();
+    assert_eq!(backend.list(&id, ChunkKind::Incremental).unwrap(), expected);
+    assert!(backend.list(&id, ChunkKind::Snapshot).unwrap().is_empty());
+}

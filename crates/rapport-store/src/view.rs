@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use rapport_core::analysis::agenda::{self, Entry};
@@ -313,14 +313,15 @@ impl<'de, K: Fn(&Activity) -> bool> Visitor<'de> for Filtered<'_, K> {
     }
 }
 
-/// Reads `file` on until `bytes` holds `end` bytes.
-fn fill(file: &mut File, bytes: &mut Vec<u8>, end: usize) -> Option<()> {
-    if bytes.len() < end {
-        file.take((end - bytes.len()) as u64)
-            .read_to_end(bytes)
-            .ok()?;
+/// Reads `range` of `file` into the same range of `bytes`, which grows to
+/// hold it (what it skips is left zeroed, never read).
+fn read_range(file: &File, bytes: &mut Vec<u8>, range: std::ops::Range<usize>) -> Option<()> {
+    use std::os::unix::fs::FileExt as _;
+    if bytes.len() < range.end {
+        bytes.resize(range.end, 0);
     }
-    (bytes.len() >= end).then_some(())
+    file.read_exact_at(&mut bytes[range.clone()], range.start as u64)
+        .ok()
 }
 
 impl Views {
@@ -345,36 +346,50 @@ impl Views {
         chunks: &[ChunkKey],
         wanted: impl Fn(Section) -> bool,
     ) -> Option<Prefix> {
-        let mut file = File::open(self.path(id)).ok()?;
+        // Positioned reads of exact lengths: no seeks, and no reads past
+        // the end to find it (the length is known).
+        let file = File::open(self.path(id)).ok()?;
         let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-        let mut bytes = Vec::with_capacity(len.min(FIRST_READ as usize));
-        (&mut file).take(FIRST_READ).read_to_end(&mut bytes).ok()?;
+        let mut bytes = Vec::new();
+        read_range(&file, &mut bytes, 0..len.min(FIRST_READ as usize))?;
         let fixed = bytes.get(..PREFIX)?;
         if &fixed[..4] != MAGIC || fixed[4..8] != VERSION.to_le_bytes() {
             return None;
         }
         let header_len = u32::from_le_bytes(fixed[8..12].try_into().ok()?) as usize;
         let start = PREFIX + header_len;
-        fill(&mut file, &mut bytes, start)?;
-        let header: Header = decode(&bytes[PREFIX..start])?;
+        let have = bytes.len();
+        if start > have {
+            read_range(&file, &mut bytes, have..start.min(len))?;
+        }
+        let header: Header = decode(bytes.get(PREFIX..start)?)?;
         let total: usize = header.sections.iter().map(|(len, _)| *len as usize).sum();
         // A truncated or extended file is damaged, whichever sections this
         // read needs.
         if start + total != len || header.chunks != fingerprint(chunks) {
             return None;
         }
-        // Read what is wanted and not read yet, skipping what is not.
+        // Read what is wanted and not read yet, skipping what is not;
+        // wanted sections next to each other are read at once.
         let mut from = start;
+        let mut pending: Option<std::ops::Range<usize>> = None;
         for (section, (len, _)) in SECTIONS.iter().zip(header.sections) {
             let to = from + len as usize;
             if wanted(*section) && to > bytes.len() {
-                if from > bytes.len() {
-                    bytes.resize(from, 0);
-                    file.seek(SeekFrom::Start(from as u64)).ok()?;
-                }
-                fill(&mut file, &mut bytes, to)?;
+                let from = from.max(bytes.len());
+                pending = match pending {
+                    Some(p) if p.end == from => Some(p.start..to),
+                    Some(p) => {
+                        read_range(&file, &mut bytes, p)?;
+                        Some(from..to)
+                    }
+                    None => Some(from..to),
+                };
             }
             from = to;
+        }
+        if let Some(p) = pending {
+            read_range(&file, &mut bytes, p)?;
         }
         Some(Prefix {
             header,
