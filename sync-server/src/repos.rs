@@ -271,7 +271,11 @@ impl Repos {
         let slot = self.slot(&team);
         let mut s = slot.lock().await;
         if s.running.as_ref().map(|r| r.generation) != Some(generation) {
-            return; // already restarted (a stalled document panics again on every task)
+            // Already restarted: another document of the same start panicked
+            // too, or a failed write restarted it. (A document that panicked
+            // does not panic again: samod leaves its mailbox marked busy, so
+            // later tasks only queue behind the dead one.)
+            return;
         }
         if let Some(running) = s.running.take() {
             running.cut.cancel();
