@@ -382,16 +382,17 @@ fn list(
     )
 }
 
-/// By account name, then person, ignoring case (the document's place
-/// among the names is found once, not once per row); the same name in one
-/// account keeps the order of the ids.
+/// By account name, then person, ignoring case; the same name in one
+/// account keeps the order of the ids. Sorted by the account's place among
+/// the names first (found once per document, not once per row), then each
+/// account's people among themselves: far fewer name comparisons than one
+/// sort of every row by both.
 fn sort_rows<I, P>(rows: &mut [(usize, I, P)], labels: &[String], name: impl Fn(&P) -> &str) {
     let rank = name_order(labels);
-    rows.sort_by(|(i, _, p), (j, _, q)| {
-        rank[*i]
-            .cmp(&rank[*j])
-            .then_with(|| cmp_lowercase(name(p), name(q)))
-    });
+    rows.sort_by_key(|(i, _, _)| rank[*i]);
+    for account in rows.chunk_by_mut(|(i, _, _), (j, _, _)| rank[*i] == rank[*j]) {
+        account.sort_by(|(_, _, p), (_, _, q)| cmp_lowercase(name(p), name(q)));
+    }
 }
 
 /// `a.to_lowercase().cmp(&b.to_lowercase())`, without allocating when
@@ -815,4 +816,38 @@ fn merge(ws: &Workspace, keep: &str, duplicate: &str, account: Option<&str>) -> 
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_rows;
+
+    /// The grouped sort orders rows as one stable sort by (the account's
+    /// place among the names, the lowercased name) does, with accounts of
+    /// the same name, names equal but for case, and non-ASCII names.
+    #[test]
+    fn rows_sort_as_one_stable_sort_by_account_then_name() {
+        let labels: Vec<String> = ["Zeta", "acme", "Acme", "acme", "Ölfirma"]
+            .map(String::from)
+            .to_vec();
+        let names = [
+            "bo", "Ana", "ana", "Émile", "zoë", "Bo", "ΟΔΟΣ", "οδοσ", "al", "AL", "Åsa",
+        ];
+        // Rows in document order, then id order, as the lists give them.
+        let mut rows: Vec<(usize, usize, &str)> = Vec::new();
+        let mut id = 0;
+        for doc in 0..labels.len() {
+            for (k, name) in names.iter().enumerate() {
+                if (k + doc) % 3 != 0 {
+                    rows.push((doc, id, name));
+                    id += 1;
+                }
+            }
+        }
+        let rank = super::name_order(&labels);
+        let mut expected = rows.clone();
+        expected.sort_by_cached_key(|(doc, _, name)| (rank[*doc], name.to_lowercase()));
+        sort_rows(&mut rows, &labels, |name| name);
+        assert_eq!(rows, expected);
+    }
 }
