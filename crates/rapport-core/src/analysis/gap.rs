@@ -1,7 +1,7 @@
 //! The relationship gap: per key player, where the team stands against
 //! where it must be, and the findings that say what to do about it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -142,23 +142,50 @@ fn steps<T: Ord + Copy>(all: &[T], from: T, to: T) -> usize {
     rank(to).saturating_sub(rank(from))
 }
 
-fn active_relationships<'a>(data: &'a DocData, person: &RecordId) -> Vec<&'a Relationship> {
-    data.relationships
-        .values()
-        .filter(|r| !r.archived && &r.person == person)
-        .collect()
+/// A document's active relationships and planned items, by person: found
+/// once per report, not once per player (a report of 10k people and 10k
+/// relationships was 100M comparisons).
+struct ByPerson<'a> {
+    /// In the order of the relationships' ids.
+    relationships: HashMap<&'a RecordId, Vec<&'a Relationship>>,
+    planned: HashMap<&'a RecordId, usize>,
+}
+
+impl<'a> ByPerson<'a> {
+    fn of(data: &'a DocData) -> ByPerson<'a> {
+        let mut relationships: HashMap<&RecordId, Vec<&Relationship>> = HashMap::new();
+        for r in data.relationships.values().filter(|r| !r.archived) {
+            relationships.entry(&r.person).or_default().push(r);
+        }
+        let mut planned: HashMap<&RecordId, usize> = HashMap::new();
+        for p in data
+            .plan
+            .values()
+            .filter(|p| !p.archived && p.status == PlanStatus::Planned)
+        {
+            *planned.entry(&p.person).or_default() += 1;
+        }
+        ByPerson {
+            relationships,
+            planned,
+        }
+    }
+
+    fn relationships(&self, person: &RecordId) -> &[&'a Relationship] {
+        self.relationships.get(person).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Builds the gap of one player. `opp_preference` overrides the teammates'
 /// recorded preference (a player's support on one opportunity).
 fn player_gap(
-    data: &DocData,
+    by_person: &ByPerson,
     id: &RecordId,
     person: &Person,
     role: Option<BuyingRole>,
     opp_preference: Option<Preference>,
 ) -> PlayerGap {
-    let rels = active_relationships(data, id);
+    let rels = by_person.relationships(id);
     let mut held: Vec<Held> = rels
         .iter()
         .map(|r| Held {
@@ -193,11 +220,7 @@ fn player_gap(
         .iter()
         .filter(|r| r.desired_level == desired_level)
         .find_map(|r| r.desired_reason.clone());
-    let planned = data
-        .plan
-        .values()
-        .filter(|p| !p.archived && p.status == PlanStatus::Planned && &p.person == id)
-        .count();
+    let planned = by_person.planned.get(id).copied().unwrap_or(0);
     PlayerGap {
         person: id.clone(),
         name: person.name.clone(),
@@ -268,7 +291,13 @@ fn sort_findings(findings: &mut [Finding]) {
 }
 
 /// Findings about one open opportunity's key players.
-fn opportunity_findings(data: &DocData, oid: &RecordId, opp: &Opportunity, out: &mut Vec<Finding>) {
+fn opportunity_findings(
+    data: &DocData,
+    by_person: &ByPerson,
+    oid: &RecordId,
+    opp: &Opportunity,
+    out: &mut Vec<Finding>,
+) {
     if !opp.is_open() || opp.archived {
         return;
     }
@@ -278,7 +307,7 @@ fn opportunity_findings(data: &DocData, oid: &RecordId, opp: &Opportunity, out: 
         let Some(person) = data.people.get(pid).filter(|p| !p.archived) else {
             continue;
         };
-        let gap = player_gap(data, pid, person, Some(kp.role), kp.preference);
+        let gap = player_gap(by_person, pid, person, Some(kp.role), kp.preference);
         let pref = gap.preference;
         has_mentor |= pref == Some(Preference::Mentor);
         // Neutral counts as non-supporter here too: assume the worst.
@@ -499,16 +528,17 @@ fn sort_players(players: &mut [PlayerGap]) {
 /// opportunities.
 pub fn account_gap(data: &DocData) -> GapReport {
     let target = data.account.as_ref().is_some_and(|a| a.target);
+    let by_person = ByPerson::of(data);
     let mut players: Vec<PlayerGap> = data
         .people
         .iter()
         .filter(|(_, p)| !p.archived && p.is_key_player())
-        .map(|(id, p)| player_gap(data, id, p, None, None))
+        .map(|(id, p)| player_gap(&by_person, id, p, None, None))
         .collect();
     sort_players(&mut players);
     let mut findings = Vec::new();
     for (oid, opp) in &data.opportunities {
-        opportunity_findings(data, oid, opp, &mut findings);
+        opportunity_findings(data, &by_person, oid, opp, &mut findings);
     }
     for gap in &players {
         player_findings(target, gap, &mut findings);
@@ -552,17 +582,24 @@ pub fn account_gap(data: &DocData) -> GapReport {
 pub fn opportunity_gap(data: &DocData, oid: &RecordId) -> Option<GapReport> {
     let opp = data.opportunities.get(oid)?;
     let target = data.account.as_ref().is_some_and(|a| a.target);
+    let by_person = ByPerson::of(data);
     let mut players: Vec<PlayerGap> = opp
         .players
         .iter()
         .filter_map(|(pid, kp)| {
             let person = data.people.get(pid).filter(|p| !p.archived)?;
-            Some(player_gap(data, pid, person, Some(kp.role), kp.preference))
+            Some(player_gap(
+                &by_person,
+                pid,
+                person,
+                Some(kp.role),
+                kp.preference,
+            ))
         })
         .collect();
     sort_players(&mut players);
     let mut findings = Vec::new();
-    opportunity_findings(data, oid, opp, &mut findings);
+    opportunity_findings(data, &by_person, oid, opp, &mut findings);
     for gap in &players {
         player_findings(target, gap, &mut findings);
     }
