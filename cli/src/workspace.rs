@@ -42,6 +42,13 @@ pub enum PeopleList {
 }
 
 impl PeopleList {
+    pub fn id(&self) -> DocId {
+        match self {
+            PeopleList::View { id, .. } => *id,
+            PeopleList::Doc(doc) => doc.id,
+        }
+    }
+
     /// The account's name, or "personal".
     pub fn label(&self) -> String {
         match self {
@@ -628,6 +635,28 @@ pub fn people(data: &DocData) -> Vec<Named> {
 /// Finds a person in scope.
 pub fn find_person(docs: &[Doc], query: &str) -> anyhow::Result<(usize, RecordId)> {
     find(docs, "person", query, people)
+}
+
+/// [`find_person`] among [`PeopleList`]s: the same candidates, read in
+/// place rather than from decoded people.
+pub fn find_person_in(lists: &[PeopleList], query: &str) -> anyhow::Result<(usize, RecordId)> {
+    let multi = lists.len() > 1;
+    let mut candidates = Vec::new();
+    for (i, list) in lists.iter().enumerate() {
+        let context = multi.then(|| list.label());
+        for (id, p) in list.rows()? {
+            candidates.push(Candidate {
+                key: (i, id),
+                id: id.to_string(),
+                name: p.name.to_string(),
+                email: p.email.map(str::to_string),
+                context: context.clone(),
+                archived: p.archived,
+            });
+        }
+    }
+    let (i, id) = resolve("person", query, &candidates)?;
+    Ok((i, RecordId::from(id.to_string())))
 }
 
 /// The warnings for the records of `data` that could not be read.

@@ -13,7 +13,7 @@ use super::{apply, cell, text_edit, value_edit};
 use crate::ctx::Ctx;
 use crate::error::user;
 use crate::render::{Rec, names, person_name};
-use crate::workspace::{Doc, PeopleList, Workspace, find_person};
+use crate::workspace::{Doc, PeopleList, Workspace, find_person, find_person_in};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -415,10 +415,10 @@ fn show(
 ) -> anyhow::Result<()> {
     // Find the person among everyone's names, then read the rest of that
     // one document, keeping only the activities that involve the person.
-    let docs = ws.read_scope(ws.scope(account)?, Parts::PEOPLE)?;
-    let (i, id) = find_person(&docs, query)?;
-    let d = &ws.read_about(docs[i].id, &id)?;
-    drop(docs);
+    let lists = ws.people_lists(ws.scope(account)?)?;
+    let (i, id) = find_person_in(&lists, query)?;
+    let d = &ws.read_about(lists[i].id(), &id)?;
+    drop(lists);
     let Some(p) = d.data.people.get(&id) else {
         anyhow::bail!("person {id} changed while being read; try again");
     };

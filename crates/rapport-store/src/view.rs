@@ -30,8 +30,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::ChunkKey;
 
+mod activity;
 mod person;
 
+use activity::ActivityRef;
 pub use person::PersonRow;
 use person::StoredPerson;
 
@@ -214,13 +216,12 @@ impl Prefix {
         Some(pairs.into_iter().collect())
     }
 
-    /// The activities that involve `person`, decoded one at a time so
-    /// the others are dropped as soon as they are read.
+    /// The activities that involve `person`: each is read in place and
+    /// tested, and only those kept are copied out.
     fn activities_of(&self, person: &RecordId) -> Option<BTreeMap<RecordId, Activity>> {
         let bytes = self.section(Section::Activities)?;
         let mut de = postcard::Deserializer::from_bytes(bytes);
-        let keep = |a: &Activity| a.people.contains(person);
-        let pairs = Filtered(&keep).deserialize(&mut de).ok()?;
+        let pairs = Involving(person).deserialize(&mut de).ok()?;
         match de.finalize() {
             Ok([]) => Some(pairs.into_iter().collect()),
             _ => None,
@@ -283,11 +284,11 @@ impl Prefix {
     }
 }
 
-/// A collection written as a map, decoded as the sorted list of its pairs
-/// keeping only the records `keep` accepts.
-struct Filtered<'k, K>(&'k K);
+/// An activity log written as a map, decoded as the list of its pairs,
+/// keeping only the activities that involve one person.
+struct Involving<'p>(&'p RecordId);
 
-impl<'de, K: Fn(&Activity) -> bool> DeserializeSeed<'de> for Filtered<'_, K> {
+impl<'de> DeserializeSeed<'de> for Involving<'_> {
     type Value = Vec<(RecordId, Activity)>;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
@@ -295,18 +296,18 @@ impl<'de, K: Fn(&Activity) -> bool> DeserializeSeed<'de> for Filtered<'_, K> {
     }
 }
 
-impl<'de, K: Fn(&Activity) -> bool> Visitor<'de> for Filtered<'_, K> {
+impl<'de> Visitor<'de> for Involving<'_> {
     type Value = Vec<(RecordId, Activity)>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of records")
+        f.write_str("a list of activities")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut kept = Vec::new();
-        while let Some((id, record)) = seq.next_element::<(RecordId, Activity)>()? {
-            if (self.0)(&record) {
-                kept.push((id, record));
+        while let Some((id, activity)) = seq.next_element::<(&str, ActivityRef<'_>)>()? {
+            if activity.involves(self.0) {
+                kept.push((RecordId::from(id.to_string()), activity.into()));
             }
         }
         Ok(kept)

@@ -238,6 +238,20 @@ fn a_read_about_a_person_keeps_only_their_activities() {
     theirs.people = vec![bo.clone()];
     data.activities
         .insert(RecordId::from("act3".to_string()), theirs);
+    // Every field set, read in place before it is kept.
+    data.activities.insert(
+        RecordId::from("act4".to_string()),
+        Activity {
+            date: day(12).unwrap(),
+            people: vec![bo.clone(), RecordId::from("ana".to_string())],
+            kind: ActivityKind::ALL[2],
+            direction: Direction::Ask,
+            by: "jo".into(),
+            notes: Notes::new("lunch \"à deux\"\nthen a call"),
+            opportunity: Some(RecordId::from("opp".to_string())),
+            archived: true,
+        },
+    );
     views.write(&id(), &[key("a")], &mut data, None).unwrap();
     let ana = RecordId::from("ana".to_string());
     for person in [&ana, &bo, &RecordId::from("nobody".to_string())] {
@@ -255,7 +269,7 @@ fn a_read_about_a_person_keeps_only_their_activities() {
             .unwrap()
             .activities
             .len(),
-        2
+        3
     );
     assert!(
         views.read_about(&id(), &[key("b")], &ana).is_none(),
