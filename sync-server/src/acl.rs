@@ -199,7 +199,7 @@ impl Acl {
     /// Registers a document to the member's team (writes `teams.json`).
     pub fn register_doc(&self, identity: &Identity, doc: &str) -> Result<bool, RelayError> {
         // Already the team's: nothing to write (and no lock, no fsync).
-        if self.registry().team_of(doc) == Some(identity.team.as_str()) {
+        if self.registry().holds(&identity.team, doc) {
             return Ok(false);
         }
         let (_, created) = Registry::update_then(

@@ -255,6 +255,15 @@ impl Registry {
         found
     }
 
+    /// Whether `doc` is registered to `team`: what every frame asks (a
+    /// document belongs to one team at most, so this is `team_of(doc) ==
+    /// Some(team)` without walking every team).
+    pub fn holds(&self, team: &str, doc: &str) -> bool {
+        self.teams
+            .get(team)
+            .is_some_and(|t| t.docs.contains_key(doc))
+    }
+
     /// The team a document belongs to.
     pub fn team_of(&self, doc: &str) -> Option<&str> {
         self.teams
@@ -335,6 +344,10 @@ mod tests {
             Err(RelayError::Forbidden)
         ));
         assert_eq!(r.team_of("doc1"), Some("acme"));
+        assert!(r.holds("acme", "doc1"));
+        assert!(!r.holds("beta", "doc1"));
+        assert!(!r.holds("nobody", "doc1"));
+        assert!(!r.holds("acme", "doc2"));
     }
 
     #[test]

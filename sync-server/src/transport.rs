@@ -64,7 +64,7 @@ fn gate(bytes: &[u8], acl: &Acl, identity: &Identity) -> Result<Gate, String> {
     };
     let bare = doc.strip_prefix("automerge:").unwrap_or(&doc);
     let registry = acl.registry();
-    if registry.team_of(bare) == Some(identity.team.as_str()) {
+    if registry.holds(&identity.team, bare) {
         match (envelope.kind.as_str(), envelope.data) {
             ("sync" | "request", Some(ciborium::Value::Bytes(data))) => Ok(Gate::Check {
                 doc: bare.to_string(),
