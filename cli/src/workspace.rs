@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use automerge::AutoCommit;
 use rapport_core::analysis::agenda::{self, AgendaItem, Window};
 use rapport_core::doc::{self, Collection, DocData, Parts, Problem};
-use rapport_core::model::{AccountEntry, Owner};
+use rapport_core::model::{AccountEntry, Activity, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
 use rapport_store::{
-    ChunkKey, FsBackend, Loaded, PeopleSection, PersonRow, Store, StoreError, View, Views,
+    ChunkKey, FsBackend, Loaded, PeopleSection, PersonRow, Store, StoreError, View, Views, Whole,
 };
 
 use crate::ctx::{Config, Ctx};
@@ -31,6 +31,14 @@ impl Doc {
     pub fn label(&self) -> String {
         self.data.title()
     }
+}
+
+/// What [`Workspace::append_on_genesis`] did: what `add` gave, the view as
+/// it was, and the chunks the document has now.
+struct Appended<T> {
+    value: T,
+    whole: Whole,
+    chunks: Vec<ChunkKey>,
 }
 
 /// One document's people, to list: see [`Workspace::people_lists`].
@@ -514,20 +522,67 @@ impl<'a> Workspace<'a> {
         add: impl FnOnce(&mut AutoCommit) -> anyhow::Result<T>,
         record: impl FnOnce(&mut DocData, &T),
     ) -> anyhow::Result<T> {
+        let Appended {
+            value,
+            whole,
+            chunks,
+        } = match self.append_on_genesis(id, add)? {
+            Ok(appended) => appended,
+            Err(add) => return self.edit(id, add),
+        };
+        // A view that does not decode is left stale: the next read rebuilds it.
+        if let Some(View { mut data, genesis }) = whole.into_view() {
+            record(&mut data, &value);
+            self.saved(
+                id,
+                self.views
+                    .write(&id, &chunks, &mut data, genesis.as_deref()),
+            );
+        }
+        Ok(value)
+    }
+
+    /// [`append`](Self::append) of one activity, `record` under the fresh
+    /// id `id`: the view is brought up to date without decoding its
+    /// activity log ([`Whole::add_activity`]).
+    pub fn append_activity(
+        &self,
+        doc: DocId,
+        add: impl FnOnce(&mut AutoCommit) -> anyhow::Result<()>,
+        id: &RecordId,
+        record: &Activity,
+    ) -> anyhow::Result<()> {
+        let Appended { whole, chunks, .. } = match self.append_on_genesis(doc, add)? {
+            Ok(appended) => appended,
+            Err(add) => return self.edit(doc, add),
+        };
+        self.saved(
+            doc,
+            whole.add_activity(&self.views, &doc, &chunks, id, record),
+        );
+        Ok(())
+    }
+
+    /// The shared part of the appends: with a valid view of `id` that holds
+    /// the document's first change, `add` on that change alone, appended;
+    /// returns what `add` gave, the view as it was, and the chunks the
+    /// document has now. `Err(add)` where that cannot be done, for the
+    /// caller to [`edit`](Self::edit) instead.
+    fn append_on_genesis<T, F: FnOnce(&mut AutoCommit) -> anyhow::Result<T>>(
+        &self,
+        id: DocId,
+        add: F,
+    ) -> anyhow::Result<Result<Appended<T>, F>> {
         if self.loaded.borrow().contains_key(&id) {
-            return self.edit(id, add);
+            return Ok(Err(add));
         }
         let chunks = self.store.list_chunks(&id)?;
-        let Some(View {
-            mut data,
-            genesis: Some(genesis),
-        }) = self.views.read_all(&id, &chunks)
-        else {
-            return self.edit(id, add);
+        let Some(whole) = self.views.read_whole(&id, &chunks) else {
+            return Ok(Err(add));
         };
-        if data.schema > doc::SCHEMA_VERSION {
+        if whole.schema() > doc::SCHEMA_VERSION {
             return Err(rapport_core::Error::NewerSchema {
-                found: data.schema,
+                found: whole.schema(),
                 supported: doc::SCHEMA_VERSION,
             }
             .into());
@@ -535,20 +590,32 @@ impl<'a> Workspace<'a> {
         // A document whose first change did not create the collection maps
         // (another client's) takes the ordinary path: creating a map here
         // would conflict with the one that exists.
-        let Some(mut base) = AutoCommit::load(&genesis).ok().filter(doc::has_collections) else {
-            return self.edit(id, add);
+        let Some(mut base) = whole
+            .genesis()
+            .and_then(|g| AutoCommit::load(g).ok())
+            .filter(doc::has_collections)
+        else {
+            return Ok(Err(add));
         };
         let since = base.get_heads();
         let value = add(&mut base)?;
         let mut all = chunks;
         all.extend(self.store.append_changes(&id, &mut base, &since)?);
-        record(&mut data, &value);
-        if let Err(e) = self.views.write(&id, &all, &mut data, Some(&genesis)) {
+        Ok(Ok(Appended {
+            value,
+            whole,
+            chunks: all,
+        }))
+    }
+
+    /// Warns when a view could not be saved (only a cache: the next read
+    /// rebuilds it).
+    fn saved(&self, id: DocId, result: std::io::Result<()>) {
+        if let Err(e) = result {
             self.ctx
                 .out
                 .warn(format!("could not save a view of {id}: {e}"));
         }
-        Ok(value)
     }
 
     /// Rebuilds the view of `id` from `doc`, a copy that matches its

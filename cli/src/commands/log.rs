@@ -180,12 +180,11 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 archived: false,
             };
             let id = RecordId::random();
-            ws.append(
+            ws.append_activity(
                 d.id,
                 |am| Ok(doc::put_record(am, Collection::Activities, &id, &entry)?),
-                |data, _| {
-                    data.activities.insert(id.clone(), entry.clone());
-                },
+                &id,
+                &entry,
             )?;
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(d, &id, &entry));

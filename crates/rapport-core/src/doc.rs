@@ -159,15 +159,23 @@ pub struct Contacts(BTreeMap<String, BTreeMap<RecordId, Day>>);
 impl Contacts {
     /// Indexes an activity log.
     pub fn of(activities: &BTreeMap<RecordId, Activity>) -> Contacts {
-        let mut index: BTreeMap<String, BTreeMap<RecordId, Day>> = BTreeMap::new();
-        for a in activities.values().filter(|a| !a.archived) {
-            let by = index.entry(a.by.clone()).or_default();
-            for person in &a.people {
-                let last = by.entry(person.clone()).or_insert(a.date);
-                *last = (*last).max(a.date);
-            }
+        let mut contacts = Contacts::default();
+        for a in activities.values() {
+            contacts.add(a);
         }
-        Contacts(index)
+        contacts
+    }
+
+    /// Indexes one more activity.
+    pub fn add(&mut self, a: &Activity) {
+        if a.archived {
+            return;
+        }
+        let by = self.0.entry(a.by.clone()).or_default();
+        for person in &a.people {
+            let last = by.entry(person.clone()).or_insert(a.date);
+            *last = (*last).max(a.date);
+        }
     }
 
     /// The newest activity `member` logged with `person`.

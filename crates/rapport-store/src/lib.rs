@@ -18,4 +18,4 @@ pub use error::StoreError;
 pub use store::{
     ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, genesis, snapshot_name,
 };
-pub use view::{PeopleSection, PersonRow, View, Views};
+pub use view::{PeopleSection, PersonRow, View, Views, Whole};

@@ -140,6 +140,79 @@ impl PeopleSection {
     }
 }
 
+/// A valid view read whole: see [`Views::read_whole`].
+pub struct Whole {
+    prefix: Prefix,
+    schema: u64,
+}
+
+impl Whole {
+    /// The document's schema version.
+    pub fn schema(&self) -> u64 {
+        self.schema
+    }
+
+    /// The document's first change, if the view has it.
+    pub fn genesis(&self) -> Option<&[u8]> {
+        self.prefix
+            .section(Section::Genesis)
+            .filter(|g| !g.is_empty())
+    }
+
+    /// Every part, decoded, and the first change.
+    pub fn into_view(self) -> Option<View> {
+        let genesis = self.prefix.section(Section::Genesis)?;
+        Some(View {
+            genesis: (!genesis.is_empty()).then(|| genesis.to_vec()),
+            data: self.prefix.data(Parts::ALL, None)?,
+        })
+    }
+
+    /// Saves the view with one activity added, for `chunks` (those it was
+    /// read for and the change that added the activity), without decoding
+    /// the activity log: the activity is appended to its section's bytes
+    /// (readers collect a collection's pairs into a map, so their order
+    /// does not matter), the last contacts are updated with it, and the
+    /// agenda entries are computed again from the other parts. The result
+    /// reads the same as [`Views::write`] of the whole data would.
+    pub fn add_activity(
+        self,
+        views: &Views,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        record: &RecordId,
+        activity: &Activity,
+    ) -> std::io::Result<()> {
+        let damaged = || std::io::Error::other("the view did not decode");
+        let parts = Parts {
+            activities: false,
+            ..Parts::ALL
+        };
+        let mut data = self.prefix.data(parts, None).ok_or_else(damaged)?;
+        let mut contacts = data.contacts.take().ok_or_else(damaged)?;
+        contacts.add(activity);
+        data.contacts = Some(contacts);
+        let log = self
+            .prefix
+            .section(Section::Activities)
+            .ok_or_else(damaged)?;
+        let (count, pairs): (u64, &[u8]) = postcard::take_from_bytes(log).map_err(|_| damaged())?;
+        let mut activities = encode(&(count + 1))?;
+        activities.extend_from_slice(pairs);
+        activities.extend(encode(&(record, activity))?);
+        let mut sections: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(SECTIONS.len());
+        for section in SECTIONS {
+            sections.push(match section {
+                Section::Agenda => encode(&agenda::entries(&data))?.into(),
+                Section::Contacts => encode(&data.contacts)?.into(),
+                Section::Activities => std::mem::take(&mut activities).into(),
+                other => self.prefix.section(other).ok_or_else(damaged)?.into(),
+            });
+        }
+        views.write_sections(id, chunks, &sections)
+    }
+}
+
 /// A directory of views, one file per document.
 #[derive(Debug, Clone)]
 pub struct Views {
@@ -455,15 +528,22 @@ impl Views {
         Some(section)
     }
 
+    /// The view of `id` read whole, if it is valid for exactly these
+    /// chunks: to update it after a write that adds a record
+    /// ([`Whole::add_activity`]) or to decode it ([`Whole::into_view`]).
+    pub fn read_whole(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<Whole> {
+        let prefix = self.prefix(id, chunks, |_| true)?;
+        let head = prefix.head(Parts::NONE)?;
+        Some(Whole {
+            prefix,
+            schema: head.schema,
+        })
+    }
+
     /// Every part of `id` and its first change, if its view is valid for
     /// exactly these chunks.
     pub fn read_all(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<View> {
-        let prefix = self.prefix(id, chunks, |_| true)?;
-        let genesis = prefix.section(Section::Genesis)?;
-        Some(View {
-            genesis: (!genesis.is_empty()).then(|| genesis.to_vec()),
-            data: prefix.data(Parts::ALL, None)?,
-        })
+        self.read_whole(id, chunks)?.into_view()
     }
 
     /// Saves a view built from `chunks` (atomically; failures are only a
@@ -510,8 +590,20 @@ impl Views {
                 Section::Genesis => genesis.unwrap_or_default().to_vec(),
             });
         }
+        self.write_sections(id, chunks, &sections)
+    }
+
+    /// Writes a view of `sections` (in file order) built from `chunks`,
+    /// atomically.
+    fn write_sections(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        sections: &[impl AsRef<[u8]>],
+    ) -> std::io::Result<()> {
         let mut lengths = [(0, 0); SECTIONS.len()];
-        for (slot, bytes) in lengths.iter_mut().zip(&sections) {
+        for (slot, bytes) in lengths.iter_mut().zip(sections) {
+            let bytes = bytes.as_ref();
             let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
             *slot = (len, crc32fast::hash(bytes));
         }
@@ -527,8 +619,8 @@ impl Views {
             out.write_all(&VERSION.to_le_bytes())?;
             out.write_all(&header_len.to_le_bytes())?;
             out.write_all(&header)?;
-            for bytes in &sections {
-                out.write_all(bytes)?;
+            for bytes in sections {
+                out.write_all(bytes.as_ref())?;
             }
             out.flush()?;
         }

@@ -360,3 +360,59 @@ fn a_person_row_reads_what_a_stored_person_holds() {
     std::fs::write(&path, &bytes).unwrap();
     assert!(views.read_people(&id(), &[key("a")]).is_none(), "damaged");
 }
+
+#[test]
+fn adding_an_activity_reads_as_writing_the_whole_data_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let ana = RecordId::from("ana".to_string());
+    for (i, archived) in [(1, false), (2, true)] {
+        let mut data = sample();
+        views.write(&id(), &[key("a")], &mut data, None).unwrap();
+        let activity = Activity {
+            // Later than every logged contact, so the contacts and the
+            // relationship's keep-in-touch entry change (unless archived).
+            date: day(20).unwrap(),
+            people: vec![ana.clone()],
+            kind: ActivityKind::ALL[1],
+            direction: Direction::Give,
+            by: "sam".into(),
+            notes: Notes::new("sent the deck"),
+            opportunity: None,
+            archived,
+        };
+        let record = RecordId::from(format!("new{i}"));
+        let now = [key("a"), key("b")];
+        let whole = views.read_whole(&id(), &[key("a")]).unwrap();
+        whole
+            .add_activity(&views, &id(), &now, &record, &activity)
+            .unwrap();
+        assert!(
+            views.read_all(&id(), &[key("a")]).is_none(),
+            "stale for the old chunks"
+        );
+
+        let mut expected = data.clone();
+        expected.activities.insert(record.clone(), activity.clone());
+        expected.contacts = Some(Contacts::of(&expected.activities));
+        let read = views.read_all(&id(), &now).unwrap();
+        assert_eq!(json(&read.data), json(&expected), "archived: {archived}");
+        assert_eq!(read.data.contacts, expected.contacts);
+        assert_eq!(
+            read.data
+                .last_contact(data.relationships.values().next().unwrap()),
+            if archived { day(9) } else { day(20) }
+        );
+        let entries = agenda::entries(&expected);
+        let same = views
+            .read_agenda(&id(), &now, |_, read| read == entries.as_slice())
+            .unwrap();
+        assert!(same, "archived: {archived}");
+        // The same bytes as a view written from the whole data, but for the
+        // activity log's order.
+        let appended = std::fs::read(views.path(&id())).unwrap();
+        views.write(&id(), &now, &mut expected, None).unwrap();
+        let written = std::fs::read(views.path(&id())).unwrap();
+        assert_eq!(appended.len(), written.len());
+    }
+}
