@@ -556,10 +556,10 @@ impl<'a> Workspace<'a> {
             Ok(appended) => appended,
             Err(add) => return self.edit(doc, add),
         };
-        self.saved(
-            doc,
-            whole.add_activity(&self.views, &doc, &chunks, id, record),
-        );
+        // A view that does not decode is left stale: the next read rebuilds it.
+        if let Some(written) = whole.add_activity(&self.views, &doc, &chunks, id, record) {
+            self.saved(doc, written);
+        }
         Ok(())
     }
 
@@ -671,15 +671,31 @@ pub fn find(
     named: impl Fn(&DocData) -> Vec<Named>,
 ) -> anyhow::Result<(usize, RecordId)> {
     let multi = docs.len() > 1;
+    resolve_in(
+        kind,
+        query,
+        docs.iter()
+            .map(|d| (multi.then(|| d.label()), named(&d.data))),
+    )
+}
+
+/// Resolves `query` among groups of named records, one per document (with
+/// its name as context when there are several); returns the group's index
+/// and the record id.
+fn resolve_in(
+    kind: &str,
+    query: &str,
+    groups: impl Iterator<Item = (Option<String>, Vec<Named>)>,
+) -> anyhow::Result<(usize, RecordId)> {
     let mut candidates = Vec::new();
-    for (i, d) in docs.iter().enumerate() {
-        for n in named(&d.data) {
+    for (i, (context, names)) in groups.enumerate() {
+        for n in names {
             candidates.push(Candidate {
-                key: (i, n.id.clone()),
                 id: n.id.to_string(),
+                key: (i, n.id),
                 name: n.name,
                 email: n.email,
-                context: multi.then(|| d.label()),
+                context: context.clone(),
                 archived: n.archived,
             });
         }
@@ -708,22 +724,21 @@ pub fn find_person(docs: &[Doc], query: &str) -> anyhow::Result<(usize, RecordId
 /// place rather than from decoded people.
 pub fn find_person_in(lists: &[PeopleList], query: &str) -> anyhow::Result<(usize, RecordId)> {
     let multi = lists.len() > 1;
-    let mut candidates = Vec::new();
-    for (i, list) in lists.iter().enumerate() {
-        let context = multi.then(|| list.label());
-        for (id, p) in list.rows()? {
-            candidates.push(Candidate {
-                key: (i, id),
-                id: id.to_string(),
+    let mut groups = Vec::with_capacity(lists.len());
+    for list in lists {
+        let names = list
+            .rows()?
+            .into_iter()
+            .map(|(id, p)| Named {
+                id: RecordId::from(id.to_string()),
                 name: p.name.to_string(),
                 email: p.email.map(str::to_string),
-                context: context.clone(),
                 archived: p.archived,
-            });
-        }
+            })
+            .collect();
+        groups.push((multi.then(|| list.label()), names));
     }
-    let (i, id) = resolve("person", query, &candidates)?;
-    Ok((i, RecordId::from(id.to_string())))
+    resolve_in("person", query, groups.into_iter())
 }
 
 /// The warnings for the records of `data` that could not be read.

@@ -255,9 +255,11 @@ impl Registry {
         found
     }
 
-    /// Whether `doc` is registered to `team`: what every frame asks (a
-    /// document belongs to one team at most, so this is `team_of(doc) ==
-    /// Some(team)` without walking every team).
+    /// Whether `doc` is registered to `team`: what every frame asks, with
+    /// one lookup. `register_doc` refuses a document another team holds,
+    /// so this is `team_of(doc) == Some(team)`; a `teams.json` edited by
+    /// hand to list one document under two teams gives it to both, as the
+    /// share policy (`acl.rs`) already did.
     pub fn holds(&self, team: &str, doc: &str) -> bool {
         self.teams
             .get(team)

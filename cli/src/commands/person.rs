@@ -6,6 +6,7 @@ use rapport_core::doc::{self, Collection, DocData, Parts};
 use rapport_core::enums::{DecisionOrientation, Direction, PoliticalStatus};
 use rapport_core::model::Person;
 use rapport_core::values::{validate_email, validate_name};
+use rapport_store::PersonRow;
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -293,7 +294,7 @@ fn add(ws: &Workspace, name: &str, account: Option<&str>, f: Fields) -> anyhow::
 }
 
 #[derive(Serialize)]
-struct PersonRow<'a> {
+struct ListedPerson<'a> {
     #[serde(flatten)]
     rec: Rec<'a, Person>,
     key_player: bool,
@@ -307,12 +308,12 @@ fn list(
     all: bool,
 ) -> anyhow::Result<()> {
     let scope = ws.scope(account)?;
-    let shown = |archived: bool, key_player: bool, mut tags: &mut dyn Iterator<Item = &str>| {
-        (all || !archived)
-            && (!key_players || key_player)
+    let shown = |p: &PersonRow<'_>| {
+        (all || !p.archived)
+            && (!key_players || p.is_key_player())
             && tag
                 .as_ref()
-                .is_none_or(|t| Iterator::any(&mut tags, |x| x.eq_ignore_ascii_case(t)))
+                .is_none_or(|t| p.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
     };
     let out = &ws.ctx.out;
     if out.json {
@@ -324,20 +325,14 @@ fn list(
                 d.data
                     .people
                     .iter()
-                    .filter(|(_, p)| {
-                        shown(
-                            p.archived,
-                            p.is_key_player(),
-                            &mut p.tags.iter().map(String::as_str),
-                        )
-                    })
+                    .filter(|(_, p)| shown(&PersonRow::of(p)))
                     .map(|(id, p)| (i, id, p)),
             );
         }
         sort_rows(&mut rows, &labels, |p| &p.name);
-        let json: Vec<PersonRow> = rows
+        let json: Vec<ListedPerson> = rows
             .iter()
-            .map(|(i, id, p)| PersonRow {
+            .map(|(i, id, p)| ListedPerson {
                 rec: Rec::new(&docs[*i], id, p),
                 key_player: p.is_key_player(),
             })
@@ -353,7 +348,7 @@ fn list(
         rows.extend(
             list.rows()?
                 .into_iter()
-                .filter(|(_, p)| shown(p.archived, p.is_key_player(), &mut p.tags.iter().copied()))
+                .filter(|(_, p)| shown(p))
                 .map(|(id, p)| (i, id, p)),
         );
     }

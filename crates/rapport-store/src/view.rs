@@ -129,14 +129,17 @@ pub struct View {
 /// [`Views::read_people`].
 pub struct PeopleSection {
     pub head: DocData,
+    /// The view's bytes, read as far as the end of the people section.
     bytes: Vec<u8>,
+    /// Where the people section starts in them.
+    start: usize,
 }
 
 impl PeopleSection {
     /// The people, by id, read in place. `None` only if the bytes do not
     /// decode, which [`Views::read_people`] checked they do.
     pub fn rows(&self) -> Option<Vec<(&str, PersonRow<'_>)>> {
-        decode_borrowed(&self.bytes)
+        decode_borrowed(self.bytes.get(self.start..)?)
     }
 }
 
@@ -174,7 +177,9 @@ impl Whole {
     /// (readers collect a collection's pairs into a map, so their order
     /// does not matter), the last contacts are updated with it, and the
     /// agenda entries are computed again from the other parts. The result
-    /// reads the same as [`Views::write`] of the whole data would.
+    /// reads the same as [`Views::write`] of the whole data would. `None`
+    /// (nothing written) if the view does not decode: it is then stale for
+    /// `chunks`, and the next read rebuilds it.
     pub fn add_activity(
         self,
         views: &Views,
@@ -182,34 +187,38 @@ impl Whole {
         chunks: &[ChunkKey],
         record: &RecordId,
         activity: &Activity,
-    ) -> std::io::Result<()> {
-        let damaged = || std::io::Error::other("the view did not decode");
+    ) -> Option<std::io::Result<()>> {
         let parts = Parts {
             activities: false,
             ..Parts::ALL
         };
-        let mut data = self.prefix.data(parts, None).ok_or_else(damaged)?;
-        let mut contacts = data.contacts.take().ok_or_else(damaged)?;
+        let mut data = self.prefix.data(parts, None)?;
+        let mut contacts = data.contacts.take()?;
         contacts.add(activity);
         data.contacts = Some(contacts);
-        let log = self
-            .prefix
-            .section(Section::Activities)
-            .ok_or_else(damaged)?;
-        let (count, pairs): (u64, &[u8]) = postcard::take_from_bytes(log).map_err(|_| damaged())?;
-        let mut activities = encode(&(count + 1))?;
-        activities.extend_from_slice(pairs);
-        activities.extend(encode(&(record, activity))?);
-        let mut sections: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(SECTIONS.len());
+        let log = self.prefix.section(Section::Activities)?;
+        let (count, pairs): (u64, &[u8]) = postcard::take_from_bytes(log).ok()?;
+        let count = count.checked_add(1)?;
+        let mut kept = Vec::with_capacity(SECTIONS.len());
         for section in SECTIONS {
-            sections.push(match section {
-                Section::Agenda => encode(&agenda::entries(&data))?.into(),
-                Section::Contacts => encode(&data.contacts)?.into(),
-                Section::Activities => std::mem::take(&mut activities).into(),
-                other => self.prefix.section(other).ok_or_else(damaged)?.into(),
-            });
+            kept.push(self.prefix.section(section)?);
         }
-        views.write_sections(id, chunks, &sections)
+        let write = || {
+            let mut activities = encode(&count)?;
+            activities.extend_from_slice(pairs);
+            activities.extend(encode(&(record, activity))?);
+            let mut sections: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(SECTIONS.len());
+            for (section, bytes) in SECTIONS.iter().zip(kept) {
+                sections.push(match section {
+                    Section::Agenda => encode(&agenda::entries(&data))?.into(),
+                    Section::Contacts => encode(&data.contacts)?.into(),
+                    Section::Activities => std::mem::take(&mut activities).into(),
+                    _ => bytes.into(),
+                });
+            }
+            views.write_sections(id, chunks, &sections)
+        };
+        Some(write())
     }
 }
 
@@ -230,10 +239,7 @@ fn fingerprint(chunks: &[ChunkKey]) -> Vec<String> {
 
 /// Decodes one whole section; trailing bytes are damage.
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    match postcard::take_from_bytes(bytes) {
-        Ok((value, [])) => Some(value),
-        _ => None,
-    }
+    decode_borrowed(bytes)
 }
 
 /// Decodes one whole section, borrowing its text.
@@ -257,7 +263,9 @@ struct Prefix {
 }
 
 impl Prefix {
-    /// Where `section` is in [`bytes`](Self::bytes), if it was read.
+    /// Where `section` is in [`bytes`](Self::bytes), if the file is that
+    /// long. A section the read skipped is there as zeros: only its
+    /// checksum ([`section`](Self::section)) keeps it from being used.
     fn range(&self, section: Section) -> Option<std::ops::Range<usize>> {
         let i = SECTIONS.iter().position(|s| *s == section)?;
         let offset: usize = self.header.sections[..i]
@@ -516,14 +524,17 @@ impl Views {
     pub fn read_people(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<PeopleSection> {
         let prefix = self.prefix(id, chunks, |s| matches!(s, Section::Head | Section::People))?;
         let head = prefix.head(Parts::PEOPLE)?;
-        // Checked (and its checksum) before it is handed out, so `rows`
-        // reads what was checked.
+        // Checked (its checksum, and that it decodes) before it is handed
+        // out, so `rows` reads what was checked.
         prefix.section(Section::People)?;
         let range = prefix.range(Section::People)?;
         let mut bytes = prefix.bytes;
         bytes.truncate(range.end);
-        bytes.drain(..range.start);
-        let section = PeopleSection { head, bytes };
+        let section = PeopleSection {
+            head,
+            bytes,
+            start: range.start,
+        };
         section.rows()?;
         Some(section)
     }
@@ -557,7 +568,6 @@ impl Views {
         data: &mut DocData,
         genesis: Option<&[u8]>,
     ) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
         data.contacts = Some(Contacts::of(&data.activities));
         let data = &*data;
         let mut sections = Vec::with_capacity(SECTIONS.len());
@@ -601,6 +611,7 @@ impl Views {
         chunks: &[ChunkKey],
         sections: &[impl AsRef<[u8]>],
     ) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
         let mut lengths = [(0, 0); SECTIONS.len()];
         for (slot, bytes) in lengths.iter_mut().zip(sections) {
             let bytes = bytes.as_ref();

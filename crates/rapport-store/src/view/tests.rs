@@ -366,8 +366,17 @@ fn adding_an_activity_reads_as_writing_the_whole_data_would() {
     let dir = tempfile::tempdir().unwrap();
     let views = Views::new(dir.path());
     let ana = RecordId::from("ana".to_string());
-    for (i, archived) in [(1, false), (2, true)] {
+    // (id, archived, activities already logged): an id that sorts last
+    // (the bytes are then exactly those of a whole write), one that sorts
+    // first, and a log going from 127 to 128 (the count's varint widens).
+    for (record, archived, logged) in [("new", false, 2), ("000", true, 2), ("new", false, 127)] {
         let mut data = sample();
+        let first = data.activities.values().next().unwrap().clone();
+        for i in data.activities.len()..logged {
+            data.activities
+                .insert(RecordId::from(format!("more{i:03}")), first.clone());
+        }
+        assert_eq!(data.activities.len(), logged);
         views.write(&id(), &[key("a")], &mut data, None).unwrap();
         let activity = Activity {
             // Later than every logged contact, so the contacts and the
@@ -381,38 +390,44 @@ fn adding_an_activity_reads_as_writing_the_whole_data_would() {
             opportunity: None,
             archived,
         };
-        let record = RecordId::from(format!("new{i}"));
+        let record = RecordId::from(record.to_string());
         let now = [key("a"), key("b")];
+        let case = format!("{record}, archived {archived}, {logged} logged");
         let whole = views.read_whole(&id(), &[key("a")]).unwrap();
         whole
             .add_activity(&views, &id(), &now, &record, &activity)
+            .expect("the view decodes")
             .unwrap();
         assert!(
             views.read_all(&id(), &[key("a")]).is_none(),
-            "stale for the old chunks"
+            "{case}: stale for the old chunks"
         );
 
         let mut expected = data.clone();
         expected.activities.insert(record.clone(), activity.clone());
         expected.contacts = Some(Contacts::of(&expected.activities));
         let read = views.read_all(&id(), &now).unwrap();
-        assert_eq!(json(&read.data), json(&expected), "archived: {archived}");
-        assert_eq!(read.data.contacts, expected.contacts);
+        assert_eq!(json(&read.data), json(&expected), "{case}");
+        assert_eq!(read.data.contacts, expected.contacts, "{case}");
         assert_eq!(
             read.data
                 .last_contact(data.relationships.values().next().unwrap()),
-            if archived { day(9) } else { day(20) }
+            if archived { day(9) } else { day(20) },
+            "{case}"
         );
         let entries = agenda::entries(&expected);
         let same = views
             .read_agenda(&id(), &now, |_, read| read == entries.as_slice())
             .unwrap();
-        assert!(same, "archived: {archived}");
-        // The same bytes as a view written from the whole data, but for the
-        // activity log's order.
+        assert!(same, "{case}");
         let appended = std::fs::read(views.path(&id())).unwrap();
         views.write(&id(), &now, &mut expected, None).unwrap();
         let written = std::fs::read(views.path(&id())).unwrap();
-        assert_eq!(appended.len(), written.len());
+        if record.as_ref() == "new" {
+            assert_eq!(appended, written, "{case}");
+        } else {
+            assert_eq!(appended.len(), written.len(), "{case}");
+            assert_ne!(appended, written, "{case}: the log is out of order");
+        }
     }
 }
