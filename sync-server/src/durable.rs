@@ -207,18 +207,50 @@ impl DurableStorage {
     }
 
     fn path(&self, key: &StorageKey) -> PathBuf {
-        let mut path = self.docs_dir.clone();
-        for (i, part) in key.into_iter().enumerate() {
-            if i == 0 {
-                let split = part.char_indices().nth(2).map_or(part.len(), |(i, _)| i);
-                path.push(&part[..split]);
-                path.push(&part[split..]);
-            } else {
-                path.push(part);
-            }
-        }
-        path
+        key_path(&self.docs_dir, key)
     }
+}
+
+/// Where `key` lives under `docs_dir`, in automerge-repo's layout (the
+/// first part split after two characters).
+fn key_path(docs_dir: &Path, key: &StorageKey) -> PathBuf {
+    let mut path = docs_dir.to_path_buf();
+    for (i, part) in key.into_iter().enumerate() {
+        if i == 0 {
+            let split = part.char_indices().nth(2).map_or(part.len(), |(i, _)| i);
+            path.push(&part[..split]);
+            path.push(&part[split..]);
+        } else {
+            path.push(part);
+        }
+    }
+    path
+}
+
+/// Writes samod's storage id (`storage-adapter-id`, a random UUID as samod
+/// makes one) if the data directory has none. Each team's repo reads it
+/// when it starts, and writes a new one when it is missing: two teams
+/// starting at once on a fresh directory would each write their own, and
+/// one repo would run under an id the directory does not hold.
+pub fn ensure_storage_id(docs_dir: &Path, tmp_dir: &Path, fsync: bool) -> std::io::Result<()> {
+    let path = key_path(docs_dir, &StorageKey::storage_id_path());
+    if path.exists() {
+        return Ok(());
+    }
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(std::io::Error::other)?;
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex = hex::encode(b);
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    );
+    write_atomically(tmp_dir, &path, uuid.as_bytes(), fsync)
 }
 
 /// The document a key belongs to, and the changes writing its bytes makes
@@ -469,6 +501,32 @@ mod tests {
             doc.commit();
         }
         doc
+    }
+
+    #[test]
+    fn the_storage_id_is_written_once_as_samod_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let (docs, tmp) = (dir.path().join("docs"), dir.path().join("tmp"));
+        ensure_storage_id(&docs, &tmp, true).unwrap();
+        let path = docs.join("st/orage-adapter-id");
+        let id = std::fs::read_to_string(&path).unwrap();
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{id}"
+        );
+        assert!(parts[2].starts_with('4'), "version 4: {id}");
+        assert!("89ab".contains(&parts[3][..1]), "RFC 4122 variant: {id}");
+        ensure_storage_id(&docs, &tmp, true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), id, "kept");
+        let other = tempfile::tempdir().unwrap();
+        ensure_storage_id(other.path(), &tmp, false).unwrap();
+        assert_ne!(
+            std::fs::read_to_string(other.path().join("st/orage-adapter-id")).unwrap(),
+            id,
+            "random"
+        );
     }
 
     #[test]

@@ -321,10 +321,15 @@ async fn a_restarted_relay_still_serves_its_documents() {
     let t = setup(dir.path());
     let relay = Relay::start(dir.path()).await;
     let sam = client(&relay, "sam-1", &t.sam).await;
+    // samod's storage id is written when the relay starts, and kept.
+    let id_file = dir.path().join("docs/st/orage-adapter-id");
+    let storage_id = std::fs::read_to_string(&id_file).expect("written");
+    assert_eq!(storage_id.len(), 36, "a UUID: {storage_id}");
     let doc = shared_doc(&relay, &sam, &t.sam, "k", "kept").await;
     let id = doc.document_id().clone();
     sam.repo.stop().await;
     relay.stop().await;
+    assert_eq!(std::fs::read_to_string(&id_file).unwrap(), storage_id);
 
     let relay = Relay::start(dir.path()).await;
     let jo = client(&relay, "jo-1", &t.jo).await;
@@ -334,6 +339,7 @@ async fn a_restarted_relay_still_serves_its_documents() {
         .expect("stored");
     eventually("content", || get(&jo_doc, "k").as_deref() == Some("kept")).await;
     relay.stop().await;
+    assert_eq!(std::fs::read_to_string(&id_file).unwrap(), storage_id);
 }
 
 /// Each team gets its own repo while its members are connected; once a team
