@@ -40,6 +40,9 @@ pub struct Metrics {
 pub struct Observer {
     pub metrics: std::sync::Arc<Metrics>,
     pub open: std::sync::Arc<AtomicU64>,
+    /// Called when applying a sync message panicked (samod-core, patched,
+    /// rolled the document back and closes the sender's connection).
+    pub on_panic: std::sync::Arc<dyn Fn() + Send + Sync>,
 }
 
 fn dec(counter: &AtomicU64) {
@@ -52,9 +55,15 @@ impl samod::RepoObserver for Observer {
     fn observe(&self, event: &samod::RepoEvent) {
         let m = &self.metrics;
         match event {
-            samod::RepoEvent::SyncMessageReceived { bytes, .. } => {
+            samod::RepoEvent::SyncMessageReceived {
+                bytes, duration, ..
+            } => {
                 Metrics::inc(&m.messages_in);
                 Metrics::add(&m.bytes_in, *bytes as u64);
+                if *duration == samod_core::PANICKED {
+                    Metrics::inc(&m.document_panics);
+                    (self.on_panic)();
+                }
             }
             samod::RepoEvent::SyncMessageGenerated { bytes, .. } => {
                 Metrics::inc(&m.messages_out);

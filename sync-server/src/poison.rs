@@ -65,6 +65,12 @@ impl Recent {
         guard.1 = 0;
         guard.0.drain(..).collect()
     }
+
+    /// A copy of the payloads kept, which stay.
+    pub fn snapshot(&self) -> Vec<Entry> {
+        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        guard.0.iter().cloned().collect()
+    }
 }
 
 /// Change hashes each team refuses, kept in `poisoned.json` in the data

@@ -32,10 +32,11 @@ use crate::error::RelayError;
 use crate::metrics::{Metrics, Observer};
 use crate::poison::{self, Poisons, Recent};
 
-/// Threads per team for document work. Documents run on a rayon pool so a
-/// panic inside automerge stops only the document it hit (it is caught,
-/// logged and counted); two threads let one team's documents work in
-/// parallel without a busy team starving the others.
+/// Threads per team for document work. Documents run on a rayon pool whose
+/// panic handler restarts the team after a panic samod-core did not catch
+/// itself (it rolls back a sync message that panics, see
+/// vendor/samod-core/PATCHED.md); two threads let one team's documents work
+/// in parallel without a busy team starving the others.
 const THREADS_PER_TEAM: usize = 2;
 
 /// How long `stop` may take before the relay gives up on a repo (a
@@ -286,20 +287,26 @@ impl Repos {
             // Name the change that panicked before anyone reconnects (they
             // wait on this slot), so sending it again is refused at the door.
             if why == PANICKED {
-                let docs_dir = self.docs_dir.clone();
-                let found = tokio::task::spawn_blocking(move || poison::find(&docs_dir, &recent))
-                    .await
-                    .ok()
-                    .flatten();
-                match found {
-                    Some(found) if !found.changes.is_empty() => {
-                        tracing::error!(%team, member = %found.member, doc = %found.doc, changes = ?found.changes, "found the change that panicked the document; it is refused from now on (consider removing the member)");
-                        Metrics::add(&self.metrics.poisoned_changes, found.changes.len() as u64);
-                        self.poisons.add(&team, found.changes);
-                    }
-                    _ => tracing::warn!(%team, "could not tell which change panicked the document"),
-                }
+                self.refuse_culprit(&team, recent).await;
             }
+        }
+    }
+
+    /// Replays `recent` on the team's documents as stored to name the
+    /// change that panicked one of them, and refuses it from then on.
+    async fn refuse_culprit(&self, team: &str, recent: Vec<poison::Entry>) {
+        let docs_dir = self.docs_dir.clone();
+        let found = tokio::task::spawn_blocking(move || poison::find(&docs_dir, &recent))
+            .await
+            .ok()
+            .flatten();
+        match found {
+            Some(found) if !found.changes.is_empty() => {
+                tracing::error!(%team, member = %found.member, doc = %found.doc, changes = ?found.changes, "found the change that panicked the document; it is refused from now on (consider removing the member)");
+                Metrics::add(&self.metrics.poisoned_changes, found.changes.len() as u64);
+                self.poisons.add(team, found.changes);
+            }
+            _ => tracing::warn!(%team, "could not tell which change panicked the document"),
         }
     }
 
@@ -347,6 +354,26 @@ impl Repos {
                 });
             })
         };
+        let recent: Arc<Recent> = Arc::default();
+        // A sync message that panicked while applied was rolled back by
+        // (patched) samod-core, and only its connection closed: the team
+        // carries on, and the change is named and refused.
+        let on_panic: Arc<dyn Fn() + Send + Sync> = {
+            let (repos, rt, name, recent) = (
+                Arc::downgrade(&self),
+                tokio::runtime::Handle::current(),
+                team.to_string(),
+                recent.clone(),
+            );
+            Arc::new(move || {
+                let (repos, name, recent) = (repos.clone(), name.clone(), recent.clone());
+                rt.spawn(async move {
+                    if let Some(repos) = repos.upgrade() {
+                        repos.refuse_culprit(&name, recent.snapshot()).await;
+                    }
+                });
+            })
+        };
         let tasks = TeamTasks {
             rt: tokio::runtime::Handle::current(),
             tasks: Arc::default(),
@@ -367,6 +394,7 @@ impl Repos {
             .with_observer(Observer {
                 metrics: self.metrics.clone(),
                 open: open.clone(),
+                on_panic,
             })
             .load()
             .await;
@@ -382,7 +410,7 @@ impl Repos {
             repo,
             acceptor,
             ledger,
-            recent: Arc::default(),
+            recent,
             cut: CancellationToken::new(),
             generation,
             open,
