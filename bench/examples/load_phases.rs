@@ -1,5 +1,6 @@
 //! Where the time of reading one document goes: automerge load, hydrate,
-//! and our two decoders. Usage:
+//! and our two decoders; and what the relay's panic guard pays to copy it
+//! (vendor/samod-core/PATCHED.md). Usage:
 //! `cargo run --release -p rapport-bench --example load_phases -- STORE/xx/yyyy/snapshot/HASH`
 
 use std::time::Instant;
@@ -16,6 +17,10 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let doc = Automerge::load(&bytes)?;
     println!("automerge load          {:?}", t.elapsed());
+    let t = Instant::now();
+    let copy = doc.clone();
+    println!("clone (relay's guard)   {:?}", t.elapsed());
+    drop(copy);
     let t = Instant::now();
     let _unverified = Automerge::load_unverified_heads(&bytes)?;
     println!("load, unverified heads  {:?}", t.elapsed());
