@@ -9,7 +9,7 @@ use rapport_core::model::Person;
 use rapport_core::{Day, Notes, RecordId};
 use std::marker::PhantomData;
 
-use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -111,7 +111,7 @@ impl From<StoredPerson> for Person {
 
 /// What a listing shows of a person, read in place from a view's bytes:
 /// the text is borrowed and the fields not shown are read past, so
-/// nothing is allocated but the (usually empty) tags. The fields are
+/// nothing is allocated but the (usually empty) lists. The fields are
 /// [`StoredPerson`]'s, in its order (postcard has no field names; a test
 /// checks the two read the same).
 #[derive(Debug, Deserialize)]
@@ -130,9 +130,9 @@ pub struct PersonRow<'a> {
     #[serde(borrow)]
     reports_to: Skip<Option<&'a str>>,
     #[serde(borrow)]
-    influences: SkipList<&'a str>,
+    influences: Skip<Vec<&'a str>>,
     #[serde(borrow)]
-    opposes: SkipList<&'a str>,
+    opposes: Skip<Vec<&'a str>>,
     orientation: Skip<Option<DecisionOrientation>>,
     pub political_status: Option<PoliticalStatus>,
     #[serde(borrow)]
@@ -156,8 +156,8 @@ impl<'a> PersonRow<'a> {
             phone: Skip(PhantomData),
             title: p.title.as_deref(),
             reports_to: Skip(PhantomData),
-            influences: SkipList(PhantomData),
-            opposes: SkipList(PhantomData),
+            influences: Skip(PhantomData),
+            opposes: Skip(PhantomData),
             orientation: Skip(PhantomData),
             political_status: p.political_status,
             goals: Skip(PhantomData),
@@ -189,33 +189,5 @@ impl<T> std::fmt::Debug for Skip<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Skip<T> {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         T::deserialize(de).map(|_| Skip(PhantomData))
-    }
-}
-
-/// A list read past, one element at a time, without collecting it.
-struct SkipList<T>(PhantomData<T>);
-
-impl<T> std::fmt::Debug for SkipList<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[..]")
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for SkipList<T> {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        de.deserialize_seq(SkipList(PhantomData))
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for SkipList<T> {
-    type Value = SkipList<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<Skip<T>>()?.is_some() {}
-        Ok(self)
     }
 }
