@@ -1,6 +1,7 @@
 //! Crash safety of the local store: `rapport` killed with SIGKILL at seeded
-//! random moments while it writes (appends, edits, and the compactions they
-//! trigger every 64 chunks). Every command that reported success must still
+//! random moments while it writes (appends of people and of activities,
+//! which update the view without decoding the log; edits; and the
+//! compactions they trigger every 64 chunks). Every command that reported success must still
 //! be there, and the store must open cleanly.
 //!
 //! Quick in CI (300 kill points, about 5 s); the long run is
@@ -21,6 +22,26 @@ fn names(home: &Home) -> Vec<String> {
         .collect()
 }
 
+/// The notes of every activity logged in Acme, read through the views
+/// (and so checking them too).
+fn logged(home: &Home) -> Vec<String> {
+    home.ok(&[
+        "log",
+        "list",
+        "--account",
+        "Acme",
+        "--json",
+        "--limit",
+        "100000",
+    ])
+    .json()
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|a| a["activity"]["notes"].as_str().unwrap().to_string())
+    .collect()
+}
+
 #[test]
 fn writes_killed_at_random_moments_lose_nothing_that_was_reported_done() {
     let runs: u64 = std::env::var("RAPPORT_KILL_RUNS")
@@ -31,23 +52,32 @@ fn writes_killed_at_random_moments_lose_nothing_that_was_reported_done() {
     home.ok(&["account", "add", "Acme"]);
     home.ok(&["person", "add", "Ana", "--account", "Acme"]);
     let mut rng = Rng(0x6b69_6c6c_2d6d_6521);
-    let mut done = Vec::new();
+    let (mut done, mut logs) = (Vec::new(), Vec::new());
     let (mut killed, mut finished) = (0, 0);
     for i in 0..runs {
         let name = format!("K{i}");
-        // An add (the append path when a view is valid), or an edit of Ana
-        // that loads the document and may compact it.
-        let args: Vec<String> = if rng.below(3) == 0 {
-            ["person", "edit", "Ana", "--title"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain([format!("T{i}")])
-                .collect()
-        } else {
-            ["person", "add", &name, "--account", "Acme"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
+        // An add of a person or of an activity (the append paths when a
+        // view is valid), or an edit of Ana that loads the document and
+        // may compact it.
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let args: Vec<String> = match rng.below(3) {
+            0 => {
+                let mut a = words(&["person", "edit", "Ana", "--title"]);
+                a.push(format!("T{i}"));
+                a
+            }
+            1 => words(&[
+                "log",
+                "add",
+                "Ana",
+                "--account",
+                "Acme",
+                "--kind",
+                "call",
+                "--notes",
+                &name,
+            ]),
+            _ => words(&["person", "add", &name, "--account", "Acme"]),
         };
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut child = home
@@ -61,8 +91,10 @@ fn writes_killed_at_random_moments_lose_nothing_that_was_reported_done() {
         let status = child.wait().unwrap();
         if status.success() {
             finished += 1;
-            if argv[1] == "add" {
-                done.push(name);
+            match (argv[0], argv[1]) {
+                ("person", "add") => done.push(name),
+                ("log", "add") => logs.push(name),
+                _ => {}
             }
         } else {
             killed += 1;
@@ -80,6 +112,13 @@ fn writes_killed_at_random_moments_lose_nothing_that_was_reported_done() {
             for n in &done {
                 assert!(now.contains(n), "{n} was reported added, then lost");
             }
+            let now = logged(&home);
+            for n in &logs {
+                assert!(
+                    now.contains(n),
+                    "activity {n} was reported logged, then lost"
+                );
+            }
         }
     }
     // The seeds must actually kill some writes and let others finish.
@@ -91,4 +130,5 @@ fn writes_killed_at_random_moments_lose_nothing_that_was_reported_done() {
         finished >= runs / 10,
         "only {finished} of {runs} runs finished"
     );
+    assert!(!logs.is_empty(), "no activity was logged to the end");
 }
