@@ -370,16 +370,47 @@ impl<'a> Workspace<'a> {
         ids: Vec<DocId>,
         parts: Parts,
     ) -> impl Iterator<Item = anyhow::Result<Doc>> {
-        let views = self.through_views(&ids, |views, id, chunks| views.read(id, chunks, parts));
+        self.map_each(ids, parts, |doc| doc)
+    }
+
+    /// `f` of each of `ids` as [`read`](Self::read) gives it, in order: on
+    /// the reading threads for the documents with a valid view (so each
+    /// document's data is dropped as soon as `f` is done with it), then
+    /// on this one for the others. Warnings come in document order.
+    fn map_each<T: Send>(
+        &self,
+        ids: Vec<DocId>,
+        parts: Parts,
+        f: impl Fn(Doc) -> T + Sync,
+    ) -> impl Iterator<Item = anyhow::Result<T>> {
+        let views = self.through_views(&ids, |views, id, chunks| {
+            let data = views.read(id, chunks, parts)?;
+            let warnings = problem_warnings(&data);
+            Some((warnings, f(Doc { id: *id, data })))
+        });
         ids.into_iter()
             .zip(views)
             .map(move |(id, view)| match view {
-                Some(data) => {
-                    self.warn_problems(&data);
-                    Ok(Doc { id, data })
+                Some((warnings, value)) => {
+                    for warning in warnings {
+                        self.ctx.out.warn(warning);
+                    }
+                    Ok(value)
                 }
-                None => self.read(id, parts),
+                None => self.read(id, parts).map(&f),
             })
+    }
+
+    /// `f` of every account document, by name, as
+    /// [`read_accounts`](Self::read_accounts) reads them, each document's
+    /// data dropped once `f` is done with it.
+    pub fn map_accounts<T: Send>(
+        &self,
+        parts: Parts,
+        f: impl Fn(Doc) -> T + Sync,
+    ) -> anyhow::Result<Vec<T>> {
+        let ids = self.accounts.iter().map(|(id, _)| *id).collect();
+        self.map_each(ids, parts, f).collect()
     }
 
     /// The agenda over every document, most urgent first. A document's

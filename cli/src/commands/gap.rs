@@ -8,7 +8,7 @@ use super::cell;
 use crate::commands::opp::find_opp;
 use crate::ctx::Ctx;
 use crate::error::user;
-use crate::workspace::Workspace;
+use crate::workspace::{Doc, Workspace};
 
 #[derive(clap::Args)]
 #[command(
@@ -34,8 +34,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         None => {
             let ids = match &args.account {
-                Some(a) => vec![ws.resolve_account(a)?],
-                None => ws.accounts.iter().map(|(id, _)| *id).collect(),
+                Some(a) => Some(ws.resolve_account(a)?),
+                None => None,
             };
             let mut reports = Vec::new();
             if args.account.is_none() {
@@ -47,14 +47,22 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                     }
                 }
             }
-            for id in ids {
-                let d = ws.read(id, Parts::ANALYSIS)?;
-                match &d.data.account {
-                    Some(a) if !a.archived || args.account.is_some() => {
-                        reports.push(account_gap(&d.data))
-                    }
-                    Some(_) => {}
-                    None => {
+            // Every account's report is made where its document is read (on
+            // a few threads for valid views), and its data dropped then.
+            let named = args.account.is_some();
+            let each = |d: Doc| match &d.data.account {
+                Some(a) if !a.archived || named => Some(Ok(account_gap(&d.data))),
+                Some(_) => None,
+                None => Some(Err(())),
+            };
+            let found = match ids {
+                Some(id) => vec![each(ws.read(id, Parts::ANALYSIS)?)],
+                None => ws.map_accounts(Parts::ANALYSIS, each)?,
+            };
+            for report in found.into_iter().flatten() {
+                match report {
+                    Ok(report) => reports.push(report),
+                    Err(()) => {
                         return Err(user(
                             "the personal document has no account to analyse; name an account",
                         ));
