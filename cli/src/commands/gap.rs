@@ -33,12 +33,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             opportunity_gap(&d.data, &id).into_iter().collect()
         }
         None => {
-            let ids = match &args.account {
-                Some(a) => Some(ws.resolve_account(a)?),
-                None => None,
-            };
+            let account = args
+                .account
+                .as_deref()
+                .map(|a| ws.resolve_account(a))
+                .transpose()?;
             let mut reports = Vec::new();
-            if args.account.is_none() {
+            if account.is_none() {
                 // Opportunities with personal contacts have key players too.
                 let personal = ws.read(ws.personal, Parts::ANALYSIS)?;
                 for (oid, o) in &personal.data.opportunities {
@@ -49,13 +50,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             }
             // Every account's report is made where its document is read (on
             // a few threads for valid views), and its data dropped then.
-            let named = args.account.is_some();
+            let named = account.is_some();
             let each = |d: Doc| match &d.data.account {
                 Some(a) if !a.archived || named => Some(Ok(account_gap(&d.data))),
                 Some(_) => None,
                 None => Some(Err(())),
             };
-            let found = match ids {
+            let found = match account {
                 Some(id) => vec![each(ws.read(id, Parts::ANALYSIS)?)],
                 None => ws.map_accounts(Parts::ANALYSIS, each)?,
             };
