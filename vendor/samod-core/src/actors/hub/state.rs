@@ -296,6 +296,21 @@ impl State {
         let mut to_connect = Vec::new();
         for (conn_id, conn) in &mut self.connections {
             if let Some(established) = conn.established_connection_mut() {
+                // PATCHED (rapport): a connection's subscriptions are only ever added,
+                // each for a document in `document_to_actor`, which only
+                // grows; so as many subscriptions as documents means every
+                // document. Skips a walk of every (connection, document)
+                // pair on every hub event.
+                debug_assert!(
+                    established
+                        .document_subscriptions()
+                        .keys()
+                        .all(|d| self.document_to_actor.contains_key(d)),
+                    "a subscription to a document the hub does not hold"
+                );
+                if established.document_subscriptions().len() == self.document_to_actor.len() {
+                    continue;
+                }
                 for (doc_id, doc_actor) in &self.document_to_actor {
                     if !established.document_subscriptions().contains_key(doc_id) {
                         to_connect.push((
