@@ -91,6 +91,20 @@ impl AppState {
     }
 }
 
+/// `listener`, with every accepted connection's TCP_NODELAY set. Sync is
+/// many small messages each way: with Nagle's algorithm a write waits for
+/// the peer's delayed ACK (40 ms on Linux), which made a five-document
+/// session take ~45 ms instead of ~3 ms (`relay-load --clients 1`).
+pub fn no_delay(
+    listener: TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {e}");
+        }
+    })
+}
+
 /// Serves until `shutdown` resolves, then closes connections and stops the
 /// repo, which writes every document to storage before returning.
 pub async fn serve(
@@ -102,7 +116,7 @@ pub async fn serve(
     let reload = tokio::spawn(reload_loop(state.clone()));
     let app = router(state.clone());
     let stop = state.shutdown.clone();
-    let result = axum::serve(listener, app)
+    let result = axum::serve(no_delay(listener), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             stop.cancel();
@@ -128,5 +142,20 @@ async fn reload_loop(state: Arc<AppState>) {
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "could not reload teams.json"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener as _;
+
+    #[tokio::test]
+    async fn accepted_connections_send_small_messages_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = super::no_delay(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap(), "Nagle's algorithm is still on");
     }
 }

@@ -193,7 +193,9 @@ async fn connect(remote: &Remote, peer: &str, timeouts: Timeouts) -> Result<Ws, 
         .parse()
         .map_err(|_| SyncError::BadToken)?;
     req.headers_mut().insert("authorization", bearer);
-    let connecting = tokio_tungstenite::connect_async(req);
+    // No Nagle: a sync is many small messages each way, and a write held
+    // for the relay's delayed ACK costs 40 ms a round trip.
+    let connecting = tokio_tungstenite::connect_async_with_config(req, None, true);
     match tokio::time::timeout(timeouts.connect, connecting).await {
         Err(_) => Err(unreachable(format!(
             "no answer within {}s",
@@ -443,5 +445,36 @@ fn receive(slot: &mut Slot, data: &[u8]) -> Result<(), String> {
         }
         Ok(Err(e)) => Err(format!("automerge rejected a sync message: {e}")),
         Err(_) => Err("automerge panicked on a sync message".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_client_sends_small_messages_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio_tungstenite::accept_async(tcp).await.unwrap()
+        });
+        let remote = Remote {
+            url: format!("http://{addr}"),
+            team: "t".into(),
+            token: "token".into(),
+        };
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+            reconnects: 0,
+        };
+        let ws = connect(&remote, "peer", timeouts).await.unwrap();
+        let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = ws.get_ref() else {
+            panic!("a plain http:// URL gave a TLS stream");
+        };
+        assert!(tcp.nodelay().unwrap(), "Nagle's algorithm is still on");
+        server.await.unwrap();
     }
 }
