@@ -62,6 +62,10 @@ struct Args {
     /// The folder with server.mjs and its node_modules.
     #[arg(long, default_value = "tests/interop")]
     node_dir: PathBuf,
+    /// The rapport-relay binary to run (default: the one beside this
+    /// program), to compare two builds.
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
 }
 
 struct Server {
@@ -118,6 +122,7 @@ fn start_rapport(
     clients: usize,
     team_size: usize,
     unload_idle_secs: u64,
+    relay_bin: Option<&Path>,
 ) -> anyhow::Result<Server> {
     let (_, tokens) = rapport_relay::teams::Registry::update(dir, |r| {
         for t in 0..clients.div_ceil(team_size.max(1)) {
@@ -127,7 +132,10 @@ fn start_rapport(
             .map(|i| r.add_member(&team_of(i, team_size), &format!("m{i}"), false))
             .collect::<Result<Vec<_>, _>>()
     })?;
-    let bin = std::env::current_exe()?.with_file_name("rapport-relay");
+    let bin = match relay_bin {
+        Some(bin) => bin.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name("rapport-relay"),
+    };
     if !bin.exists() {
         bail!(
             "{} is missing: cargo build --release -p rapport-relay",
@@ -226,6 +234,10 @@ fn loaded(url: &str) -> anyhow::Result<(u64, u64)> {
     ))
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// CPU seconds (user + system) and peak RSS (KiB) of a process, from /proc.
 fn usage(pid: u32) -> anyhow::Result<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -252,6 +264,8 @@ struct Row {
     p50: Duration,
     p99: Duration,
     cpu: f64,
+    /// CPU seconds the load generator itself (the clients) used.
+    client_cpu: f64,
     rss_mib: f64,
     /// After each wave, once idle: RSS (MiB), and (rapport) documents and
     /// teams still loaded.
@@ -304,7 +318,13 @@ async fn client_rounds(
 fn run(server_kind: &str, clients: usize, args: &Args) -> anyhow::Result<Row> {
     let dir = tempfile::tempdir()?;
     let server = match server_kind {
-        "rapport" => start_rapport(dir.path(), clients, args.team_size, args.unload_idle_secs)?,
+        "rapport" => start_rapport(
+            dir.path(),
+            clients,
+            args.team_size,
+            args.unload_idle_secs,
+            args.relay_bin.as_deref(),
+        )?,
         "js" => start_js(dir.path(), &args.node_dir)?,
         other => bail!("unknown server {other}: use rapport or js"),
     };
@@ -341,6 +361,7 @@ fn run(server_kind: &str, clients: usize, args: &Args) -> anyhow::Result<Row> {
     }
     let pid = server.child.id();
     let (cpu_before, _) = usage(pid)?;
+    let (client_before, _) = usage(std::process::id())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -382,6 +403,7 @@ fn run(server_kind: &str, clients: usize, args: &Args) -> anyhow::Result<Row> {
         after.push((rss_now(pid)? as f64 / 1024.0, held));
     }
     let (cpu_after, hwm) = usage(pid)?;
+    let (client_after, _) = usage(std::process::id())?;
     times.sort();
     let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
     Ok(Row {
@@ -392,6 +414,7 @@ fn run(server_kind: &str, clients: usize, args: &Args) -> anyhow::Result<Row> {
         p50: pct(0.5),
         p99: pct(0.99),
         cpu: cpu_after - cpu_before,
+        client_cpu: client_after - client_before,
         rss_mib: hwm as f64 / 1024.0,
         after,
     })
@@ -415,14 +438,14 @@ fn main() -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| server | clients | sessions | wall | sessions/s | p50 | p99 | server CPU | server peak RSS |"
+        "| server | clients | sessions | wall | sessions/s | p50 | p99 | server CPU | server CPU / session | clients' CPU / session | server peak RSS |"
     );
     println!(
-        "|--------|--------:|---------:|-----:|-----------:|----:|----:|-----------:|----------------:|"
+        "|--------|--------:|---------:|-----:|-----------:|----:|----:|-----------:|---------------------:|----------------------:|----------------:|"
     );
     for r in &rows {
         println!(
-            "| {} | {} | {} | {:.2} s | {:.0} | {:.1} ms | {:.1} ms | {:.2} s | {:.1} MiB |",
+            "| {} | {} | {} | {:.2} s | {:.0} | {:.1} ms | {:.1} ms | {:.2} s | {:.1} ms | {:.1} ms | {:.1} MiB |",
             r.server,
             r.clients,
             r.sessions,
@@ -431,6 +454,8 @@ fn main() -> anyhow::Result<()> {
             r.p50.as_secs_f64() * 1000.0,
             r.p99.as_secs_f64() * 1000.0,
             r.cpu,
+            r.cpu * 1000.0 / r.sessions as f64,
+            r.client_cpu * 1000.0 / r.sessions as f64,
             r.rss_mib
         );
     }
@@ -439,9 +464,16 @@ fn main() -> anyhow::Result<()> {
     for &c in &args.clients {
         if let (Some(r), Some(j)) = (find("rapport", c), find("js", c)) {
             let rate = |x: &Row| x.sessions as f64 / x.wall.as_secs_f64();
+            let per_session = |x: &Row| x.cpu / x.sessions as f64;
+            let client = |x: &Row| x.client_cpu / x.sessions as f64;
+            // Clients and server share the machine: even a relay that took
+            // no CPU would run at most `cores / clients' CPU per session`.
+            let ceiling = cores() as f64 / client(r) / rate(j);
             ratios.push(format!(
-                "| {c} | {:.1}x | {:.2}x |",
+                "| {c} | {:.1}x | {:.1}x | {:.0}x | {:.2}x |",
                 rate(r) / rate(j),
+                per_session(j) / per_session(r),
+                ceiling,
                 r.rss_mib / j.rss_mib
             ));
         }
@@ -474,8 +506,12 @@ fn main() -> anyhow::Result<()> {
     }
     if !ratios.is_empty() {
         println!();
-        println!("| clients | sessions/s, rapport / JS | peak RSS, rapport / JS |");
-        println!("|--------:|-------------------------:|-----------------------:|");
+        println!(
+            "| clients | sessions/s, rapport / JS | server CPU per session, JS / rapport | sessions/s ceiling with these clients on this machine | peak RSS, rapport / JS |"
+        );
+        println!(
+            "|--------:|-------------------------:|------------------------------------:|------------------------------------------------------:|-----------------------:|"
+        );
         for line in ratios {
             println!("{line}");
         }
