@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::harness::{Home, rapport_bin};
 
@@ -271,9 +271,24 @@ fn three_teammates_converge(order: &[usize]) {
     ]);
 
     // Sync in the given order, twice round, so every change reaches everyone.
-    for &i in order.iter().chain(order) {
+    for (turn, &i) in order.iter().chain(order).enumerate() {
         let out = team[i].ok(&["sync", "--json"]).json();
         assert_eq!(out["complete"], true, "{out}");
+        if turn == order.len() {
+            // Nothing changed here since this teammate's last sync, but the
+            // relay's copy did: the check without loading says so, and the
+            // full sync brings the others' changes.
+            assert_eq!(out["documents"][0]["unchanged"], false, "{out}");
+            assert!(out["received"].as_u64().unwrap() > 0, "{out}");
+        }
+    }
+    // Once more: nothing changed on either side, so each sync settles the
+    // account with one message, without loading it.
+    for t in &team {
+        let out = t.ok(&["sync", "--json"]).json();
+        assert_eq!(out["documents"][0]["outcome"], "synced", "{out}");
+        assert_eq!(out["documents"][0]["unchanged"], true, "{out}");
+        assert_eq!((&out["sent"], &out["received"]), (&json!(0), &json!(0)));
     }
 
     let views: Vec<Value> = team.iter().map(everything).collect();

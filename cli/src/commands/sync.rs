@@ -70,6 +70,9 @@ struct DocLine {
     received: usize,
     /// Fetched for the first time (a teammate shared it).
     new: bool,
+    /// Neither side had changed it since the last sync: checked with one
+    /// message, without loading the document.
+    unchanged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
@@ -181,8 +184,38 @@ fn label_of(ws: &Workspace, id: DocId) -> String {
         .unwrap_or_else(|| id.to_url())
 }
 
-/// Loads each document (or starts an empty one for a document new to this
-/// store), syncs them all over one connection, then writes what arrived.
+/// The heads a document had at its last sync with `remote`, if that sync
+/// left both sides equal and the document's chunk files are still exactly
+/// those it had then (every local write adds a chunk, a compaction
+/// replaces them): then the document still has those heads, without
+/// loading it.
+fn unchanged_since_sync(
+    ws: &Workspace,
+    state: &SyncState,
+    remote: &str,
+    id: DocId,
+) -> anyhow::Result<Option<Vec<ChangeHash>>> {
+    let Some(s) = state.remotes.get(remote).and_then(|d| d.get(&id.to_url())) else {
+        return Ok(None);
+    };
+    if s.chunks.is_empty() || s.relay_heads.is_empty() {
+        return Ok(None);
+    }
+    let mut now = chunk_names(&ws.store.list_chunks(&id)?);
+    let mut then = s.chunks.clone();
+    now.sort();
+    then.sort();
+    if now != then {
+        return Ok(None);
+    }
+    Ok(s.relay_heads.iter().map(|h| h.parse().ok()).collect())
+}
+
+/// Syncs `ids` with the relay, then writes what arrived. Documents that
+/// changed on neither side since the last sync are settled with one
+/// message each and never loaded ([`rapport_sync::session::probe`]); the
+/// others are loaded (or started empty, for a document new to this store)
+/// and synced over one connection.
 fn run_sync(
     ctx: &Ctx,
     ws: &Workspace,
@@ -190,6 +223,85 @@ fn run_sync(
     entry: &RemoteEntry,
     ids: Vec<DocId>,
 ) -> anyhow::Result<Summary> {
+    let remote = entry.credentials(name)?;
+    let mut state = SyncState::load(&ctx.paths.sync_state)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let order: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.to_url(), i))
+        .collect();
+    let mut lines = Vec::new();
+    let mut probes = Vec::new();
+    let mut full = Vec::new();
+    for id in ids {
+        match unchanged_since_sync(ws, &state, name, id)? {
+            Some(heads) => probes.push((id, heads)),
+            None => full.push(id),
+        }
+    }
+    if !probes.is_empty() {
+        let peer = format!("{}-{}", ws.me.handle, RecordId::random());
+        let equal = rapport_sync::probe_blocking(&remote, &peer, &probes, Timeouts::default())
+            .map_err(|e| sync_error(e, name, entry))?;
+        for ((id, heads), equal) in probes.into_iter().zip(equal) {
+            if !equal {
+                full.push(id);
+                continue;
+            }
+            let line = DocLine {
+                id: id.to_url(),
+                name: label_of(ws, id),
+                outcome: Outcome::Synced,
+                sent: 0,
+                received: 0,
+                new: false,
+                unchanged: true,
+                reason: None,
+            };
+            if ctx.out.shows_progress() {
+                ctx.out
+                    .progress(format!("  {:<12} {}  (unchanged)", "synced", line.name));
+            }
+            let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
+            let chunks = chunk_names(&ws.store.list_chunks(&id)?);
+            state.remember(name, &line.id, &heads, &now, chunks);
+            lines.push(line);
+        }
+    }
+    if !full.is_empty() {
+        lines.extend(sync_loaded(ctx, ws, name, entry, full, &mut state, &now)?);
+    }
+    state.save(&ctx.paths.sync_state)?;
+    lines.sort_by_key(|l| order.get(&l.id).copied().unwrap_or(usize::MAX));
+    let complete = lines.iter().all(|l| {
+        matches!(
+            l.outcome,
+            Outcome::Synced | Outcome::ReadOnly | Outcome::Unavailable
+        )
+    });
+    Ok(Summary {
+        remote: name.to_string(),
+        team: entry.team.clone(),
+        sent: lines.iter().map(|l| l.sent).sum(),
+        received: lines.iter().map(|l| l.received).sum(),
+        documents: lines,
+        complete,
+    })
+}
+
+/// Loads each document (or starts an empty one for a document new to this
+/// store), syncs them all over one connection, then writes what arrived
+/// and records the outcome in `state`.
+fn sync_loaded(
+    ctx: &Ctx,
+    ws: &Workspace,
+    name: &str,
+    entry: &RemoteEntry,
+    ids: Vec<DocId>,
+    state: &mut SyncState,
+    now: &str,
+) -> anyhow::Result<Vec<DocLine>> {
     let remote = entry.credentials(name)?;
     let mut inputs = Vec::with_capacity(ids.len());
     let mut before: HashMap<DocId, Vec<ChangeHash>> = HashMap::new();
@@ -230,8 +342,6 @@ fn run_sync(
     })
     .map_err(|e| sync_error(e, name, entry))?;
 
-    let mut state = SyncState::load(&ctx.paths.sync_state)?;
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut lines = Vec::new();
     let mut new_accounts = Vec::new();
     for (mut synced, r) in results {
@@ -243,6 +353,7 @@ fn run_sync(
             sent: r.sent,
             received: r.received,
             new: false,
+            unchanged: false,
             reason: r.reason.clone(),
         };
         // A document automerge choked on is not written: the next sync
@@ -287,7 +398,7 @@ fn run_sync(
             } else {
                 Vec::new()
             };
-            state.remember(name, &r.id, heads, &now, chunks);
+            state.remember(name, &r.id, heads, now, chunks);
         }
         lines.push(line);
     }
@@ -311,21 +422,7 @@ fn run_sync(
             Ok(())
         })?;
     }
-    state.save(&ctx.paths.sync_state)?;
-    let complete = lines.iter().all(|l| {
-        matches!(
-            l.outcome,
-            Outcome::Synced | Outcome::ReadOnly | Outcome::Unavailable
-        )
-    });
-    Ok(Summary {
-        remote: name.to_string(),
-        team: entry.team.clone(),
-        sent: lines.iter().map(|l| l.sent).sum(),
-        received: lines.iter().map(|l| l.received).sum(),
-        documents: lines,
-        complete,
-    })
+    Ok(lines)
 }
 
 fn outcome_word(o: &Outcome) -> &'static str {

@@ -106,6 +106,23 @@ pub fn run_blocking(
     rt.block_on(session::run(remote, peer, docs, timeouts, progress))
 }
 
+/// [`session::probe`] on a private single-threaded runtime.
+pub fn probe_blocking(
+    remote: &Remote,
+    peer: &str,
+    docs: &[(rapport_core::DocId, Vec<automerge::ChangeHash>)],
+    timeouts: Timeouts,
+) -> Result<Vec<bool>, SyncError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SyncError::Unreachable {
+            url: remote.http_base(),
+            reason: format!("could not start the network runtime: {e}"),
+        })?;
+    rt.block_on(session::probe(remote, peer, docs, timeouts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

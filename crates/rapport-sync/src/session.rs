@@ -337,6 +337,107 @@ pub async fn run(
         .collect())
 }
 
+/// What we tell the relay about a document we did not load: that we hold
+/// exactly `heads` and have added nothing since we last shared them. This
+/// is the message automerge itself sends first from a persisted sync state
+/// whose shared heads are our heads (`last_sync` = `heads`, an empty bloom
+/// filter: nothing new since); a test checks the two are the same bytes.
+pub fn probe_message(heads: &[ChangeHash]) -> Vec<u8> {
+    // Flags and version as automerge sets them on a first message.
+    let template = AutoCommit::new()
+        .sync()
+        .generate_sync_message(&mut sync::State::new());
+    let (flags, version) = match template {
+        Some(t) => (t.flags, t.version),
+        None => (None, sync::MessageVersion::V1),
+    };
+    sync::Message {
+        heads: heads.to_vec(),
+        need: Vec::new(),
+        have: vec![sync::Have {
+            last_sync: heads.to_vec(),
+            bloom: sync::BloomFilter::default(),
+        }],
+        changes: sync::ChunkList::empty(),
+        flags,
+        version,
+    }
+    .encode()
+}
+
+/// Asks the relay, without loading any document, whether its copy of each
+/// document is still exactly `heads`: what both sides held at the last
+/// sync, when nothing local changed since (the caller knows that from the
+/// document's chunk files). One round trip for all of them; `true` where
+/// the relay's first word on the document carries no changes and the same
+/// heads. Anything else (changes, other heads, no answer, the relay not
+/// having it) is `false`: that document needs a full [`run`] with the
+/// document loaded. Nothing is applied anywhere, so a `false` costs only
+/// the round trip.
+pub async fn probe(
+    remote: &Remote,
+    peer: &str,
+    docs: &[(DocId, Vec<ChangeHash>)],
+    timeouts: Timeouts,
+) -> Result<Vec<bool>, SyncError> {
+    let mut answers: Vec<Option<bool>> = vec![None; docs.len()];
+    if docs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ws = connect(remote, peer, timeouts).await?;
+    let relay = handshake(&mut ws, peer, timeouts).await?;
+    let index: HashMap<String, usize> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.to_bs58(), i))
+        .collect();
+    let cut = |reason: Cut| SyncError::Protocol(format!("while checking documents: {reason}"));
+    for (id, heads) in docs {
+        let frame = wire::sync(peer, &relay, &id.to_bs58(), probe_message(heads), false);
+        send(&mut ws, frame).await.map_err(cut)?;
+    }
+    let mut pending = docs.len();
+    while pending > 0 {
+        // Silence: whatever has not answered takes the full path.
+        let Ok(frame) = next_frame(&mut ws, timeouts.idle).await else {
+            break;
+        };
+        let (doc, equal) = match wire::decode(&frame).map_err(SyncError::Protocol)? {
+            wire::Incoming::Sync { doc, data, request } => {
+                let Some(&i) = index.get(&doc) else {
+                    if request {
+                        send(&mut ws, wire::unavailable(peer, &relay, &doc))
+                            .await
+                            .map_err(cut)?;
+                    }
+                    continue;
+                };
+                let equal = sync::Message::decode(&data).is_ok_and(|m| {
+                    let (mut theirs, mut ours) = (m.heads.clone(), docs[i].1.clone());
+                    theirs.sort();
+                    ours.sort();
+                    m.changes.is_empty() && theirs == ours
+                });
+                (i, equal)
+            }
+            wire::Incoming::Unavailable { doc } => match index.get(&doc) {
+                Some(&i) => (i, false),
+                None => continue,
+            },
+            wire::Incoming::Error { message } => {
+                return Err(SyncError::Protocol(format!("the relay said: {message}")));
+            }
+            wire::Incoming::Peer { .. } | wire::Incoming::Other => continue,
+        };
+        if answers[doc].is_none() {
+            answers[doc] = Some(equal);
+            pending -= 1;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+    Ok(answers.into_iter().map(|a| a == Some(true)).collect())
+}
+
 async fn reconnect(remote: &Remote, peer: &str, timeouts: Timeouts) -> Result<(Ws, String), Cut> {
     let mut ws = connect(remote, peer, timeouts)
         .await
@@ -451,6 +552,29 @@ fn receive(slot: &mut Slot, data: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_is_what_automerge_sends_from_a_persisted_state() {
+        use automerge::transaction::Transactable as _;
+        let mut doc = AutoCommit::new();
+        doc.put(automerge::ROOT, "k", "v").unwrap();
+        doc.commit();
+        doc.put(automerge::ROOT, "k", "w").unwrap();
+        doc.commit();
+        let heads = doc.get_heads();
+        // The state a peer keeps between sessions: the heads both sides share.
+        let mut persisted = sync::State::new();
+        persisted.shared_heads = heads.clone();
+        let state = &mut sync::State::decode(&persisted.encode()).unwrap();
+        let theirs = doc.sync().generate_sync_message(state).unwrap();
+        assert_eq!(probe_message(&heads), theirs.encode());
+        // And not what it sends without that state (a bloom of every change).
+        let fresh = doc
+            .sync()
+            .generate_sync_message(&mut sync::State::new())
+            .unwrap();
+        assert_ne!(probe_message(&heads), fresh.encode());
+    }
 
     #[tokio::test]
     async fn the_client_sends_small_messages_at_once() {

@@ -180,6 +180,52 @@ async fn share_then_join_then_edit_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_tells_unchanged_documents_without_loading_them() {
+    let (_dir, relay, t, id, mut sam_doc) = with_shared_doc("by", "sam").await;
+    let heads = sam_doc.get_heads();
+    let probe = |remote: &Remote, peer: &'static str, heads: Vec<automerge::ChangeHash>| {
+        let remote = remote.clone();
+        blocking(move || rapport_sync::probe_blocking(&remote, peer, &[(id, heads)], quick()))
+    };
+    // Nothing changed on either side.
+    assert_eq!(probe(&t.sam, "sam-2", heads.clone()).await.unwrap(), [true]);
+    // Heads the relay does not have (a local edit the caller missed): no.
+    let mut edited = sam_doc.clone();
+    edited.put(ROOT, "local", "edit").unwrap();
+    assert_eq!(
+        probe(&t.sam, "sam-3", edited.get_heads()).await.unwrap(),
+        [false]
+    );
+    // A teammate's change reached the relay: the old heads are no longer
+    // the relay's, and a full sync brings the change.
+    let (mut jo_doc, _) = sync_one(&t.jo, "jo-1", id, AutoCommit::new(), false).await;
+    jo_doc.put(ROOT, "jo", "yes").unwrap();
+    let (_, r) = sync_one(&t.jo, "jo-1", id, jo_doc, true).await;
+    assert_eq!(r.sent, 1, "{r:?}");
+    assert_eq!(
+        probe(&t.sam, "sam-4", heads.clone()).await.unwrap(),
+        [false]
+    );
+    let (mut sam_doc, r) = sync_one(&t.sam, "sam-5", id, sam_doc, true).await;
+    assert_eq!((&r.outcome, r.received), (&Outcome::Synced, 1), "{r:?}");
+    assert_eq!(
+        probe(&t.sam, "sam-6", sam_doc.get_heads()).await.unwrap(),
+        [true]
+    );
+    // Another team's member learns nothing from a probe either (the relay
+    // drops it: the probe gives up after its idle timeout).
+    let (eve, heads) = (t.eve.clone(), sam_doc.get_heads());
+    let short = Timeouts {
+        idle: Duration::from_secs(1),
+        ..quick()
+    };
+    let answer =
+        blocking(move || rapport_sync::probe_blocking(&eve, "eve-1", &[(id, heads)], short)).await;
+    assert_eq!(answer.unwrap(), [false]);
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_members_receive_but_do_not_write() {
     let (_dir, relay, t, id, _) = with_shared_doc("by", "sam").await;
 
