@@ -468,12 +468,14 @@ fn main() -> anyhow::Result<()> {
             let client = |x: &Row| x.client_cpu / x.sessions as f64;
             // Clients and server share the machine: even a relay that took
             // no CPU would run at most `cores / clients' CPU per session`.
-            let ceiling = cores() as f64 / client(r) / rate(j);
+            let ceiling = match client(r) {
+                c if c > 0.0 => format!("{:.0}x", cores() as f64 / c / rate(j)),
+                _ => "-".to_string(),
+            };
             ratios.push(format!(
-                "| {c} | {:.1}x | {:.1}x | {:.0}x | {:.2}x |",
+                "| {c} | {:.1}x | {:.1}x | {ceiling} | {:.2}x |",
                 rate(r) / rate(j),
                 per_session(j) / per_session(r),
-                ceiling,
                 r.rss_mib / j.rss_mib
             ));
         }
@@ -507,10 +509,10 @@ fn main() -> anyhow::Result<()> {
     if !ratios.is_empty() {
         println!();
         println!(
-            "| clients | sessions/s, rapport / JS | server CPU per session, JS / rapport | sessions/s ceiling with these clients on this machine | peak RSS, rapport / JS |"
+            "| clients | sessions/s, rapport / JS | server CPU per session, JS / rapport | most that first ratio could be here (a relay taking no CPU) | peak RSS, rapport / JS |"
         );
         println!(
-            "|--------:|-------------------------:|------------------------------------:|------------------------------------------------------:|-----------------------:|"
+            "|--------:|-------------------------:|------------------------------------:|------------------------------------------------------------:|-----------------------:|"
         );
         for line in ratios {
             println!("{line}");

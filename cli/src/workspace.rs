@@ -649,17 +649,20 @@ impl<'a> Workspace<'a> {
         }
     }
 
-    /// Rebuilds the view of `id` from `doc`, a copy that matches its
-    /// current chunks (a sync just wrote them), so the next read need not
-    /// load automerge. Only a cache: a failure is a warning.
-    pub fn refresh_view(&self, id: DocId, doc: &mut AutoCommit) -> anyhow::Result<()> {
-        let chunks = self.store.list_chunks(&id)?;
+    /// Rebuilds the view of `id` from `doc`, whose chunks are exactly
+    /// `chunks` (those it was loaded from and those a sync just wrote, not a
+    /// fresh listing: another process may have added one meanwhile, which
+    /// `doc` lacks), so the next read need not load automerge. Only a
+    /// cache: a failure is a warning.
+    pub fn refresh_view(
+        &self,
+        id: DocId,
+        doc: &mut AutoCommit,
+        chunks: &[ChunkKey],
+    ) -> anyhow::Result<()> {
         let mut data = DocData::read(doc, Parts::ALL)?;
         let genesis = rapport_store::genesis(doc);
-        if let Err(e) = self
-            .views
-            .write(&id, &chunks, &mut data, genesis.as_deref())
-        {
+        if let Err(e) = self.views.write(&id, chunks, &mut data, genesis.as_deref()) {
             self.ctx
                 .out
                 .warn(format!("could not save a view of {id}: {e}"));

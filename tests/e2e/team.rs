@@ -502,6 +502,8 @@ fn a_relay_killed_mid_sync_loses_nothing() {
 /// `budget` bytes have passed through it in total (both directions).
 struct CuttingProxy {
     url: String,
+    /// Set once the proxy has cut a connection short.
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl CuttingProxy {
@@ -527,6 +529,8 @@ impl CuttingProxy {
         let target = target.trim_start_matches("http://").to_string();
         let used = Arc::new(AtomicUsize::new(0));
         let cut_one = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicBool::new(false));
+        let did_cut = cut.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(mut client) = client else { return };
@@ -553,7 +557,7 @@ impl CuttingProxy {
                     (client.try_clone().unwrap(), server.try_clone().unwrap()),
                     (server, client),
                 ] {
-                    let used = used.clone();
+                    let (used, did_cut) = (used.clone(), did_cut.clone());
                     std::thread::spawn(move || {
                         let mut buf = [0u8; 512];
                         loop {
@@ -563,6 +567,9 @@ impl CuttingProxy {
                             };
                             let before = used.fetch_add(n, Ordering::SeqCst);
                             let allowed = budget.saturating_sub(before).min(n);
+                            if allowed < n {
+                                did_cut.store(true, Ordering::SeqCst);
+                            }
                             if to.write_all(&buf[..allowed]).is_err() || allowed < n {
                                 break;
                             }
@@ -573,7 +580,11 @@ impl CuttingProxy {
                 }
             }
         });
-        CuttingProxy { url }
+        CuttingProxy { url, cut }
+    }
+
+    fn has_cut(&self) -> bool {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -667,6 +678,47 @@ fn a_sync_cut_once_reconnects_and_completes() {
     jo.ok(&["sync"]);
     expected.sort();
     assert_eq!(hub_people(&jo), expected);
+}
+
+/// A teammate with no local change checks the shared account without
+/// loading it first (one message); when that check's connection is cut,
+/// the account goes through the full sync instead, which completes.
+#[test]
+fn a_check_cut_short_falls_back_to_the_full_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, tokens, sam, jo) = sam_and_jo_sharing_hub(dir.path());
+    sam.ok(&["sync"]);
+    let mut expected = Vec::new();
+    let mut fell_back = 0;
+    for budget in [500, 600, 700, 800, 900, 1000, 1200, 1500] {
+        let name = format!("J{budget}");
+        jo.ok(&["person", "add", &name, "--account", "Hub"]);
+        jo.ok(&["sync"]);
+        expected.push(name);
+        // Sam changed nothing since his last sync: his first connection is
+        // the check, and it is cut after `budget` bytes.
+        let proxy = CuttingProxy::first_sync_only(&relay.url, budget);
+        sam.ok(&[
+            "remote", "add", "acme", &proxy.url, "--team", "acme", "--token", &tokens[0],
+        ]);
+        let out = sam.run(&["sync", "--json"]);
+        assert!(out.code == 0 || out.code == 1, "clean: {}", out.stderr);
+        if out.code == 0 && proxy.has_cut() {
+            fell_back += 1;
+            let summary = out.json();
+            assert_eq!(summary["complete"], true, "{summary}");
+            assert_eq!(summary["documents"][0]["unchanged"], false, "{summary}");
+        }
+        connect(&sam, &relay, &tokens[0]);
+        assert_eq!(sam.ok(&["sync", "--json"]).json()["complete"], true);
+    }
+    assert!(fell_back >= 2, "cuts after the handshake: {fell_back}");
+    expected.sort();
+    let got: Vec<String> = hub_people(&sam)
+        .into_iter()
+        .filter(|n| n.starts_with('J'))
+        .collect();
+    assert_eq!(got, expected);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use automerge::{AutoCommit, ChangeHash};
 use rapport_core::doc::{self, Collection, DocKind, Parts};
 use rapport_core::model::AccountEntry;
 use rapport_core::{DocId, RecordId};
-use rapport_store::StoreError;
+use rapport_store::{ChunkKey, StoreError};
 use rapport_sync::{DocSync, Outcome, SyncError, Timeouts};
 use serde::Serialize;
 
@@ -194,7 +194,7 @@ fn unchanged_since_sync(
     state: &SyncState,
     remote: &str,
     id: DocId,
-) -> anyhow::Result<Option<Vec<ChangeHash>>> {
+) -> anyhow::Result<Option<(Vec<ChangeHash>, Vec<String>)>> {
     let Some(s) = state.remotes.get(remote).and_then(|d| d.get(&id.to_url())) else {
         return Ok(None);
     };
@@ -208,7 +208,34 @@ fn unchanged_since_sync(
     if now != then {
         return Ok(None);
     }
-    Ok(s.relay_heads.iter().map(|h| h.parse().ok()).collect())
+    let heads: Option<Vec<ChangeHash>> = s.relay_heads.iter().map(|h| h.parse().ok()).collect();
+    Ok(heads.map(|h| (h, now)))
+}
+
+/// The chunk names to remember for a synced copy `doc`, made of exactly
+/// `chunks`: none unless the sync left both sides equal (the relay's last
+/// word is our heads), so that `status` and the next sync's check without
+/// loading (see [`unchanged_since_sync`]) only ever trust an equal state.
+fn recorded_chunks(
+    doc: &mut AutoCommit,
+    r: &rapport_sync::DocReport,
+    chunks: &[ChunkKey],
+) -> Vec<String> {
+    match &r.relay_heads {
+        Some(heads) if r.outcome == Outcome::Synced && same_heads(doc, heads) => {
+            chunk_names(chunks)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `doc`'s heads are `relay` (hex hashes, in any order).
+fn same_heads(doc: &mut AutoCommit, relay: &[String]) -> bool {
+    let mut ours: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
+    let mut theirs = relay.to_vec();
+    ours.sort();
+    theirs.sort();
+    ours == theirs
 }
 
 /// Syncs `ids` with the relay, then writes what arrived. Documents that
@@ -233,10 +260,14 @@ fn run_sync(
         .collect();
     let mut lines = Vec::new();
     let mut probes = Vec::new();
+    let mut compared = Vec::new();
     let mut full = Vec::new();
     for id in ids {
         match unchanged_since_sync(ws, &state, name, id)? {
-            Some(heads) => probes.push((id, heads)),
+            Some((heads, chunks)) => {
+                probes.push((id, heads));
+                compared.push(chunks);
+            }
             None => full.push(id),
         }
     }
@@ -244,7 +275,7 @@ fn run_sync(
         let peer = format!("{}-{}", ws.me.handle, RecordId::random());
         let equal = rapport_sync::probe_blocking(&remote, &peer, &probes, Timeouts::default())
             .map_err(|e| sync_error(e, name, entry))?;
-        for ((id, heads), equal) in probes.into_iter().zip(equal) {
+        for (((id, heads), chunks), equal) in probes.into_iter().zip(compared).zip(equal) {
             if !equal {
                 full.push(id);
                 continue;
@@ -263,8 +294,9 @@ fn run_sync(
                 ctx.out
                     .progress(format!("  {:<12} {}  (unchanged)", "synced", line.name));
             }
+            // The list compared before asking: one listed now could hold an
+            // edit made meanwhile, which the relay does not have.
             let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
-            let chunks = chunk_names(&ws.store.list_chunks(&id)?);
             state.remember(name, &line.id, &heads, &now, chunks);
             lines.push(line);
         }
@@ -305,10 +337,15 @@ fn sync_loaded(
     let remote = entry.credentials(name)?;
     let mut inputs = Vec::with_capacity(ids.len());
     let mut before: HashMap<DocId, Vec<ChangeHash>> = HashMap::new();
+    // The chunks each copy was loaded from: with what `absorb` writes, the
+    // chunks of the synced copy (a listing afterwards could include another
+    // process's edit, which the copy lacks).
+    let mut loaded_from: HashMap<DocId, Vec<ChunkKey>> = HashMap::new();
     for id in ids {
         match ws.store.load(&id) {
             Ok(mut loaded) => {
                 before.insert(id, loaded.doc.get_heads());
+                loaded_from.insert(id, loaded.chunks().to_vec());
                 inputs.push(DocSync {
                     id,
                     doc: loaded.doc,
@@ -358,46 +395,41 @@ fn sync_loaded(
         };
         // A document automerge choked on is not written: the next sync
         // starts again from what is on disk.
-        if r.outcome != Outcome::Failed && r.received > 0 {
-            if !synced.local {
-                match doc::read_header(&synced.doc) {
-                    Ok((_, DocKind::Account)) => {
-                        let data = doc::DocData::read(&synced.doc, Parts::NONE)?;
-                        let account_name = data.title();
-                        line.name = account_name.clone();
-                        line.new = true;
-                        new_accounts.push((id, account_name));
-                    }
-                    Ok((_, DocKind::Personal)) => {
-                        ctx.out.warn(format!(
-                            "{} is someone's personal document (another device?); it was not added to your accounts",
-                            id
-                        ));
-                    }
-                    Err(e) => {
-                        ctx.out
-                            .warn(format!("{id} is not a Rapport document ({e}); not added"));
-                        lines.push(line);
-                        continue;
-                    }
+        let write = r.outcome != Outcome::Failed && r.received > 0;
+        if write && !synced.local {
+            match doc::read_header(&synced.doc) {
+                Ok((_, DocKind::Account)) => {
+                    let data = doc::DocData::read(&synced.doc, Parts::NONE)?;
+                    let account_name = data.title();
+                    line.name = account_name.clone();
+                    line.new = true;
+                    new_accounts.push((id, account_name));
+                }
+                Ok((_, DocKind::Personal)) => {
+                    ctx.out.warn(format!(
+                        "{id} is someone's personal document (another device?); it was not added to your accounts"
+                    ));
+                }
+                Err(e) => {
+                    ctx.out
+                        .warn(format!("{id} is not a Rapport document ({e}); not added"));
+                    lines.push(line);
+                    continue;
                 }
             }
+        }
+        let mut chunks = loaded_from.remove(&id).unwrap_or_default();
+        if write {
             let since = before.get(&id).cloned().unwrap_or_default();
-            ws.store.absorb(&id, &mut synced.doc, &since)?;
+            chunks.extend(ws.store.absorb(&id, &mut synced.doc, &since)?.written);
             // The copy in hand is the document as now stored: refresh its
             // view here rather than on the next read.
-            ws.refresh_view(id, &mut synced.doc)?;
+            ws.refresh_view(id, &mut synced.doc, &chunks)?;
         }
         if matches!(r.outcome, Outcome::Synced | Outcome::ReadOnly)
             && let Some(heads) = &r.relay_heads
         {
-            // Both sides equal: remember the chunk list, so `status` can
-            // count later edits without loading the document.
-            let chunks = if r.outcome == Outcome::Synced {
-                chunk_names(&ws.store.list_chunks(&id)?)
-            } else {
-                Vec::new()
-            };
+            let chunks = recorded_chunks(&mut synced.doc, &r, &chunks);
             state.remember(name, &r.id, heads, now, chunks);
         }
         lines.push(line);
@@ -633,8 +665,9 @@ for team accounts, `rapport init --name … --handle …` then `rapport sync --r
             }
             Ok((_, DocKind::Account)) => {
                 let title = doc::DocData::read(&synced.doc, Parts::NONE)?.title();
-                store.absorb(&synced.id, &mut synced.doc, &[])?;
-                fetched.push((r, title));
+                let written = store.absorb(&synced.id, &mut synced.doc, &[])?.written;
+                let chunks = recorded_chunks(&mut synced.doc, &r, &written);
+                fetched.push((r, title, chunks));
             }
             Err(_) => {}
         }
@@ -656,18 +689,17 @@ for team accounts, `rapport init --name … --handle …` then `rapport sync --r
             )));
         }
     };
-    store.absorb(&mine.id, &mut mine.doc, &[])?;
+    let written = store.absorb(&mine.id, &mut mine.doc, &[])?.written;
+    let mine_chunks = recorded_chunks(&mut mine.doc, &report, &written);
     config.personal_doc = Some(mine.id.to_url());
     config.save(&ctx.paths.config)?;
 
     let mut state = SyncState::load(&ctx.paths.sync_state)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    for r in std::iter::once(&report).chain(fetched.iter().map(|(r, _)| r)) {
+    let recorded = std::iter::once((&report, mine_chunks))
+        .chain(fetched.iter().map(|(r, _, c)| (r, c.clone())));
+    for (r, chunks) in recorded {
         if let Some(heads) = &r.relay_heads {
-            let chunks = match r.id.parse::<DocId>() {
-                Ok(id) => chunk_names(&store.list_chunks(&id)?),
-                Err(_) => Vec::new(),
-            };
             state.remember(&name, &r.id, heads, &now, chunks);
         }
     }
@@ -676,7 +708,7 @@ for team accounts, `rapport init --name … --handle …` then `rapport sync --r
         return ctx.out.json(&serde_json::json!({
             "personal_doc": mine.id,
             "owner": owner,
-            "accounts": fetched.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+            "accounts": fetched.iter().map(|(_, t, _)| t).collect::<Vec<_>>(),
         }));
     }
     ctx.out.done(format!(

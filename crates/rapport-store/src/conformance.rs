@@ -193,11 +193,12 @@ pub fn absorb<B: Backend>(make: &dyn Fn() -> B) {
     let ours = Store::new(make()).with_compact_after(4);
     let other_id = rapport_core::DocId::random();
     let mut fetched = theirs.load(&created.id).unwrap().doc.fork();
-    assert_eq!(ours.absorb(&other_id, &mut fetched, &[]).unwrap(), 7);
+    let first = ours.absorb(&other_id, &mut fetched, &[]).unwrap();
+    assert_eq!(first.changes, 7);
     assert_eq!(
-        ours.list_chunks(&other_id).unwrap().len(),
-        1,
-        "one snapshot"
+        ours.list_chunks(&other_id).unwrap(),
+        first.written,
+        "one snapshot, and absorb says which"
     );
     assert_eq!(names(&ours, &other_id).len(), 6);
     // Then one more change arrives: one incremental chunk beside it.
@@ -209,8 +210,19 @@ pub fn absorb<B: Backend>(make: &dyn Fn() -> B) {
         &Person::named("Q"),
     )
     .unwrap();
-    assert_eq!(ours.absorb(&other_id, &mut fetched, &before).unwrap(), 1);
-    assert_eq!(ours.list_chunks(&other_id).unwrap().len(), 2);
+    let second = ours.absorb(&other_id, &mut fetched, &before).unwrap();
+    assert_eq!(second.changes, 1);
+    let mut both = [first.written, second.written].concat();
+    both.sort();
+    let mut listed = ours.list_chunks(&other_id).unwrap();
+    listed.sort();
+    assert_eq!(listed, both);
+    // Nothing new: nothing written.
+    let now = fetched.get_heads();
+    assert_eq!(
+        ours.absorb(&other_id, &mut fetched, &now).unwrap(),
+        crate::Absorbed::default()
+    );
     assert!(names(&ours, &other_id).contains("Q"));
 }
 

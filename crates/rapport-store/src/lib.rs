@@ -16,6 +16,7 @@ mod view;
 pub use backend::{Backend, ChunkKey, ChunkKind, FsBackend, MemBackend};
 pub use error::StoreError;
 pub use store::{
-    ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, genesis, snapshot_name,
+    Absorbed, ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, genesis,
+    snapshot_name,
 };
 pub use view::{PeopleSection, PersonRow, View, Views, Whole};

@@ -50,6 +50,15 @@ impl Loaded {
     }
 }
 
+/// What [`Store::absorb`] wrote.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Absorbed {
+    /// Changes that were new to the store.
+    pub changes: usize,
+    /// The chunks written for them.
+    pub written: Vec<ChunkKey>,
+}
+
 /// What a compaction did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compaction {
@@ -323,13 +332,15 @@ impl<B: Backend> Store<B> {
     /// first time) become one snapshot of the full document, added beside
     /// the chunks already there (nothing is removed, so a concurrent writer
     /// loses nothing; the next compaction tidies up). Returns how many
-    /// changes were new.
+    /// changes were new, and the chunks written: with the chunks `doc` was
+    /// loaded from, exactly the chunks of `doc` as it is now (whatever
+    /// another process wrote meanwhile).
     pub fn absorb(
         &self,
         id: &DocId,
         doc: &mut AutoCommit,
         since: &[ChangeHash],
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Absorbed, StoreError> {
         doc.commit();
         // Decide from metadata (cheap): materialising changes costs far more.
         let meta = doc.get_changes_meta(since);
@@ -340,7 +351,7 @@ impl<B: Backend> Store<B> {
             .sum();
         drop(meta);
         if count == 0 {
-            return Ok(0);
+            return Ok(Absorbed::default());
         }
         // A document new here, or a big batch, is stored compressed and
         // columnar: loading one snapshot is much faster than replaying
@@ -354,10 +365,16 @@ impl<B: Backend> Store<B> {
             self.backend
                 .put(&key, &doc.save())
                 .map_err(|e| self.io("write", &key, e))?;
-            return Ok(count);
+            return Ok(Absorbed {
+                changes: count,
+                written: vec![key],
+            });
         }
-        self.append_changes(id, doc, since)?;
-        Ok(count)
+        let written = self.append_changes(id, doc, since)?;
+        Ok(Absorbed {
+            changes: count,
+            written,
+        })
     }
 
     /// Replaces a document's chunks with one snapshot.

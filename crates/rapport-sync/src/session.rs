@@ -343,12 +343,19 @@ pub async fn run(
 /// whose shared heads are our heads (`last_sync` = `heads`, an empty bloom
 /// filter: nothing new since); a test checks the two are the same bytes.
 pub fn probe_message(heads: &[ChangeHash]) -> Vec<u8> {
-    // Flags and version as automerge sets them on a first message.
-    let template = AutoCommit::new()
+    probe_message_like(&first_message_template(), heads)
+}
+
+/// A first message of automerge's, for its flags and version.
+fn first_message_template() -> Option<sync::Message> {
+    AutoCommit::new()
         .sync()
-        .generate_sync_message(&mut sync::State::new());
+        .generate_sync_message(&mut sync::State::new())
+}
+
+fn probe_message_like(template: &Option<sync::Message>, heads: &[ChangeHash]) -> Vec<u8> {
     let (flags, version) = match template {
-        Some(t) => (t.flags, t.version),
+        Some(t) => (t.flags, t.version.clone()),
         None => (None, sync::MessageVersion::V1),
     };
     sync::Message {
@@ -370,10 +377,12 @@ pub fn probe_message(heads: &[ChangeHash]) -> Vec<u8> {
 /// sync, when nothing local changed since (the caller knows that from the
 /// document's chunk files). One round trip for all of them; `true` where
 /// the relay's first word on the document carries no changes and the same
-/// heads. Anything else (changes, other heads, no answer, the relay not
-/// having it) is `false`: that document needs a full [`run`] with the
-/// document loaded. Nothing is applied anywhere, so a `false` costs only
-/// the round trip.
+/// heads. Anything else (changes, other heads, no answer within
+/// [`PROBE_WAIT`], the relay not having it, a connection lost or a
+/// protocol error after the handshake) is `false`: that document needs a
+/// full [`run`] with the document loaded, which reports any real problem.
+/// Nothing is applied anywhere, so a `false` costs only the round trip. An
+/// error means the relay could not be reached at all, as for [`run`].
 pub async fn probe(
     remote: &Remote,
     peer: &str,
@@ -386,29 +395,43 @@ pub async fn probe(
     }
     let mut ws = connect(remote, peer, timeouts).await?;
     let relay = handshake(&mut ws, peer, timeouts).await?;
+    // Any trouble from here on only sends the unanswered documents to the
+    // full sync.
+    let _ = ask(&mut ws, peer, &relay, docs, timeouts, &mut answers).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+    Ok(answers.into_iter().map(|a| a == Some(true)).collect())
+}
+
+/// How long [`probe`] waits for answers: a relay loading a big document
+/// takes seconds, and a document that misses it only takes the full path.
+pub const PROBE_WAIT: Duration = Duration::from_secs(10);
+
+async fn ask(
+    ws: &mut Ws,
+    peer: &str,
+    relay: &str,
+    docs: &[(DocId, Vec<ChangeHash>)],
+    timeouts: Timeouts,
+    answers: &mut [Option<bool>],
+) -> Result<(), Cut> {
     let index: HashMap<String, usize> = docs
         .iter()
         .enumerate()
         .map(|(i, (id, _))| (id.to_bs58(), i))
         .collect();
-    let cut = |reason: Cut| SyncError::Protocol(format!("while checking documents: {reason}"));
+    let template = first_message_template();
     for (id, heads) in docs {
-        let frame = wire::sync(peer, &relay, &id.to_bs58(), probe_message(heads), false);
-        send(&mut ws, frame).await.map_err(cut)?;
+        let message = probe_message_like(&template, heads);
+        send(ws, wire::sync(peer, relay, &id.to_bs58(), message, false)).await?;
     }
-    let mut pending = docs.len();
+    let mut pending = answers.iter().filter(|a| a.is_none()).count();
     while pending > 0 {
-        // Silence: whatever has not answered takes the full path.
-        let Ok(frame) = next_frame(&mut ws, timeouts.idle).await else {
-            break;
-        };
-        let (doc, equal) = match wire::decode(&frame).map_err(SyncError::Protocol)? {
+        let frame = next_frame(ws, timeouts.idle.min(PROBE_WAIT)).await?;
+        let (doc, equal) = match wire::decode(&frame)? {
             wire::Incoming::Sync { doc, data, request } => {
                 let Some(&i) = index.get(&doc) else {
                     if request {
-                        send(&mut ws, wire::unavailable(peer, &relay, &doc))
-                            .await
-                            .map_err(cut)?;
+                        send(ws, wire::unavailable(peer, relay, &doc)).await?;
                     }
                     continue;
                 };
@@ -425,7 +448,7 @@ pub async fn probe(
                 None => continue,
             },
             wire::Incoming::Error { message } => {
-                return Err(SyncError::Protocol(format!("the relay said: {message}")));
+                return Err(format!("the relay said: {message}"));
             }
             wire::Incoming::Peer { .. } | wire::Incoming::Other => continue,
         };
@@ -434,8 +457,7 @@ pub async fn probe(
             pending -= 1;
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
-    Ok(answers.into_iter().map(|a| a == Some(true)).collect())
+    Ok(())
 }
 
 async fn reconnect(remote: &Remote, peer: &str, timeouts: Timeouts) -> Result<(Ws, String), Cut> {
