@@ -96,14 +96,7 @@ pub fn run_blocking(
     timeouts: Timeouts,
     progress: impl FnMut(&DocReport),
 ) -> Result<Vec<(DocSync, DocReport)>, SyncError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| SyncError::Unreachable {
-            url: remote.http_base(),
-            reason: format!("could not start the network runtime: {e}"),
-        })?;
-    rt.block_on(session::run(remote, peer, docs, timeouts, progress))
+    block_on(remote, session::run(remote, peer, docs, timeouts, progress))
 }
 
 /// [`session::probe`] on a private single-threaded runtime.
@@ -113,6 +106,14 @@ pub fn probe_blocking(
     docs: &[(rapport_core::DocId, Vec<automerge::ChangeHash>)],
     timeouts: Timeouts,
 ) -> Result<Vec<bool>, SyncError> {
+    block_on(remote, session::probe(remote, peer, docs, timeouts))
+}
+
+/// Runs `task` on a private single-threaded runtime.
+fn block_on<T>(
+    remote: &Remote,
+    task: impl std::future::Future<Output = Result<T, SyncError>>,
+) -> Result<T, SyncError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -120,7 +121,7 @@ pub fn probe_blocking(
             url: remote.http_base(),
             reason: format!("could not start the network runtime: {e}"),
         })?;
-    rt.block_on(session::probe(remote, peer, docs, timeouts))
+    rt.block_on(task)
 }
 
 #[cfg(test)]
