@@ -277,8 +277,8 @@ fn three_teammates_converge(order: &[usize]) {
         if turn == order.len() {
             // Nothing changed here since this teammate's last sync, but the
             // relay's copy did: the check without loading says so, and the
-            // full sync brings the others' changes.
-            assert_eq!(out["documents"][0]["unchanged"], false, "{out}");
+            // full sync (loaded) brings the others' changes.
+            assert_eq!(out["documents"][0]["loaded"], true, "{out}");
             assert!(out["received"].as_u64().unwrap() > 0, "{out}");
         }
     }
@@ -287,7 +287,7 @@ fn three_teammates_converge(order: &[usize]) {
     for t in &team {
         let out = t.ok(&["sync", "--json"]).json();
         assert_eq!(out["documents"][0]["outcome"], "synced", "{out}");
-        assert_eq!(out["documents"][0]["unchanged"], true, "{out}");
+        assert_eq!(out["documents"][0]["loaded"], false, "{out}");
         assert_eq!((&out["sent"], &out["received"]), (&json!(0), &json!(0)));
     }
 
@@ -322,6 +322,26 @@ fn three_teammates_converge(order: &[usize]) {
         let status = t.ok(&["status", "--json"]).json();
         assert_eq!(status["documents"][0]["unsent"], 0, "{status}");
     }
+    // Only sam edits: his sync sends the edits with that one message, still
+    // without loading the account, and the others get them.
+    sam.ok(&["person", "add", "Late Addition", "--account", "Hub"]);
+    sam.ok(&["person", "edit", "Late Addition", "--title", "VP"]);
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(out["documents"][0]["loaded"], false, "{out}");
+    assert_eq!((&out["sent"], &out["received"]), (&json!(2), &json!(0)));
+    for t in [jo, kim] {
+        let out = t.ok(&["sync", "--json"]).json();
+        assert_eq!(out["received"], 2, "{out}");
+        let late = t.ok(&["person", "show", "Late Addition", "--json"]).json();
+        assert_eq!(late["person"]["title"], "VP", "{late}");
+    }
+    assert_eq!(
+        sam.ok(&["status", "--json"]).json()["documents"][0]["unsent"],
+        0
+    );
+    let views: Vec<Value> = team.iter().map(everything).collect();
+    assert_eq!(views[0], views[1], "sam and jo differ after the last sync");
+    assert_eq!(views[1], views[2], "jo and kim differ after the last sync");
 }
 
 #[test]
@@ -707,7 +727,7 @@ fn a_check_cut_short_falls_back_to_the_full_sync() {
             fell_back += 1;
             let summary = out.json();
             assert_eq!(summary["complete"], true, "{summary}");
-            assert_eq!(summary["documents"][0]["unchanged"], false, "{summary}");
+            assert_eq!(summary["documents"][0]["loaded"], true, "{summary}");
         }
         connect(&sam, &relay, &tokens[0]);
         assert_eq!(sam.ok(&["sync", "--json"]).json()["complete"], true);

@@ -2,14 +2,14 @@
 //! relay. The store stays the only writer of local files: the sync client
 //! works on loaded copies, and what they received is appended afterwards.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use automerge::{AutoCommit, ChangeHash};
 use rapport_core::doc::{self, Collection, DocKind, Parts};
 use rapport_core::model::AccountEntry;
 use rapport_core::{DocId, RecordId};
-use rapport_store::{ChunkKey, StoreError};
-use rapport_sync::{DocSync, Outcome, SyncError, Timeouts};
+use rapport_store::{ChunkKey, ChunkKind, StoreError};
+use rapport_sync::{DocSync, Outcome, Probe, SyncError, Timeouts};
 use serde::Serialize;
 
 use crate::ctx::Ctx;
@@ -70,9 +70,10 @@ struct DocLine {
     received: usize,
     /// Fetched for the first time (a teammate shared it).
     new: bool,
-    /// Neither side had changed it since the last sync: checked with one
-    /// message, without loading the document.
-    unchanged: bool,
+    /// Whether the document was loaded. Not when the only difference since
+    /// the last sync was this side's own new changes (or none): they went
+    /// in one message, and the relay's answer settled it.
+    loaded: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
@@ -184,38 +185,58 @@ fn label_of(ws: &Workspace, id: DocId) -> String {
         .unwrap_or_else(|| id.to_url())
 }
 
-/// The heads a document had at its last sync with `remote`, if that sync
-/// left both sides equal and the document's chunk files are still exactly
-/// those it had then (every local write adds a chunk, a compaction
-/// replaces them): then the document still has those heads, without
-/// loading it.
-fn unchanged_since_sync(
+/// How to sync a document without loading it, if its last sync with
+/// `remote` left both sides equal and its chunk files since are those it
+/// had then plus new incremental ones (every local write adds one change
+/// as one chunk; a compaction or a received snapshot replaces them): then
+/// it holds the heads of that sync and the changes in the new chunks. With
+/// the chunk names it was judged on.
+fn probe_for(
     ws: &Workspace,
     state: &SyncState,
     remote: &str,
     id: DocId,
-) -> anyhow::Result<Option<(Vec<ChangeHash>, Vec<String>)>> {
+) -> anyhow::Result<Option<(Probe, Vec<String>)>> {
     let Some(s) = state.remotes.get(remote).and_then(|d| d.get(&id.to_url())) else {
         return Ok(None);
     };
     if s.chunks.is_empty() || s.relay_heads.is_empty() {
         return Ok(None);
     }
-    let mut now = chunk_names(&ws.store.list_chunks(&id)?);
-    let mut then = s.chunks.clone();
-    now.sort();
-    then.sort();
-    if now != then {
+    let current = ws.store.list_chunks(&id)?;
+    let names = chunk_names(&current);
+    let then: HashSet<&String> = s.chunks.iter().collect();
+    if then.len() != s.chunks.len() || !then.iter().all(|c| names.contains(c)) {
         return Ok(None);
     }
-    let heads: Option<Vec<ChangeHash>> = s.relay_heads.iter().map(|h| h.parse().ok()).collect();
-    Ok(heads.map(|h| (h, now)))
+    let mut changes = Vec::new();
+    for (key, chunk) in current.iter().zip(&names) {
+        if then.contains(chunk) {
+            continue;
+        }
+        if key.kind != ChunkKind::Incremental {
+            return Ok(None);
+        }
+        match ws.store.read_chunk(key)? {
+            Some(bytes) => changes.push(bytes),
+            None => return Ok(None),
+        }
+    }
+    let Some(last) = s
+        .relay_heads
+        .iter()
+        .map(|h| h.parse().ok())
+        .collect::<Option<Vec<ChangeHash>>>()
+    else {
+        return Ok(None);
+    };
+    Ok(Probe::new(id, last, changes).ok().map(|p| (p, names)))
 }
 
 /// The chunk names to remember for a synced copy `doc`, made of exactly
 /// `chunks`: none unless the sync left both sides equal (the relay's last
 /// word is our heads), so that `status` and the next sync's check without
-/// loading (see [`unchanged_since_sync`]) only ever trust an equal state.
+/// loading (see [`probe_for`]) only ever trust an equal state.
 fn recorded_chunks(
     doc: &mut AutoCommit,
     r: &rapport_sync::DocReport,
@@ -239,10 +260,11 @@ fn same_heads(doc: &mut AutoCommit, relay: &[String]) -> bool {
 }
 
 /// Syncs `ids` with the relay, then writes what arrived. Documents that
-/// changed on neither side since the last sync are settled with one
-/// message each and never loaded ([`rapport_sync::session::probe`]); the
-/// others are loaded (or started empty, for a document new to this store)
-/// and synced over one connection.
+/// changed only here (or nowhere) since the last sync send their new
+/// changes in one message each and are never loaded, if the relay's answer
+/// shows it had nothing new ([`rapport_sync::session::probe`]); the others
+/// are loaded (or started empty, for a document new to this store) and
+/// synced over one connection.
 fn run_sync(
     ctx: &Ctx,
     ws: &Workspace,
@@ -263,9 +285,9 @@ fn run_sync(
     let mut compared = Vec::new();
     let mut full = Vec::new();
     for id in ids {
-        match unchanged_since_sync(ws, &state, name, id)? {
-            Some((heads, chunks)) => {
-                probes.push((id, heads));
+        match probe_for(ws, &state, name, id)? {
+            Some((probe, chunks)) => {
+                probes.push(probe);
                 compared.push(chunks);
             }
             None => full.push(id),
@@ -275,28 +297,30 @@ fn run_sync(
         let peer = format!("{}-{}", ws.me.handle, RecordId::random());
         let equal = rapport_sync::probe_blocking(&remote, &peer, &probes, Timeouts::default())
             .map_err(|e| sync_error(e, name, entry))?;
-        for (((id, heads), chunks), equal) in probes.into_iter().zip(compared).zip(equal) {
+        for ((probe, chunks), equal) in probes.into_iter().zip(compared).zip(equal) {
             if !equal {
-                full.push(id);
+                full.push(probe.id);
                 continue;
             }
             let line = DocLine {
-                id: id.to_url(),
-                name: label_of(ws, id),
+                id: probe.id.to_url(),
+                name: label_of(ws, probe.id),
                 outcome: Outcome::Synced,
-                sent: 0,
+                sent: probe.changes.len(),
                 received: 0,
                 new: false,
-                unchanged: true,
+                loaded: false,
                 reason: None,
             };
             if ctx.out.shows_progress() {
-                ctx.out
-                    .progress(format!("  {:<12} {}  (unchanged)", "synced", line.name));
+                ctx.out.progress(format!(
+                    "  {:<12} {}  (sent {}, received 0)",
+                    "synced", line.name, line.sent
+                ));
             }
-            // The list compared before asking: one listed now could hold an
-            // edit made meanwhile, which the relay does not have.
-            let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
+            // The list judged on before asking: one listed now could hold
+            // an edit made meanwhile, which the relay does not have.
+            let heads: Vec<String> = probe.heads.iter().map(ToString::to_string).collect();
             state.remember(name, &line.id, &heads, &now, chunks);
             lines.push(line);
         }
@@ -390,7 +414,7 @@ fn sync_loaded(
             sent: r.sent,
             received: r.received,
             new: false,
-            unchanged: false,
+            loaded: true,
             reason: r.reason.clone(),
         };
         // A document automerge choked on is not written: the next sync

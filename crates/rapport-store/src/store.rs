@@ -149,6 +149,11 @@ impl<B: Backend> Store<B> {
         Ok(keys)
     }
 
+    /// One chunk's bytes; `None` if it is gone (a compaction removed it).
+    pub fn read_chunk(&self, key: &ChunkKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.get(key).map_err(|e| self.io("read", key, e))
+    }
+
     /// Starts a new document with `init`, which makes its first change.
     pub fn create(
         &self,

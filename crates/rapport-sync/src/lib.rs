@@ -13,7 +13,7 @@ pub mod http;
 pub mod session;
 pub mod wire;
 
-pub use session::{DocReport, DocSync, Outcome, Timeouts};
+pub use session::{DocReport, DocSync, Outcome, Probe, Timeouts};
 
 /// A relay and the member's credentials for one team.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ pub fn run_blocking(
 pub fn probe_blocking(
     remote: &Remote,
     peer: &str,
-    docs: &[(rapport_core::DocId, Vec<automerge::ChangeHash>)],
+    docs: &[session::Probe],
     timeouts: Timeouts,
 ) -> Result<Vec<bool>, SyncError> {
     block_on(remote, session::probe(remote, peer, docs, timeouts))

@@ -337,13 +337,92 @@ pub async fn run(
         .collect())
 }
 
-/// What we tell the relay about a document we did not load: that we hold
-/// exactly `heads` and have added nothing since we last shared them. This
-/// is the message automerge itself sends first from a persisted sync state
-/// whose shared heads are our heads (`last_sync` = `heads`, an empty bloom
-/// filter: nothing new since); a test checks the two are the same bytes.
-pub fn probe_message(heads: &[ChangeHash]) -> Vec<u8> {
-    probe_message_like(&first_message_template(), heads)
+/// A document to sync without loading it ([`probe`]): both sides held
+/// exactly `last` at the last sync, and since then this side added only
+/// `changes` (none, or each change as stored, one per chunk file).
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub id: DocId,
+    /// The heads both sides had at the last sync that left them equal.
+    pub last: Vec<ChangeHash>,
+    /// Changes made here since, as automerge stores a change.
+    pub changes: Vec<automerge::Change>,
+    /// Our heads now: `last` moved on by `changes`.
+    pub heads: Vec<ChangeHash>,
+}
+
+impl Probe {
+    /// `changes` are the bytes of the changes made here since the last
+    /// sync (one change each). An error for bytes that are not one change,
+    /// or changes that do not build on `last` and on each other: such a
+    /// document needs the full sync.
+    pub fn new(id: DocId, last: Vec<ChangeHash>, changes: Vec<Vec<u8>>) -> Result<Probe, String> {
+        let changes: Vec<automerge::Change> = changes
+            .into_iter()
+            .map(|bytes| automerge::Change::from_bytes(bytes).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        let new: HashSet<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
+        let known: HashSet<ChangeHash> = last.iter().copied().chain(new.iter().copied()).collect();
+        // Each new change must depend only on what the last sync had (its
+        // heads, as the relay holds their history) or on other new changes.
+        // A dependency on a head's ancestor is fine too, but we cannot tell
+        // without the document: take the full sync then.
+        if changes
+            .iter()
+            .any(|c| c.deps().iter().any(|d| !known.contains(d)))
+        {
+            return Err("a change depends on something we cannot check unloaded".into());
+        }
+        let superseded: HashSet<ChangeHash> = changes
+            .iter()
+            .flat_map(|c| c.deps().iter().copied())
+            .collect();
+        let mut heads: Vec<ChangeHash> = known
+            .into_iter()
+            .filter(|h| !superseded.contains(h))
+            .collect();
+        heads.sort();
+        Ok(Probe {
+            id,
+            last,
+            changes: in_causal_order(changes),
+            heads,
+        })
+    }
+}
+
+/// `changes` with each after those it depends on.
+fn in_causal_order(mut changes: Vec<automerge::Change>) -> Vec<automerge::Change> {
+    let mut ordered = Vec::with_capacity(changes.len());
+    let mut placed: HashSet<ChangeHash> = HashSet::new();
+    let pending: HashSet<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
+    while !changes.is_empty() {
+        let before = changes.len();
+        let (ready, rest): (Vec<_>, Vec<_>) = changes.into_iter().partition(|c| {
+            c.deps()
+                .iter()
+                .all(|d| placed.contains(d) || !pending.contains(d))
+        });
+        placed.extend(ready.iter().map(automerge::Change::hash));
+        ordered.extend(ready);
+        changes = rest;
+        if changes.len() == before {
+            // A cycle cannot happen (hashes cover their deps); keep the rest.
+            ordered.append(&mut changes);
+        }
+    }
+    ordered
+}
+
+/// What we tell the relay about a document we did not load: our heads,
+/// that we hold everything of `last` (the last sync's shared heads) and
+/// only `changes` besides (the bloom filter), and those changes. Without
+/// changes this is exactly the message automerge sends first from a sync
+/// state persisted at the last sync; with them, that message plus the
+/// changes, as automerge sends them once it knows the relay lacks them
+/// (tests check both against automerge's own messages).
+pub fn probe_message(probe: &Probe) -> Vec<u8> {
+    probe_message_like(&first_message_template(), probe)
 }
 
 /// A first message of automerge's, for its flags and version.
@@ -353,40 +432,48 @@ fn first_message_template() -> Option<sync::Message> {
         .generate_sync_message(&mut sync::State::new())
 }
 
-fn probe_message_like(template: &Option<sync::Message>, heads: &[ChangeHash]) -> Vec<u8> {
+fn probe_message_like(template: &Option<sync::Message>, probe: &Probe) -> Vec<u8> {
     let (flags, version) = match template {
         Some(t) => (t.flags, t.version.clone()),
         None => (None, sync::MessageVersion::V1),
     };
+    let hashes: Vec<ChangeHash> = probe.changes.iter().map(automerge::Change::hash).collect();
+    let changes: Vec<Vec<u8>> = probe
+        .changes
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
     sync::Message {
-        heads: heads.to_vec(),
+        heads: probe.heads.clone(),
         need: Vec::new(),
         have: vec![sync::Have {
-            last_sync: heads.to_vec(),
-            bloom: sync::BloomFilter::default(),
+            last_sync: probe.last.clone(),
+            bloom: sync::BloomFilter::from_hashes(hashes.iter()),
         }],
-        changes: sync::ChunkList::empty(),
+        changes: sync::ChunkList::from(changes),
         flags,
         version,
     }
     .encode()
 }
 
-/// Asks the relay, without loading any document, whether its copy of each
-/// document is still exactly `heads`: what both sides held at the last
-/// sync, when nothing local changed since (the caller knows that from the
-/// document's chunk files). One round trip for all of them; `true` where
-/// the relay's first word on the document carries no changes and the same
-/// heads. Anything else (changes, other heads, no answer within
-/// [`PROBE_WAIT`], the relay not having it, a connection lost or a
-/// protocol error after the handshake) is `false`: that document needs a
-/// full [`run`] with the document loaded, which reports any real problem.
-/// Nothing is applied anywhere, so a `false` costs only the round trip. An
-/// error means the relay could not be reached at all, as for [`run`].
+/// Syncs documents without loading them, when the caller knows (from the
+/// document's chunk files) that both sides held exactly `last` at the last
+/// sync and this side added only `changes` since. One message per document
+/// over one connection: our heads and our new changes. `true` where the
+/// relay then answers with our heads and no changes: both sides are equal,
+/// nothing to receive. Anything else (changes for us, other heads, no
+/// answer within [`PROBE_WAIT`], the relay read-only for us or not having
+/// the document, a connection lost or a protocol error after the
+/// handshake) is `false`: that document needs a full [`run`] with the
+/// document loaded, which reports any real problem (the changes sent here
+/// are then already on the relay, or sent again). Nothing is applied on
+/// this side. An error means the relay could not be reached at all, as
+/// for [`run`].
 pub async fn probe(
     remote: &Remote,
     peer: &str,
-    docs: &[(DocId, Vec<ChangeHash>)],
+    docs: &[Probe],
     timeouts: Timeouts,
 ) -> Result<Vec<bool>, SyncError> {
     let mut answers: Vec<Option<bool>> = vec![None; docs.len()];
@@ -406,23 +493,53 @@ pub async fn probe(
 /// takes seconds, and a document that misses it only takes the full path.
 pub const PROBE_WAIT: Duration = Duration::from_secs(10);
 
+/// What a relay's message about a probed document says.
+fn answer(probe: &Probe, data: &[u8]) -> Option<bool> {
+    let Ok(m) = sync::Message::decode(data) else {
+        return Some(false);
+    };
+    let read_only = m
+        .flags
+        .is_some_and(|f| f.contains(sync::MessageFlags::READ_ONLY));
+    if !m.changes.is_empty() || read_only {
+        return Some(false);
+    }
+    let mut theirs = m.heads;
+    theirs.sort();
+    if theirs == probe.heads {
+        return Some(true);
+    }
+    let mut last = probe.last.clone();
+    last.sort();
+    // The relay spoke before taking our changes (it offers a document to
+    // the member who registered it on connecting): wait for its answer.
+    if theirs == last && !probe.changes.is_empty() {
+        return None;
+    }
+    Some(false)
+}
+
 async fn ask(
     ws: &mut Ws,
     peer: &str,
     relay: &str,
-    docs: &[(DocId, Vec<ChangeHash>)],
+    docs: &[Probe],
     timeouts: Timeouts,
     answers: &mut [Option<bool>],
 ) -> Result<(), Cut> {
     let index: HashMap<String, usize> = docs
         .iter()
         .enumerate()
-        .map(|(i, (id, _))| (id.to_bs58(), i))
+        .map(|(i, p)| (p.id.to_bs58(), i))
         .collect();
     let template = first_message_template();
-    for (id, heads) in docs {
-        let message = probe_message_like(&template, heads);
-        send(ws, wire::sync(peer, relay, &id.to_bs58(), message, false)).await?;
+    for probe in docs {
+        let message = probe_message_like(&template, probe);
+        send(
+            ws,
+            wire::sync(peer, relay, &probe.id.to_bs58(), message, false),
+        )
+        .await?;
     }
     let mut pending = answers.iter().filter(|a| a.is_none()).count();
     while pending > 0 {
@@ -435,13 +552,10 @@ async fn ask(
                     }
                     continue;
                 };
-                let equal = sync::Message::decode(&data).is_ok_and(|m| {
-                    let (mut theirs, mut ours) = (m.heads.clone(), docs[i].1.clone());
-                    theirs.sort();
-                    ours.sort();
-                    m.changes.is_empty() && theirs == ours
-                });
-                (i, equal)
+                match answer(&docs[i], &data) {
+                    Some(equal) => (i, equal),
+                    None => continue,
+                }
             }
             wire::Incoming::Unavailable { doc } => match index.get(&doc) {
                 Some(&i) => (i, false),
@@ -575,27 +689,95 @@ fn receive(slot: &mut Slot, data: &[u8]) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn edited(doc: &mut AutoCommit, key: &str) {
+        use automerge::transaction::Transactable as _;
+        doc.put(automerge::ROOT, key, "v").unwrap();
+        doc.commit();
+    }
+
+    /// The first message automerge sends for `doc` from a sync state
+    /// persisted when both sides had `shared`.
+    fn automerge_first(doc: &mut AutoCommit, shared: &[ChangeHash]) -> sync::Message {
+        let mut persisted = sync::State::new();
+        persisted.shared_heads = shared.to_vec();
+        let state = &mut sync::State::decode(&persisted.encode()).unwrap();
+        doc.sync().generate_sync_message(state).unwrap()
+    }
+
     #[test]
     fn the_probe_is_what_automerge_sends_from_a_persisted_state() {
-        use automerge::transaction::Transactable as _;
         let mut doc = AutoCommit::new();
-        doc.put(automerge::ROOT, "k", "v").unwrap();
-        doc.commit();
-        doc.put(automerge::ROOT, "k", "w").unwrap();
-        doc.commit();
+        edited(&mut doc, "a");
+        edited(&mut doc, "b");
         let heads = doc.get_heads();
-        // The state a peer keeps between sessions: the heads both sides share.
-        let mut persisted = sync::State::new();
-        persisted.shared_heads = heads.clone();
-        let state = &mut sync::State::decode(&persisted.encode()).unwrap();
-        let theirs = doc.sync().generate_sync_message(state).unwrap();
-        assert_eq!(probe_message(&heads), theirs.encode());
+        let probe = Probe::new(DocId::random(), heads.clone(), Vec::new()).unwrap();
+        assert_eq!(probe.heads, heads);
+        let theirs = automerge_first(&mut doc, &heads);
+        assert_eq!(probe_message(&probe), theirs.encode());
         // And not what it sends without that state (a bloom of every change).
         let fresh = doc
             .sync()
             .generate_sync_message(&mut sync::State::new())
             .unwrap();
-        assert_ne!(probe_message(&heads), fresh.encode());
+        assert_ne!(probe_message(&probe), fresh.encode());
+    }
+
+    #[test]
+    fn with_local_changes_the_probe_is_automerges_message_plus_the_changes() {
+        let mut doc = AutoCommit::new();
+        edited(&mut doc, "a");
+        let last = doc.get_heads();
+        // Two changes in a row, and one made concurrently on a fork.
+        let mut fork = doc.fork();
+        edited(&mut doc, "b");
+        edited(&mut doc, "c");
+        edited(&mut fork, "d");
+        doc.merge(&mut fork).unwrap();
+        let new: Vec<automerge::Change> = doc.get_changes(&last);
+        assert_eq!(new.len(), 3);
+        // Stored one per chunk, in no particular order.
+        let mut bytes: Vec<Vec<u8>> = new.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        bytes.reverse();
+        let probe = Probe::new(DocId::random(), last.clone(), bytes).unwrap();
+        let mut ours = doc.get_heads();
+        ours.sort();
+        assert_eq!(probe.heads, ours, "two heads: c and d");
+        let sent = sync::Message::decode(&probe_message(&probe)).unwrap();
+        let theirs = automerge_first(&mut doc, &last);
+        assert_eq!(
+            (&sent.heads, &sent.need, &sent.flags, &sent.version),
+            (&theirs.heads, &theirs.need, &theirs.flags, &theirs.version)
+        );
+        assert_eq!(sent.have.len(), 1);
+        assert_eq!(sent.have[0].last_sync, theirs.have[0].last_sync);
+        assert_eq!(
+            sent.have[0].bloom.to_bytes(),
+            theirs.have[0].bloom.to_bytes()
+        );
+        // The changes, each after what it depends on: a peer at `last`
+        // applies them one by one and has our document.
+        let mut at_last = doc.fork_at(&last).unwrap();
+        for change in sent.changes.iter() {
+            at_last.load_incremental(change).unwrap();
+            assert!(at_last.get_missing_deps(&[]).is_empty(), "in causal order");
+        }
+        let mut at_last_heads = at_last.get_heads();
+        at_last_heads.sort();
+        assert_eq!(at_last_heads, ours);
+    }
+
+    #[test]
+    fn changes_that_do_not_build_on_the_last_sync_need_the_full_sync() {
+        let mut doc = AutoCommit::new();
+        edited(&mut doc, "a");
+        let first = doc.get_heads();
+        edited(&mut doc, "b");
+        let last = doc.get_heads();
+        edited(&mut doc, "c");
+        // A change on `last`, offered as if the last sync had `first`.
+        let c = doc.get_changes(&last)[0].raw_bytes().to_vec();
+        assert!(Probe::new(DocId::random(), first, vec![c]).is_err());
+        assert!(Probe::new(DocId::random(), last, vec![b"not a change".to_vec()]).is_err());
     }
 
     #[tokio::test]

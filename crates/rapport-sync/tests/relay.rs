@@ -8,7 +8,7 @@ use std::time::Duration;
 use automerge::{AutoCommit, ROOT, ReadDoc as _, transaction::Transactable as _};
 use rapport_core::DocId;
 use rapport_relay::{Config, teams::Registry};
-use rapport_sync::{DocSync, Outcome, Remote, SyncError, Timeouts, http, session};
+use rapport_sync::{DocSync, Outcome, Probe, Remote, SyncError, Timeouts, http, session};
 use tokio::net::TcpListener;
 
 struct Relay {
@@ -179,49 +179,77 @@ async fn share_then_join_then_edit_both_ways() {
     relay.stop().await;
 }
 
+/// The changes `doc` has beyond `since`, as the store keeps them.
+fn changes_since(doc: &mut AutoCommit, since: &[automerge::ChangeHash]) -> Vec<Vec<u8>> {
+    doc.get_changes(since)
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
+async fn probe(remote: &Remote, peer: &'static str, probe: Probe, timeouts: Timeouts) -> bool {
+    let remote = remote.clone();
+    let answer =
+        blocking(move || rapport_sync::probe_blocking(&remote, peer, &[probe], timeouts)).await;
+    answer.unwrap()[0]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_probe_tells_unchanged_documents_without_loading_them() {
+async fn a_probe_syncs_documents_without_loading_them_when_only_we_changed() {
     let (_dir, relay, t, id, mut sam_doc) = with_shared_doc("by", "sam").await;
-    let heads = sam_doc.get_heads();
-    let probe = |remote: &Remote, peer: &'static str, heads: Vec<automerge::ChangeHash>| {
-        let remote = remote.clone();
-        blocking(move || rapport_sync::probe_blocking(&remote, peer, &[(id, heads)], quick()))
-    };
+    let last = sam_doc.get_heads();
+    let unchanged = |last: &[automerge::ChangeHash]| Probe::new(id, last.to_vec(), vec![]).unwrap();
     // Nothing changed on either side.
-    assert_eq!(probe(&t.sam, "sam-2", heads.clone()).await.unwrap(), [true]);
-    // Heads the relay does not have (a local edit the caller missed): no.
+    assert!(probe(&t.sam, "sam-2", unchanged(&last), quick()).await);
+    // Heads the relay does not have, without the changes: no.
     let mut edited = sam_doc.clone();
     edited.put(ROOT, "local", "edit").unwrap();
-    assert_eq!(
-        probe(&t.sam, "sam-3", edited.get_heads()).await.unwrap(),
-        [false]
-    );
-    // A teammate's change reached the relay: the old heads are no longer
-    // the relay's, and a full sync brings the change.
-    let (mut jo_doc, _) = sync_one(&t.jo, "jo-1", id, AutoCommit::new(), false).await;
+    let missing = unchanged(&edited.get_heads());
+    assert!(!probe(&t.sam, "sam-3", missing, quick()).await);
+    // Two local edits, sent with the probe: the relay takes them, and a
+    // teammate gets them.
+    sam_doc.put(ROOT, "one", "1").unwrap();
+    sam_doc.commit();
+    sam_doc.put(ROOT, "two", "2").unwrap();
+    sam_doc.commit();
+    let pushed = Probe::new(id, last.clone(), changes_since(&mut sam_doc, &last)).unwrap();
+    assert_eq!(pushed.changes.len(), 2);
+    assert!(probe(&t.sam, "sam-4", pushed, quick()).await);
+    let (mut jo_doc, r) = sync_one(&t.jo, "jo-1", id, AutoCommit::new(), false).await;
+    assert_eq!(r.outcome, Outcome::Synced, "{r:?}");
+    assert_eq!(get(&jo_doc, "two").as_deref(), Some("2"));
+    assert_eq!(jo_doc.get_heads(), sam_doc.get_heads());
+    // A teammate's change reached the relay: sam's probe, with or without
+    // a change of his own, says no, and a full sync brings it.
+    let last = sam_doc.get_heads();
     jo_doc.put(ROOT, "jo", "yes").unwrap();
     let (_, r) = sync_one(&t.jo, "jo-1", id, jo_doc, true).await;
     assert_eq!(r.sent, 1, "{r:?}");
-    assert_eq!(
-        probe(&t.sam, "sam-4", heads.clone()).await.unwrap(),
-        [false]
-    );
-    let (mut sam_doc, r) = sync_one(&t.sam, "sam-5", id, sam_doc, true).await;
+    assert!(!probe(&t.sam, "sam-5", unchanged(&last), quick()).await);
+    sam_doc.put(ROOT, "three", "3").unwrap();
+    sam_doc.commit();
+    let pushed = Probe::new(id, last.clone(), changes_since(&mut sam_doc, &last)).unwrap();
+    assert!(!probe(&t.sam, "sam-6", pushed, quick()).await);
+    let (mut sam_doc, r) = sync_one(&t.sam, "sam-7", id, sam_doc, true).await;
     assert_eq!((&r.outcome, r.received), (&Outcome::Synced, 1), "{r:?}");
-    assert_eq!(
-        probe(&t.sam, "sam-6", sam_doc.get_heads()).await.unwrap(),
-        [true]
-    );
+    assert_eq!(get(&sam_doc, "jo").as_deref(), Some("yes"));
+    assert!(probe(&t.sam, "sam-8", unchanged(&sam_doc.get_heads()), quick()).await);
+    // A read-only member's change is not taken: no.
+    let (mut ro_doc, _) = sync_one(&t.ro, "ro-1", id, AutoCommit::new(), false).await;
+    let last = ro_doc.get_heads();
+    ro_doc.put(ROOT, "ro", "sneaky").unwrap();
+    ro_doc.commit();
+    let sneaky = Probe::new(id, last.clone(), changes_since(&mut ro_doc, &last)).unwrap();
+    assert!(!probe(&t.ro, "ro-2", sneaky, quick()).await);
     // Another team's member learns nothing from a probe either (the relay
     // drops it: the probe gives up after its idle timeout).
-    let (eve, heads) = (t.eve.clone(), sam_doc.get_heads());
     let short = Timeouts {
         idle: Duration::from_secs(1),
         ..quick()
     };
-    let answer =
-        blocking(move || rapport_sync::probe_blocking(&eve, "eve-1", &[(id, heads)], short)).await;
-    assert_eq!(answer.unwrap(), [false]);
+    assert!(!probe(&t.eve, "eve-1", unchanged(&sam_doc.get_heads()), short).await);
+    let (jo_doc, _) = sync_one(&t.jo, "jo-2", id, AutoCommit::new(), false).await;
+    assert_eq!(get(&jo_doc, "ro"), None);
     relay.stop().await;
 }
 
