@@ -324,14 +324,18 @@ fn three_teammates_converge(order: &[usize]) {
     }
     // Only sam edits: his sync sends the edits with that one message, still
     // without loading the account, and the others get them.
+    // (With a valid view, `log add` builds its change on the document's
+    // first change alone: a dependency that is not one of the last heads.)
     sam.ok(&["person", "add", "Late Addition", "--account", "Hub"]);
     sam.ok(&["person", "edit", "Late Addition", "--title", "VP"]);
+    sam.ok(&["person", "list", "--account", "Hub"]);
+    sam.ok(&["log", "add", "Late Addition", "--kind", "call"]);
     let out = sam.ok(&["sync", "--json"]).json();
     assert_eq!(out["documents"][0]["loaded"], false, "{out}");
-    assert_eq!((&out["sent"], &out["received"]), (&json!(2), &json!(0)));
+    assert_eq!((&out["sent"], &out["received"]), (&json!(3), &json!(0)));
     for t in [jo, kim] {
         let out = t.ok(&["sync", "--json"]).json();
-        assert_eq!(out["received"], 2, "{out}");
+        assert_eq!(out["received"], 3, "{out}");
         let late = t.ok(&["person", "show", "Late Addition", "--json"]).json();
         assert_eq!(late["person"]["title"], "VP", "{late}");
     }

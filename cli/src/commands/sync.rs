@@ -185,6 +185,11 @@ fn label_of(ws: &Workspace, id: DocId) -> String {
         .unwrap_or_else(|| id.to_url())
 }
 
+/// The most change bytes one document sends without being loaded: far
+/// below the relay's message limit (16 MiB by default), so one document's
+/// message cannot cost the others their answer.
+const PROBE_BYTES: usize = 1 << 20;
+
 /// How to sync a document without loading it, if its last sync with
 /// `remote` left both sides equal and its chunk files since are those it
 /// had then plus new incremental ones (every local write adds one change
@@ -206,10 +211,12 @@ fn probe_for(
     let current = ws.store.list_chunks(&id)?;
     let names = chunk_names(&current);
     let then: HashSet<&String> = s.chunks.iter().collect();
-    if then.len() != s.chunks.len() || !then.iter().all(|c| names.contains(c)) {
+    let now: HashSet<&String> = names.iter().collect();
+    if then.len() != s.chunks.len() || !then.is_subset(&now) {
         return Ok(None);
     }
     let mut changes = Vec::new();
+    let mut bytes_in_all = 0;
     for (key, chunk) in current.iter().zip(&names) {
         if then.contains(chunk) {
             continue;
@@ -218,8 +225,16 @@ fn probe_for(
             return Ok(None);
         }
         match ws.store.read_chunk(key)? {
-            Some(bytes) => changes.push(bytes),
+            Some(bytes) => {
+                bytes_in_all += bytes.len();
+                changes.push(bytes);
+            }
             None => return Ok(None),
+        }
+        // Many changes (an import offline) go through the full sync,
+        // which sends them compressed and in parts.
+        if bytes_in_all > PROBE_BYTES {
+            return Ok(None);
         }
     }
     let Some(last) = s
@@ -326,6 +341,8 @@ fn run_sync(
         }
     }
     if !full.is_empty() {
+        // What the probes settled is kept even if the full sync fails.
+        state.save(&ctx.paths.sync_state)?;
         lines.extend(sync_loaded(ctx, ws, name, entry, full, &mut state, &now)?);
     }
     state.save(&ctx.paths.sync_state)?;

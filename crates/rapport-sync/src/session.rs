@@ -354,25 +354,25 @@ pub struct Probe {
 impl Probe {
     /// `changes` are the bytes of the changes made here since the last
     /// sync (one change each). An error for bytes that are not one change,
-    /// or changes that do not build on `last` and on each other: such a
-    /// document needs the full sync.
+    /// or a change given twice or already at `last`: such a document needs
+    /// the full sync.
     pub fn new(id: DocId, last: Vec<ChangeHash>, changes: Vec<Vec<u8>>) -> Result<Probe, String> {
         let changes: Vec<automerge::Change> = changes
             .into_iter()
             .map(|bytes| automerge::Change::from_bytes(bytes).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
         let new: HashSet<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
-        let known: HashSet<ChangeHash> = last.iter().copied().chain(new.iter().copied()).collect();
-        // Each new change must depend only on what the last sync had (its
-        // heads, as the relay holds their history) or on other new changes.
-        // A dependency on a head's ancestor is fine too, but we cannot tell
-        // without the document: take the full sync then.
-        if changes
-            .iter()
-            .any(|c| c.deps().iter().any(|d| !known.contains(d)))
-        {
-            return Err("a change depends on something we cannot check unloaded".into());
+        if new.len() != changes.len() || last.iter().any(|h| new.contains(h)) {
+            return Err("a change is there twice, or was there at the last sync".into());
         }
+        // A change made here since the last sync depends on what the
+        // document held when it was made: the last sync's heads, other new
+        // changes, or an ancestor of those heads (a record added on the
+        // document's first change alone, see `append_on_genesis`), which
+        // supersedes none of them. So these are our heads. Were the caller
+        // wrong about `last`, the relay's heads would differ from these and
+        // the document would take the full sync.
+        let known: HashSet<ChangeHash> = last.iter().copied().chain(new.iter().copied()).collect();
         let superseded: HashSet<ChangeHash> = changes
             .iter()
             .flat_map(|c| c.deps().iter().copied())
@@ -498,10 +498,12 @@ fn answer(probe: &Probe, data: &[u8]) -> Option<bool> {
     let Ok(m) = sync::Message::decode(data) else {
         return Some(false);
     };
+    // A relay read-only for us does not take our changes (but a read-only
+    // member with none to send is as settled as anyone).
     let read_only = m
         .flags
         .is_some_and(|f| f.contains(sync::MessageFlags::READ_ONLY));
-    if !m.changes.is_empty() || read_only {
+    if !m.changes.is_empty() || (read_only && !probe.changes.is_empty()) {
         return Some(false);
     }
     let mut theirs = m.heads;
@@ -767,17 +769,41 @@ mod tests {
     }
 
     #[test]
-    fn changes_that_do_not_build_on_the_last_sync_need_the_full_sync() {
+    fn a_change_on_an_ancestor_of_the_last_heads_is_a_new_head_beside_them() {
+        // As `append_on_genesis` writes a record: on the first change only.
         let mut doc = AutoCommit::new();
         edited(&mut doc, "a");
-        let first = doc.get_heads();
+        let genesis = doc.get_heads();
+        let mut on_genesis = doc.fork();
         edited(&mut doc, "b");
         let last = doc.get_heads();
-        edited(&mut doc, "c");
-        // A change on `last`, offered as if the last sync had `first`.
-        let c = doc.get_changes(&last)[0].raw_bytes().to_vec();
-        assert!(Probe::new(DocId::random(), first, vec![c]).is_err());
-        assert!(Probe::new(DocId::random(), last, vec![b"not a change".to_vec()]).is_err());
+        edited(&mut on_genesis, "c");
+        let c = on_genesis.get_changes(&genesis)[0].raw_bytes().to_vec();
+        let probe = Probe::new(DocId::random(), last.clone(), vec![c]).unwrap();
+        doc.merge(&mut on_genesis).unwrap();
+        let mut ours = doc.get_heads();
+        ours.sort();
+        assert_eq!(probe.heads, ours);
+        assert_eq!(probe.heads.len(), 2);
+    }
+
+    #[test]
+    fn what_is_not_one_new_change_needs_the_full_sync() {
+        let mut doc = AutoCommit::new();
+        edited(&mut doc, "a");
+        let before = doc.get_heads();
+        edited(&mut doc, "b");
+        let last = doc.get_heads();
+        let b = doc.get_changes(&before)[0].raw_bytes().to_vec();
+        let id = DocId::random();
+        assert!(Probe::new(id, last.clone(), vec![b"not a change".to_vec()]).is_err());
+        assert!(
+            Probe::new(id, last.clone(), vec![b.clone()]).is_err(),
+            "already at last"
+        );
+        assert!(Probe::new(id, before, vec![b.clone(), b]).is_err(), "twice");
+        // Two changes in one chunk (a whole document saved): not one change.
+        assert!(Probe::new(id, Vec::new(), vec![doc.save()]).is_err());
     }
 
     #[tokio::test]

@@ -234,9 +234,11 @@ async fn a_probe_syncs_documents_without_loading_them_when_only_we_changed() {
     assert_eq!((&r.outcome, r.received), (&Outcome::Synced, 1), "{r:?}");
     assert_eq!(get(&sam_doc, "jo").as_deref(), Some("yes"));
     assert!(probe(&t.sam, "sam-8", unchanged(&sam_doc.get_heads()), quick()).await);
-    // A read-only member's change is not taken: no.
+    // A read-only member with nothing to send is settled; a change of
+    // theirs is not taken: no.
     let (mut ro_doc, _) = sync_one(&t.ro, "ro-1", id, AutoCommit::new(), false).await;
     let last = ro_doc.get_heads();
+    assert!(probe(&t.ro, "ro-3", unchanged(&last), quick()).await);
     ro_doc.put(ROOT, "ro", "sneaky").unwrap();
     ro_doc.commit();
     let sneaky = Probe::new(id, last.clone(), changes_since(&mut ro_doc, &last)).unwrap();
