@@ -535,6 +535,10 @@ impl<'a> Workspace<'a> {
         // this copy.
         let value = edit(&mut loaded.doc)?;
         self.store.save(&mut loaded)?;
+        // The copy in hand is the document as now stored: its view, built
+        // here, spares the next read loading it again.
+        let chunks = loaded.chunks().to_vec();
+        self.refresh_view(id, &mut loaded.doc, &chunks);
         self.loaded.borrow_mut().insert(id, loaded);
         Ok(value)
     }
@@ -653,21 +657,16 @@ impl<'a> Workspace<'a> {
     /// `chunks` (those it was loaded from and those a sync just wrote, not a
     /// fresh listing: another process may have added one meanwhile, which
     /// `doc` lacks), so the next read need not load automerge. Only a
-    /// cache: a failure is a warning.
-    pub fn refresh_view(
-        &self,
-        id: DocId,
-        doc: &mut AutoCommit,
-        chunks: &[ChunkKey],
-    ) -> anyhow::Result<()> {
-        let mut data = DocData::read(doc, Parts::ALL)?;
+    /// cache: a failure to write it is a warning.
+    pub fn refresh_view(&self, id: DocId, doc: &mut AutoCommit, chunks: &[ChunkKey]) {
+        // A document that does not read has no view: the next read reports
+        // why.
+        let Ok(mut data) = DocData::read(doc, Parts::ALL) else {
+            return;
+        };
         let genesis = rapport_store::genesis(doc);
-        if let Err(e) = self.views.write(&id, chunks, &mut data, genesis.as_deref()) {
-            self.ctx
-                .out
-                .warn(format!("could not save a view of {id}: {e}"));
-        }
-        Ok(())
+        let written = self.views.write(&id, chunks, &mut data, genesis.as_deref());
+        self.saved(id, written);
     }
 
     /// Runs `f` on the full automerge document (loaded once per command),

@@ -481,6 +481,52 @@ fn help_shows_examples() {
     assert!(run.stdout.contains("Example:"), "{}", run.stdout);
 }
 
+/// A write refreshes the view of the document it changed, so the next read
+/// is served from views and loads nothing: no view is rebuilt (each is
+/// written whole under a new name, so a rebuilt one has a new inode).
+#[test]
+fn a_write_leaves_the_views_valid() {
+    use std::os::unix::fs::MetadataExt as _;
+    let home = Home::demo();
+    let views = home.path().join("views");
+    let inodes = || -> Vec<(String, u64)> {
+        let mut all: Vec<(String, u64)> = std::fs::read_dir(&views)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, e.metadata().unwrap().ino())
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    home.ok(&["person", "list", "--all"]);
+    let name = home.ok(&["person", "list", "--json"]).json()[0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for write in [
+        vec!["person", "edit", name.as_str(), "--title", "Chief Listener"],
+        vec![
+            "person",
+            "add",
+            "Newcomer Nine",
+            "--account",
+            "Acme Logistics",
+        ],
+    ] {
+        home.ok(&write);
+        let before = inodes();
+        let listed = home.ok(&["person", "list", "--all"]).stdout;
+        assert_eq!(inodes(), before, "after {write:?}, a read rebuilt a view");
+        assert!(
+            listed.contains("Chief Listener"),
+            "the read shows the write: {listed}"
+        );
+    }
+}
+
 #[test]
 fn views_are_only_a_cache() {
     let home = Home::demo();

@@ -465,7 +465,7 @@ fn sync_loaded(
             chunks.extend(ws.store.absorb(&id, &mut synced.doc, &since)?.written);
             // The copy in hand is the document as now stored: refresh its
             // view here rather than on the next read.
-            ws.refresh_view(id, &mut synced.doc, &chunks)?;
+            ws.refresh_view(id, &mut synced.doc, &chunks);
         }
         if matches!(r.outcome, Outcome::Synced | Outcome::ReadOnly)
             && let Some(heads) = &r.relay_heads
