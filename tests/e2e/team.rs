@@ -346,6 +346,15 @@ fn three_teammates_converge(order: &[usize]) {
     let views: Vec<Value> = team.iter().map(everything).collect();
     assert_eq!(views[0], views[1], "sam and jo differ after the last sync");
     assert_eq!(views[1], views[2], "jo and kim differ after the last sync");
+    // Both edit: sam's change goes with his check, which finds jo's change
+    // on the relay, so the account is loaded; his change still counts as
+    // sent.
+    jo.ok(&["person", "add", "Jo Late", "--account", "Hub"]);
+    jo.ok(&["sync"]);
+    sam.ok(&["person", "add", "Sam Late", "--account", "Hub"]);
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(out["documents"][0]["loaded"], true, "{out}");
+    assert_eq!((&out["sent"], &out["received"]), (&json!(1), &json!(1)));
 }
 
 #[test]

@@ -298,6 +298,7 @@ fn run_sync(
     let mut lines = Vec::new();
     let mut probes = Vec::new();
     let mut compared = Vec::new();
+    let mut pushed: HashMap<String, usize> = HashMap::new();
     let mut full = Vec::new();
     for id in ids {
         match probe_for(ws, &state, name, id)? {
@@ -314,6 +315,7 @@ fn run_sync(
             .map_err(|e| sync_error(e, name, entry))?;
         for ((probe, chunks), equal) in probes.into_iter().zip(compared).zip(equal) {
             if !equal {
+                pushed.insert(probe.id.to_url(), probe.changes.len());
                 full.push(probe.id);
                 continue;
             }
@@ -343,7 +345,19 @@ fn run_sync(
     if !full.is_empty() {
         // What the probes settled is kept even if the full sync fails.
         state.save(&ctx.paths.sync_state)?;
-        lines.extend(sync_loaded(ctx, ws, name, entry, full, &mut state, &now)?);
+        let mut loaded = sync_loaded(ctx, ws, name, entry, full, &mut state, &now)?;
+        // The relay may have taken the changes a probe carried (its answer
+        // then only said it had news for us): the full sync found them
+        // there and counts them as not sent. Synced means the relay has
+        // them all, and they were ours alone before the probe.
+        for line in &mut loaded {
+            if line.outcome == Outcome::Synced
+                && let Some(&n) = pushed.get(&line.id)
+            {
+                line.sent = line.sent.max(n);
+            }
+        }
+        lines.extend(loaded);
     }
     state.save(&ctx.paths.sync_state)?;
     lines.sort_by_key(|l| order.get(&l.id).copied().unwrap_or(usize::MAX));
