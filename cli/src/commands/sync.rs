@@ -231,8 +231,9 @@ fn probe_for(
             }
             None => return Ok(None),
         }
-        // Many changes (an import offline) go through the full sync,
-        // which sends them compressed and in parts.
+        // Many changes (an import made offline) take the full sync: a
+        // message near the relay's size limit would cost every document
+        // probed on the same connection its answer.
         if bytes_in_all > PROBE_BYTES {
             return Ok(None);
         }
