@@ -130,6 +130,14 @@ impl DocState {
     /// Local changes since the sync, from the chunk lists alone: `None` when
     /// that cannot tell (a compaction since, or no list kept).
     pub fn unsent_from_chunks(&self, current: &[String]) -> Option<usize> {
+        self.added_since(current).map(|added| added.len())
+    }
+
+    /// The chunks of `current` added since the sync, when that is all that
+    /// changed: new incremental chunks, one per local change. `None` when
+    /// that cannot tell (a compaction or a received snapshot since, or no
+    /// list kept).
+    pub fn added_since<'a>(&self, current: &'a [String]) -> Option<Vec<&'a String>> {
         if self.chunks.is_empty() {
             return None;
         }
@@ -138,10 +146,11 @@ impl DocState {
         if !before.is_subset(&now) {
             return None;
         }
-        let new: Vec<&&String> = now.difference(&before).collect();
-        new.iter()
+        let added: Vec<&'a String> = current.iter().filter(|c| !before.contains(c)).collect();
+        added
+            .iter()
             .all(|c| c.starts_with("incremental/"))
-            .then_some(new.len())
+            .then_some(added)
     }
 }
 

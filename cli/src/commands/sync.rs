@@ -8,7 +8,7 @@ use automerge::{AutoCommit, ChangeHash};
 use rapport_core::doc::{self, Collection, DocKind, Parts};
 use rapport_core::model::AccountEntry;
 use rapport_core::{DocId, RecordId};
-use rapport_store::{ChunkKey, ChunkKind, StoreError};
+use rapport_store::{ChunkKey, StoreError};
 use rapport_sync::{DocSync, Outcome, Probe, SyncError, Timeouts};
 use serde::Serialize;
 
@@ -205,24 +205,21 @@ fn probe_for(
     let Some(s) = state.remotes.get(remote).and_then(|d| d.get(&id.to_url())) else {
         return Ok(None);
     };
-    if s.chunks.is_empty() || s.relay_heads.is_empty() {
+    if s.relay_heads.is_empty() {
         return Ok(None);
     }
     let current = ws.store.list_chunks(&id)?;
     let names = chunk_names(&current);
-    let then: HashSet<&String> = s.chunks.iter().collect();
-    let now: HashSet<&String> = names.iter().collect();
-    if then.len() != s.chunks.len() || !then.is_subset(&now) {
+    // The same test `status` counts unsent changes with.
+    let Some(added) = s.added_since(&names) else {
         return Ok(None);
-    }
+    };
+    let added: HashSet<&String> = added.into_iter().collect();
     let mut changes = Vec::new();
     let mut bytes_in_all = 0;
     for (key, chunk) in current.iter().zip(&names) {
-        if then.contains(chunk) {
+        if !added.contains(chunk) {
             continue;
-        }
-        if key.kind != ChunkKind::Incremental {
-            return Ok(None);
         }
         match ws.store.read_chunk(key)? {
             Some(bytes) => {
