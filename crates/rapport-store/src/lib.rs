@@ -10,6 +10,7 @@ mod backend;
 #[cfg(test)]
 mod conformance;
 mod error;
+pub mod fields;
 mod store;
 mod view;
 
