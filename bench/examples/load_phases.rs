@@ -1,5 +1,5 @@
 //! Where the time of reading one document goes: automerge load, hydrate,
-//! and our two decoders; and what the relay's panic guard pays to copy it
+//! our two decoders, and the field index an edit needs; and what the relay's panic guard pays to copy it
 //! (vendor/samod-core/PATCHED.md). Usage:
 //! `cargo run --release -p rapport-bench --example load_phases -- STORE/xx/yyyy/snapshot/HASH`
 
@@ -37,5 +37,9 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let _ = DocData::read(&doc, Parts::PEOPLE)?;
     println!("DocData::read (people)  {:?}", t.elapsed());
+    let mut doc = automerge::AutoCommit::load(&bytes)?;
+    let t = Instant::now();
+    let _index = rapport_store::fields::FieldIndex::build(&mut doc);
+    println!("FieldIndex::build       {:?}", t.elapsed());
     Ok(())
 }

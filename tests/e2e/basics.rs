@@ -564,3 +564,71 @@ fn views_are_only_a_cache() {
     let people = home.ok(&["person", "list", "--json"]).stdout;
     assert!(people.contains("Newcomer"));
 }
+
+/// An edit of a person's plain fields is written without loading the
+/// document (`Workspace::update`): it succeeds even with every chunk's
+/// bytes unreadable (the views and the field index name the chunks, and
+/// nothing reads them), while an edit of a list (tags), which loads,
+/// fails. With the bytes back, a fresh load (views deleted) shows the
+/// edits, with no conflict, and the store checks clean. A `log add` before
+/// keeps the field index valid, so the edit after it is unloaded too.
+#[test]
+fn an_edit_of_plain_fields_loads_nothing() {
+    let home = Home::demo();
+    let person = home.ok(&["person", "list", "--json"]).json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    home.ok(&["log", "add", &person, "--kind", "call", "--notes", "hello"]);
+    home.ok(&["person", "list", "--all"]);
+    let chunks = home.chunk_files();
+    let saved: Vec<Vec<u8>> = chunks.iter().map(|c| std::fs::read(c).unwrap()).collect();
+    let garble = || {
+        for c in &chunks {
+            std::fs::write(c, b"not an automerge chunk").unwrap();
+        }
+    };
+    garble();
+    home.ok(&["person", "edit", &person, "--title", "Chief Listener"]);
+    home.ok(&[
+        "person",
+        "edit",
+        &person,
+        "--email",
+        "listener@acme.example",
+    ]);
+    // The control: this edit loads the document, and cannot.
+    home.run(&["person", "edit", &person, "--tag", "board"]);
+    let written: Vec<_> = home
+        .chunk_files()
+        .into_iter()
+        .filter(|c| !chunks.contains(c))
+        .collect();
+    assert_eq!(
+        written.len(),
+        2,
+        "one new chunk per unloaded edit: {written:?}"
+    );
+    for (c, bytes) in chunks.iter().zip(&saved) {
+        std::fs::write(c, bytes).unwrap();
+    }
+    let shown = home.ok(&["person", "show", &person, "--json"]).json();
+    assert_eq!(shown["person"]["title"], "Chief Listener", "{shown}");
+    assert!(
+        !shown["person"]["tags"].to_string().contains("board"),
+        "the loading edit failed: {shown}"
+    );
+    std::fs::remove_dir_all(home.path().join("views")).unwrap();
+    let fresh = home
+        .ok(&["person", "show", &person, "--json", "--conflicts"])
+        .json();
+    assert_eq!(fresh["person"]["title"], "Chief Listener", "{fresh}");
+    assert_eq!(fresh["person"]["email"], "listener@acme.example", "{fresh}");
+    assert_eq!(fresh["conflicts"], serde_json::json!([]), "{fresh}");
+    assert!(
+        home.ok(&["doctor"]).stdout.contains("0 problems"),
+        "the store checks clean"
+    );
+    // The edit now loads (tags), and goes through.
+    home.ok(&["person", "edit", &person, "--tag", "board"]);
+}

@@ -110,7 +110,7 @@ duplicate, notes and tags are combined. The merge syncs like any edit."
     },
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct Fields {
     #[arg(long)]
     email: Option<String>,
@@ -660,21 +660,19 @@ fn edit(
         .as_deref()
         .map(|n| validate_name("name", n))
         .transpose()?;
-    let person = ws.edit(docs[i].id, |d| {
-        let data = DocData::read(d, Parts::PEOPLE)?;
-        let mut p: Person = doc::read_record(d, Collection::People, &id)?
-            .ok_or_else(|| user("the person was removed meanwhile"))?;
-        apply(&mut p.name, new_name);
-        apply_fields(&mut p, f, &data)?;
+    // A change of plain fields (name, title, email...) is written without
+    // loading the document; tags, links and notes load it.
+    let (person, ()) = ws.update(docs[i].id, &id, Parts::PEOPLE, |data, p: &mut Person| {
+        apply(&mut p.name, new_name.clone());
+        apply_fields(p, f.clone(), data)?;
         p.tags
             .retain(|t| !remove_tag.iter().any(|r| r.eq_ignore_ascii_case(t)));
         for q in &unlink {
-            let other = link(&data, q)?;
+            let other = link(data, q)?;
             p.influences.retain(|x| x != &other);
             p.opposes.retain(|x| x != &other);
         }
-        doc::put_record(d, Collection::People, &id, &p)?;
-        Ok(p)
+        Ok(())
     })?;
     if ws.ctx.out.json {
         return ws

@@ -78,6 +78,20 @@ impl Collection {
             Collection::Accounts => "accounts",
         }
     }
+
+    /// What one record of the collection is called, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Collection::People => "person",
+            Collection::Relationships => "relationship",
+            Collection::Opportunities => "opportunity",
+            Collection::Plan => "plan item",
+            Collection::Activities => "activity",
+            Collection::Partnerships => "partnership",
+            Collection::PrivateNotes => "note",
+            Collection::Accounts => "account",
+        }
+    }
 }
 
 /// A record that could not be read (written by a foreign or buggy client).
@@ -205,6 +219,37 @@ pub struct DocData {
     pub contacts: Option<Contacts>,
     pub problems: Vec<Problem>,
 }
+
+/// A kind of record kept in one collection of a document, as
+/// [`DocData`] holds it.
+pub trait Record: Sized {
+    const COLLECTION: Collection;
+    fn all(data: &DocData) -> &BTreeMap<RecordId, Self>;
+    fn all_mut(data: &mut DocData) -> &mut BTreeMap<RecordId, Self>;
+}
+
+macro_rules! record {
+    ($t:ty, $c:ident, $field:ident) => {
+        impl Record for $t {
+            const COLLECTION: Collection = Collection::$c;
+            fn all(data: &DocData) -> &BTreeMap<RecordId, Self> {
+                &data.$field
+            }
+            fn all_mut(data: &mut DocData) -> &mut BTreeMap<RecordId, Self> {
+                &mut data.$field
+            }
+        }
+    };
+}
+
+record!(Person, People, people);
+record!(Relationship, Relationships, relationships);
+record!(Opportunity, Opportunities, opportunities);
+record!(PlanItem, Plan, plan);
+record!(Activity, Activities, activities);
+record!(Partnership, Partnerships, partnerships);
+record!(PrivateNote, PrivateNotes, private_notes);
+record!(AccountEntry, Accounts, accounts);
 
 impl DocData {
     /// Decodes the header, the account or owner, and the chosen collections.

@@ -23,8 +23,8 @@
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 
-use automerge::{AutoCommit, ChangeHash, ObjId, ReadDoc, ROOT, Value};
 use automerge::{ActorId, Change, ExpandedChange};
+use automerge::{AutoCommit, ChangeHash, ObjId, ROOT, ReadDoc, Value};
 use autosurgeon::{Hydrate, Reconcile};
 use rapport_core::RecordId;
 use rapport_core::doc::Collection;
@@ -83,7 +83,7 @@ pub enum Edited<T, V> {
     /// The change, written on the document's heads, and the record as it
     /// now is, with what the edit returned.
     Change {
-        change: Change,
+        change: Box<Change>,
         record: T,
         value: V,
     },
@@ -168,10 +168,7 @@ impl FieldIndex {
                 let Some(obj_ref) = op_ref(&obj, &mut self.actors) else {
                     continue;
                 };
-                if !matches!(
-                    doc.object_type(&obj),
-                    Ok(automerge::ObjType::Map)
-                ) {
+                if !matches!(doc.object_type(&obj), Ok(automerge::ObjType::Map)) {
                     continue;
                 }
                 let mut fields = Vec::new();
@@ -258,8 +255,7 @@ where
         .and_then(serde_json::from_value)
         .map_err(|_| EditError::Scratch)?;
     let mut scratch = AutoCommit::new();
-    autosurgeon::reconcile_prop(&mut scratch, ROOT, "r", &fresh)
-        .map_err(|_| EditError::Scratch)?;
+    autosurgeon::reconcile_prop(&mut scratch, ROOT, "r", &fresh).map_err(|_| EditError::Scratch)?;
     scratch.commit();
     let before = scratch.get_heads();
     // Hydrated from the scratch copy, so text fields know their objects
@@ -267,7 +263,8 @@ where
     let mut record: T =
         autosurgeon::hydrate_prop(&scratch, ROOT, "r").map_err(|_| EditError::Scratch)?;
     let value = f(&mut record).map_err(EditError::Edit)?;
-    autosurgeon::reconcile_prop(&mut scratch, ROOT, "r", &record).map_err(|_| EditError::Scratch)?;
+    autosurgeon::reconcile_prop(&mut scratch, ROOT, "r", &record)
+        .map_err(|_| EditError::Scratch)?;
     scratch.commit();
     if scratch.get_heads() == before {
         return Ok(Edited::Unchanged { record, value });
@@ -362,7 +359,7 @@ where
     index.heads = vec![change.hash()];
     index.max_op = start_op + count - 1;
     Ok(Edited::Change {
-        change,
+        change: Box::new(change),
         record,
         value,
     })
@@ -372,7 +369,7 @@ where
 mod tests {
     use std::collections::BTreeMap;
 
-    use automerge::{AutoCommit, ReadDoc, ROOT};
+    use automerge::{AutoCommit, ROOT, ReadDoc};
     use rapport_core::RecordId;
     use rapport_core::doc::{self, Collection};
     use rapport_core::model::{Account, Person};
@@ -404,7 +401,9 @@ mod tests {
     }
 
     fn person(d: &AutoCommit, id: &RecordId) -> Person {
-        doc::read_record(d, Collection::People, id).unwrap().unwrap()
+        doc::read_record(d, Collection::People, id)
+            .unwrap()
+            .unwrap()
     }
 
     /// The edit made the loaded way: autosurgeon on the real document.
@@ -429,7 +428,7 @@ mod tests {
         });
         match edited {
             Ok(Edited::Change { change, record, .. }) => {
-                d.apply_changes([change]).unwrap();
+                d.apply_changes([*change]).unwrap();
                 assert_eq!(person(d, id), record);
                 "change"
             }
@@ -498,7 +497,8 @@ mod tests {
         p.title = Some("CTO".into());
         p.notes = Notes::new("met at the fair");
         let (base, id) = account(&p);
-        let edits: Vec<Box<dyn Fn(&mut Person)>> = vec![
+        type Edit = Box<dyn Fn(&mut Person)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|p| p.title = Some("CEO".into())),
             Box::new(|p| p.title = None),
             Box::new(|p| p.email = Some("ada@acme.test".into())),
@@ -527,7 +527,8 @@ mod tests {
                 "change"
             );
             assert_eq!(
-                indexed_edit(&mut index, &mut fast, &id, |p| p.title = Some("Chair".into())),
+                indexed_edit(&mut index, &mut fast, &id, |p| p.title =
+                    Some("Chair".into())),
                 "change"
             );
             assert_eq!(all_values(&fast, &id), all_values(&slow2, &id));
@@ -563,7 +564,9 @@ mod tests {
         let (base, id) = account(&Person::named("Ada"));
         let mut teammate = base.clone();
         teammate.set_actor(automerge::ActorId::random());
-        loaded_edit(&mut teammate, &id, |p| p.email = Some("ada@acme.test".into()));
+        loaded_edit(&mut teammate, &id, |p| {
+            p.email = Some("ada@acme.test".into())
+        });
         let mut fast = base.clone();
         let mut index = FieldIndex::build(&mut fast);
         let f = |p: &mut Person| p.title = Some("CTO".into());
@@ -595,9 +598,13 @@ mod tests {
             "unchanged"
         );
         let other = RecordId::random();
-        let edited = edit(&mut index, Collection::People, &other, &p, |_: &mut Person| {
-            Ok::<_, ()>(())
-        });
+        let edited = edit(
+            &mut index,
+            Collection::People,
+            &other,
+            &p,
+            |_: &mut Person| Ok::<_, ()>(()),
+        );
         assert!(matches!(edited, Ok(Edited::Unsupported)));
         // The edit's own error comes back, and nothing changed.
         let edited = edit(&mut index, Collection::People, &id, &p, |_: &mut Person| {

@@ -8,7 +8,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::{AutoCommit, Change, ChangeHash};
 use rapport_core::DocId;
 use sha2::{Digest, Sha256};
 
@@ -295,14 +295,7 @@ impl<B: Backend> Store<B> {
         loaded.doc.commit();
         let changes = loaded.doc.get_changes(&loaded.heads);
         for change in &changes {
-            let key = ChunkKey {
-                doc: loaded.id,
-                kind: ChunkKind::Incremental,
-                name: change.hash().to_string(),
-            };
-            self.backend
-                .put(&key, change.raw_bytes())
-                .map_err(|e| self.io("write", &key, e))?;
+            let key = self.put_change(&loaded.id, change)?;
             loaded.chunks.push(key);
         }
         loaded.heads = loaded.doc.get_heads();
@@ -322,19 +315,25 @@ impl<B: Backend> Store<B> {
         since: &[ChangeHash],
     ) -> Result<Vec<ChunkKey>, StoreError> {
         doc.commit();
-        let mut keys = Vec::new();
-        for change in doc.get_changes(since) {
-            let key = ChunkKey {
-                doc: *id,
-                kind: ChunkKind::Incremental,
-                name: change.hash().to_string(),
-            };
-            self.backend
-                .put(&key, change.raw_bytes())
-                .map_err(|e| self.io("write", &key, e))?;
-            keys.push(key);
-        }
-        Ok(keys)
+        doc.get_changes(since)
+            .iter()
+            .map(|change| self.put_change(id, change))
+            .collect()
+    }
+
+    /// Appends one change to document `id` as an incremental chunk named
+    /// by its hash, without loading the document: for a change built
+    /// elsewhere ([`crate::fields::edit`]). Returns the new chunk.
+    pub fn put_change(&self, id: &DocId, change: &Change) -> Result<ChunkKey, StoreError> {
+        let key = ChunkKey {
+            doc: *id,
+            kind: ChunkKind::Incremental,
+            name: change.hash().to_string(),
+        };
+        self.backend
+            .put(&key, change.raw_bytes())
+            .map_err(|e| self.io("write", &key, e))?;
+        Ok(key)
     }
 
     /// Writes what a sync brought into `doc` since `since` (the heads it

@@ -29,6 +29,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visi
 use serde::{Deserialize, Serialize};
 
 use crate::backend::ChunkKey;
+use crate::fields::FieldIndex;
 
 mod activity;
 mod person;
@@ -38,6 +39,10 @@ pub use person::PersonRow;
 use person::StoredPerson;
 
 const MAGIC: &[u8; 4] = b"RPVW";
+
+/// The magic of a [`FieldIndex`] file, `<bs58 id>.fields`: magic, version,
+/// CRC-32 of the rest, then the chunks it is valid for and the index.
+const FIELDS_MAGIC: &[u8; 4] = b"RPFI";
 
 /// Bump when the view format or the meaning of `DocData` changes. Version
 /// 1 was one JSON file per document (`<id>.json`), removed when a view of
@@ -199,26 +204,76 @@ impl Whole {
         let log = self.prefix.section(Section::Activities)?;
         let (count, pairs): (u64, &[u8]) = postcard::take_from_bytes(log).ok()?;
         let count = count.checked_add(1)?;
-        let mut kept = Vec::with_capacity(SECTIONS.len());
-        for section in SECTIONS {
-            kept.push(self.prefix.section(section)?);
-        }
         let write = || {
             let mut activities = encode(&count)?;
             activities.extend_from_slice(pairs);
             activities.extend(encode(&(record, activity))?);
-            let mut sections: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(SECTIONS.len());
-            for (section, bytes) in SECTIONS.iter().zip(kept) {
-                sections.push(match section {
-                    Section::Agenda => encode(&agenda::entries(&data))?.into(),
-                    Section::Contacts => encode(&data.contacts)?.into(),
-                    Section::Activities => std::mem::take(&mut activities).into(),
-                    _ => bytes.into(),
-                });
-            }
-            views.write_sections(id, chunks, &sections)
+            self.write_over(views, id, chunks, &data, Some(activities))
         };
         Some(write())
+    }
+
+    /// Every part but the activity log, decoded: what an edit of other
+    /// records needs, to save with [`write_edited`](Self::write_edited).
+    pub fn without_activities(&self) -> Option<DocData> {
+        self.prefix.data(
+            Parts {
+                activities: false,
+                ..Parts::ALL
+            },
+            None,
+        )
+    }
+
+    /// Saves the view for `chunks` with every part but the activity log
+    /// (and the last contacts, derived from it) taken from `data`: after
+    /// an edit of records other than activities. The agenda entries are
+    /// computed again. `data` must hold every other part.
+    pub fn write_edited(
+        &self,
+        views: &Views,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        data: &DocData,
+    ) -> std::io::Result<()> {
+        self.write_over(views, id, chunks, data, None)
+    }
+
+    /// Saves the view with the sections from `data`, but the activity log
+    /// (`activities`, or as it was), the last contacts (from `data` when
+    /// the log changed) and the first change as they were.
+    fn write_over(
+        &self,
+        views: &Views,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        data: &DocData,
+        activities: Option<Vec<u8>>,
+    ) -> std::io::Result<()> {
+        let damaged = || std::io::Error::other("the view changed while it was read");
+        let mut sections: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(SECTIONS.len());
+        let mut activities = activities;
+        for section in SECTIONS {
+            sections.push(match section {
+                Section::Activities => match activities.take() {
+                    Some(bytes) => bytes.into(),
+                    None => self.prefix.section(section).ok_or_else(damaged)?.into(),
+                },
+                Section::Genesis => self.prefix.section(section).ok_or_else(damaged)?.into(),
+                Section::Contacts if data.contacts.is_none() => {
+                    self.prefix.section(section).ok_or_else(damaged)?.into()
+                }
+                // `data` has only the problems of the parts it was read
+                // with (see `DocData::retain`); the view keeps them all.
+                Section::Head => {
+                    let Head { problems, .. } =
+                        self.prefix.decode(Section::Head).ok_or_else(damaged)?;
+                    encode_head(data, problems)?.into()
+                }
+                _ => encode_section(section, data)?.into(),
+            });
+        }
+        views.write_sections(id, chunks, &sections)
     }
 }
 
@@ -252,6 +307,42 @@ fn decode_borrowed<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
 
 fn encode<T: Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(std::io::Error::other)
+}
+
+fn encode_head(data: &DocData, problems: Vec<Problem>) -> std::io::Result<Vec<u8>> {
+    encode(&Head {
+        schema: data.schema,
+        kind: data.kind,
+        account: data.account.clone(),
+        owner: data.owner.clone(),
+        accounts: data.accounts.clone(),
+        private_notes: data.private_notes.clone(),
+        problems,
+    })
+}
+
+/// The bytes of `section` of a view of `data` (the first change is not
+/// in `data`: empty).
+fn encode_section(section: Section, data: &DocData) -> std::io::Result<Vec<u8>> {
+    match section {
+        Section::Head => encode_head(data, data.problems.clone()),
+        Section::People => {
+            let people: BTreeMap<&RecordId, StoredPerson> = data
+                .people
+                .iter()
+                .map(|(k, p)| (k, p.clone().into()))
+                .collect();
+            encode(&people)
+        }
+        Section::Agenda => encode(&agenda::entries(data)),
+        Section::Relationships => encode(&data.relationships),
+        Section::Opportunities => encode(&data.opportunities),
+        Section::Plan => encode(&data.plan),
+        Section::Partnerships => encode(&data.partnerships),
+        Section::Contacts => encode(&data.contacts),
+        Section::Activities => encode(&data.activities),
+        Section::Genesis => Ok(Vec::new()),
+    }
 }
 
 /// A view file read as far as the sections a read needs.
@@ -573,31 +664,8 @@ impl Views {
         let mut sections = Vec::with_capacity(SECTIONS.len());
         for section in SECTIONS {
             sections.push(match section {
-                Section::Head => encode(&Head {
-                    schema: data.schema,
-                    kind: data.kind,
-                    account: data.account.clone(),
-                    owner: data.owner.clone(),
-                    accounts: data.accounts.clone(),
-                    private_notes: data.private_notes.clone(),
-                    problems: data.problems.clone(),
-                })?,
-                Section::People => {
-                    let people: BTreeMap<&RecordId, StoredPerson> = data
-                        .people
-                        .iter()
-                        .map(|(k, p)| (k, p.clone().into()))
-                        .collect();
-                    encode(&people)?
-                }
-                Section::Agenda => encode(&agenda::entries(data))?,
-                Section::Relationships => encode(&data.relationships)?,
-                Section::Opportunities => encode(&data.opportunities)?,
-                Section::Plan => encode(&data.plan)?,
-                Section::Partnerships => encode(&data.partnerships)?,
-                Section::Contacts => encode(&data.contacts)?,
-                Section::Activities => encode(&data.activities)?,
                 Section::Genesis => genesis.unwrap_or_default().to_vec(),
+                _ => encode_section(section, data)?,
             });
         }
         self.write_sections(id, chunks, &sections)
@@ -640,8 +708,51 @@ impl Views {
         Ok(())
     }
 
+    fn fields_path(&self, id: &DocId) -> PathBuf {
+        self.dir.join(format!("{}.fields", id.to_bs58()))
+    }
+
+    /// The [`FieldIndex`] of `id`, if it was saved for exactly these
+    /// chunks and is whole.
+    pub fn read_fields(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<FieldIndex> {
+        let bytes = std::fs::read(self.fields_path(id)).ok()?;
+        let body = bytes.get(12..)?;
+        if bytes.get(..4)? != FIELDS_MAGIC
+            || bytes[4..8] != VERSION.to_le_bytes()
+            || bytes[8..12] != crc32fast::hash(body).to_le_bytes()
+        {
+            return None;
+        }
+        let (names, index): (Vec<String>, FieldIndex) = decode(body)?;
+        (names == fingerprint(chunks)).then_some(index)
+    }
+
+    /// Saves the [`FieldIndex`] of `id` for `chunks`, atomically (only a
+    /// cache, like the view).
+    pub fn write_fields(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        index: &FieldIndex,
+    ) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let body = encode(&(fingerprint(chunks), index))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        {
+            let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+            out.write_all(FIELDS_MAGIC)?;
+            out.write_all(&VERSION.to_le_bytes())?;
+            out.write_all(&crc32fast::hash(&body).to_le_bytes())?;
+            out.write_all(&body)?;
+            out.flush()?;
+        }
+        tmp.persist(self.fields_path(id)).map_err(|e| e.error)?;
+        Ok(())
+    }
+
     /// Forgets a document's view.
     pub fn remove(&self, id: &DocId) {
+        let _ = std::fs::remove_file(self.fields_path(id));
         let _ = std::fs::remove_file(self.path(id));
         let _ = std::fs::remove_file(self.legacy_path(id));
     }
