@@ -565,7 +565,8 @@ fn views_are_only_a_cache() {
     assert!(people.contains("Newcomer"));
 }
 
-/// An edit of a person's plain fields is written without loading the
+/// An edit of a record's plain fields (`person edit`, `rel edit`, `opp
+/// close`, `plan done`, archiving) is written without loading the
 /// document (`Workspace::update`): it succeeds even with every chunk's
 /// bytes unreadable (the views and the field index name the chunks, and
 /// nothing reads them), while an edit of a list (tags), which loads,
@@ -573,13 +574,30 @@ fn views_are_only_a_cache() {
 /// edits, with no conflict, and the store checks clean. A `log add` before
 /// keeps the field index valid, so the edit after it is unloaded too.
 #[test]
-fn an_edit_of_plain_fields_loads_nothing() {
+fn edits_of_plain_fields_load_nothing() {
     let home = Home::demo();
     let person = home.ok(&["person", "list", "--json"]).json()[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
     home.ok(&["log", "add", &person, "--kind", "call", "--notes", "hello"]);
+    let first = |args: &[&str], path: &str| -> String {
+        let listed = home.ok(args).json();
+        listed[0]
+            .pointer(path)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let rel = first(&["rel", "list", "--json"], "/rel/id");
+    let rel_person = first(&["rel", "list", "--json"], "/rel/person");
+    let opp = first(&["opp", "list", "--json"], "/id");
+    let item = first(&["plan", "list", "--json"], "/item/id");
+    let other = home.ok(&["person", "list", "--json"]).json()[1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     home.ok(&["person", "list", "--all"]);
     let chunks = home.chunk_files();
     let saved: Vec<Vec<u8>> = chunks.iter().map(|c| std::fs::read(c).unwrap()).collect();
@@ -597,6 +615,11 @@ fn an_edit_of_plain_fields_loads_nothing() {
         "--email",
         "listener@acme.example",
     ]);
+    // The other commands that edit one record's plain fields.
+    home.ok(&["rel", "edit", &rel_person, "--level", "trusted-advisor"]);
+    home.ok(&["opp", "close", &opp, "--status", "won"]);
+    home.ok(&["plan", "done", &item]);
+    home.ok(&["person", "archive", &other]);
     // The control: this edit loads the document, and cannot.
     home.run(&["person", "edit", &person, "--tag", "board"]);
     let written: Vec<_> = home
@@ -606,7 +629,7 @@ fn an_edit_of_plain_fields_loads_nothing() {
         .collect();
     assert_eq!(
         written.len(),
-        2,
+        6,
         "one new chunk per unloaded edit: {written:?}"
     );
     for (c, bytes) in chunks.iter().zip(&saved) {
@@ -625,6 +648,29 @@ fn an_edit_of_plain_fields_loads_nothing() {
     assert_eq!(fresh["person"]["title"], "Chief Listener", "{fresh}");
     assert_eq!(fresh["person"]["email"], "listener@acme.example", "{fresh}");
     assert_eq!(fresh["conflicts"], serde_json::json!([]), "{fresh}");
+    let find = |args: &[&str], path: &str, id: &str| -> serde_json::Value {
+        let listed = home.ok(args).json();
+        let found = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r.pointer(path).unwrap() == id);
+        found
+            .unwrap_or_else(|| panic!("{id} not in {listed}"))
+            .clone()
+    };
+    let rel_now = find(&["rel", "list", "--json"], "/rel/id", &rel);
+    assert_eq!(rel_now["rel"]["level"], "trusted-advisor", "{rel_now}");
+    let opp_now = find(&["opp", "list", "--status", "won", "--json"], "/id", &opp);
+    assert_eq!(opp_now["status"], "won", "{opp_now}");
+    let item_now = find(
+        &["plan", "list", "--status", "done", "--json"],
+        "/item/id",
+        &item,
+    );
+    assert_eq!(item_now["item"]["status"], "done", "{item_now}");
+    let archived = home.ok(&["person", "show", &other, "--json"]).json();
+    assert_eq!(archived["person"]["archived"], true, "{archived}");
     assert!(
         home.ok(&["doctor"]).stdout.contains("0 problems"),
         "the store checks clean"

@@ -60,15 +60,38 @@ pub fn archive_record(
     restore: bool,
     purge: bool,
 ) -> anyhow::Result<&'static str> {
-    ws.edit(doc, |am| {
-        if purge {
+    use rapport_core::doc::{Collection, Parts};
+    use rapport_core::model::{
+        Activity, Opportunity, Partnership, Person, PlanItem, PrivateNote, Relationship,
+    };
+    // The flag is a plain field: set through `Workspace::update`, which
+    // writes it without loading the document when it can.
+    macro_rules! flag {
+        ($t:ty) => {
+            ws.update(doc, id, Parts::NONE, |_, r: &mut $t| {
+                r.archived = !restore;
+                Ok(())
+            })
+            .map(drop)
+        };
+    }
+    match collection {
+        _ if purge => ws.edit(doc, |am| {
             Ok(rapport_core::doc::delete_record(am, collection, id)?)
-        } else {
+        }),
+        Collection::People => flag!(Person),
+        Collection::Relationships => flag!(Relationship),
+        Collection::Opportunities => flag!(Opportunity),
+        Collection::Plan => flag!(PlanItem),
+        Collection::Activities => flag!(Activity),
+        Collection::Partnerships => flag!(Partnership),
+        Collection::PrivateNotes => flag!(PrivateNote),
+        Collection::Accounts => ws.edit(doc, |am| {
             Ok(rapport_core::doc::set_archived(
                 am, collection, id, !restore,
             )?)
-        }
-    })?;
+        }),
+    }?;
     Ok(if purge {
         "Purged"
     } else if restore {

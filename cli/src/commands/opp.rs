@@ -129,7 +129,7 @@ pub enum PlayerCmd {
     },
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct Fields {
     /// project, partnership, introduction, interview, referral, guest-post, other.
     #[arg(long)]
@@ -271,13 +271,13 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .map(|t| validate_name("title", t))
                 .transpose()?;
             update(&ws, &opportunity, account.as_deref(), "Updated", |o| {
-                apply(&mut o.title, title);
+                apply(&mut o.title, title.clone());
                 if reopen {
                     o.status = OpportunityStatus::Open;
                     o.closed_on = None;
                     o.close_reason = None;
                 }
-                apply_fields(ctx, o, fields)
+                apply_fields(ctx, o, fields.clone())
             })
         }
         Cmd::Close {
@@ -297,7 +297,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             update(&ws, &opportunity, account.as_deref(), "Closed", |o| {
                 o.status = status;
                 o.closed_on = Some(date);
-                o.close_reason = text_edit(reason).flatten();
+                o.close_reason = text_edit(reason.clone()).flatten();
                 Ok(())
             })
         }
@@ -571,16 +571,10 @@ fn update(
     query: &str,
     account: Option<&str>,
     verb: &str,
-    change: impl FnOnce(&mut Opportunity) -> anyhow::Result<()>,
+    change: impl Fn(&mut Opportunity) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let (d, id) = find_opp(ws, query, account, Parts::NONE)?;
-    let o = ws.edit(d.id, |am| {
-        let mut o: Opportunity = doc::read_record(am, Collection::Opportunities, &id)?
-            .ok_or_else(|| user("the opportunity was removed meanwhile"))?;
-        change(&mut o)?;
-        doc::put_record(am, Collection::Opportunities, &id, &o)?;
-        Ok(o)
-    })?;
+    let (o, ()) = ws.update(d.id, &id, Parts::NONE, |_, o| change(o))?;
     if ws.ctx.out.json {
         return ws.ctx.out.json(&Rec::new(&d, &id, &o));
     }

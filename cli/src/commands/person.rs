@@ -702,27 +702,21 @@ fn archive(
     let (i, id) = find_person(&docs, query)?;
     let d = &docs[i];
     let name = person_name(d, &id);
+    if !purge {
+        let verb = super::archive_record(ws, d.id, Collection::People, &id, restore, false)?;
+        return ws.ctx.out.done(format!("{verb} {name}."));
+    }
     ws.edit(d.id, |am| {
-        if purge {
-            doc::delete_record(am, Collection::People, &id)?;
-            for (rid, _) in d.data.relationships.iter().filter(|(_, r)| r.person == id) {
-                doc::delete_record(am, Collection::Relationships, rid)?;
-            }
-            for (pid, _) in d.data.plan.iter().filter(|(_, x)| x.person == id) {
-                doc::delete_record(am, Collection::Plan, pid)?;
-            }
-        } else {
-            doc::set_archived(am, Collection::People, &id, !restore)?;
+        doc::delete_record(am, Collection::People, &id)?;
+        for (rid, _) in d.data.relationships.iter().filter(|(_, r)| r.person == id) {
+            doc::delete_record(am, Collection::Relationships, rid)?;
+        }
+        for (pid, _) in d.data.plan.iter().filter(|(_, x)| x.person == id) {
+            doc::delete_record(am, Collection::Plan, pid)?;
         }
         Ok(())
     })?;
-    let verb = if purge {
-        "Purged"
-    } else if restore {
-        "Restored"
-    } else {
-        "Archived"
-    };
+    let verb = "Purged";
     ws.ctx.out.done(format!("{verb} {name}."))
 }
 

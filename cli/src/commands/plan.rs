@@ -10,7 +10,7 @@ use rapport_core::{Notes, RecordId};
 
 use super::{apply, cell, day_edit, parse_day, parse_list};
 use crate::ctx::Ctx;
-use crate::error::user;
+
 use crate::render::archived_mark;
 use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Named, Workspace, find_person};
@@ -343,11 +343,11 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .map(str::parse::<PlanStatus>)
                 .transpose()?;
             update(&ws, &item, account.as_deref(), "Updated", |x| {
-                apply(&mut x.action, action);
-                apply(&mut x.owner, owner);
-                apply(&mut x.due, due);
-                apply(&mut x.tests, tests);
-                apply(&mut x.status, status);
+                apply(&mut x.action, action.clone());
+                apply(&mut x.owner, owner.clone());
+                apply(&mut x.due, due.clone());
+                apply(&mut x.tests, tests.clone());
+                apply(&mut x.status, status.clone());
                 if let Some(n) = &notes {
                     x.notes.set(n);
                 }
@@ -384,15 +384,12 @@ fn update(
     query: &str,
     account: Option<&str>,
     verb: &str,
-    change: impl FnOnce(&mut PlanItem),
+    change: impl Fn(&mut PlanItem),
 ) -> anyhow::Result<()> {
     let (d, id) = find_item(ws, query, account)?;
-    let x = ws.edit(d.id, |am| {
-        let mut x: PlanItem = doc::read_record(am, Collection::Plan, &id)?
-            .ok_or_else(|| user("the plan item was removed meanwhile"))?;
-        change(&mut x);
-        doc::put_record(am, Collection::Plan, &id, &x)?;
-        Ok(x)
+    let (x, ()) = ws.update(d.id, &id, Parts::NONE, |_, x| {
+        change(x);
+        Ok(())
     })?;
     if ws.ctx.out.json {
         return ws.ctx.out.json(&Rec::new(&d, &id, &x));

@@ -10,7 +10,7 @@ use rapport_core::{Day, RecordId};
 
 use super::{apply, cell, day_edit, text_edit, value_edit};
 use crate::ctx::Ctx;
-use crate::error::{user, user_hint};
+use crate::error::user_hint;
 use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Workspace, find_person};
 
@@ -86,7 +86,7 @@ pub enum Cmd {
     },
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct Fields {
     /// Current level: vendor, credible-source, problem-solver, trusted-advisor.
     #[arg(long)]
@@ -577,12 +577,8 @@ fn edit(
     f: Fields,
 ) -> anyhow::Result<()> {
     let (d, id) = find_rel(ws, query, account, member, false)?;
-    let r = ws.edit(d.id, |am| {
-        let mut r: Relationship = doc::read_record(am, Collection::Relationships, &id)?
-            .ok_or_else(|| user("the relationship was removed meanwhile"))?;
-        apply_fields(ws.ctx, &mut r, f)?;
-        doc::put_record(am, Collection::Relationships, &id, &r)?;
-        Ok(r)
+    let (r, ()) = ws.update(d.id, &id, Parts::NONE, |_, r| {
+        apply_fields(ws.ctx, r, f.clone())
     })?;
     if ws.ctx.out.json {
         return ws.ctx.out.json(&Rec::new(&d, &id, &r));
