@@ -345,9 +345,9 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             update(&ws, &item, account.as_deref(), "Updated", |x| {
                 apply(&mut x.action, action.clone());
                 apply(&mut x.owner, owner.clone());
-                apply(&mut x.due, due.clone());
-                apply(&mut x.tests, tests.clone());
-                apply(&mut x.status, status.clone());
+                apply(&mut x.due, due);
+                apply(&mut x.tests, tests);
+                apply(&mut x.status, status);
                 if let Some(n) = &notes {
                     x.notes.set(n);
                 }
