@@ -732,11 +732,10 @@ impl<'a> Workspace<'a> {
         all.extend(self.store.append_changes(&id, &mut base, &since)?);
         // The field index, valid for the chunks before, is brought up to
         // date with the new records (their ids are in `base`).
-        if let Some(mut index) = self.views.read_fields(&id, &chunks)
-            && let Some(change) = base.get_last_local_change()
+        if let Some(change) = base.get_last_local_change()
+            && let Some(written) = self.views.append_fields(&id, &chunks, &all, &base, &change)
         {
-            index.appended(&base, &change);
-            self.saved(id, self.views.write_fields(&id, &all, &index));
+            self.saved(id, written);
         }
         Ok(Ok(Appended {
             value,

@@ -68,7 +68,7 @@ struct RecordOps {
 }
 
 /// See the module documentation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldIndex {
     heads: Vec<ChangeHash>,
     max_op: u64,
@@ -76,6 +76,142 @@ pub struct FieldIndex {
     keys: Vec<String>,
     /// One map per collection of [`INDEXED`], in that order.
     records: Vec<BTreeMap<RecordId, RecordOps>>,
+}
+
+/// What an index file holds before its records.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    /// The chunks the index is valid for (`kind/name`, sorted).
+    chunks: Vec<String>,
+    heads: Vec<ChangeHash>,
+    max_op: u64,
+    actors: Vec<ActorId>,
+    keys: Vec<String>,
+}
+
+const MAGIC: &[u8; 4] = b"RPFI";
+const VERSION: u32 = 1;
+/// Magic, version, header length, CRC-32 of the header, CRC-32 of the
+/// records.
+const PREFIX: usize = 20;
+
+/// The bytes of an index file: [`PREFIX`], the [`Header`], then one
+/// postcard entry `(collection slot, id, record)` per record. Readers
+/// fold the entries into maps, a later entry replacing an earlier one, so
+/// records added to a document are appended without decoding the others
+/// ([`append_to_file`]).
+fn file_bytes(header: &Header, records: &[u8]) -> Option<Vec<u8>> {
+    let head = postcard::to_stdvec(header).ok()?;
+    let mut out = Vec::with_capacity(PREFIX + head.len() + records.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(head.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&head).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(records).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(records);
+    Some(out)
+}
+
+/// The header and the records' bytes of an index file, checked, if it is
+/// of this version and valid for `chunks` (see [`file_bytes`]).
+fn split_file<'a>(bytes: &'a [u8], chunks: &[String]) -> Option<(Header, &'a [u8])> {
+    if bytes.get(..4)? != MAGIC || bytes.get(4..8)? != VERSION.to_le_bytes() {
+        return None;
+    }
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let head_len = word(8)? as usize;
+    let head = bytes.get(PREFIX..PREFIX + head_len)?;
+    let records = bytes.get(PREFIX + head_len..)?;
+    if crc32fast::hash(head) != word(12)? || crc32fast::hash(records) != word(16)? {
+        return None;
+    }
+    let header: Header = match postcard::take_from_bytes(head) {
+        Ok((header, [])) => header,
+        _ => return None,
+    };
+    (header.chunks == chunks).then_some((header, records))
+}
+
+/// `records` as index-file entries.
+fn encode_entries(records: &[BTreeMap<RecordId, RecordOps>]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for (slot, records) in records.iter().enumerate() {
+        for (id, ops) in records {
+            out = postcard::to_extend(&(slot as u8, id, ops), out).ok()?;
+        }
+    }
+    Some(out)
+}
+
+impl FieldIndex {
+    /// The index as a file's bytes, valid for `chunks` (`kind/name`,
+    /// sorted).
+    pub(crate) fn to_file(&self, chunks: Vec<String>) -> Option<Vec<u8>> {
+        let header = Header {
+            chunks,
+            heads: self.heads.clone(),
+            max_op: self.max_op,
+            actors: self.actors.clone(),
+            keys: self.keys.clone(),
+        };
+        file_bytes(&header, &encode_entries(&self.records)?)
+    }
+
+    /// The index in a file's bytes, if they are whole and valid for
+    /// exactly `chunks`.
+    pub(crate) fn from_file(bytes: &[u8], chunks: &[String]) -> Option<FieldIndex> {
+        let (header, mut entries) = split_file(bytes, chunks)?;
+        let mut records = vec![BTreeMap::new(); INDEXED.len()];
+        while !entries.is_empty() {
+            let ((slot, id, ops), rest): ((u8, RecordId, RecordOps), _) =
+                postcard::take_from_bytes(entries).ok()?;
+            records.get_mut(slot as usize)?.insert(id, ops);
+            entries = rest;
+        }
+        Some(FieldIndex {
+            heads: header.heads,
+            max_op: header.max_op,
+            actors: header.actors,
+            keys: header.keys,
+            records,
+        })
+    }
+}
+
+/// The bytes of an index file (valid for `before`) after `change` was
+/// appended: a change built on the document's first change alone that
+/// adds new records, which `base` (that first change and `change`)
+/// holds. The file's records are not decoded: the new ones are appended
+/// as entries. `None` if the file is not valid for `before`.
+pub(crate) fn append_to_file(
+    bytes: &[u8],
+    before: &[String],
+    after: Vec<String>,
+    base: &AutoCommit,
+    change: &Change,
+) -> Option<Vec<u8>> {
+    let (header, old) = split_file(bytes, before)?;
+    let mut index = FieldIndex {
+        heads: header.heads,
+        max_op: header.max_op,
+        actors: header.actors,
+        keys: header.keys,
+        records: vec![BTreeMap::new(); INDEXED.len()],
+    };
+    index.appended(base, change);
+    let mut records = old.to_vec();
+    records.extend(encode_entries(&index.records)?);
+    let header = Header {
+        chunks: after,
+        heads: index.heads,
+        max_op: index.max_op,
+        actors: index.actors,
+        keys: index.keys,
+    };
+    file_bytes(&header, &records)
 }
 
 /// What [`edit`] made of an edit.
@@ -211,6 +347,7 @@ impl FieldIndex {
     /// The index after `change` (already written) was appended: a change
     /// built on the document's first change alone that adds new records,
     /// which `base` (that first change and `change`) holds.
+    /// ([`append_to_file`] does this to a file without decoding it.)
     pub fn appended(&mut self, base: &AutoCommit, change: &Change) {
         self.heads.retain(|h| !change.deps().contains(h));
         self.heads.push(change.hash());
@@ -633,9 +770,16 @@ mod tests {
         doc::put_record(&mut base, Collection::People, &new, &Person::named("Bo")).unwrap();
         base.commit();
         let change = base.get_changes(&since).pop().unwrap();
+        let file = index.to_file(vec!["a".into()]).unwrap();
         d.apply_changes([change.clone()]).unwrap();
         index.appended(&base, &change);
         assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+        // The same, done to the file without decoding its records.
+        let after = vec!["a".into(), "b".into()];
+        let appended = super::append_to_file(&file, &["a".into()], after.clone(), &base, &change);
+        let from_file = FieldIndex::from_file(&appended.unwrap(), &after).unwrap();
+        assert_eq!(resolved(&from_file), resolved(&index));
+        assert!(super::append_to_file(&file, &after, after.clone(), &base, &change).is_none());
         // Both people can now be edited through the index.
         for who in [&id, &new] {
             let f = |p: &mut Person| p.title = Some("CTO".into());
@@ -643,5 +787,27 @@ mod tests {
             assert_eq!(person(&d, who).title.as_deref(), Some("CTO"));
         }
         assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+    }
+
+    #[test]
+    fn an_index_file_is_read_only_whole_and_for_its_chunks() {
+        let (mut d, _) = account(&Person::named("Ada"));
+        let index = FieldIndex::build(&mut d);
+        let chunks = vec!["incremental/x".to_string(), "snapshot/y".to_string()];
+        let file = index.to_file(chunks.clone()).unwrap();
+        assert_eq!(FieldIndex::from_file(&file, &chunks), Some(index));
+        assert_eq!(FieldIndex::from_file(&file, &chunks[..1]), None);
+        for at in 0..file.len() {
+            let mut damaged = file.clone();
+            damaged[at] ^= 0x01;
+            assert_eq!(FieldIndex::from_file(&damaged, &chunks), None, "byte {at}");
+        }
+        for len in 0..file.len() {
+            assert_eq!(
+                FieldIndex::from_file(&file[..len], &chunks),
+                None,
+                "{len} bytes"
+            );
+        }
     }
 }

@@ -40,10 +40,6 @@ use person::StoredPerson;
 
 const MAGIC: &[u8; 4] = b"RPVW";
 
-/// The magic of a [`FieldIndex`] file, `<bs58 id>.fields`: magic, version,
-/// CRC-32 of the rest, then the chunks it is valid for and the index.
-const FIELDS_MAGIC: &[u8; 4] = b"RPFI";
-
 /// Bump when the view format or the meaning of `DocData` changes. Version
 /// 1 was one JSON file per document (`<id>.json`), removed when a view of
 /// this version replaces it.
@@ -716,15 +712,7 @@ impl Views {
     /// chunks and is whole.
     pub fn read_fields(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<FieldIndex> {
         let bytes = std::fs::read(self.fields_path(id)).ok()?;
-        let body = bytes.get(12..)?;
-        if bytes.get(..4)? != FIELDS_MAGIC
-            || bytes[4..8] != VERSION.to_le_bytes()
-            || bytes[8..12] != crc32fast::hash(body).to_le_bytes()
-        {
-            return None;
-        }
-        let (names, index): (Vec<String>, FieldIndex) = decode(body)?;
-        (names == fingerprint(chunks)).then_some(index)
+        FieldIndex::from_file(&bytes, &fingerprint(chunks))
     }
 
     /// Saves the [`FieldIndex`] of `id` for `chunks`, atomically (only a
@@ -735,18 +723,43 @@ impl Views {
         chunks: &[ChunkKey],
         index: &FieldIndex,
     ) -> std::io::Result<()> {
+        let bytes = index
+            .to_file(fingerprint(chunks))
+            .ok_or_else(|| std::io::Error::other("the field index does not encode"))?;
+        self.write_file(&self.fields_path(id), &bytes)
+    }
+
+    /// Brings the [`FieldIndex`] of `id`, saved for `before`, up to date
+    /// with `change`, appended on the document's first change alone (held
+    /// with that change in `base`), for `after`; see
+    /// [`FieldIndex::appended`]. Nothing is written (`None`) if no index
+    /// was valid for `before`.
+    pub fn append_fields(
+        &self,
+        id: &DocId,
+        before: &[ChunkKey],
+        after: &[ChunkKey],
+        base: &automerge::AutoCommit,
+        change: &automerge::Change,
+    ) -> Option<std::io::Result<()>> {
+        let path = self.fields_path(id);
+        let bytes = std::fs::read(&path).ok()?;
+        let bytes = crate::fields::append_to_file(
+            &bytes,
+            &fingerprint(before),
+            fingerprint(after),
+            base,
+            change,
+        )?;
+        Some(self.write_file(&path, &bytes))
+    }
+
+    /// Writes `bytes` to `path` in the views' folder, atomically.
+    fn write_file(&self, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let body = encode(&(fingerprint(chunks), index))?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        {
-            let mut out = std::io::BufWriter::new(tmp.as_file_mut());
-            out.write_all(FIELDS_MAGIC)?;
-            out.write_all(&VERSION.to_le_bytes())?;
-            out.write_all(&crc32fast::hash(&body).to_le_bytes())?;
-            out.write_all(&body)?;
-            out.flush()?;
-        }
-        tmp.persist(self.fields_path(id)).map_err(|e| e.error)?;
+        tmp.as_file_mut().write_all(bytes)?;
+        tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
 
