@@ -598,6 +598,9 @@ impl<'a> Workspace<'a> {
             return Ok(None);
         }
         let mut chunks = self.store.list_chunks(&doc)?;
+        if self.store.wants_compaction(&chunks) {
+            return Ok(None);
+        }
         let Some(mut index) = self.views.read_fields(&doc, &chunks) else {
             return Ok(None);
         };
@@ -706,6 +709,9 @@ impl<'a> Workspace<'a> {
             return Ok(Err(add));
         }
         let chunks = self.store.list_chunks(&id)?;
+        if self.store.wants_compaction(&chunks) {
+            return Ok(Err(add));
+        }
         let Some(whole) = self.views.read_whole(&id, &chunks) else {
             return Ok(Err(add));
         };

@@ -678,3 +678,55 @@ fn edits_of_plain_fields_load_nothing() {
     // The edit now loads (tags), and goes through.
     home.ok(&["person", "edit", &person, "--tag", "board"]);
 }
+
+/// Writes that do not load the document (appends, plain-field edits) never
+/// compact it, so once it has gathered `DEFAULT_COMPACT_AFTER` (64)
+/// chunks the next write loads it and compacts: however a document is
+/// written, its chunk count stays bounded, and reads list and check a
+/// bounded number of chunks.
+#[test]
+fn unloaded_writes_leave_compaction_to_the_next_loaded_one() {
+    let home = Home::demo();
+    let person = home.ok(&["person", "list", "--json"]).json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    home.ok(&["person", "list", "--all"]);
+    let most = |home: &Home| -> usize {
+        let mut per_doc = std::collections::BTreeMap::<String, usize>::new();
+        for c in home.chunk_files() {
+            let doc = c
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            *per_doc.entry(doc).or_default() += 1;
+        }
+        per_doc.into_values().max().unwrap()
+    };
+    let mut highest = 0;
+    for i in 0..80 {
+        if i % 2 == 0 {
+            home.ok(&[
+                "log",
+                "add",
+                &person,
+                "--kind",
+                "call",
+                "--notes",
+                &format!("call {i}"),
+            ]);
+        } else {
+            home.ok(&["person", "edit", &person, "--title", &format!("Title {i}")]);
+        }
+        highest = highest.max(most(&home));
+    }
+    assert!(highest > 60, "the writes did gather chunks: {highest}");
+    assert!(highest <= 65, "a document kept {highest} chunks");
+    assert!(most(&home) < 60, "and was compacted");
+    let shown = home.ok(&["person", "show", &person, "--json"]).json();
+    assert_eq!(shown["person"]["title"], "Title 79", "{shown}");
+    assert!(shown.to_string().contains("call 78"), "{shown}");
+}

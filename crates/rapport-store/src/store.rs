@@ -113,6 +113,17 @@ impl<B: Backend> Store<B> {
         self
     }
 
+    /// Whether a document of `chunks` has gathered enough incremental
+    /// chunks that its next write should load it, to compact it as
+    /// [`save`](Self::save) does. Writes that do not load
+    /// ([`append_changes`](Self::append_changes),
+    /// [`put_change`](Self::put_change)) never compact, so their callers
+    /// ask this first: a document's chunk count stays bounded however it
+    /// is written.
+    pub fn wants_compaction(&self, chunks: &[ChunkKey]) -> bool {
+        chunks.len() >= self.compact_after
+    }
+
     pub fn backend(&self) -> &B {
         &self.backend
     }
