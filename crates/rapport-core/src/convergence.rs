@@ -155,16 +155,8 @@ fn apply(doc: &mut AutoCommit, op: &Op, side: &str, n: usize, expect: &mut Expec
 fn base() -> AutoCommit {
     let mut doc = AutoCommit::new();
     let account = Account {
-        name: "Acme".into(),
-        domain: None,
-        industry: None,
         target: true,
-        icp_fit: None,
-        icp_score: None,
-        desired_level: None,
-        notes: Notes::default(),
-        archived: false,
-        created: None,
+        ..Account::named("Acme")
     };
     doc::init_account(&mut doc, &account).unwrap();
     for name in ["ana", "bo"] {

@@ -611,18 +611,7 @@ mod tests {
     #[test]
     fn foreign_numbers_and_missing_fields_read() {
         let mut doc = AutoCommit::new();
-        let account = Account {
-            name: "Acme".into(),
-            domain: None,
-            industry: None,
-            target: false,
-            icp_fit: None,
-            icp_score: None,
-            desired_level: None,
-            notes: crate::Notes::default(),
-            archived: false,
-            created: None,
-        };
+        let account = Account::named("Acme");
         init_account(&mut doc, &account).unwrap();
         let (_, rels) = automerge::ReadDoc::get(&doc, &ROOT, "relationships")
             .unwrap()

@@ -393,10 +393,7 @@ mod tests {
     /// An account with Ana twice (added by sam and by jo) and references to both.
     fn setup() -> (AutoCommit, RecordId, RecordId, RecordId) {
         let mut doc = AutoCommit::new();
-        let account = Account {
-            name: "Hub".into(),
-            ..serde_json::from_value(serde_json::json!({"name": "Hub"})).unwrap()
-        };
+        let account = Account::named("Hub");
         doc::init_account(&mut doc, &account).unwrap();
         let mut ana = Person::named("Ana Silva");
         ana.title = Some("CTO".into());

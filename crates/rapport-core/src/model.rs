@@ -93,6 +93,24 @@ pub struct Account {
     pub created: Option<Day>,
 }
 
+impl Account {
+    /// An account with only a name: not a target, nothing else known.
+    pub fn named(name: &str) -> Account {
+        Account {
+            name: name.to_string(),
+            domain: None,
+            industry: None,
+            target: false,
+            icp_fit: None,
+            icp_score: None,
+            desired_level: None,
+            notes: Notes::default(),
+            archived: false,
+            created: None,
+        }
+    }
+}
+
 /// A contact: one of *them*.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Person {

@@ -517,18 +517,7 @@ mod tests {
     /// An account document with one person, saved as the CLI saves it.
     fn account(person: &Person) -> (AutoCommit, RecordId) {
         let mut d = AutoCommit::new();
-        let account = Account {
-            name: "Acme".into(),
-            domain: None,
-            industry: None,
-            target: true,
-            icp_fit: None,
-            icp_score: None,
-            desired_level: None,
-            notes: Notes::default(),
-            archived: false,
-            created: None,
-        };
+        let account = Account::named("Acme");
         doc::init_account(&mut d, &account).unwrap();
         d.commit();
         let id = RecordId::random();
