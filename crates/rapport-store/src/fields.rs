@@ -262,18 +262,8 @@ impl FieldIndex {
     /// Indexes every record of `doc`'s indexed collections (replacing what
     /// was known of them).
     fn add_records(&mut self, doc: &AutoCommit) {
-        let mut actors: BTreeMap<ActorId, u32> = self
-            .actors
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.clone(), i as u32))
-            .collect();
-        let mut keys: BTreeMap<String, u32> = self
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i as u32))
-            .collect();
+        let mut actors = positions(&self.actors);
+        let mut keys = positions(&self.keys);
         let mut op_ref = |id: &ObjId, actors_vec: &mut Vec<ActorId>| -> Option<OpRef> {
             let ObjId::Id(counter, actor, _) = id else {
                 return None;
@@ -364,6 +354,15 @@ impl FieldIndex {
         let actor = self.actors.get(op.actor as usize)?;
         Some(automerge::legacy::OpId::new(op.counter, actor))
     }
+}
+
+/// Where each item of a table is.
+fn positions<T: Ord + Clone>(table: &[T]) -> BTreeMap<T, u32> {
+    table
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (item.clone(), i as u32))
+        .collect()
 }
 
 /// Runs `f` on a copy of `old` (record `id` of `collection`) in a scratch
