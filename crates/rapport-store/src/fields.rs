@@ -553,7 +553,10 @@ mod tests {
         });
         match edited {
             Ok(Edited::Change { change, record, .. }) => {
-                d.apply_changes([*change]).unwrap();
+                // As the store writes it and a load reads it back.
+                let stored = automerge::Change::from_bytes(change.raw_bytes().to_vec()).unwrap();
+                assert_eq!(stored.hash(), change.hash());
+                d.apply_changes([stored]).unwrap();
                 assert_eq!(person(d, id), record);
                 "change"
             }
@@ -682,6 +685,8 @@ mod tests {
             .find(|(k, _)| k == "title")
             .unwrap();
         assert_eq!(title.1.len(), 1, "the conflict is resolved: {title:?}");
+        let reloaded = AutoCommit::load(&fast.save()).unwrap();
+        assert_eq!(all_values(&reloaded, &id), all_values(&slow, &id));
     }
 
     #[test]
