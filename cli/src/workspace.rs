@@ -794,18 +794,13 @@ impl<'a> Workspace<'a> {
     /// Runs `f` on the full automerge document (loaded once per command),
     /// for what views do not keep, such as conflicting values.
     pub fn inspect<T>(&self, id: DocId, f: impl FnOnce(&AutoCommit) -> T) -> anyhow::Result<T> {
-        let cached = self.loaded.borrow_mut().remove(&id);
-        let value;
-        match cached {
-            Some(loaded) => {
-                value = f(&loaded.doc);
-                self.loaded.borrow_mut().insert(id, loaded);
-            }
-            None => {
-                let loaded = self.store.load(&id)?;
-                value = f(&loaded.doc);
-                self.keep_read(id, loaded);
-            }
+        let cached = self.loaded.borrow().contains_key(&id);
+        let loaded = self.take(id)?;
+        let value = f(&loaded.doc);
+        if cached {
+            self.loaded.borrow_mut().insert(id, loaded);
+        } else {
+            self.keep_read(id, loaded);
         }
         Ok(value)
     }
