@@ -730,3 +730,41 @@ fn unloaded_writes_leave_compaction_to_the_next_loaded_one() {
     assert_eq!(shown["person"]["title"], "Title 79", "{shown}");
     assert!(shown.to_string().contains("call 78"), "{shown}");
 }
+
+/// Notes with accents and emoji edit as written: a replacement after
+/// "café" and an appended line after "é" land where they should (they
+/// used to fail with "index 5 is out of bounds", or panic: positions were
+/// counted in bytes and automerge counts characters), both unloaded and,
+/// with the views deleted, loaded.
+#[test]
+fn notes_in_any_script_edit_as_written() {
+    let home = Home::demo();
+    let person = home.ok(&["person", "list", "--json"]).json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let notes = |home: &Home| {
+        home.ok(&["person", "show", &person, "--json"]).json()["person"]["notes"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for fresh in [false, true] {
+        for text in ["café", "café au lait 🎉", "🎉 café", "größer"] {
+            if fresh {
+                std::fs::remove_dir_all(home.path().join("views")).unwrap();
+            }
+            home.ok(&["person", "edit", &person, "--notes", text]);
+            assert_eq!(notes(&home), text);
+        }
+    }
+    home.ok(&["note", "add", "Résumé", "--body", "é"]);
+    home.ok(&["note", "edit", "Résumé", "--append", "über 🎉"]);
+    home.ok(&["note", "edit", "Résumé", "--append", "next"]);
+    let shown = home.ok(&["note", "show", "Résumé", "--json"]).json();
+    assert_eq!(
+        shown.pointer("/note/body").or(shown.pointer("/body")),
+        Some(&serde_json::json!("é\nüber 🎉\nnext")),
+        "{shown}"
+    );
+}

@@ -145,8 +145,22 @@ impl autosurgeon::Hydrate for Day {
 
 /// Free text stored as automerge text, so two people editing the same note
 /// concurrently both keep their words.
-#[derive(Debug, Clone, Default, PartialEq, Eq, autosurgeon::Reconcile)]
-pub struct Notes(autosurgeon::Text);
+///
+/// Held as a plain string: reconciling it has automerge diff the
+/// document's text against it and write only the characters that changed
+/// (`update_text`). (autosurgeon's `Text` records splices at byte offsets
+/// and hands them to automerge, which counts characters: an edit after an
+/// accent or an emoji landed in the wrong place, or panicked.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notes(String);
+
+impl autosurgeon::Reconcile for Notes {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
+        use autosurgeon::reconcile::TextReconciler as _;
+        r.text()?.update(&self.0)
+    }
+}
 
 /// Text, as written; a plain string or null from another client reads as
 /// that string or empty (and is turned into text when next edited).
@@ -155,7 +169,7 @@ impl autosurgeon::Hydrate for Notes {
         doc: &D,
         obj: &automerge::ObjId,
     ) -> Result<Self, autosurgeon::HydrateError> {
-        autosurgeon::Text::hydrate_text(doc, obj).map(Notes)
+        Ok(Notes(doc.text(obj)?))
     }
     fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
         Ok(Notes::new(s))
@@ -167,28 +181,29 @@ impl autosurgeon::Hydrate for Notes {
 
 impl Notes {
     pub fn new(text: &str) -> Notes {
-        Notes(autosurgeon::Text::with_value(text))
+        Notes(text.to_string())
     }
 
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        &self.0
     }
 
     /// Replaces the text; reconciling then writes only the characters that
     /// changed, so concurrent edits elsewhere in the note survive.
     pub fn set(&mut self, text: &str) {
-        self.0.update(text);
+        text.clone_into(&mut self.0);
     }
 
     /// Adds a paragraph at the end.
     pub fn append(&mut self, text: &str) {
-        let len = self.0.as_str().chars().count();
-        let sep = if len == 0 { "" } else { "\n" };
-        self.0.splice(len, 0, format!("{sep}{text}"));
+        if !self.0.is_empty() {
+            self.0.push('\n');
+        }
+        self.0.push_str(text);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.as_str().is_empty()
+        self.0.is_empty()
     }
 }
 
@@ -525,5 +540,44 @@ mod tests {
         assert_eq!(n.as_str(), "first\nsecond");
         n.set("replaced");
         assert_eq!(n.as_str(), "replaced");
+    }
+
+    /// Notes edited in a document, hydrated back each time, as the CLI
+    /// edits them: accents and emoji in the text before an edit must not
+    /// move where the edit lands (automerge counts text positions in
+    /// characters, not bytes).
+    #[test]
+    fn notes_edits_land_where_they_are_made_in_any_script() {
+        #[derive(autosurgeon::Reconcile, autosurgeon::Hydrate)]
+        struct R {
+            notes: Notes,
+        }
+        let mut doc = automerge::AutoCommit::new();
+        let edits: [(&dyn Fn(&mut Notes), &str); 6] = [
+            (&|n| n.set("café"), "café"),
+            (&|n| n.append("größer 🎉"), "café\ngrößer 🎉"),
+            (&|n| n.append("next"), "café\ngrößer 🎉\nnext"),
+            (
+                &|n| n.set("café au lait\ngrößer 🎉\nnext"),
+                "café au lait\ngrößer 🎉\nnext",
+            ),
+            (&|n| n.set("une café\n🎉!"), "une café\n🎉!"),
+            (&|n| n.set(""), ""),
+        ];
+        autosurgeon::reconcile(
+            &mut doc,
+            &R {
+                notes: Notes::default(),
+            },
+        )
+        .unwrap();
+        for (edit, want) in edits {
+            let mut r: R = autosurgeon::hydrate(&doc).unwrap();
+            edit(&mut r.notes);
+            assert_eq!(r.notes.as_str(), want);
+            autosurgeon::reconcile(&mut doc, &r).unwrap();
+            let back: R = autosurgeon::hydrate(&doc).unwrap();
+            assert_eq!(back.notes.as_str(), want);
+        }
     }
 }
