@@ -66,7 +66,11 @@ fn install_panic_hook() {
         let thread = std::thread::current().name().unwrap_or("?").to_string();
         // The relay's document threads: a panic there escaped its guard.
         let escaped = thread.starts_with("relay-doc");
-        if !escaped && (file.contains("/automerge-") || file.contains("/hexane-")) {
+        // automerge is vendored (`vendor/automerge`), hexane from crates.io.
+        let in_automerge = file.contains("/automerge-")
+            || file.contains("vendor/automerge/")
+            || file.contains("/hexane-");
+        if !escaped && in_automerge {
             // The relay's guard catches these by design; show the first few.
             if AUTOMERGE_PANICS.fetch_add(1, Ordering::Relaxed) < 3 {
                 let line = info.to_string().replace('\n', " ");
