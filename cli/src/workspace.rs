@@ -552,8 +552,9 @@ impl<'a> Workspace<'a> {
     /// edits the record. Returns the record as saved and what `change`
     /// returned. If `change` fails nothing is written.
     ///
-    /// When the edit changes only plain fields (not lists or texts) and
-    /// the document's view and [`FieldIndex`] are valid, the change is
+    /// When the document's view and [`FieldIndex`] are valid and the
+    /// index can place the edit (plain fields, tags, links and notes; not
+    /// nested maps or an untouched conflict: see [`fields`]), the change is
     /// written without loading the document ([`fields::edit`]: at 100k
     /// records milliseconds instead of seconds), and the view is brought
     /// up to date from the one read. Otherwise the document is loaded, as
@@ -745,7 +746,9 @@ impl<'a> Workspace<'a> {
         // The field index, valid for the chunks before, is brought up to
         // date with the new records (their ids are in `base`).
         if let Some(change) = base.get_last_local_change()
-            && let Some(written) = self.views.append_fields(&id, &chunks, &all, &base, &change)
+            && let Some(written) =
+                self.views
+                    .append_fields(&id, &chunks, &all, base.document(), &change)
         {
             self.saved(id, written);
         }

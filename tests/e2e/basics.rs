@@ -565,14 +565,14 @@ fn views_are_only_a_cache() {
     assert!(people.contains("Newcomer"));
 }
 
-/// An edit of a record's plain fields (`person edit`, `rel edit`, `opp
-/// close`, `plan done`, archiving) is written without loading the
-/// document (`Workspace::update`): it succeeds even with every chunk's
+/// An edit of one record (`person edit`, its tags and notes included, `rel
+/// edit`, `opp close`, `plan done`, archiving) is written without loading
+/// the document (`Workspace::update`): it succeeds even with every chunk's
 /// bytes unreadable (the views and the field index name the chunks, and
-/// nothing reads them), while an edit of a list (tags), which loads,
-/// fails. With the bytes back, a fresh load (views deleted) shows the
-/// edits, with no conflict, and the store checks clean. A `log add` before
-/// keeps the field index valid, so the edit after it is unloaded too.
+/// nothing reads them), while `account edit`, which loads, fails. With the
+/// bytes back, a fresh load (views deleted) shows the edits, with no
+/// conflict, and the store checks clean. A `log add` before keeps the
+/// field index valid, so the edit after it is unloaded too.
 #[test]
 fn edits_of_plain_fields_load_nothing() {
     let home = Home::demo();
@@ -615,13 +615,27 @@ fn edits_of_plain_fields_load_nothing() {
         "--email",
         "listener@acme.example",
     ]);
+    // A list and a text (the elements they name are in the index).
+    home.ok(&[
+        "person",
+        "edit",
+        &person,
+        "--tag",
+        "board",
+        "--notes",
+        "Prefers mornings; café at 9 🎉",
+    ]);
     // The other commands that edit one record's plain fields.
     home.ok(&["rel", "edit", &rel_person, "--level", "trusted-advisor"]);
     home.ok(&["opp", "close", &opp, "--status", "won"]);
     home.ok(&["plan", "done", &item]);
     home.ok(&["person", "archive", &other]);
     // The control: this edit loads the document, and cannot.
-    home.run(&["person", "edit", &person, "--tag", "board"]);
+    let account = home.ok(&["account", "list", "--json"]).json()[0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    home.run(&["account", "edit", &account, "--industry", "rope-making"]);
     let written: Vec<_> = home
         .chunk_files()
         .into_iter()
@@ -629,7 +643,7 @@ fn edits_of_plain_fields_load_nothing() {
         .collect();
     assert_eq!(
         written.len(),
-        6,
+        7,
         "one new chunk per unloaded edit: {written:?}"
     );
     for (c, bytes) in chunks.iter().zip(&saved) {
@@ -638,8 +652,12 @@ fn edits_of_plain_fields_load_nothing() {
     let shown = home.ok(&["person", "show", &person, "--json"]).json();
     assert_eq!(shown["person"]["title"], "Chief Listener", "{shown}");
     assert!(
-        !shown["person"]["tags"].to_string().contains("board"),
-        "the loading edit failed: {shown}"
+        shown["person"]["tags"].to_string().contains("board"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["person"]["notes"], "Prefers mornings; café at 9 🎉",
+        "{shown}"
     );
     std::fs::remove_dir_all(home.path().join("views")).unwrap();
     let fresh = home
@@ -675,8 +693,14 @@ fn edits_of_plain_fields_load_nothing() {
         home.ok(&["doctor"]).stdout.contains("0 problems"),
         "the store checks clean"
     );
-    // The edit now loads (tags), and goes through.
-    home.ok(&["person", "edit", &person, "--tag", "board"]);
+    assert_eq!(fresh["person"]["notes"], "Prefers mornings; café at 9 🎉");
+    let accounts = home.ok(&["account", "list", "--json"]).json();
+    assert_ne!(
+        accounts[0]["industry"], "rope-making",
+        "the loading edit failed"
+    );
+    // The edit now loads, and goes through.
+    home.ok(&["account", "edit", &account, "--industry", "rope-making"]);
 }
 
 /// Writes that do not load the document (appends, plain-field edits) never

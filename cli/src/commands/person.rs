@@ -660,8 +660,8 @@ fn edit(
         .as_deref()
         .map(|n| validate_name("name", n))
         .transpose()?;
-    // A change of plain fields (name, title, email...) is written without
-    // loading the document; tags, links and notes load it.
+    // Written without loading the document where its view and field index
+    // are valid (tags, links and notes included).
     let (person, ()) = ws.update(docs[i].id, &id, Parts::PEOPLE, |data, p: &mut Person| {
         apply(&mut p.name, new_name.clone());
         apply_fields(p, f.clone(), data)?;

@@ -553,7 +553,8 @@ mod tests {
             notes: Notes,
         }
         let mut doc = automerge::AutoCommit::new();
-        let edits: [(&dyn Fn(&mut Notes), &str); 6] = [
+        type Edit<'a> = (&'a dyn Fn(&mut Notes), &'a str);
+        let edits: [Edit; 6] = [
             (&|n| n.set("café"), "café"),
             (&|n| n.append("größer 🎉"), "café\ngrößer 🎉"),
             (&|n| n.append("next"), "café\ngrößer 🎉\nnext"),

@@ -739,7 +739,7 @@ impl Views {
         id: &DocId,
         before: &[ChunkKey],
         after: &[ChunkKey],
-        base: &automerge::AutoCommit,
+        base: &automerge::Automerge,
         change: &automerge::Change,
     ) -> Option<std::io::Result<()>> {
         let path = self.fields_path(id);
