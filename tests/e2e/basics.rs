@@ -565,8 +565,9 @@ fn views_are_only_a_cache() {
     assert!(people.contains("Newcomer"));
 }
 
-/// An edit of one record (`person edit`, its tags and notes included, `rel
-/// edit`, `opp close`, `plan done`, archiving) is written without loading
+/// An edit of one record (`person edit`, its tags and notes included,
+/// `partner edit`, `note edit`, `rel edit`, `opp close`, `plan done`,
+/// archiving) is written without loading
 /// the document (`Workspace::update`): it succeeds even with every chunk's
 /// bytes unreadable (the views and the field index name the chunks, and
 /// nothing reads them), while `account edit`, which loads, fails. With the
@@ -625,6 +626,18 @@ fn edits_of_plain_fields_load_nothing() {
         "--notes",
         "Prefers mornings; café at 9 🎉",
     ]);
+    // A partnership's lists, in another account, and a private note, in
+    // the personal document.
+    home.ok(&[
+        "partner",
+        "edit",
+        "Beta co-delivery",
+        "--goal",
+        "A third joint client",
+        "--remove-goal",
+        "A joint case study",
+    ]);
+    home.ok(&["note", "edit", "Acme politics", "--append", "Carla: mornings."]);
     // The other commands that edit one record's plain fields.
     home.ok(&["rel", "edit", &rel_person, "--level", "trusted-advisor"]);
     home.ok(&["opp", "close", &opp, "--status", "won"]);
@@ -643,7 +656,7 @@ fn edits_of_plain_fields_load_nothing() {
         .collect();
     assert_eq!(
         written.len(),
-        7,
+        9,
         "one new chunk per unloaded edit: {written:?}"
     );
     for (c, bytes) in chunks.iter().zip(&saved) {
@@ -694,6 +707,20 @@ fn edits_of_plain_fields_load_nothing() {
         "the store checks clean"
     );
     assert_eq!(fresh["person"]["notes"], "Prefers mornings; café at 9 🎉");
+    let partner = home.ok(&["partner", "show", "Beta co-delivery", "--json"]).json();
+    let goals = partner.pointer("/goals").or(partner.pointer("/partnership/goals"));
+    assert_eq!(
+        goals,
+        Some(&serde_json::json!(["Two joint clients in 2027", "A third joint client"])),
+        "{partner}"
+    );
+    let note = home.ok(&["note", "show", "Acme politics", "--json"]).json();
+    let body = note.pointer("/note/body").or(note.pointer("/body"));
+    assert!(
+        body.and_then(|b| b.as_str())
+            .is_some_and(|b| b.ends_with("demos.\nCarla: mornings.")),
+        "{note}"
+    );
     let accounts = home.ok(&["account", "list", "--json"]).json();
     assert_ne!(
         accounts[0]["industry"], "rope-making",

@@ -148,17 +148,17 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .as_deref()
                 .map(|t| validate_name("title", t))
                 .transpose()?;
-            ws.edit(ws.personal, |am| {
-                let mut n: PrivateNote = doc::read_record(am, Collection::PrivateNotes, &id)?
-                    .ok_or_else(|| crate::error::user("the note was removed meanwhile"))?;
-                super::apply(&mut n.title, title);
+            // Written without loading the personal document where the
+            // field index allows.
+            ws.update(ws.personal, &id, Parts::NONE, |_, n: &mut PrivateNote| {
+                super::apply(&mut n.title, title.clone());
                 if let Some(b) = &body {
                     n.body.set(b);
                 }
                 if let Some(a) = &append {
                     n.body.append(a);
                 }
-                Ok(doc::put_record(am, Collection::PrivateNotes, &id, &n)?)
+                Ok(())
             })?;
             ctx.out.done("Updated the note.")
         }

@@ -117,7 +117,7 @@ pub enum CommitmentCmd {
     },
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct Fields {
     /// The shared vision (replaces on edit).
     #[arg(long)]
@@ -352,8 +352,8 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .map(|n| validate_name("name", n))
                 .transpose()?;
             update(&ws, &partnership, account.as_deref(), |p| {
-                apply(&mut p.name, name);
-                apply_fields(ctx, p, fields)?;
+                apply(&mut p.name, name.clone());
+                apply_fields(ctx, p, fields.clone())?;
                 p.goals.retain(|g| !remove_goal.contains(g));
                 p.risks.retain(|r| !remove_risk.contains(r));
                 Ok(format!("Updated {}.", p.name))
@@ -426,20 +426,16 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
     }
 }
 
+/// Changes one partnership; written without loading its document where
+/// the field index allows ([`Workspace::update`]: `change` may run twice).
 fn update(
     ws: &Workspace,
     query: &str,
     account: Option<&str>,
-    change: impl FnOnce(&mut Partnership) -> anyhow::Result<String>,
+    change: impl Fn(&mut Partnership) -> anyhow::Result<String>,
 ) -> anyhow::Result<()> {
     let (d, id) = find_partnership(ws, query, account)?;
-    let (p, message) = ws.edit(d.id, |am| {
-        let mut p: Partnership = doc::read_record(am, Collection::Partnerships, &id)?
-            .ok_or_else(|| user("the partnership was removed meanwhile"))?;
-        let message = change(&mut p)?;
-        doc::put_record(am, Collection::Partnerships, &id, &p)?;
-        Ok((p, message))
-    })?;
+    let (p, message) = ws.update(d.id, &id, Parts::NONE, |_, p| change(p))?;
     if ws.ctx.out.json {
         return ws.ctx.out.json(&Rec::new(&d, &id, &p));
     }
