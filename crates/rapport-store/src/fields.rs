@@ -11,27 +11,31 @@
 //! `vendor/automerge/PATCHED.md`). A [`FieldIndex`] keeps exactly that,
 //! for every record of the indexed collections: the document's heads and
 //! highest operation counter, each record's object id, the operation ids
-//! of each of its fields, and the elements of its lists and texts (stored
-//! as runs: text typed at once is one entry). It is built from a loaded
-//! document ([`FieldIndex::build`]) and saved beside its view, valid (like
-//! the view) only for the exact chunks it was built from; every write that
-//! keeps the view valid keeps it valid too.
+//! of each of its fields, of the fields of its maps (an opportunity's
+//! players, a partnership's commitments, `MAX_DEPTH` deep), and the
+//! elements of its lists and texts (stored as runs: text typed at once is
+//! one entry). It is built from a loaded document ([`FieldIndex::build`])
+//! and saved beside its view, valid (like the view) only for the exact
+//! chunks it was built from; every write that keeps the view valid keeps
+//! it valid too.
 //!
 //! [`edit`] then runs an edit on a copy of the record in a scratch
 //! document, takes the change autosurgeon made there (so values are
-//! encoded, and lists diffed, exactly as a loaded edit would), and moves
-//! it onto the real document: the record's real object, its lists' and
-//! texts' real objects and elements (the copy's `i`-th element is the real
-//! `i`-th), the real preds, the real heads as dependencies, and the
-//! operations renumbered above the document's. What it cannot move is
-//! [`Edited::Unsupported`], and the caller loads the document instead:
-//! a new object (a nested map, a list where the record had none), a field
-//! holding two objects at once, a list whose elements the record does not
-//! read one for one (a null among strings), and a conflict the edit does
-//! not write over (a loaded edit settles every conflict of the record's
-//! fields and lists: see [`leaves_a_conflict`]).
+//! encoded, and lists and maps diffed, exactly as a loaded edit would),
+//! and moves it onto the real document (`translate`): the record's real
+//! object, its maps', lists' and texts' real objects and elements (the
+//! copy's `i`-th element is the real `i`-th), the real preds, the real
+//! heads as dependencies, and the operations renumbered above the
+//! document's, objects the change makes (a new key player) included. What
+//! it cannot move is [`Edited::Unsupported`], and the caller loads the
+//! document instead: an object replaced by another value, a field holding
+//! two objects at once, a list or map the record does not read one for one
+//! (a null among strings, an entry it cannot read), a counter or a mark,
+//! and a conflict the edit does not write over (a loaded edit settles
+//! every conflict of the record's fields, maps and lists: see
+//! `leaves_a_conflict`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU64;
 
 use automerge::{ActorId, Change, ExpandedChange, legacy};
@@ -55,7 +59,7 @@ pub const INDEXED: [Collection; 7] = [
 ];
 
 /// An operation id, its actor as an index into [`FieldIndex::actors`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct OpRef {
     counter: u64,
     actor: u32,
@@ -76,6 +80,9 @@ struct Slot {
     /// elements are not one character each.
     #[serde(with = "runs")]
     elems: Option<Vec<Elem>>,
+    /// For a map (one object, no conflict, at most [`MAX_DEPTH`] maps
+    /// below the record): its fields. `None` for anything else.
+    children: Option<Vec<Slot>>,
 }
 
 /// An element of a list or text.
@@ -372,21 +379,11 @@ impl FieldIndex {
     /// Indexes every record of `doc`'s indexed collections (replacing what
     /// was known of them).
     fn add_records(&mut self, doc: &Automerge) {
-        let mut actors = positions(&self.actors);
-        let mut keys = positions(&self.keys);
-        let mut op_ref = |id: &ObjId, actors_vec: &mut Vec<ActorId>| -> Option<OpRef> {
-            let ObjId::Id(counter, actor, _) = id else {
-                return None;
-            };
-            let next = actors_vec.len() as u32;
-            let index = *actors.entry(actor.clone()).or_insert_with(|| {
-                actors_vec.push(actor.clone());
-                next
-            });
-            Some(OpRef {
-                counter: *counter,
-                actor: index,
-            })
+        let mut tables = Tables {
+            actor_at: positions(&self.actors),
+            key_at: positions(&self.keys),
+            actors: &mut self.actors,
+            keys: &mut self.keys,
         };
         for (slot, collection) in INDEXED.iter().enumerate() {
             let Ok(Some((Value::Object(automerge::ObjType::Map), coll))) =
@@ -401,63 +398,13 @@ impl FieldIndex {
                     continue;
                 }
                 let obj = item.id();
-                let Some(obj_ref) = op_ref(&obj, &mut self.actors) else {
+                let Some(obj_ref) = tables.op_ref(&obj) else {
                     continue;
                 };
                 if !matches!(doc.object_type(&obj), Ok(automerge::ObjType::Map)) {
                     continue;
                 }
-                let mut fields = Vec::new();
-                for field in doc.map_range(&obj, ..) {
-                    let next = self.keys.len() as u32;
-                    let key = *keys.entry(field.key.to_string()).or_insert_with(|| {
-                        self.keys.push(field.key.to_string());
-                        next
-                    });
-                    // (op id, whether it holds a scalar) of each current value.
-                    let values: Vec<(ObjId, bool)> = if field.conflict {
-                        doc.get_all(&obj, field.key.as_ref())
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|(v, id)| (id, v.is_scalar()))
-                            .collect()
-                    } else {
-                        let scalar = !matches!(field.value, automerge::ValueRef::Object(_));
-                        vec![(field.id(), scalar)]
-                    };
-                    let scalar = values.iter().all(|(_, s)| *s);
-                    let ops: Option<Vec<OpRef>> = values
-                        .iter()
-                        .map(|(id, _)| op_ref(id, &mut self.actors))
-                        .collect();
-                    let Some(ops) = ops else { continue };
-                    let elems = match values.as_slice() {
-                        [(seq, false)] => sequence(doc, seq).and_then(|elems| {
-                            elems
-                                .into_iter()
-                                .map(|(id, values)| {
-                                    let id = op_ref(&id, &mut self.actors)?;
-                                    let values: Option<Vec<OpRef>> = values
-                                        .iter()
-                                        .map(|v| op_ref(v, &mut self.actors))
-                                        .collect();
-                                    let mut values = values?;
-                                    if values == [id] {
-                                        values.clear();
-                                    }
-                                    Some(Elem { id, values })
-                                })
-                                .collect()
-                        }),
-                        _ => None,
-                    };
-                    fields.push(Slot {
-                        key,
-                        ops,
-                        scalar,
-                        elems,
-                    });
-                }
+                let fields = tables.fields(doc, &obj, 0);
                 self.records[slot].insert(
                     RecordId::from(item.key.to_string()),
                     RecordOps {
@@ -491,53 +438,65 @@ impl FieldIndex {
     }
 }
 
-/// Whether `operations` (the edit, written on the real record `real`,
-/// object `obj`) leave a conflict a loaded edit would settle. A loaded
-/// edit writes every field of the record and every element of its lists
-/// again; automerge skips what is unchanged, but where concurrent writes
-/// left a conflict it settles it on the winning value. (A text is edited
-/// by splices of what changed only.) Such an edit is left to a load, so
-/// both ways leave the same document.
+/// Whether `operations` (the edit, written on the real record `real`)
+/// leave a conflict a loaded edit would settle. A loaded edit writes every
+/// field of the record, of its maps and of its lists again; automerge
+/// skips what is unchanged, but where concurrent writes left a conflict it
+/// settles it on the winning value. (A text is edited by splices of what
+/// changed only.) Such an edit is left to a load, so both ways leave the
+/// same document.
 fn leaves_a_conflict(
     index: &FieldIndex,
     real: &RecordOps,
-    scratch: &AutoCommit,
-    r: &ObjId,
-    obj: &legacy::OpId,
+    texts: &HashSet<OpRef>,
     operations: &[legacy::Op],
 ) -> bool {
-    let record_obj = legacy::ObjectId::Id(obj.clone());
-    let mut keys = std::collections::HashSet::new();
-    let mut elems = std::collections::HashSet::new();
+    let mut written = HashSet::new();
     for op in operations.iter().filter(|op| !op.insert) {
-        match &op.key {
-            legacy::Key::Map(k) if op.obj == record_obj => {
-                keys.insert(k.as_str());
-            }
-            legacy::Key::Seq(legacy::ElementId::Id(e)) => {
-                elems.insert(e.clone());
-            }
-            _ => {}
-        }
-    }
-    real.fields.iter().any(|slot| {
-        let key = index.keys[slot.key as usize].as_str();
-        if slot.ops.len() > 1 && !keys.contains(key) {
-            return true;
-        }
-        let Some(list) = &slot.elems else {
-            return false;
+        let legacy::ObjectId::Id(obj) = &op.obj else {
+            continue;
         };
-        let text = matches!(
-            scratch.get(r, key),
-            Ok(Some((Value::Object(automerge::ObjType::Text), _)))
-        );
-        !text
-            && list
-                .iter()
-                .filter(|e| e.values.len() > 1)
-                .any(|e| index.opid(e.id).is_none_or(|id| !elems.contains(&id)))
-    })
+        match &op.key {
+            legacy::Key::Map(k) => written.insert((obj.clone(), Some(k.to_string()))),
+            legacy::Key::Seq(legacy::ElementId::Id(e)) => written.insert((e.clone(), None)),
+            legacy::Key::Seq(legacy::ElementId::Head) => false,
+        };
+    }
+    fn left(
+        index: &FieldIndex,
+        obj: OpRef,
+        fields: &[Slot],
+        texts: &HashSet<OpRef>,
+        written: &HashSet<(legacy::OpId, Option<String>)>,
+    ) -> bool {
+        let Some(obj) = index.opid(obj) else {
+            return true;
+        };
+        fields.iter().any(|slot| {
+            let key = index.keys[slot.key as usize].clone();
+            if slot.ops.len() > 1 && !written.contains(&(obj.clone(), Some(key))) {
+                return true;
+            }
+            let [own] = slot.ops.as_slice() else {
+                return false;
+            };
+            if let Some(children) = &slot.children
+                && left(index, *own, children, texts, written)
+            {
+                return true;
+            }
+            let Some(elems) = &slot.elems else {
+                return false;
+            };
+            !texts.contains(own)
+                && elems.iter().filter(|e| e.values.len() > 1).any(|e| {
+                    index
+                        .opid(e.id)
+                        .is_none_or(|id| !written.contains(&(id, None)))
+                })
+        })
+    }
+    left(index, real.obj, &real.fields, texts, &written)
 }
 
 /// `elems` after `op` (an operation on their sequence, `new` its id);
@@ -588,8 +547,7 @@ fn sequence(doc: &Automerge, obj: &ObjId) -> Option<Vec<(ObjId, Vec<ObjId>)>> {
     let typ = doc.object_type(obj).ok()?;
     // Most lists and texts of a record are empty: spare them the walk.
     if doc.length(obj) == 0 {
-        return matches!(typ, automerge::ObjType::List | automerge::ObjType::Text)
-            .then(Vec::new);
+        return matches!(typ, automerge::ObjType::List | automerge::ObjType::Text).then(Vec::new);
     }
     let elems = doc.seq_elements(obj).ok()?;
     match typ {
@@ -602,6 +560,101 @@ fn sequence(doc: &Automerge, obj: &ObjId) -> Option<Vec<(ObjId, Vec<ObjId>)>> {
     }
 }
 
+/// How deep nested maps are indexed (a record's map of maps, such as an
+/// opportunity's players, is 1).
+const MAX_DEPTH: usize = 3;
+
+/// The index's actor and key tables, as [`FieldIndex::add_records`] adds
+/// to them.
+struct Tables<'a> {
+    actors: &'a mut Vec<ActorId>,
+    actor_at: BTreeMap<ActorId, u32>,
+    keys: &'a mut Vec<String>,
+    key_at: BTreeMap<String, u32>,
+}
+
+impl Tables<'_> {
+    fn op_ref(&mut self, id: &ObjId) -> Option<OpRef> {
+        let ObjId::Id(counter, actor, _) = id else {
+            return None;
+        };
+        let next = self.actors.len() as u32;
+        let actor = *self.actor_at.entry(actor.clone()).or_insert_with(|| {
+            self.actors.push(actor.clone());
+            next
+        });
+        Some(OpRef {
+            counter: *counter,
+            actor,
+        })
+    }
+
+    fn key(&mut self, key: &str) -> u32 {
+        let next = self.keys.len() as u32;
+        *self.key_at.entry(key.to_string()).or_insert_with(|| {
+            self.keys.push(key.to_string());
+            next
+        })
+    }
+
+    /// The slots of the map `obj`, `depth` maps below a record.
+    fn fields(&mut self, doc: &Automerge, obj: &ObjId, depth: usize) -> Vec<Slot> {
+        let mut fields = Vec::new();
+        for field in doc.map_range(obj, ..) {
+            let key = self.key(&field.key);
+            // (op id, whether it holds a scalar) of each current value.
+            let values: Vec<(ObjId, bool)> = if field.conflict {
+                doc.get_all(obj, field.key.as_ref())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(v, id)| (id, v.is_scalar()))
+                    .collect()
+            } else {
+                let scalar = !matches!(field.value, automerge::ValueRef::Object(_));
+                vec![(field.id(), scalar)]
+            };
+            let scalar = values.iter().all(|(_, s)| *s);
+            let ops: Option<Vec<OpRef>> = values.iter().map(|(id, _)| self.op_ref(id)).collect();
+            let Some(ops) = ops else { continue };
+            let (mut elems, mut children) = (None, None);
+            if let [(value, false)] = values.as_slice() {
+                match doc.object_type(value) {
+                    Ok(automerge::ObjType::Map) if depth < MAX_DEPTH => {
+                        children = Some(self.fields(doc, value, depth + 1));
+                    }
+                    Ok(automerge::ObjType::List | automerge::ObjType::Text) => {
+                        elems = self.elements(doc, value);
+                    }
+                    _ => {}
+                }
+            }
+            fields.push(Slot {
+                key,
+                ops,
+                scalar,
+                elems,
+                children,
+            });
+        }
+        fields
+    }
+
+    fn elements(&mut self, doc: &Automerge, seq: &ObjId) -> Option<Vec<Elem>> {
+        sequence(doc, seq)?
+            .into_iter()
+            .map(|(id, values)| {
+                let id = self.op_ref(&id)?;
+                let values: Option<Vec<OpRef>> = values.iter().map(|v| self.op_ref(v)).collect();
+                let mut values = values?;
+                if values == [id] {
+                    values.clear();
+                }
+                Some(Elem { id, values })
+            })
+            .collect()
+    }
+}
+
 /// Where each item of a table is.
 fn positions<T: Ord + Clone>(table: &[T]) -> BTreeMap<T, u32> {
     table
@@ -611,16 +664,30 @@ fn positions<T: Ord + Clone>(table: &[T]) -> BTreeMap<T, u32> {
         .collect()
 }
 
-/// A list or text field of the record being edited, in the scratch copy
-/// and in the real document: the copy's `i`-th element is the real `i`-th.
+/// A map of the record being edited (the record itself, or a map in
+/// it), in the scratch copy and in the real document.
+struct MapField {
+    real: legacy::OpId,
+    fields: Vec<Slot>,
+}
+
+/// A list or text of the record being edited, in the scratch copy and in
+/// the real document: the copy's `i`-th element is the real `i`-th.
 struct SeqField {
-    key: u32,
-    scratch: legacy::OpId,
     real: legacy::OpId,
     elems: Vec<Elem>,
     /// The copy's element ids and value operations, to their positions.
     by_elem: HashMap<legacy::OpId, usize>,
     by_value: HashMap<legacy::OpId, usize>,
+}
+
+/// The maps, lists and texts of a record that the scratch copy mirrors,
+/// under the copy's object ids; and the real texts.
+#[derive(Default)]
+struct Mirror {
+    maps: HashMap<legacy::OpId, MapField>,
+    seqs: HashMap<legacy::OpId, SeqField>,
+    texts: HashSet<OpRef>,
 }
 
 fn legacy_id(id: &ObjId) -> Option<legacy::OpId> {
@@ -630,58 +697,93 @@ fn legacy_id(id: &ObjId) -> Option<legacy::OpId> {
     }
 }
 
-/// The list and text fields of `real` that the scratch copy (record
-/// object `r`) mirrors element for element.
-fn seq_fields(
-    index: &FieldIndex,
-    real: &RecordOps,
-    scratch: &mut AutoCommit,
-    r: &ObjId,
-) -> Vec<SeqField> {
-    let mut out = Vec::new();
-    for slot in &real.fields {
-        let (Some(elems), [obj]) = (&slot.elems, slot.ops.as_slice()) else {
-            continue;
+impl Mirror {
+    /// Adds the map `copy` of the scratch document, the real `real` with
+    /// `fields`, and what in it mirrors the real one: maps with the same
+    /// keys, lists and texts with as many elements.
+    fn add_map(
+        &mut self,
+        index: &FieldIndex,
+        scratch: &mut AutoCommit,
+        copy: &ObjId,
+        real: legacy::OpId,
+        fields: &[Slot],
+    ) {
+        let Some(copy_id) = legacy_id(copy) else {
+            return;
         };
-        let Some(real_obj) = index.opid(*obj) else {
-            continue;
-        };
-        let key = index.keys[slot.key as usize].as_str();
-        let Ok(Some((Value::Object(_), copy))) = scratch.get(r, key) else {
-            continue;
-        };
-        let Ok(copied) = scratch.document().seq_elements(&copy) else {
-            continue;
-        };
-        if copied.len() != elems.len() {
-            continue;
+        for slot in fields {
+            let [own] = slot.ops.as_slice() else {
+                continue;
+            };
+            let Some(real_obj) = index.opid(*own) else {
+                continue;
+            };
+            let key = index.keys[slot.key as usize].as_str();
+            let Ok(Some((Value::Object(typ), inner))) = scratch.get(copy, key) else {
+                continue;
+            };
+            match (&slot.children, &slot.elems, typ) {
+                (Some(children), _, automerge::ObjType::Map) => {
+                    let mut keys: Vec<String> = scratch.keys(&inner).collect();
+                    let mut real_keys: Vec<String> = children
+                        .iter()
+                        .map(|c| index.keys[c.key as usize].clone())
+                        .collect();
+                    keys.sort();
+                    real_keys.sort();
+                    // A map the record reads with other keys (an entry it
+                    // could not read) would not line up.
+                    if keys == real_keys {
+                        self.add_map(index, scratch, &inner, real_obj, children);
+                    }
+                }
+                (_, Some(elems), automerge::ObjType::List | automerge::ObjType::Text) => {
+                    if typ == automerge::ObjType::Text {
+                        self.texts.insert(*own);
+                    }
+                    let Ok(copied) = scratch.document().seq_elements(&inner) else {
+                        continue;
+                    };
+                    if copied.len() != elems.len() {
+                        continue;
+                    }
+                    let mut by_elem = HashMap::new();
+                    let mut by_value = HashMap::new();
+                    for (i, (elem, values)) in copied.iter().enumerate() {
+                        by_elem.extend(legacy_id(elem).map(|e| (e, i)));
+                        by_value.extend(values.iter().filter_map(legacy_id).map(|v| (v, i)));
+                    }
+                    if let Some(inner_id) = legacy_id(&inner) {
+                        self.seqs.insert(
+                            inner_id,
+                            SeqField {
+                                real: real_obj,
+                                elems: elems.clone(),
+                                by_elem,
+                                by_value,
+                            },
+                        );
+                    }
+                }
+                _ => {}
+            }
         }
-        let mut by_elem = HashMap::new();
-        let mut by_value = HashMap::new();
-        for (i, (elem, values)) in copied.iter().enumerate() {
-            by_elem.extend(legacy_id(elem).map(|e| (e, i)));
-            by_value.extend(values.iter().filter_map(legacy_id).map(|v| (v, i)));
-        }
-        let Some(scratch_obj) = legacy_id(&copy) else {
-            continue;
-        };
-        out.push(SeqField {
-            key: slot.key,
-            scratch: scratch_obj,
-            real: real_obj,
-            elems: elems.clone(),
-            by_elem,
-            by_value,
-        });
+        self.maps.insert(
+            copy_id,
+            MapField {
+                real,
+                fields: fields.to_vec(),
+            },
+        );
     }
-    out
 }
 
 /// Runs `f` on a copy of `old` (record `id` of `collection`) in a scratch
-/// document and, if it changed only plain fields and the elements of lists
-/// and texts the index knows, returns the change that makes the same edit
-/// on the document `index` describes. On success the index is updated to
-/// include that change.
+/// document and, if the index can place what it changed (see the module
+/// documentation), returns the change that makes the same edit on the
+/// document `index` describes. On success the index is updated to include
+/// that change.
 pub fn edit<T, V, E>(
     index: &mut FieldIndex,
     collection: Collection,
@@ -716,7 +818,8 @@ where
     let Some(scratch_obj) = legacy_id(&r) else {
         return Ok(Edited::Unsupported);
     };
-    let seqs = seq_fields(index, &real, &mut scratch, &r);
+    let mut mirror = Mirror::default();
+    mirror.add_map(index, &mut scratch, &r, real_obj.clone(), &real.fields);
     // Hydrated from the scratch copy, so text fields know their objects
     // there and reconcile as edits of them, not as new texts.
     let mut record: T =
@@ -727,7 +830,7 @@ where
     scratch.commit();
     if scratch.get_heads() == before {
         // A loaded edit would still settle any conflict: leave it to one.
-        if leaves_a_conflict(index, &real, &scratch, &r, &real_obj, &[]) {
+        if leaves_a_conflict(index, &real, &mirror.texts, &[]) {
             return Ok(Edited::Unsupported);
         }
         return Ok(Edited::Unchanged { record, value });
@@ -739,25 +842,25 @@ where
     let made_start = expanded.start_op.get();
     let start_op = index.max_op + 1;
     let actor_id = ActorId::random();
-    let record_obj = legacy::ObjectId::Id(scratch_obj.clone());
 
-    // The real record's slot for a map key.
-    let current = |key: &str| {
-        index
-            .keys
-            .iter()
-            .position(|k| k == key)
-            .and_then(|k| real.fields.iter().find(|s| s.key as usize == k))
+    // The real slot for `key` of the mirrored map `obj`.
+    let current = |obj: &legacy::OpId, key: &str| {
+        let map = mirror.maps.get(obj)?;
+        let k = index.keys.iter().position(|k| k == key)?;
+        map.fields.iter().find(|s| s.key as usize == k)
     };
-    // Deleting a field the real record does not have is nothing: such
+    // Deleting a field the real map does not have is nothing: such
     // operations are left out, and the others numbered on from `start_op`.
     let kept: Vec<bool> = expanded
         .operations
         .iter()
         .map(|op| {
-            let void = op.obj == record_obj
-                && op.action == legacy::OpType::Delete
-                && matches!(&op.key, legacy::Key::Map(k) if current(k).is_none());
+            let void = match (&op.obj, &op.key, &op.action) {
+                (legacy::ObjectId::Id(obj), legacy::Key::Map(key), legacy::OpType::Delete) => {
+                    mirror.maps.contains_key(obj) && current(obj, key).is_none()
+                }
+                _ => false,
+            };
             !void
         })
         .collect();
@@ -775,80 +878,19 @@ where
     };
 
     let mut operations = Vec::with_capacity(numbered.len());
-    for (mut op, keep) in std::mem::take(&mut expanded.operations)
+    for (op, keep) in std::mem::take(&mut expanded.operations)
         .into_iter()
         .zip(kept)
     {
         if !keep {
             continue;
         }
-        // Only values are written: making a new list, text or map, a
-        // counter or a mark needs the real document.
-        if !matches!(op.action, legacy::OpType::Put(_) | legacy::OpType::Delete) {
-            return Ok(Edited::Unsupported);
-        }
-        let preds: Option<Vec<legacy::OpId>> = if op.obj == record_obj {
-            // A field of the record.
-            let legacy::Key::Map(key) = &op.key else {
-                return Ok(Edited::Unsupported);
-            };
-            let preds = match current(key) {
-                // A list, text or map replaced by a scalar: what a loaded
-                // edit does there depends on the real object; load it.
-                Some(slot) if !slot.scalar => None,
-                Some(slot) => slot.ops.iter().map(|op| index.opid(*op)).collect(),
-                None => Some(Vec::new()),
-            };
-            op.obj = legacy::ObjectId::Id(real_obj.clone());
-            preds.filter(|_| !op.insert)
-        } else {
-            // An element of a list or text the index knows.
-            let legacy::ObjectId::Id(obj) = &op.obj else {
-                return Ok(Edited::Unsupported);
-            };
-            let Some(seq) = seqs.iter().find(|s| s.scratch == *obj) else {
-                return Ok(Edited::Unsupported);
-            };
-            let real_elem = |e: &legacy::OpId| match seq.by_elem.get(e) {
-                Some(&i) => index.opid(seq.elems[i].id),
-                None => renumber(e),
-            };
-            op.key = match &op.key {
-                legacy::Key::Seq(legacy::ElementId::Head) if op.insert => {
-                    legacy::Key::Seq(legacy::ElementId::Head)
-                }
-                legacy::Key::Seq(legacy::ElementId::Id(e)) => match real_elem(e) {
-                    Some(e) => legacy::Key::Seq(legacy::ElementId::Id(e)),
-                    None => return Ok(Edited::Unsupported),
-                },
-                _ => return Ok(Edited::Unsupported),
-            };
-            op.obj = legacy::ObjectId::Id(seq.real.clone());
-            let mut preds = Some(Vec::new());
-            for p in op.pred.iter() {
-                let real_preds: Option<Vec<legacy::OpId>> = match seq.by_value.get(p) {
-                    Some(&i) => seq.elems[i]
-                        .current()
-                        .into_iter()
-                        .map(|v| index.opid(v))
-                        .collect(),
-                    None => renumber(p).map(|p| vec![p]),
-                };
-                match (&mut preds, real_preds) {
-                    (Some(all), Some(these)) => all.extend(these),
-                    _ => preds = None,
-                }
-            }
-            // An insertion supersedes nothing.
-            preds.filter(|p| !op.insert || p.is_empty())
-        };
-        let Some(preds) = preds else {
+        let Some(op) = translate(index, &mirror, &current, &renumber, op) else {
             return Ok(Edited::Unsupported);
         };
-        op.pred = preds.into();
         operations.push(op);
     }
-    if leaves_a_conflict(index, &real, &scratch, &r, &real_obj, &operations) {
+    if leaves_a_conflict(index, &real, &mirror.texts, &operations) {
         return Ok(Edited::Unsupported);
     }
     if operations.is_empty() {
@@ -862,15 +904,7 @@ where
     expanded.deps = index.heads.clone();
     expanded.hash = None;
     let change = Change::from(expanded.clone());
-    index.applied(
-        slot,
-        id,
-        &real_obj,
-        &seqs,
-        &expanded.actor_id,
-        &expanded.operations,
-        start_op,
-    );
+    index.applied(slot, id, &expanded.actor_id, &expanded.operations, start_op);
     index.heads = vec![change.hash()];
     index.max_op = start_op + count - 1;
     Ok(Edited::Change {
@@ -880,17 +914,121 @@ where
     })
 }
 
+/// `op`, made on the scratch copy, as the same operation on the real
+/// document; `None` if the index cannot place it.
+fn translate<'a>(
+    index: &FieldIndex,
+    mirror: &'a Mirror,
+    current: &impl Fn(&legacy::OpId, &str) -> Option<&'a Slot>,
+    renumber: &impl Fn(&legacy::OpId) -> Option<legacy::OpId>,
+    mut op: legacy::Op,
+) -> Option<legacy::Op> {
+    // Values and new objects are written; counters and marks need the
+    // real document.
+    if !matches!(
+        op.action,
+        legacy::OpType::Put(_) | legacy::OpType::Delete | legacy::OpType::Make(_)
+    ) {
+        return None;
+    }
+    let legacy::ObjectId::Id(obj) = &op.obj else {
+        return None;
+    };
+    let obj = obj.clone();
+    let preds: Vec<legacy::OpId> = if let Some(map) = mirror.maps.get(&obj) {
+        // A field of the record or of a map in it.
+        let legacy::Key::Map(key) = &op.key else {
+            return None;
+        };
+        let preds = match (current(&obj, key), &op.action) {
+            // A delete supersedes whatever is there.
+            (Some(slot), legacy::OpType::Delete) => slot.ops.clone(),
+            // A list, text or map replaced: what a loaded edit does
+            // there depends on the real object; load it.
+            (Some(slot), _) if !slot.scalar => return None,
+            (Some(slot), _) => slot.ops.clone(),
+            (None, _) => Vec::new(),
+        };
+        op.obj = legacy::ObjectId::Id(map.real.clone());
+        if op.insert {
+            return None;
+        }
+        preds
+            .into_iter()
+            .map(|p| index.opid(p))
+            .collect::<Option<Vec<_>>>()?
+    } else if let Some(seq) = mirror.seqs.get(&obj) {
+        // An element of a list or text the index knows.
+        if matches!(op.action, legacy::OpType::Make(_)) {
+            return None;
+        }
+        let real_elem = |e: &legacy::OpId| match seq.by_elem.get(e) {
+            Some(&i) => index.opid(seq.elems[i].id),
+            None => renumber(e),
+        };
+        op.key = match &op.key {
+            legacy::Key::Seq(legacy::ElementId::Head) if op.insert => {
+                legacy::Key::Seq(legacy::ElementId::Head)
+            }
+            legacy::Key::Seq(legacy::ElementId::Id(e)) => {
+                legacy::Key::Seq(legacy::ElementId::Id(real_elem(e)?))
+            }
+            _ => return None,
+        };
+        op.obj = legacy::ObjectId::Id(seq.real.clone());
+        let mut preds = Vec::new();
+        for p in op.pred.iter() {
+            match seq.by_value.get(p) {
+                Some(&i) => {
+                    for v in seq.elems[i].current() {
+                        preds.push(index.opid(v)?);
+                    }
+                }
+                None => preds.push(renumber(p)?),
+            }
+        }
+        preds
+    } else {
+        // An object this change made (an entry added to a map of the
+        // record): everything in it is this change's.
+        op.obj = legacy::ObjectId::Id(renumber(&obj)?);
+        if let legacy::Key::Seq(legacy::ElementId::Id(e)) = &op.key {
+            op.key = legacy::Key::Seq(legacy::ElementId::Id(renumber(e)?));
+        }
+        op.pred.iter().map(renumber).collect::<Option<Vec<_>>>()?
+    };
+    // An insertion supersedes nothing.
+    if op.insert && !preds.is_empty() {
+        return None;
+    }
+    op.pred = preds.into();
+    Some(op)
+}
+
+/// The slot whose value is the object `obj`, anywhere in `fields`.
+fn slot_of(fields: &mut [Slot], obj: OpRef) -> Option<&mut Slot> {
+    for slot in fields {
+        if slot.ops == [obj] {
+            return Some(slot);
+        }
+        if let Some(children) = slot.children.as_mut()
+            && let Some(found) = slot_of(children, obj)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
 impl FieldIndex {
-    /// Brings record `id` (object `obj`) of collection `slot` up to date
-    /// with `operations`, numbered from `start_op` under `actor_id`, just
-    /// written by [`edit`] (`seqs` are the record's sequences it mapped).
-    #[allow(clippy::too_many_arguments)]
+    /// Brings record `id` of collection `slot` up to date with
+    /// `operations`, numbered from `start_op` under `actor_id`, just
+    /// written by [`edit`]. A record it cannot follow is dropped from the
+    /// index: edits of it then load the document.
     fn applied(
         &mut self,
         slot: usize,
         id: &RecordId,
-        obj: &legacy::OpId,
-        seqs: &[SeqField],
         actor_id: &ActorId,
         operations: &[legacy::Op],
         start_op: u64,
@@ -904,8 +1042,7 @@ impl FieldIndex {
                 actor: *actors.get(id.actor())?,
             })
         };
-        let record_obj = legacy::ObjectId::Id(obj.clone());
-        let Some(record) = self.records[slot].get_mut(id) else {
+        let Some(mut record) = self.records[slot].remove(id) else {
             return;
         };
         for (i, op) in operations.iter().enumerate() {
@@ -913,46 +1050,58 @@ impl FieldIndex {
                 counter: start_op + i as u64,
                 actor,
             };
-            if op.obj == record_obj {
-                let legacy::Key::Map(key) = &op.key else {
-                    continue;
-                };
-                let k = match self.keys.iter().position(|k| k == key.as_str()) {
-                    Some(k) => k as u32,
-                    None => {
-                        self.keys.push(key.to_string());
-                        (self.keys.len() - 1) as u32
-                    }
-                };
-                record.fields.retain(|s| s.key != k);
-                if matches!(op.action, legacy::OpType::Put(_)) {
-                    record.fields.push(Slot {
+            let Some(obj) = (match &op.obj {
+                legacy::ObjectId::Id(o) => to_ref(o),
+                legacy::ObjectId::Root => None,
+            }) else {
+                return;
+            };
+            let followed = match &op.key {
+                legacy::Key::Map(key) => {
+                    let fields = if obj == record.obj {
+                        Some(&mut record.fields)
+                    } else {
+                        slot_of(&mut record.fields, obj).and_then(|s| s.children.as_mut())
+                    };
+                    let Some(fields) = fields else {
+                        return;
+                    };
+                    let k = match self.keys.iter().position(|k| k == key.as_str()) {
+                        Some(k) => k as u32,
+                        None => {
+                            self.keys.push(key.to_string());
+                            (self.keys.len() - 1) as u32
+                        }
+                    };
+                    fields.retain(|s| s.key != k);
+                    let (scalar, elems, children) = match &op.action {
+                        legacy::OpType::Put(_) => (true, None, None),
+                        legacy::OpType::Make(automerge::ObjType::Map) => {
+                            (false, None, Some(Vec::new()))
+                        }
+                        legacy::OpType::Make(_) => (false, Some(Vec::new()), None),
+                        _ => {
+                            continue;
+                        }
+                    };
+                    fields.push(Slot {
                         key: k,
                         ops: vec![new],
-                        scalar: true,
-                        elems: None,
+                        scalar,
+                        elems,
+                        children,
                     });
+                    Some(())
                 }
-                continue;
-            }
-            let legacy::ObjectId::Id(o) = &op.obj else {
-                continue;
+                legacy::Key::Seq(_) => slot_of(&mut record.fields, obj)
+                    .and_then(|s| s.elems.as_mut())
+                    .and_then(|elems| apply_to_elems(elems, op, new, &to_ref)),
             };
-            let Some(seq) = seqs.iter().find(|s| s.real == *o) else {
-                continue;
-            };
-            let Some(field) = record.fields.iter_mut().find(|s| s.key == seq.key) else {
-                continue;
-            };
-            let Some(elems) = field.elems.as_mut() else {
-                continue;
-            };
-            let done = apply_to_elems(elems, op, new, &to_ref);
-            // What cannot be followed is forgotten: edits of it load.
-            if done.is_none() {
-                field.elems = None;
+            if followed.is_none() {
+                return;
             }
         }
+        self.records[slot].insert(id.clone(), record);
     }
 }
 
@@ -964,7 +1113,8 @@ mod tests {
     use automerge::{AutoCommit, ROOT, ReadDoc};
     use rapport_core::RecordId;
     use rapport_core::doc::{self, Collection};
-    use rapport_core::model::{Account, Person};
+    use rapport_core::enums::{BuyingRole, Preference};
+    use rapport_core::model::{Account, KeyPlayer, Opportunity, Person};
     use rapport_core::values::Notes;
 
     use super::{EditError, Edited, FieldIndex, edit};
@@ -1598,6 +1748,207 @@ mod tests {
             assert_eq!(person(&d, who).title.as_deref(), Some("CTO"));
         }
         assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+    }
+
+    /// Every value under `obj`, conflicts included, as text: maps by key,
+    /// lists and texts by position.
+    fn dump(d: &AutoCommit, obj: &automerge::ObjId) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let values = |prop: automerge::Prop| {
+            let mut all: Vec<String> = d
+                .get_all(obj, prop)
+                .unwrap()
+                .into_iter()
+                .map(|(v, id)| match v {
+                    automerge::Value::Object(_) => dump(d, &id),
+                    automerge::Value::Scalar(s) => format!("{s}"),
+                })
+                .collect();
+            all.sort();
+            all.join(" | ")
+        };
+        match d.object_type(obj).unwrap() {
+            automerge::ObjType::Map | automerge::ObjType::Table => {
+                for k in d.keys(obj) {
+                    let _ = write!(out, "{k}: [{}], ", values(k.as_str().into()));
+                }
+                format!("{{{out}}}")
+            }
+            _ => {
+                for i in 0..d.length(obj) {
+                    let _ = write!(out, "[{}], ", values(i.into()));
+                }
+                format!("[{out}]")
+            }
+        }
+    }
+
+    fn opp_of(d: &AutoCommit, id: &RecordId) -> Opportunity {
+        doc::read_record(d, Collection::Opportunities, id)
+            .unwrap()
+            .unwrap()
+    }
+
+    fn opp_dump(d: &AutoCommit, id: &RecordId) -> String {
+        let (_, opps) = d.get(ROOT, "opportunities").unwrap().unwrap();
+        let (_, obj) = d.get(&opps, id.as_str()).unwrap().unwrap();
+        dump(d, &obj)
+    }
+
+    fn loaded_opp_edit(d: &mut AutoCommit, id: &RecordId, f: &dyn Fn(&mut Opportunity)) {
+        let mut o = opp_of(d, id);
+        f(&mut o);
+        doc::put_record(d, Collection::Opportunities, id, &o).unwrap();
+        d.commit();
+    }
+
+    /// `f` through the index on `fast` (applied there) and loaded on
+    /// `slow`: whether the index wrote it, after checking the two agree.
+    fn opp_edits_agree(
+        index: &mut FieldIndex,
+        fast: &mut AutoCommit,
+        slow: &mut AutoCommit,
+        id: &RecordId,
+        f: &dyn Fn(&mut Opportunity),
+    ) -> bool {
+        loaded_opp_edit(slow, id, f);
+        let old = opp_of(fast, id);
+        let edited = edit(index, Collection::Opportunities, id, &old, |o| {
+            f(o);
+            Ok::<_, ()>(())
+        });
+        let written = match edited {
+            Ok(Edited::Change { change, record, .. }) => {
+                let stored = automerge::Change::from_bytes(change.raw_bytes().to_vec()).unwrap();
+                fast.apply_changes([stored]).unwrap();
+                assert_eq!(opp_of(fast, id), record);
+                true
+            }
+            Ok(Edited::Unchanged { .. }) => true,
+            Ok(Edited::Unsupported) => {
+                loaded_opp_edit(fast, id, f);
+                *index = FieldIndex::build(fast);
+                false
+            }
+            Err(_) => panic!("the edit failed"),
+        };
+        assert_eq!(opp_of(fast, id), opp_of(slow, id));
+        assert_eq!(opp_dump(fast, id), opp_dump(slow, id));
+        assert_eq!(resolved(index), resolved(&FieldIndex::build(fast)));
+        let reloaded = AutoCommit::load(&fast.save()).unwrap();
+        assert_eq!(opp_of(&reloaded, id), opp_of(slow, id));
+        written
+    }
+
+    fn player(role: usize, preference: Option<Preference>) -> KeyPlayer {
+        KeyPlayer {
+            role: BuyingRole::ALL[role % BuyingRole::ALL.len()],
+            preference,
+        }
+    }
+
+    #[test]
+    fn key_players_are_added_changed_and_removed_through_the_index() {
+        let (ada, bo) = (
+            RecordId::from("ada".to_string()),
+            RecordId::from("bo".to_string()),
+        );
+        let mut d = AutoCommit::new();
+        doc::init_account(&mut d, &Account::named("Acme")).unwrap();
+        d.commit();
+        let id = RecordId::random();
+        let mut o = Opportunity::new("Deal", None);
+        o.players.insert(ada.clone(), player(0, None));
+        doc::put_record(&mut d, Collection::Opportunities, &id, &o).unwrap();
+        d.commit();
+        let mut slow = d.clone();
+        let mut fast = d;
+        let mut index = FieldIndex::build(&mut fast);
+        type OppEdit = Box<dyn Fn(&mut Opportunity)>;
+        let edits: Vec<OppEdit> = vec![
+            Box::new(|o| {
+                o.players
+                    .insert(RecordId::from("bo".to_string()), player(1, None));
+            }),
+            Box::new(|o| {
+                if let Some(p) = o.players.get_mut(&RecordId::from("ada".to_string())) {
+                    p.role = BuyingRole::ALL[2];
+                    p.preference = Some(Preference::Supporter);
+                }
+            }),
+            Box::new(|o| {
+                o.players.remove(&RecordId::from("ada".to_string()));
+                o.title = "Big deal".into();
+            }),
+            Box::new(|o| {
+                o.players.insert(
+                    RecordId::from("ada".to_string()),
+                    player(3, Some(Preference::Mentor)),
+                );
+            }),
+            Box::new(|o| o.players.clear()),
+        ];
+        for f in &edits {
+            assert!(opp_edits_agree(
+                &mut index,
+                &mut fast,
+                &mut slow,
+                &id,
+                f.as_ref()
+            ));
+        }
+        assert!(opp_of(&fast, &id).players.is_empty());
+
+        // A conflict inside a player: an edit that writes over it goes
+        // through the index, one that leaves it loads (a loaded edit
+        // settles it).
+        for f in &edits[..2] {
+            assert!(opp_edits_agree(
+                &mut index,
+                &mut fast,
+                &mut slow,
+                &id,
+                f.as_ref()
+            ));
+        }
+        let mut other = slow.clone().with_actor(automerge::ActorId::random());
+        let set_role = |role: usize| -> OppEdit {
+            Box::new(move |o| {
+                if let Some(p) = o.players.get_mut(&RecordId::from("bo".to_string())) {
+                    p.role = BuyingRole::ALL[role];
+                }
+            })
+        };
+        loaded_opp_edit(&mut slow, &id, set_role(3).as_ref());
+        loaded_opp_edit(&mut other, &id, set_role(4).as_ref());
+        slow.merge(&mut other).unwrap();
+        let mut fast = slow.clone();
+        let mut index = FieldIndex::build(&mut fast);
+        assert!(opp_dump(&fast, &id).contains(" | "), "a conflict");
+        let retitle: OppEdit = Box::new(|o| o.title = "Deal 2".into());
+        assert!(!opp_edits_agree(
+            &mut index,
+            &mut fast,
+            &mut slow,
+            &id,
+            retitle.as_ref()
+        ));
+        // The load settled it; make it again and write over it.
+        let mut other = slow.clone().with_actor(automerge::ActorId::random());
+        loaded_opp_edit(&mut slow, &id, set_role(3).as_ref());
+        loaded_opp_edit(&mut other, &id, set_role(4).as_ref());
+        slow.merge(&mut other).unwrap();
+        let mut fast = slow.clone();
+        let mut index = FieldIndex::build(&mut fast);
+        assert!(opp_edits_agree(
+            &mut index,
+            &mut fast,
+            &mut slow,
+            &id,
+            set_role(0).as_ref()
+        ));
+        let _ = bo;
     }
 
     #[test]
