@@ -566,8 +566,9 @@ fn views_are_only_a_cache() {
 }
 
 /// An edit of one record (`person edit`, its tags and notes included,
-/// `partner edit`, `note edit`, `rel edit`, `opp close`, `plan done`,
-/// archiving) is written without loading
+/// `partner edit`, `note edit`, `opp player`, `partner commitment`, `rel
+/// edit`, `opp close`, `plan done`, archiving) and a new record (`person
+/// add`, `opp add`) are written without loading
 /// the document (`Workspace::update`): it succeeds even with every chunk's
 /// bytes unreadable (the views and the field index name the chunks, and
 /// nothing reads them), while `account edit`, which loads, fails. With the
@@ -637,17 +638,38 @@ fn edits_of_plain_fields_load_nothing() {
         "--remove-goal",
         "A joint case study",
     ]);
-    home.ok(&["note", "edit", "Acme politics", "--append", "Carla: mornings."]);
+    home.ok(&[
+        "note",
+        "edit",
+        "Acme politics",
+        "--append",
+        "Carla: mornings.",
+    ]);
+    // Nested maps: a key player added, one changed, a commitment added.
+    let players = home.ok(&["opp", "list", "--json"]).json()[0]["players"].clone();
+    let (player, _) = players.as_object().unwrap().iter().next().unwrap();
+    home.ok(&["opp", "player", "add", &opp, &person, "--role", "evaluator"]);
+    home.ok(&["opp", "player", "add", &opp, player, "--role", "approver"]);
+    home.ok(&[
+        "partner",
+        "commitment",
+        "add",
+        "Beta co-delivery",
+        "Send the draft",
+    ]);
+    // New records, appended on the document's first change.
+    let account = home.ok(&["account", "list", "--json"]).json()[0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    home.ok(&["person", "add", "Newcomer Two", "--account", &account]);
+    home.ok(&["opp", "add", "Garbled deal", "--account", &account]);
     // The other commands that edit one record's plain fields.
     home.ok(&["rel", "edit", &rel_person, "--level", "trusted-advisor"]);
     home.ok(&["opp", "close", &opp, "--status", "won"]);
     home.ok(&["plan", "done", &item]);
     home.ok(&["person", "archive", &other]);
     // The control: this edit loads the document, and cannot.
-    let account = home.ok(&["account", "list", "--json"]).json()[0]["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
     home.run(&["account", "edit", &account, "--industry", "rope-making"]);
     let written: Vec<_> = home
         .chunk_files()
@@ -656,7 +678,7 @@ fn edits_of_plain_fields_load_nothing() {
         .collect();
     assert_eq!(
         written.len(),
-        9,
+        14,
         "one new chunk per unloaded edit: {written:?}"
     );
     for (c, bytes) in chunks.iter().zip(&saved) {
@@ -707,12 +729,31 @@ fn edits_of_plain_fields_load_nothing() {
         "the store checks clean"
     );
     assert_eq!(fresh["person"]["notes"], "Prefers mornings; café at 9 🎉");
-    let partner = home.ok(&["partner", "show", "Beta co-delivery", "--json"]).json();
-    let goals = partner.pointer("/goals").or(partner.pointer("/partnership/goals"));
+    let partner = home
+        .ok(&["partner", "show", "Beta co-delivery", "--json"])
+        .json();
+    let goals = partner
+        .pointer("/goals")
+        .or(partner.pointer("/partnership/goals"));
     assert_eq!(
         goals,
-        Some(&serde_json::json!(["Two joint clients in 2027", "A third joint client"])),
+        Some(&serde_json::json!([
+            "Two joint clients in 2027",
+            "A third joint client"
+        ])),
         "{partner}"
+    );
+    let players =
+        find(&["opp", "list", "--status", "won", "--json"], "/id", &opp)["players"].clone();
+    assert_eq!(players[&person]["role"], "evaluator", "{players}");
+    assert_eq!(players[player]["role"], "approver", "{players}");
+    assert!(partner.to_string().contains("Send the draft"), "{partner}");
+    let people = home.ok(&["person", "list", "--json"]).stdout;
+    assert!(people.contains("Newcomer Two"));
+    assert!(
+        home.ok(&["opp", "list", "--json"])
+            .stdout
+            .contains("Garbled deal")
     );
     let note = home.ok(&["note", "show", "Acme politics", "--json"]).json();
     let body = note.pointer("/note/body").or(note.pointer("/body"));

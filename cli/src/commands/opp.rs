@@ -364,10 +364,16 @@ fn add(
     o.person = person_id;
     apply_fields(ws.ctx, &mut o, f)?;
     let id = RecordId::random();
-    let label = ws.edit(target, |am| {
-        doc::put_record(am, Collection::Opportunities, &id, &o)?;
-        Ok(DocData::read(am, Parts::NONE)?.title())
-    })?;
+    // A new record under a fresh id: appended without loading the
+    // document where its view allows.
+    ws.append(
+        target,
+        |am| Ok(doc::put_record(am, Collection::Opportunities, &id, &o)?),
+        |data, _| {
+            data.opportunities.insert(id.clone(), o.clone());
+        },
+    )?;
+    let label = ws.read(target, Parts::NONE)?.label();
     if ws.ctx.out.json {
         return ws.ctx.out.json(
             &serde_json::json!({ "id": id, "doc": target, "doc_name": label, "opportunity": o }),
@@ -597,9 +603,8 @@ fn player(
     })?;
     let name = person_name(&d, &pid);
     let title = d.data.opportunities[&id].title.clone();
-    ws.edit(d.id, |am| {
-        let mut o: Opportunity = doc::read_record(am, Collection::Opportunities, &id)?
-            .ok_or_else(|| user("the opportunity was removed meanwhile"))?;
+    // Written without loading the document where its field index allows.
+    ws.update(d.id, &id, Parts::NONE, |_, o: &mut Opportunity| {
         match &kp {
             Some(kp) => {
                 o.players.insert(pid.clone(), kp.clone());
@@ -610,7 +615,7 @@ fn player(
                 }
             }
         }
-        Ok(doc::put_record(am, Collection::Opportunities, &id, &o)?)
+        Ok(())
     })?;
     match kp {
         Some(kp) => ws

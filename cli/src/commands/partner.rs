@@ -221,9 +221,13 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             };
             apply_fields(ctx, &mut p, fields)?;
             let id = RecordId::random();
-            ws.edit(target, |am| {
-                Ok(doc::put_record(am, Collection::Partnerships, &id, &p)?)
-            })?;
+            ws.append(
+                target,
+                |am| Ok(doc::put_record(am, Collection::Partnerships, &id, &p)?),
+                |data, _| {
+                    data.partnerships.insert(id.clone(), p.clone());
+                },
+            )?;
             if ctx.out.json {
                 return ctx
                     .out

@@ -263,24 +263,32 @@ fn add(ws: &Workspace, name: &str, account: Option<&str>, f: Fields) -> anyhow::
     let name = validate_name("name", name)?;
     let target = ws.target(account)?;
     let id = RecordId::random();
-    let (person, label) = ws.edit(target, |d| {
-        let data = DocData::read(d, Parts::PEOPLE)?;
-        let mut p = Person::named(&name);
-        p.created = Some(ws.ctx.today);
-        apply_fields(&mut p, f, &data)?;
-        if let Some(email) = &p.email
-            && let Some((_, other)) = data
-                .people
-                .iter()
-                .find(|(_, o)| o.email.as_ref() == Some(email) && !o.archived)
-        {
-            ws.ctx
-                .out
-                .warn(format!("{} also has the email {email}", other.name));
-        }
-        doc::put_record(d, Collection::People, &id, &p)?;
-        Ok((p, data.title()))
-    })?;
+    // Names in the fields (--reports-to...) are resolved against the
+    // people as read (from the view); the new person, under a fresh id, is
+    // then appended without loading the document where the view allows.
+    let read = ws.read(target, Parts::PEOPLE)?;
+    let data = &read.data;
+    let mut person = Person::named(&name);
+    person.created = Some(ws.ctx.today);
+    apply_fields(&mut person, f, data)?;
+    if let Some(email) = &person.email
+        && let Some((_, other)) = data
+            .people
+            .iter()
+            .find(|(_, o)| o.email.as_ref() == Some(email) && !o.archived)
+    {
+        ws.ctx
+            .out
+            .warn(format!("{} also has the email {email}", other.name));
+    }
+    ws.append(
+        target,
+        |d| Ok(doc::put_record(d, Collection::People, &id, &person)?),
+        |data, _| {
+            data.people.insert(id.clone(), person.clone());
+        },
+    )?;
+    let label = read.label();
     if ws.ctx.out.json {
         return ws.ctx.out.json(
             &serde_json::json!({ "id": id, "doc": target, "doc_name": label, "person": person }),
