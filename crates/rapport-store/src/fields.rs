@@ -205,8 +205,10 @@ struct Header {
 }
 
 const MAGIC: &[u8; 4] = b"RPFI";
-/// 2: slots hold the elements of lists and texts.
-const VERSION: u32 = 2;
+/// 2: slots hold the elements of lists and texts; 3: and the fields of
+/// maps. (postcard is not self-describing: a file of another version must
+/// never be decoded as this one.)
+const VERSION: u32 = 3;
 /// Magic, version, header length, CRC-32 of the header, CRC-32 of the
 /// records.
 const PREFIX: usize = 20;
