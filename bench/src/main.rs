@@ -175,9 +175,10 @@ fn main() -> anyhow::Result<()> {
                     "bench".into(),
                 ],
             ),
-            // An edit of an existing record loads the document; the first
+            // Edits of an existing record, a plain field and then a list
+            // and a text (through the field index, unloaded); the first
             // run of the next command (`account list`) is the read right
-            // after it: its max shows whether the edit left a valid view.
+            // after them: its max shows whether they left a valid view.
             (
                 "person edit (write, big account)".into(),
                 vec![
@@ -188,6 +189,20 @@ fn main() -> anyhow::Result<()> {
                     generate::BIG_ACCOUNT.into(),
                     "--title".into(),
                     "Bench {run}".into(),
+                ],
+            ),
+            (
+                "person edit --tag --notes (write, big account)".into(),
+                vec![
+                    "person".into(),
+                    "edit".into(),
+                    ws.person.clone(),
+                    "--account".into(),
+                    generate::BIG_ACCOUNT.into(),
+                    "--tag".into(),
+                    "bench-{run}".into(),
+                    "--notes".into(),
+                    "Bench {run}: café at nine".into(),
                 ],
             ),
             (
