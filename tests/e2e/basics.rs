@@ -568,7 +568,7 @@ fn views_are_only_a_cache() {
 /// An edit of one record (`person edit`, its tags and notes included,
 /// `partner edit`, `note edit`, `opp player`, `partner commitment`, `rel
 /// edit`, `opp close`, `plan done`, archiving) and a new record (`person
-/// add`, `opp add`) are written without loading
+/// add`, `opp add`, `note add`) are written without loading
 /// the document (`Workspace::update`): it succeeds even with every chunk's
 /// bytes unreadable (the views and the field index name the chunks, and
 /// nothing reads them), while `account edit`, which loads, fails. With the
@@ -664,6 +664,7 @@ fn edits_of_plain_fields_load_nothing() {
         .to_string();
     home.ok(&["person", "add", "Newcomer Two", "--account", &account]);
     home.ok(&["opp", "add", "Garbled deal", "--account", &account]);
+    home.ok(&["note", "add", "Garbled note", "--body", "written blind"]);
     // The other commands that edit one record's plain fields.
     home.ok(&["rel", "edit", &rel_person, "--level", "trusted-advisor"]);
     home.ok(&["opp", "close", &opp, "--status", "won"]);
@@ -678,7 +679,7 @@ fn edits_of_plain_fields_load_nothing() {
         .collect();
     assert_eq!(
         written.len(),
-        14,
+        15,
         "one new chunk per unloaded edit: {written:?}"
     );
     for (c, bytes) in chunks.iter().zip(&saved) {

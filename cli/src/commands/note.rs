@@ -84,9 +84,13 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 created: Some(ctx.today),
             };
             let id = RecordId::random();
-            ws.edit(ws.personal, |am| {
-                Ok(doc::put_record(am, Collection::PrivateNotes, &id, &note)?)
-            })?;
+            ws.append(
+                ws.personal,
+                |am| Ok(doc::put_record(am, Collection::PrivateNotes, &id, &note)?),
+                |data, _| {
+                    data.private_notes.insert(id.clone(), note.clone());
+                },
+            )?;
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(&doc, &id, &note));
             }
