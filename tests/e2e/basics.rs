@@ -861,3 +861,31 @@ fn notes_in_any_script_edit_as_written() {
         "{shown}"
     );
 }
+
+/// Edits, then records added, then edits again, all without a load, on
+/// the demo (whose records are in each document's first change): the
+/// second edit supersedes the first, with no conflict (an append used to
+/// put the first change's records back into the field index as they were
+/// then, so the second edit superseded the original value and left the
+/// first edit's in conflict).
+#[test]
+fn edits_around_appends_supersede_each_other() {
+    let home = Home::demo();
+    let listed = home.ok(&["person", "list", "--json"]).json();
+    let person = listed[0]["id"].as_str().unwrap().to_string();
+    let account = listed[0]["doc_name"].as_str().unwrap().to_string();
+    home.ok(&["person", "edit", &person, "--title", "A"]);
+    home.ok(&["person", "add", "Bo", "--account", &account]);
+    home.ok(&["log", "add", &person, "--kind", "call", "--notes", "hi"]);
+    home.ok(&["person", "edit", &person, "--title", "B"]);
+    for fresh in [false, true] {
+        if fresh {
+            std::fs::remove_dir_all(home.path().join("views")).unwrap();
+        }
+        let shown = home
+            .ok(&["person", "show", &person, "--json", "--conflicts"])
+            .json();
+        assert_eq!(shown["person"]["title"], "B", "{shown}");
+        assert_eq!(shown["conflicts"], serde_json::json!([]), "{shown}");
+    }
+}

@@ -74,6 +74,8 @@ struct Slot {
     ops: Vec<OpRef>,
     /// Whether every current value is a scalar (not a list, text or map).
     scalar: bool,
+    /// Whether the value is a text (one object).
+    text: bool,
     /// For a list or a text (one object, no conflict): its elements, in
     /// order, so an edit can name the ones it puts over, deletes or
     /// inserts after. `None` for anything else, and for a text whose
@@ -206,9 +208,10 @@ struct Header {
 
 const MAGIC: &[u8; 4] = b"RPFI";
 /// 2: slots hold the elements of lists and texts; 3: and the fields of
-/// maps. (postcard is not self-describing: a file of another version must
-/// never be decoded as this one.)
-const VERSION: u32 = 3;
+/// maps; 4: and whether they hold a text. (postcard is not
+/// self-describing: a file of another version must never be decoded as
+/// this one.)
+const VERSION: u32 = 4;
 /// Magic, version, header length, CRC-32 of the header, CRC-32 of the
 /// records.
 const PREFIX: usize = 20;
@@ -374,13 +377,14 @@ impl FieldIndex {
             keys: Vec::new(),
             records: vec![BTreeMap::new(); INDEXED.len()],
         };
-        index.add_records(doc);
+        index.add_records(doc, None);
         index
     }
 
-    /// Indexes every record of `doc`'s indexed collections (replacing what
-    /// was known of them).
-    fn add_records(&mut self, doc: &Automerge) {
+    /// Indexes the records of `doc`'s indexed collections (replacing what
+    /// was known of them): every one, or with `made_by`, only those whose
+    /// object that change made.
+    fn add_records(&mut self, doc: &Automerge, made_by: Option<&Change>) {
         let mut tables = Tables {
             actor_at: positions(&self.actors),
             key_at: positions(&self.keys),
@@ -400,6 +404,15 @@ impl FieldIndex {
                     continue;
                 }
                 let obj = item.id();
+                if let Some(change) = made_by {
+                    let ObjId::Id(counter, actor, _) = &obj else {
+                        continue;
+                    };
+                    let ops = change.start_op().get()..=change.max_op();
+                    if actor != change.actor_id() || !ops.contains(counter) {
+                        continue;
+                    }
+                }
                 let Some(obj_ref) = tables.op_ref(&obj) else {
                     continue;
                 };
@@ -427,7 +440,9 @@ impl FieldIndex {
         self.heads.push(change.hash());
         self.heads.sort();
         self.max_op = self.max_op.max(change.max_op());
-        self.add_records(base);
+        // Only the records `change` made: records of the first change
+        // may have been edited since, and `base` has them as they were.
+        self.add_records(base, Some(change));
     }
 
     fn slot(&self, collection: Collection) -> Option<usize> {
@@ -447,12 +462,7 @@ impl FieldIndex {
 /// settles it on the winning value. (A text is edited by splices of what
 /// changed only.) Such an edit is left to a load, so both ways leave the
 /// same document.
-fn leaves_a_conflict(
-    index: &FieldIndex,
-    real: &RecordOps,
-    texts: &HashSet<OpRef>,
-    operations: &[legacy::Op],
-) -> bool {
+fn leaves_a_conflict(index: &FieldIndex, real: &RecordOps, operations: &[legacy::Op]) -> bool {
     let mut written = HashSet::new();
     for op in operations.iter().filter(|op| !op.insert) {
         let legacy::ObjectId::Id(obj) = &op.obj else {
@@ -468,7 +478,6 @@ fn leaves_a_conflict(
         index: &FieldIndex,
         obj: OpRef,
         fields: &[Slot],
-        texts: &HashSet<OpRef>,
         written: &HashSet<(legacy::OpId, Option<String>)>,
     ) -> bool {
         let Some(obj) = index.opid(obj) else {
@@ -483,14 +492,14 @@ fn leaves_a_conflict(
                 return false;
             };
             if let Some(children) = &slot.children
-                && left(index, *own, children, texts, written)
+                && left(index, *own, children, written)
             {
                 return true;
             }
             let Some(elems) = &slot.elems else {
                 return false;
             };
-            !texts.contains(own)
+            !slot.text
                 && elems.iter().filter(|e| e.values.len() > 1).any(|e| {
                     index
                         .opid(e.id)
@@ -498,7 +507,7 @@ fn leaves_a_conflict(
                 })
         })
     }
-    left(index, real.obj, &real.fields, texts, &written)
+    left(index, real.obj, &real.fields, &written)
 }
 
 /// `elems` after `op` (an operation on their sequence, `new` its id);
@@ -555,6 +564,12 @@ fn sequence(doc: &Automerge, obj: &ObjId) -> Option<Vec<(ObjId, Vec<ObjId>)>> {
     match typ {
         automerge::ObjType::List => Some(elems),
         automerge::ObjType::Text => {
+            // Formatting marks (another client's rich text) change where
+            // an insertion goes: automerge names the mark, not the
+            // character, next to a mark that does not expand.
+            if !doc.marks(obj).ok()?.is_empty() {
+                return None;
+            }
             let chars = doc.text(obj).ok()?.chars().count();
             (chars == elems.len()).then_some(elems)
         }
@@ -618,13 +633,14 @@ impl Tables<'_> {
             let scalar = values.iter().all(|(_, s)| *s);
             let ops: Option<Vec<OpRef>> = values.iter().map(|(id, _)| self.op_ref(id)).collect();
             let Some(ops) = ops else { continue };
-            let (mut elems, mut children) = (None, None);
+            let (mut elems, mut children, mut text) = (None, None, false);
             if let [(value, false)] = values.as_slice() {
                 match doc.object_type(value) {
                     Ok(automerge::ObjType::Map) if depth < MAX_DEPTH => {
                         children = Some(self.fields(doc, value, depth + 1));
                     }
-                    Ok(automerge::ObjType::List | automerge::ObjType::Text) => {
+                    Ok(typ @ (automerge::ObjType::List | automerge::ObjType::Text)) => {
+                        text = typ == automerge::ObjType::Text;
                         elems = self.elements(doc, value);
                     }
                     _ => {}
@@ -634,6 +650,7 @@ impl Tables<'_> {
                 key,
                 ops,
                 scalar,
+                text,
                 elems,
                 children,
             });
@@ -684,12 +701,19 @@ struct SeqField {
 }
 
 /// The maps, lists and texts of a record that the scratch copy mirrors,
-/// under the copy's object ids; and the real texts.
-#[derive(Default)]
+/// under the copy's object ids.
 struct Mirror {
     maps: HashMap<legacy::OpId, MapField>,
     seqs: HashMap<legacy::OpId, SeqField>,
-    texts: HashSet<OpRef>,
+    /// The copy's record object.
+    record: Option<legacy::OpId>,
+    /// Whether the copy holds the record as the real document does, key
+    /// for key, object for object, element for element. A loaded edit
+    /// writes every field again, so where the real record differs (a key
+    /// missing or unknown to the record's type, a plain string where a
+    /// text belongs, a null in a list) it rewrites more than the edit; only
+    /// a load can do the same.
+    faithful: bool,
 }
 
 fn legacy_id(id: &ObjId) -> Option<legacy::OpId> {
@@ -700,9 +724,27 @@ fn legacy_id(id: &ObjId) -> Option<legacy::OpId> {
 }
 
 impl Mirror {
+    /// Mirrors the record `copy` of the scratch document onto the real
+    /// record `real` with `fields`.
+    fn new(
+        index: &FieldIndex,
+        scratch: &mut AutoCommit,
+        copy: &ObjId,
+        real: legacy::OpId,
+        fields: &[Slot],
+    ) -> Mirror {
+        let mut mirror = Mirror {
+            maps: HashMap::new(),
+            seqs: HashMap::new(),
+            record: legacy_id(copy),
+            faithful: true,
+        };
+        mirror.add_map(index, scratch, copy, real, fields);
+        mirror
+    }
+
     /// Adds the map `copy` of the scratch document, the real `real` with
-    /// `fields`, and what in it mirrors the real one: maps with the same
-    /// keys, lists and texts with as many elements.
+    /// `fields`, and the maps, lists and texts in it.
     fn add_map(
         &mut self,
         index: &FieldIndex,
@@ -712,42 +754,61 @@ impl Mirror {
         fields: &[Slot],
     ) {
         let Some(copy_id) = legacy_id(copy) else {
+            self.faithful = false;
             return;
         };
+        // Every key the copy has must be in the real map. A key only the
+        // real record has (another client's) is left alone by a loaded
+        // edit too; but in a map inside the record (a map of entries,
+        // which a loaded edit makes equal to the record's) it would not be.
+        let keys: HashSet<String> = scratch.keys(copy).collect();
+        let real_keys: HashSet<String> = fields
+            .iter()
+            .map(|c| index.keys[c.key as usize].clone())
+            .collect();
+        let inside = self.record.as_ref() != Some(&copy_id);
+        if !keys.is_subset(&real_keys) || (inside && keys != real_keys) {
+            self.faithful = false;
+            return;
+        }
         for slot in fields {
+            // A conflict: the edit must write over it (`leaves_a_conflict`).
             let [own] = slot.ops.as_slice() else {
                 continue;
             };
-            let Some(real_obj) = index.opid(*own) else {
+            let key = index.keys[slot.key as usize].as_str();
+            let Ok(Some((value, inner))) = scratch.get(copy, key) else {
+                // Only the real record has it (see above).
                 continue;
             };
-            let key = index.keys[slot.key as usize].as_str();
-            let Ok(Some((Value::Object(typ), inner))) = scratch.get(copy, key) else {
+            let Some(real_obj) = index.opid(*own) else {
+                self.faithful = false;
                 continue;
+            };
+            let typ = match value {
+                Value::Scalar(_) => {
+                    self.faithful &= slot.scalar;
+                    continue;
+                }
+                Value::Object(typ) => typ,
             };
             match (&slot.children, &slot.elems, typ) {
                 (Some(children), _, automerge::ObjType::Map) => {
-                    let mut keys: Vec<String> = scratch.keys(&inner).collect();
-                    let mut real_keys: Vec<String> = children
-                        .iter()
-                        .map(|c| index.keys[c.key as usize].clone())
-                        .collect();
-                    keys.sort();
-                    real_keys.sort();
-                    // A map the record reads with other keys (an entry it
-                    // could not read) would not line up.
-                    if keys == real_keys {
-                        self.add_map(index, scratch, &inner, real_obj, children);
-                    }
+                    self.add_map(index, scratch, &inner, real_obj, children);
                 }
-                (_, Some(elems), automerge::ObjType::List | automerge::ObjType::Text) => {
-                    if typ == automerge::ObjType::Text {
-                        self.texts.insert(*own);
-                    }
+                (_, Some(elems), automerge::ObjType::List | automerge::ObjType::Text)
+                    if slot.text == (typ == automerge::ObjType::Text) =>
+                {
                     let Ok(copied) = scratch.document().seq_elements(&inner) else {
+                        self.faithful = false;
+                        continue;
+                    };
+                    let Some(inner_id) = legacy_id(&inner) else {
+                        self.faithful = false;
                         continue;
                     };
                     if copied.len() != elems.len() {
+                        self.faithful = false;
                         continue;
                     }
                     let mut by_elem = HashMap::new();
@@ -756,19 +817,23 @@ impl Mirror {
                         by_elem.extend(legacy_id(elem).map(|e| (e, i)));
                         by_value.extend(values.iter().filter_map(legacy_id).map(|v| (v, i)));
                     }
-                    if let Some(inner_id) = legacy_id(&inner) {
-                        self.seqs.insert(
-                            inner_id,
-                            SeqField {
-                                real: real_obj,
-                                elems: elems.clone(),
-                                by_elem,
-                                by_value,
-                            },
-                        );
-                    }
+                    self.seqs.insert(
+                        inner_id,
+                        SeqField {
+                            real: real_obj,
+                            elems: elems.clone(),
+                            by_elem,
+                            by_value,
+                        },
+                    );
                 }
-                _ => {}
+                // A text the index does not follow (formatting marks):
+                // an edit of it loads, and a loaded edit leaves it alone
+                // otherwise (a text is written by splices of what changed).
+                (_, None, automerge::ObjType::Text) if slot.text => {}
+                // Another kind of object than the real one, or one the
+                // index does not follow (a map too deep).
+                _ => self.faithful = false,
             }
         }
         self.maps.insert(
@@ -820,8 +885,10 @@ where
     let Some(scratch_obj) = legacy_id(&r) else {
         return Ok(Edited::Unsupported);
     };
-    let mut mirror = Mirror::default();
-    mirror.add_map(index, &mut scratch, &r, real_obj.clone(), &real.fields);
+    let mirror = Mirror::new(index, &mut scratch, &r, real_obj.clone(), &real.fields);
+    if !mirror.faithful {
+        return Ok(Edited::Unsupported);
+    }
     // Hydrated from the scratch copy, so text fields know their objects
     // there and reconcile as edits of them, not as new texts.
     let mut record: T =
@@ -832,7 +899,7 @@ where
     scratch.commit();
     if scratch.get_heads() == before {
         // A loaded edit would still settle any conflict: leave it to one.
-        if leaves_a_conflict(index, &real, &mirror.texts, &[]) {
+        if leaves_a_conflict(index, &real, &[]) {
             return Ok(Edited::Unsupported);
         }
         return Ok(Edited::Unchanged { record, value });
@@ -892,7 +959,7 @@ where
         };
         operations.push(op);
     }
-    if leaves_a_conflict(index, &real, &mirror.texts, &operations) {
+    if leaves_a_conflict(index, &real, &operations) {
         return Ok(Edited::Unsupported);
     }
     if operations.is_empty() {
@@ -942,6 +1009,10 @@ fn translate<'a>(
         let legacy::Key::Map(key) = &op.key else {
             return None;
         };
+        // A key this change already wrote: autosurgeon writes each once.
+        if op.pred.iter().any(|p| renumber(p).is_some()) {
+            return None;
+        }
         let preds = match (current(&obj, key), &op.action) {
             // A delete supersedes whatever is there.
             (Some(slot), legacy::OpType::Delete) => slot.ops.clone(),
@@ -1076,12 +1147,17 @@ impl FieldIndex {
                         }
                     };
                     fields.retain(|s| s.key != k);
-                    let (scalar, elems, children) = match &op.action {
-                        legacy::OpType::Put(_) => (true, None, None),
+                    let (scalar, text, elems, children) = match &op.action {
+                        legacy::OpType::Put(_) => (true, false, None, None),
                         legacy::OpType::Make(automerge::ObjType::Map) => {
-                            (false, None, Some(Vec::new()))
+                            (false, false, None, Some(Vec::new()))
                         }
-                        legacy::OpType::Make(_) => (false, Some(Vec::new()), None),
+                        legacy::OpType::Make(typ) => (
+                            false,
+                            *typ == automerge::ObjType::Text,
+                            Some(Vec::new()),
+                            None,
+                        ),
                         _ => {
                             continue;
                         }
@@ -1090,6 +1166,7 @@ impl FieldIndex {
                         key: k,
                         ops: vec![new],
                         scalar,
+                        text,
                         elems,
                         children,
                     });
@@ -1634,29 +1711,96 @@ mod tests {
         assert_eq!(p.notes.as_str(), "met at the big fair\nlikes golf");
     }
 
+    /// A record the real document holds otherwise than the record's type
+    /// writes it: a loaded edit rewrites it whole (dropping the null,
+    /// adding the missing key, turning the string into a text, deleting
+    /// the unknown key), so every edit of it loads, and the loaded edit
+    /// indeed changes more than the field edited.
     #[test]
-    fn what_the_index_cannot_mirror_is_left_to_a_load() {
+    fn a_record_held_otherwise_than_written_is_left_to_a_load() {
         let mut p = Person::named("Ada");
         p.tags = vec!["board".into()];
+        p.notes = Notes::new("met at the fair");
         let (base, id) = account(&p);
-        // A null in a list: the record reads without it, so the copy's
-        // elements would not line up with the real ones.
+        type Raw = Box<dyn Fn(&mut AutoCommit, &automerge::ObjId)>;
+        let oddities: Vec<(&str, Raw)> = vec![
+            (
+                "a null in a list",
+                Box::new(|d, obj| {
+                    let (_, tags) = d.get(obj, "tags").unwrap().unwrap();
+                    d.insert(&tags, 0, automerge::ScalarValue::Null).unwrap();
+                }),
+            ),
+            (
+                "a key missing",
+                Box::new(|d, obj| d.delete(obj, "phone").unwrap()),
+            ),
+            (
+                "a plain string for a text",
+                Box::new(|d, obj| d.put(obj, "notes", "met at the fair").unwrap()),
+            ),
+        ];
+        for (what, oddity) in oddities {
+            let mut d = base.clone();
+            let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
+            let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+            oddity(&mut d, &obj);
+            d.commit();
+            let mut slow = d.clone();
+            loaded_edit(&mut slow, &id, |p| p.title = Some("CTO".into()));
+            let mut title_only = d.clone();
+            title_only.put(&obj, "title", "CTO").unwrap();
+            title_only.commit();
+            assert_ne!(
+                dump(&slow, &obj),
+                dump(&title_only, &obj),
+                "{what}: the loaded edit rewrote only the title"
+            );
+            let mut index = FieldIndex::build(&mut d);
+            for f in [
+                &(|p: &mut Person| p.title = Some("CTO".into())) as &dyn Fn(&mut Person),
+                &|p: &mut Person| p.tags.push("cfo".into()),
+                &|p: &mut Person| p.notes.append("more"),
+            ] {
+                assert_eq!(
+                    indexed_edit(&mut index, &mut d, &id, f),
+                    "unsupported",
+                    "{what}"
+                );
+            }
+        }
+        // A text with a formatting mark (another client's rich text): where
+        // an insertion goes next to a mark is automerge's to say, so an
+        // edit of the text loads; other edits go through.
         let mut d = base.clone();
         let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
         let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
-        let (_, tags) = d.get(&obj, "tags").unwrap().unwrap();
-        d.insert(&tags, 0, automerge::ScalarValue::Null).unwrap();
+        let (_, notes) = d.get(&obj, "notes").unwrap().unwrap();
+        let mark = automerge::marks::Mark::new("bold".into(), true, 0, 3);
+        d.mark(&notes, mark, automerge::marks::ExpandMark::None)
+            .unwrap();
         d.commit();
         let mut index = FieldIndex::build(&mut d);
         assert_eq!(
-            indexed_edit(&mut index, &mut d, &id, |p| p.tags.push("cfo".into())),
+            indexed_edit(&mut index, &mut d, &id, |p| p.notes.append("more")),
             "unsupported"
         );
-        // Plain fields still go through.
-        assert_eq!(
-            indexed_edit(&mut index, &mut d, &id, |p| p.title = Some("CTO".into())),
-            "change"
-        );
+        let f: Edit = Box::new(|p| p.title = Some("CTO".into()));
+        let g: Edit = Box::new(|p| p.tags.push("cfo".into()));
+        assert!(same_as_loaded(&d, &id, &f, &g));
+        // A key the record's type does not know (another client's): a
+        // loaded edit leaves it, and so does one through the index.
+        let mut d = base.clone();
+        let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
+        let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+        d.put(&obj, "nickname", "Addie").unwrap();
+        d.commit();
+        let f: Edit = Box::new(|p| {
+            p.title = Some("CTO".into());
+            p.tags.push("cfo".into());
+        });
+        let g: Edit = Box::new(|p| p.notes.append("more"));
+        assert!(same_as_loaded(&d, &id, &f, &g));
         // Two lists under one key (a conflict): which one an edit meant is
         // for the loaded document to say.
         let mut a = base.clone();
@@ -1676,6 +1820,69 @@ mod tests {
             indexed_edit(&mut index, &mut a, &id, |p| p.tags.push("cfo".into())),
             "unsupported"
         );
+    }
+
+    /// Records in the document's first change (as `rapport demo` writes
+    /// them), edited through the index, then a record appended on that
+    /// first change: the index must keep the edited records as they are
+    /// now, not as the first change had them, or the next edit would
+    /// supersede the first change's values and leave the edit's own in
+    /// conflict.
+    #[test]
+    fn an_append_keeps_what_the_index_knows_of_the_first_change_records() {
+        let mut d = AutoCommit::new();
+        doc::init_account(&mut d, &Account::named("Acme")).unwrap();
+        let id = RecordId::random();
+        let mut p = Person::named("Ada");
+        p.tags = vec!["board".into()];
+        doc::put_record(&mut d, Collection::People, &id, &p).unwrap();
+        d.commit();
+        let mut index = FieldIndex::build(&mut d);
+        let f = |p: &mut Person| {
+            p.title = Some("A".into());
+            p.tags = vec!["cfo".into()];
+        };
+        assert_eq!(indexed_edit(&mut index, &mut d, &id, f), "change");
+        // As `Workspace::append` adds a record: on the first change alone.
+        let first = d
+            .get_changes(&[])
+            .into_iter()
+            .find(|c| c.deps().is_empty())
+            .unwrap();
+        let mut base = AutoCommit::load(first.raw_bytes()).unwrap();
+        let since = base.get_heads();
+        doc::put_record(
+            &mut base,
+            Collection::People,
+            &RecordId::random(),
+            &Person::named("Bo"),
+        )
+        .unwrap();
+        base.commit();
+        let change = base.get_changes(&since).pop().unwrap();
+        let file = index.to_file(vec!["a".into()]).unwrap();
+        d.apply_changes([change.clone()]).unwrap();
+        index.appended(base.document(), &change);
+        assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+        let appended = super::append_to_file(
+            &file,
+            &["a".into()],
+            vec!["a".into(), "b".into()],
+            base.document(),
+            &change,
+        )
+        .unwrap();
+        let mut from_file = FieldIndex::from_file(&appended, &["a".into(), "b".into()]).unwrap();
+        assert_eq!(resolved(&from_file), resolved(&index));
+        let g = |p: &mut Person| {
+            p.title = Some("B".into());
+            p.tags.push("exec".into());
+        };
+        assert_eq!(indexed_edit(&mut from_file, &mut d, &id, g), "change");
+        let values = all_values(&d, &id);
+        let title = values.iter().find(|(k, _)| k == "title").unwrap();
+        assert_eq!(title.1.len(), 1, "no conflict: {title:?}");
+        assert_eq!(person(&d, &id).tags, ["cfo", "exec"]);
     }
 
     #[test]
