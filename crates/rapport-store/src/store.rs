@@ -147,8 +147,17 @@ impl<B: Backend> Store<B> {
 
     /// The chunks a document is made of now (a cheap directory listing).
     pub fn list_chunks(&self, id: &DocId) -> Result<Vec<ChunkKey>, StoreError> {
+        // Incrementals are listed before snapshots. A compaction writes its
+        // snapshot before it removes the chunks it folded in, so whatever
+        // it removed before the first listing is in a snapshot the second
+        // listing sees, and what it removes after is missing at the read
+        // (and `load` lists again). Listed the other way round, a
+        // compaction between the two listings hid those changes from both:
+        // the chunks then did not load together ("deps should already be
+        // in the document"), or worse, loaded without them. Snapshots still
+        // come first in the keys, as automerge wants a document chunk first.
         let mut keys = Vec::new();
-        for kind in [ChunkKind::Snapshot, ChunkKind::Incremental] {
+        for kind in [ChunkKind::Incremental, ChunkKind::Snapshot] {
             let names = self
                 .backend
                 .list(id, kind)
@@ -163,6 +172,7 @@ impl<B: Backend> Store<B> {
                 name,
             }));
         }
+        keys.sort_by_key(|k| k.kind != ChunkKind::Snapshot);
         Ok(keys)
     }
 
