@@ -11,7 +11,7 @@ use automerge::AutoCommit;
 use autosurgeon::{Hydrate, Reconcile};
 use rapport_core::analysis::agenda::{self, AgendaItem, Window};
 use rapport_core::doc::{self, Collection, DocData, Parts, Problem, Record};
-use rapport_core::model::{AccountEntry, Activity, Owner};
+use rapport_core::model::{Account, AccountEntry, Activity, Owner};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
 use rapport_store::fields::{self, EditError, Edited, FieldIndex};
@@ -599,9 +599,71 @@ impl<'a> Workspace<'a> {
     where
         T: Record + Hydrate + Reconcile + Serialize + DeserializeOwned + Clone,
     {
-        // A copy held by this command may have edits not yet in the view;
-        // an edit that reads the activity log would decode it all anyway.
-        if self.loaded.borrow().contains_key(&doc) || parts.activities {
+        // An edit that reads the activity log would decode it all anyway.
+        if parts.activities {
+            return Ok(None);
+        }
+        self.write_unloaded(
+            doc,
+            |data| T::all(data).get(id).cloned(),
+            |index, old, data| {
+                fields::edit(index, T::COLLECTION, id, old, |record| change(data, record))
+            },
+            |data, record| {
+                T::all_mut(data).insert(id.clone(), record);
+            },
+        )
+    }
+
+    /// Changes the account record of account document `doc`, as
+    /// [`update`](Self::update) changes a record: without loading the
+    /// document where its view and field index allow. `change` may run
+    /// twice.
+    pub fn update_account<V>(
+        &self,
+        doc: DocId,
+        change: impl Fn(&mut Account) -> anyhow::Result<V>,
+    ) -> anyhow::Result<(Account, V)> {
+        let done = self.write_unloaded(
+            doc,
+            |data| data.account.clone(),
+            |index, old, _| fields::edit_account(index, old, &change),
+            |data, account| data.account = Some(account),
+        )?;
+        if let Some(done) = done {
+            return Ok(done);
+        }
+        self.edit(doc, |d| {
+            let mut account = DocData::read(d, Parts::NONE)?.account.ok_or_else(|| {
+                user_hint(
+                    "that is the personal document, not an account",
+                    "name an account",
+                )
+            })?;
+            let value = change(&mut account)?;
+            doc::put_account(d, &account)?;
+            Ok((account, value))
+        })
+    }
+
+    /// An edit of one record of `doc` written without loading it: the
+    /// record as the view has it (`get`), the change made through the
+    /// field index (`edit`), and the view brought up to date (`put`).
+    /// `None` where that cannot be done: no valid view or index, a copy
+    /// held by this command (it may have edits not yet in the view), a
+    /// compaction due, or an edit the index cannot place.
+    fn write_unloaded<T: Clone, V>(
+        &self,
+        doc: DocId,
+        get: impl FnOnce(&DocData) -> Option<T>,
+        edit: impl FnOnce(
+            &mut FieldIndex,
+            &T,
+            &DocData,
+        ) -> Result<Edited<T, V>, EditError<anyhow::Error>>,
+        put: impl FnOnce(&mut DocData, T),
+    ) -> anyhow::Result<Option<(T, V)>> {
+        if self.loaded.borrow().contains_key(&doc) {
             return Ok(None);
         }
         let mut chunks = self.store.list_chunks(&doc)?;
@@ -624,13 +686,10 @@ impl<'a> Workspace<'a> {
         let Some(mut data) = whole.without_activities() else {
             return Ok(None);
         };
-        let Some(old) = T::all(&data).get(id).cloned() else {
+        let Some(old) = get(&data) else {
             return Ok(None);
         };
-        let edited = fields::edit(&mut index, T::COLLECTION, id, &old, |record| {
-            change(&data, record)
-        });
-        let (change, record, value) = match edited {
+        let (change, record, value) = match edit(&mut index, &old, &data) {
             Err(EditError::Edit(e)) => return Err(e),
             Err(EditError::Scratch) | Ok(Edited::Unsupported) => return Ok(None),
             Ok(Edited::Unchanged { record, value }) => return Ok(Some((record, value))),
@@ -641,7 +700,7 @@ impl<'a> Workspace<'a> {
             }) => (change, record, value),
         };
         chunks.push(self.store.put_change(&doc, &change)?);
-        T::all_mut(&mut data).insert(id.clone(), record.clone());
+        put(&mut data, record.clone());
         self.saved(doc, whole.write_edited(&self.views, &doc, &chunks, &data));
         self.saved(doc, self.views.write_fields(&doc, &chunks, &index));
         Ok(Some((record, value)))

@@ -567,11 +567,11 @@ fn views_are_only_a_cache() {
 
 /// An edit of one record (`person edit`, its tags and notes included,
 /// `partner edit`, `note edit`, `opp player`, `partner commitment`, `rel
-/// edit`, `opp close`, `plan done`, archiving) and a new record (`person
-/// add`, `opp add`, `note add`) are written without loading
-/// the document (`Workspace::update`): it succeeds even with every chunk's
-/// bytes unreadable (the views and the field index name the chunks, and
-/// nothing reads them), while `account edit`, which loads, fails. With the
+/// edit`, `opp close`, `plan done`, archiving, `account edit`) and a new
+/// record (`person add`, `opp add`, `note add`) are written without
+/// loading the document (`Workspace::update`): it succeeds even with every
+/// chunk's bytes unreadable (the views and the field index name the
+/// chunks, and nothing reads them), while `log edit`, which loads, fails. With the
 /// bytes back, a fresh load (views deleted) shows the edits, with no
 /// conflict, and the store checks clean. A `log add` before keeps the
 /// field index valid, so the edit after it is unloaded too.
@@ -670,8 +670,15 @@ fn edits_of_plain_fields_load_nothing() {
     home.ok(&["opp", "close", &opp, "--status", "won"]);
     home.ok(&["plan", "done", &item]);
     home.ok(&["person", "archive", &other]);
-    // The control: this edit loads the document, and cannot.
-    home.run(&["account", "edit", &account, "--industry", "rope-making"]);
+    // The account's own record.
+    home.ok(&["account", "edit", &account, "--industry", "rope-making"]);
+    // The control: this edit loads the document (activities are not in
+    // the field index), and cannot.
+    let entry = home.ok(&["log", "list", "--json"]).json()[0]["activity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    home.run(&["log", "edit", &entry, "--notes", "rewritten blind"]);
     let written: Vec<_> = home
         .chunk_files()
         .into_iter()
@@ -679,7 +686,7 @@ fn edits_of_plain_fields_load_nothing() {
         .collect();
     assert_eq!(
         written.len(),
-        15,
+        16,
         "one new chunk per unloaded edit: {written:?}"
     );
     for (c, bytes) in chunks.iter().zip(&saved) {
@@ -764,12 +771,14 @@ fn edits_of_plain_fields_load_nothing() {
         "{note}"
     );
     let accounts = home.ok(&["account", "list", "--json"]).json();
-    assert_ne!(
-        accounts[0]["industry"], "rope-making",
+    assert_eq!(accounts[0]["industry"], "rope-making", "{accounts}");
+    let entries = home.ok(&["log", "list", "--json"]).stdout;
+    assert!(
+        !entries.contains("rewritten blind"),
         "the loading edit failed"
     );
     // The edit now loads, and goes through.
-    home.ok(&["account", "edit", &account, "--industry", "rope-making"]);
+    home.ok(&["log", "edit", &entry, "--notes", "rewritten blind"]);
 }
 
 /// Writes that do not load the document (appends, plain-field edits) never

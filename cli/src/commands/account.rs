@@ -402,17 +402,12 @@ fn edit(
         .transpose()?;
     let score = parse_score(f.icp_score.as_deref())?;
     let desired = value_edit::<Level>(f.desired_level.as_deref())?;
-    let account = ws.edit(id, |d| {
-        let mut a = doc::DocData::read(d, Parts::NONE)?.account.ok_or_else(|| {
-            user_hint(
-                "that is the personal document, not an account",
-                "name an account",
-            )
-        })?;
+    // Written without loading the document where its field index allows.
+    let (account, ()) = ws.update_account(id, |a| {
         apply(&mut a.name, new_name.clone());
-        apply(&mut a.domain, text_edit(f.domain));
-        apply(&mut a.industry, text_edit(f.industry));
-        apply(&mut a.icp_fit, text_edit(f.icp_fit));
+        apply(&mut a.domain, text_edit(f.domain.clone()));
+        apply(&mut a.industry, text_edit(f.industry.clone()));
+        apply(&mut a.icp_fit, text_edit(f.icp_fit.clone()));
         apply(&mut a.icp_score, score);
         apply(&mut a.desired_level, desired);
         if f.target {
@@ -424,8 +419,7 @@ fn edit(
         if let Some(n) = &f.notes {
             a.notes.set(n);
         }
-        doc::put_account(d, &a)?;
-        Ok(a)
+        Ok(())
     })?;
     if let Some(n) = new_name {
         rename_entry(ws, id, &n)?;

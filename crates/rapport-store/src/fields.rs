@@ -43,6 +43,7 @@ use automerge::{AutoCommit, Automerge, ChangeHash, ObjId, ROOT, ReadDoc, Value};
 use autosurgeon::{Hydrate, Reconcile};
 use rapport_core::RecordId;
 use rapport_core::doc::Collection;
+use rapport_core::model::Account;
 use serde::{Deserialize, Serialize};
 
 /// The collections indexed: those whose records commands edit. The
@@ -57,6 +58,13 @@ pub const INDEXED: [Collection; 7] = [
     Collection::PrivateNotes,
     Collection::Accounts,
 ];
+
+/// Where the records kept at the document's root are (an account
+/// document's `account`), after one map per collection of [`INDEXED`];
+/// each under its key as id.
+const ROOT_SLOT: usize = INDEXED.len();
+const ROOT_RECORDS: [&str; 1] = ["account"];
+const RECORD_MAPS: usize = INDEXED.len() + 1;
 
 /// An operation id, its actor as an index into [`FieldIndex::actors`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -191,7 +199,8 @@ pub struct FieldIndex {
     max_op: u64,
     actors: Vec<ActorId>,
     keys: Vec<String>,
-    /// One map per collection of [`INDEXED`], in that order.
+    /// One map per collection of [`INDEXED`], in that order, then the
+    /// records at the root (`ROOT_RECORDS`).
     records: Vec<BTreeMap<RecordId, RecordOps>>,
 }
 
@@ -208,10 +217,10 @@ struct Header {
 
 const MAGIC: &[u8; 4] = b"RPFI";
 /// 2: slots hold the elements of lists and texts; 3: and the fields of
-/// maps; 4: and whether they hold a text. (postcard is not
-/// self-describing: a file of another version must never be decoded as
-/// this one.)
-const VERSION: u32 = 4;
+/// maps; 4: and whether they hold a text; 5: the account record at the
+/// root is indexed too. (postcard is not self-describing: a file of
+/// another version must never be decoded as this one.)
+const VERSION: u32 = 5;
 /// Magic, version, header length, CRC-32 of the header, CRC-32 of the
 /// records.
 const PREFIX: usize = 20;
@@ -285,7 +294,7 @@ impl FieldIndex {
     /// exactly `chunks`.
     pub(crate) fn from_file(bytes: &[u8], chunks: &[String]) -> Option<FieldIndex> {
         let (header, mut entries) = split_file(bytes, chunks)?;
-        let mut records = vec![BTreeMap::new(); INDEXED.len()];
+        let mut records = vec![BTreeMap::new(); RECORD_MAPS];
         while !entries.is_empty() {
             let ((slot, id, ops), rest): ((u8, RecordId, RecordOps), _) =
                 postcard::take_from_bytes(entries).ok()?;
@@ -320,7 +329,7 @@ pub(crate) fn append_to_file(
         max_op: header.max_op,
         actors: header.actors,
         keys: header.keys,
-        records: vec![BTreeMap::new(); INDEXED.len()],
+        records: vec![BTreeMap::new(); RECORD_MAPS],
     };
     index.appended(base, change);
     let mut records = old.to_vec();
@@ -375,7 +384,7 @@ impl FieldIndex {
             max_op,
             actors: Vec::new(),
             keys: Vec::new(),
-            records: vec![BTreeMap::new(); INDEXED.len()],
+            records: vec![BTreeMap::new(); RECORD_MAPS],
         };
         index.add_records(doc, None);
         index
@@ -428,6 +437,28 @@ impl FieldIndex {
                     },
                 );
             }
+        }
+        // An appended change adds records to collections only.
+        if made_by.is_some() {
+            return;
+        }
+        for key in ROOT_RECORDS {
+            // One map, not two in conflict.
+            let values = doc.get_all(ROOT, key).unwrap_or_default();
+            let [(Value::Object(automerge::ObjType::Map), obj)] = values.as_slice() else {
+                continue;
+            };
+            let Some(obj_ref) = tables.op_ref(obj) else {
+                continue;
+            };
+            let fields = tables.fields(doc, obj, 0);
+            self.records[ROOT_SLOT].insert(
+                RecordId::from(key.to_string()),
+                RecordOps {
+                    obj: obj_ref,
+                    fields,
+                },
+            );
         }
     }
 
@@ -864,6 +895,30 @@ where
     let Some(slot) = index.slot(collection) else {
         return Ok(Edited::Unsupported);
     };
+    edit_in(index, slot, id, old, f)
+}
+
+/// [`edit`] of an account document's own record (`account` at the root),
+/// `old` as its view has it.
+pub fn edit_account<V, E>(
+    index: &mut FieldIndex,
+    old: &Account,
+    f: impl FnOnce(&mut Account) -> Result<V, E>,
+) -> Result<Edited<Account, V>, EditError<E>> {
+    let id = RecordId::from(ROOT_RECORDS[0].to_string());
+    edit_in(index, ROOT_SLOT, &id, old, f)
+}
+
+fn edit_in<T, V, E>(
+    index: &mut FieldIndex,
+    slot: usize,
+    id: &RecordId,
+    old: &T,
+    f: impl FnOnce(&mut T) -> Result<V, E>,
+) -> Result<Edited<T, V>, EditError<E>>
+where
+    T: Reconcile + Hydrate + Serialize + serde::de::DeserializeOwned,
+{
     let Some(real) = index.records[slot].get(id).cloned() else {
         return Ok(Edited::Unsupported);
     };
@@ -1191,7 +1246,7 @@ mod tests {
     use automerge::transaction::Transactable as _;
     use automerge::{AutoCommit, ROOT, ReadDoc};
     use rapport_core::RecordId;
-    use rapport_core::doc::{self, Collection};
+    use rapport_core::doc::{self, Collection, DocData, Parts};
     use rapport_core::enums::{BuyingRole, Preference};
     use rapport_core::model::{Account, KeyPlayer, Opportunity, Person};
     use rapport_core::values::Notes;
@@ -2158,6 +2213,56 @@ mod tests {
             set_role(0).as_ref()
         ));
         let _ = bo;
+    }
+
+    /// An account document's own record, at the root, edited through the
+    /// index as `account edit` does, equals the loaded edit.
+    #[test]
+    fn the_account_record_is_edited_through_the_index() {
+        let mut a = Account::named("Acme");
+        a.notes = Notes::new("Prefers email");
+        let mut d = AutoCommit::new();
+        doc::init_account(&mut d, &a).unwrap();
+        d.commit();
+        let mut slow = d.clone();
+        let mut fast = d;
+        let mut index = FieldIndex::build(&mut fast);
+        let account = |d: &AutoCommit| DocData::read(d, Parts::NONE).unwrap().account.unwrap();
+        let root = |d: &AutoCommit| {
+            let (_, obj) = d.get(ROOT, "account").unwrap().unwrap();
+            dump(d, &obj)
+        };
+        type AccountEdit = Box<dyn Fn(&mut Account)>;
+        let edits: Vec<AccountEdit> = vec![
+            Box::new(|a| a.industry = Some("logistics".into())),
+            Box::new(|a| {
+                a.name = "Acme Corp".into();
+                a.target = true;
+                a.notes.append("café at nine 🎉");
+            }),
+            Box::new(|a| a.industry = None),
+        ];
+        for f in &edits {
+            let old = account(&fast);
+            let edited = super::edit_account(&mut index, &old, |a| {
+                f(a);
+                Ok::<_, ()>(())
+            });
+            let Ok(Edited::Change { change, record, .. }) = edited else {
+                panic!("not written through the index");
+            };
+            fast.apply_changes([*change]).unwrap();
+            assert_eq!(account(&fast), record);
+            let mut a = account(&slow);
+            f(&mut a);
+            doc::put_account(&mut slow, &a).unwrap();
+            slow.commit();
+            assert_eq!(account(&fast), account(&slow));
+            assert_eq!(root(&fast), root(&slow));
+            assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut fast)));
+        }
+        // The root holds one record, the account.
+        assert_eq!(index.records[super::ROOT_SLOT].len(), 1);
     }
 
     #[test]
