@@ -1265,6 +1265,13 @@ mod tests {
         (d, id)
     }
 
+    /// The object of person `id` in `d`.
+    fn person_obj(d: &AutoCommit, id: &RecordId) -> automerge::ObjId {
+        let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
+        let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+        obj
+    }
+
     fn person(d: &AutoCommit, id: &RecordId) -> Person {
         doc::read_record(d, Collection::People, id)
             .unwrap()
@@ -1308,8 +1315,7 @@ mod tests {
 
     /// The values of a person's fields, every conflicting value included.
     fn all_values(d: &AutoCommit, id: &RecordId) -> Vec<(String, Vec<String>)> {
-        let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
-        let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+        let obj = person_obj(d, id);
         d.keys(&obj)
             .map(|k| {
                 let values = d
@@ -1464,8 +1470,7 @@ mod tests {
     /// The values of a person's lists and texts, each element with every
     /// conflicting value.
     fn seq_values(d: &AutoCommit, id: &RecordId) -> Vec<(String, Vec<Vec<String>>)> {
-        let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
-        let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+        let obj = person_obj(d, id);
         d.keys(&obj)
             .filter_map(|k| {
                 let (automerge::Value::Object(_), seq) = d.get(&obj, k.as_str()).unwrap()? else {
@@ -1573,8 +1578,7 @@ mod tests {
         p.tags = vec!["board".into(), "sponsor".into(), "cfo".into()];
         p.notes = Notes::new("met at the fair");
         let (mut base, id) = account(&p);
-        let (_, people) = base.get(ROOT, "people").unwrap().unwrap();
-        let (_, obj) = base.get(&people, id.as_str()).unwrap().unwrap();
+        let obj = person_obj(&base, &id);
         // As another client writes `doc.tags[0] = ...`: values put over
         // elements, so their values' ids are no longer their own.
         for (field, at, value) in [("tags", 0, "chair"), ("tags", 2, "cto"), ("notes", 0, "M")] {
@@ -1597,8 +1601,7 @@ mod tests {
         let mut p = Person::named("Ada");
         p.tags = vec!["board".into(), "sponsor".into(), "cfo".into()];
         let (mut base, id) = account(&p);
-        let (_, people) = base.get(ROOT, "people").unwrap().unwrap();
-        let (_, obj) = base.get(&people, id.as_str()).unwrap().unwrap();
+        let obj = person_obj(&base, &id);
         let (_, tags) = base.get(&obj, "tags").unwrap().unwrap();
         // As another client writes `doc.tags[0] = ...`: a value put over
         // the element, so its value's id is no longer its own.
@@ -1713,8 +1716,7 @@ mod tests {
             for step in &steps {
                 if let Step::PutOver(i, w) = step {
                     for d in [&mut slow, &mut fast] {
-                        let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
-                        let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+                        let obj = person_obj(d, &id);
                         let (_, tags) = d.get(&obj, "tags").unwrap().unwrap();
                         if *i < d.length(&tags) {
                             d.put(&tags, *i, w.as_str()).unwrap();
@@ -1797,8 +1799,7 @@ mod tests {
         ];
         for (what, oddity) in oddities {
             let mut d = base.clone();
-            let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
-            let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+            let obj = person_obj(&d, &id);
             oddity(&mut d, &obj);
             d.commit();
             let mut slow = d.clone();
@@ -1828,8 +1829,7 @@ mod tests {
         // an insertion goes next to a mark is automerge's to say, so an
         // edit of the text loads; other edits go through.
         let mut d = base.clone();
-        let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
-        let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+        let obj = person_obj(&d, &id);
         let (_, notes) = d.get(&obj, "notes").unwrap().unwrap();
         let mark = automerge::marks::Mark::new("bold".into(), true, 0, 3);
         d.mark(&notes, mark, automerge::marks::ExpandMark::None)
@@ -1846,8 +1846,7 @@ mod tests {
         // A key the record's type does not know (another client's): a
         // loaded edit leaves it, and so does one through the index.
         let mut d = base.clone();
-        let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
-        let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+        let obj = person_obj(&d, &id);
         d.put(&obj, "nickname", "Addie").unwrap();
         d.commit();
         let f: Edit = Box::new(|p| {
@@ -1861,8 +1860,7 @@ mod tests {
         let mut a = base.clone();
         let mut b = base.clone().with_actor(automerge::ActorId::random());
         for (d, tag) in [(&mut a, "x"), (&mut b, "y")] {
-            let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
-            let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+            let obj = person_obj(d, &id);
             let list = d
                 .put_object(&obj, "tags", automerge::ObjType::List)
                 .unwrap();
