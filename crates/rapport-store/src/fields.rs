@@ -84,6 +84,11 @@ struct Slot {
     scalar: bool,
     /// Whether the value is a text (one object).
     text: bool,
+    /// For one scalar value, its type ([`scalar_kind`]); 0 otherwise. A
+    /// loaded edit writes the field again in the type Rapport writes
+    /// (an integer another client wrote as `Int` becomes `Uint`), so a
+    /// record holding another type loads.
+    kind: u8,
     /// For a list or a text (one object, no conflict): its elements, in
     /// order, so an edit can name the ones it puts over, deletes or
     /// inserts after. `None` for anything else, and for a text whose
@@ -218,9 +223,10 @@ struct Header {
 const MAGIC: &[u8; 4] = b"RPFI";
 /// 2: slots hold the elements of lists and texts; 3: and the fields of
 /// maps; 4: and whether they hold a text; 5: the account record at the
-/// root is indexed too. (postcard is not self-describing: a file of
-/// another version must never be decoded as this one.)
-const VERSION: u32 = 5;
+/// root is indexed too; 6: slots hold their scalar's type. (postcard is
+/// not self-describing: a file of another version must never be decoded
+/// as this one.)
+const VERSION: u32 = 6;
 /// Magic, version, header length, CRC-32 of the header, CRC-32 of the
 /// records.
 const PREFIX: usize = 20;
@@ -593,7 +599,12 @@ fn sequence(doc: &Automerge, obj: &ObjId) -> Option<Vec<(ObjId, Vec<ObjId>)>> {
     }
     let elems = doc.seq_elements(obj).ok()?;
     match typ {
-        automerge::ObjType::List => Some(elems),
+        // Of scalars only: a loaded edit puts a string over a text item
+        // (another client's way of writing one) even where it is unchanged.
+        automerge::ObjType::List => doc
+            .list_range(obj, ..)
+            .all(|item| !matches!(item.value, automerge::ValueRef::Object(_)))
+            .then_some(elems),
         automerge::ObjType::Text => {
             // Formatting marks (another client's rich text) change where
             // an insertion goes: automerge names the mark, not the
@@ -605,6 +616,23 @@ fn sequence(doc: &Automerge, obj: &ObjId) -> Option<Vec<(ObjId, Vec<ObjId>)>> {
             (chars == elems.len()).then_some(elems)
         }
         _ => None,
+    }
+}
+
+/// The type of a scalar, as a slot records it (never 0).
+fn scalar_kind(value: &automerge::ScalarValue) -> u8 {
+    use automerge::ScalarValue as S;
+    match value {
+        S::Bytes(_) => 1,
+        S::Str(_) => 2,
+        S::Int(_) => 3,
+        S::Uint(_) => 4,
+        S::F64(_) => 5,
+        S::Counter(_) => 6,
+        S::Timestamp(_) => 7,
+        S::Boolean(_) => 8,
+        S::Unknown { .. } => 9,
+        S::Null => 10,
     }
 }
 
@@ -664,6 +692,10 @@ impl Tables<'_> {
             let scalar = values.iter().all(|(_, s)| *s);
             let ops: Option<Vec<OpRef>> = values.iter().map(|(id, _)| self.op_ref(id)).collect();
             let Some(ops) = ops else { continue };
+            let kind = match (&values[..], field.value.clone().into_value()) {
+                ([_], Value::Scalar(v)) => scalar_kind(&v),
+                _ => 0,
+            };
             let (mut elems, mut children, mut text) = (None, None, false);
             if let [(value, false)] = values.as_slice() {
                 match doc.object_type(value) {
@@ -682,6 +714,7 @@ impl Tables<'_> {
                 ops,
                 scalar,
                 text,
+                kind,
                 elems,
                 children,
             });
@@ -817,8 +850,8 @@ impl Mirror {
                 continue;
             };
             let typ = match value {
-                Value::Scalar(_) => {
-                    self.faithful &= slot.scalar;
+                Value::Scalar(v) => {
+                    self.faithful &= slot.scalar && slot.kind == scalar_kind(&v);
                     continue;
                 }
                 Value::Object(typ) => typ,
@@ -1217,11 +1250,16 @@ impl FieldIndex {
                             continue;
                         }
                     };
+                    let kind = match &op.action {
+                        legacy::OpType::Put(v) => scalar_kind(v),
+                        _ => 0,
+                    };
                     fields.push(Slot {
                         key: k,
                         ops: vec![new],
                         scalar,
                         text,
+                        kind,
                         elems,
                         children,
                     });
@@ -1796,6 +1834,21 @@ mod tests {
                 "a plain string for a text",
                 Box::new(|d, obj| d.put(obj, "notes", "met at the fair").unwrap()),
             ),
+            (
+                "a null for a flag",
+                Box::new(|d, obj| {
+                    d.put(obj, "archived", automerge::ScalarValue::Null)
+                        .unwrap()
+                }),
+            ),
+            (
+                "a text item in a list",
+                Box::new(|d, obj| {
+                    let (_, tags) = d.get(obj, "tags").unwrap().unwrap();
+                    let item = d.insert_object(&tags, 0, automerge::ObjType::Text).unwrap();
+                    d.splice_text(&item, 0, 0, "vip").unwrap();
+                }),
+            ),
         ];
         for (what, oddity) in oddities {
             let mut d = base.clone();
@@ -2261,6 +2314,20 @@ mod tests {
         }
         // The root holds one record, the account.
         assert_eq!(index.records[super::ROOT_SLOT].len(), 1);
+        // A score another client wrote as a signed integer: a loaded edit
+        // writes it again as Rapport does (unsigned), so the edit loads.
+        let (_, obj) = fast.get(ROOT, "account").unwrap().unwrap();
+        fast.put(&obj, "icp_score", automerge::ScalarValue::Int(4))
+            .unwrap();
+        fast.commit();
+        let mut index = FieldIndex::build(&mut fast);
+        let old = account(&fast);
+        assert_eq!(old.icp_score, Some(4));
+        let edited = super::edit_account(&mut index, &old, |a| {
+            a.domain = Some("acme.test".into());
+            Ok::<_, ()>(())
+        });
+        assert!(matches!(edited, Ok(Edited::Unsupported)));
     }
 
     #[test]

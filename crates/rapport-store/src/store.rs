@@ -216,6 +216,30 @@ impl<B: Backend> Store<B> {
                     None => continue 'attempt,
                 }
             }
+            // A folder of many snapshots is listed in several reads, and a
+            // compaction between them (adding one behind the read, removing
+            // one ahead) could hide both: if the snapshots changed while
+            // this load read, list again (see `list_chunks`).
+            let snapshots = |keys: &[ChunkKey]| -> Vec<String> {
+                keys.iter()
+                    .filter(|k| k.kind == ChunkKind::Snapshot)
+                    .map(|k| k.name.clone())
+                    .collect()
+            };
+            let mut now = self
+                .backend
+                .list(id, ChunkKind::Snapshot)
+                .map_err(|source| StoreError::Io {
+                    action: "list",
+                    path: format!("{} {}", id.to_bs58(), ChunkKind::Snapshot.as_str()),
+                    source,
+                })?;
+            let mut listed = snapshots(&keys);
+            now.sort();
+            listed.sort();
+            if now != listed {
+                continue 'attempt;
+            }
             let mut doc = self.decode(&keys, &blobs)?;
             let heads = doc.get_heads();
             return Ok(Loaded {
