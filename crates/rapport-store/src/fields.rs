@@ -74,7 +74,9 @@ struct OpRef {
 }
 
 /// A field of a record: the operations that hold its current value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Stored compactly (see [`slot_codec`]): most are one operation and a
+/// scalar, and an index holds hundreds of thousands.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Slot {
     /// Index into [`FieldIndex::keys`].
     key: u32,
@@ -89,15 +91,133 @@ struct Slot {
     /// (an integer another client wrote as `Int` becomes `Uint`), so a
     /// record holding another type loads.
     kind: u8,
+    /// What is inside the value, when the index follows it (boxed: most
+    /// slots have nothing inside).
+    nested: Option<Box<Nested>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Nested {
     /// For a list or a text (one object, no conflict): its elements, in
     /// order, so an edit can name the ones it puts over, deletes or
-    /// inserts after. `None` for anything else, and for a text whose
-    /// elements are not one character each.
-    #[serde(with = "runs")]
-    elems: Option<Vec<Elem>>,
+    /// inserts after. (None for a text whose elements are not one
+    /// character each, or that has formatting marks.)
+    Elems(Vec<Elem>),
     /// For a map (one object, no conflict, at most [`MAX_DEPTH`] maps
-    /// below the record): its fields. `None` for anything else.
-    children: Option<Vec<Slot>>,
+    /// below the record): its fields.
+    Children(Vec<Slot>),
+}
+
+impl Slot {
+    fn elems(&self) -> Option<&Vec<Elem>> {
+        match self.nested.as_deref() {
+            Some(Nested::Elems(elems)) => Some(elems),
+            _ => None,
+        }
+    }
+
+    fn elems_mut(&mut self) -> Option<&mut Vec<Elem>> {
+        match self.nested.as_deref_mut() {
+            Some(Nested::Elems(elems)) => Some(elems),
+            _ => None,
+        }
+    }
+
+    fn children(&self) -> Option<&Vec<Slot>> {
+        match self.nested.as_deref() {
+            Some(Nested::Children(children)) => Some(children),
+            _ => None,
+        }
+    }
+
+    fn children_mut(&mut self) -> Option<&mut Vec<Slot>> {
+        match self.nested.as_deref_mut() {
+            Some(Nested::Children(children)) => Some(children),
+            _ => None,
+        }
+    }
+}
+
+/// A slot as a postcard tuple: its key, its operations, one byte of flags
+/// (scalar, text, elements follow, fields follow; the scalar's type in the
+/// high four bits), then the elements (as [`runs`]) or the fields, if any.
+mod slot_codec {
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::ser::{SerializeTuple, Serializer};
+    use serde::{Deserialize, Serialize};
+
+    use super::{Nested, OpRef, Slot, runs};
+
+    const SCALAR: u8 = 1;
+    const TEXT: u8 = 2;
+    const ELEMS: u8 = 4;
+    const CHILDREN: u8 = 8;
+
+    impl Serialize for Slot {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut flags = self.kind << 4;
+            if self.scalar {
+                flags |= SCALAR;
+            }
+            if self.text {
+                flags |= TEXT;
+            }
+            match self.nested.as_deref() {
+                Some(Nested::Elems(_)) => flags |= ELEMS,
+                Some(Nested::Children(_)) => flags |= CHILDREN,
+                None => {}
+            }
+            let mut t = s.serialize_tuple(4)?;
+            t.serialize_element(&self.key)?;
+            t.serialize_element(&self.ops)?;
+            t.serialize_element(&flags)?;
+            match self.nested.as_deref() {
+                Some(Nested::Elems(elems)) => t.serialize_element(&runs::Runs(elems))?,
+                Some(Nested::Children(children)) => t.serialize_element(children)?,
+                None => {}
+            }
+            t.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Slot {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Slot, D::Error> {
+            struct SlotVisitor;
+            impl<'de> Visitor<'de> for SlotVisitor {
+                type Value = Slot;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a slot")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot, A::Error> {
+                    let missing = || de::Error::custom("a truncated slot");
+                    let key: u32 = seq.next_element()?.ok_or_else(missing)?;
+                    let ops: Vec<OpRef> = seq.next_element()?.ok_or_else(missing)?;
+                    let flags: u8 = seq.next_element()?.ok_or_else(missing)?;
+                    let nested = match (flags & ELEMS != 0, flags & CHILDREN != 0) {
+                        (false, false) => None,
+                        (true, false) => {
+                            let elems: runs::Elems = seq.next_element()?.ok_or_else(missing)?;
+                            Some(Box::new(Nested::Elems(elems.0)))
+                        }
+                        (false, true) => {
+                            let children: Vec<Slot> = seq.next_element()?.ok_or_else(missing)?;
+                            Some(Box::new(Nested::Children(children)))
+                        }
+                        (true, true) => return Err(de::Error::custom("a malformed slot")),
+                    };
+                    Ok(Slot {
+                        key,
+                        ops,
+                        scalar: flags & SCALAR != 0,
+                        text: flags & TEXT != 0,
+                        kind: flags >> 4,
+                        nested,
+                    })
+                }
+            }
+            d.deserialize_tuple(4, SlotVisitor)
+        }
+    }
 }
 
 /// An element of a list or text.
@@ -138,13 +258,13 @@ mod runs {
         values: Vec<OpRef>,
     }
 
-    pub(super) fn serialize<S: Serializer>(
-        elems: &Option<Vec<Elem>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let runs = elems.as_ref().map(|elems| {
+    /// Elements, serialized as runs.
+    pub(super) struct Runs<'a>(pub(super) &'a [Elem]);
+
+    impl Serialize for Runs<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let mut runs: Vec<Run> = Vec::new();
-            for e in elems {
+            for e in self.0 {
                 match runs.last_mut() {
                     Some(run)
                         if e.values.is_empty()
@@ -161,33 +281,33 @@ mod runs {
                     }),
                 }
             }
-            runs
-        });
-        runs.serialize(s)
+            runs.serialize(s)
+        }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<Elem>>, D::Error> {
-        let Some(runs) = Option::<Vec<Run>>::deserialize(d)? else {
-            return Ok(None);
-        };
-        let mut elems = Vec::new();
-        for run in runs {
-            if run.len == 0 || (run.len > 1 && !run.values.is_empty()) {
-                return Err(serde::de::Error::custom("a malformed run of elements"));
+    /// Elements, deserialized from runs.
+    pub(super) struct Elems(pub(super) Vec<Elem>);
+
+    impl<'de> Deserialize<'de> for Elems {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Elems, D::Error> {
+            let runs = Vec::<Run>::deserialize(d)?;
+            let mut elems = Vec::new();
+            for run in runs {
+                if run.len == 0 || (run.len > 1 && !run.values.is_empty()) {
+                    return Err(serde::de::Error::custom("a malformed run of elements"));
+                }
+                for i in 0..u64::from(run.len) {
+                    elems.push(Elem {
+                        id: OpRef {
+                            counter: run.id.counter + i,
+                            actor: run.id.actor,
+                        },
+                        values: run.values.clone(),
+                    });
+                }
             }
-            for i in 0..u64::from(run.len) {
-                elems.push(Elem {
-                    id: OpRef {
-                        counter: run.id.counter + i,
-                        actor: run.id.actor,
-                    },
-                    values: run.values.clone(),
-                });
-            }
+            Ok(Elems(elems))
         }
-        Ok(Some(elems))
     }
 }
 
@@ -223,10 +343,10 @@ struct Header {
 const MAGIC: &[u8; 4] = b"RPFI";
 /// 2: slots hold the elements of lists and texts; 3: and the fields of
 /// maps; 4: and whether they hold a text; 5: the account record at the
-/// root is indexed too; 6: slots hold their scalar's type. (postcard is
-/// not self-describing: a file of another version must never be decoded
-/// as this one.)
-const VERSION: u32 = 6;
+/// root is indexed too; 6: slots hold their scalar's type; 7: slots in
+/// their compact form (`slot_codec`). (postcard is not self-describing: a
+/// file of another version must never be decoded as this one.)
+const VERSION: u32 = 7;
 /// Magic, version, header length, CRC-32 of the header, CRC-32 of the
 /// records.
 const PREFIX: usize = 20;
@@ -528,12 +648,12 @@ fn leaves_a_conflict(index: &FieldIndex, real: &RecordOps, operations: &[legacy:
             let [own] = slot.ops.as_slice() else {
                 return false;
             };
-            if let Some(children) = &slot.children
+            if let Some(children) = slot.children()
                 && left(index, *own, children, written)
             {
                 return true;
             }
-            let Some(elems) = &slot.elems else {
+            let Some(elems) = slot.elems() else {
                 return false;
             };
             !slot.text
@@ -696,15 +816,18 @@ impl Tables<'_> {
                 ([_], Value::Scalar(v)) => scalar_kind(&v),
                 _ => 0,
             };
-            let (mut elems, mut children, mut text) = (None, None, false);
+            let (mut nested, mut text) = (None, false);
             if let [(value, false)] = values.as_slice() {
                 match doc.object_type(value) {
                     Ok(automerge::ObjType::Map) if depth < MAX_DEPTH => {
-                        children = Some(self.fields(doc, value, depth + 1));
+                        let children = self.fields(doc, value, depth + 1);
+                        nested = Some(Box::new(Nested::Children(children)));
                     }
                     Ok(typ @ (automerge::ObjType::List | automerge::ObjType::Text)) => {
                         text = typ == automerge::ObjType::Text;
-                        elems = self.elements(doc, value);
+                        nested = self
+                            .elements(doc, value)
+                            .map(|elems| Box::new(Nested::Elems(elems)));
                     }
                     _ => {}
                 }
@@ -715,8 +838,7 @@ impl Tables<'_> {
                 scalar,
                 text,
                 kind,
-                elems,
-                children,
+                nested,
             });
         }
         fields
@@ -856,7 +978,7 @@ impl Mirror {
                 }
                 Value::Object(typ) => typ,
             };
-            match (&slot.children, &slot.elems, typ) {
+            match (slot.children(), slot.elems(), typ) {
                 (Some(children), _, automerge::ObjType::Map) => {
                     self.add_map(index, scratch, &inner, real_obj, children);
                 }
@@ -1172,7 +1294,7 @@ fn slot_of(fields: &mut [Slot], obj: OpRef) -> Option<&mut Slot> {
         if slot.ops == [obj] {
             return Some(slot);
         }
-        if let Some(children) = slot.children.as_mut()
+        if let Some(children) = slot.children_mut()
             && let Some(found) = slot_of(children, obj)
         {
             return Some(found);
@@ -1222,7 +1344,7 @@ impl FieldIndex {
                     let fields = if obj == record.obj {
                         Some(&mut record.fields)
                     } else {
-                        slot_of(&mut record.fields, obj).and_then(|s| s.children.as_mut())
+                        slot_of(&mut record.fields, obj).and_then(|s| s.children_mut())
                     };
                     let Some(fields) = fields else {
                         return;
@@ -1235,24 +1357,20 @@ impl FieldIndex {
                         }
                     };
                     fields.retain(|s| s.key != k);
-                    let (scalar, text, elems, children) = match &op.action {
-                        legacy::OpType::Put(_) => (true, false, None, None),
+                    let (scalar, text, kind, nested) = match &op.action {
+                        legacy::OpType::Put(v) => (true, false, scalar_kind(v), None),
                         legacy::OpType::Make(automerge::ObjType::Map) => {
-                            (false, false, None, Some(Vec::new()))
+                            (false, false, 0, Some(Nested::Children(Vec::new())))
                         }
                         legacy::OpType::Make(typ) => (
                             false,
                             *typ == automerge::ObjType::Text,
-                            Some(Vec::new()),
-                            None,
+                            0,
+                            Some(Nested::Elems(Vec::new())),
                         ),
                         _ => {
                             continue;
                         }
-                    };
-                    let kind = match &op.action {
-                        legacy::OpType::Put(v) => scalar_kind(v),
-                        _ => 0,
                     };
                     fields.push(Slot {
                         key: k,
@@ -1260,13 +1378,12 @@ impl FieldIndex {
                         scalar,
                         text,
                         kind,
-                        elems,
-                        children,
+                        nested: nested.map(Box::new),
                     });
                     Some(())
                 }
                 legacy::Key::Seq(_) => slot_of(&mut record.fields, obj)
-                    .and_then(|s| s.elems.as_mut())
+                    .and_then(|s| s.elems_mut())
                     .and_then(|elems| apply_to_elems(elems, op, new, &to_ref)),
             };
             if followed.is_none() {
@@ -1395,7 +1512,7 @@ mod tests {
                             .map(|s| {
                                 let mut ops: Vec<String> = s.ops.iter().map(op).collect();
                                 ops.sort();
-                                let elems = s.elems.as_ref().map(|elems| {
+                                let elems = s.elems().map(|elems| {
                                     elems
                                         .iter()
                                         .map(|e| {
