@@ -1,0 +1,1075 @@
+//! Tests of the field index: edits written through it against the same
+//! edits made by autosurgeon on the loaded document, value for value.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable as _;
+use automerge::{AutoCommit, ROOT, ReadDoc};
+use rapport_core::RecordId;
+use rapport_core::doc::{self, Collection, DocData, Parts};
+use rapport_core::enums::{BuyingRole, Preference};
+use rapport_core::model::{Account, KeyPlayer, Opportunity, Person};
+use rapport_core::values::Notes;
+
+use super::{EditError, Edited, FieldIndex, edit};
+
+/// An account document with one person, saved as the CLI saves it.
+fn account(person: &Person) -> (AutoCommit, RecordId) {
+    let mut d = AutoCommit::new();
+    let account = Account::named("Acme");
+    doc::init_account(&mut d, &account).unwrap();
+    d.commit();
+    let id = RecordId::random();
+    doc::put_record(&mut d, Collection::People, &id, person).unwrap();
+    d.commit();
+    (d, id)
+}
+
+/// The object of person `id` in `d`.
+fn person_obj(d: &AutoCommit, id: &RecordId) -> automerge::ObjId {
+    let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
+    let (_, obj) = d.get(&people, id.as_str()).unwrap().unwrap();
+    obj
+}
+
+fn person(d: &AutoCommit, id: &RecordId) -> Person {
+    doc::read_record(d, Collection::People, id)
+        .unwrap()
+        .unwrap()
+}
+
+/// The edit made the loaded way: autosurgeon on the real document.
+fn loaded_edit(d: &mut AutoCommit, id: &RecordId, f: impl FnOnce(&mut Person)) {
+    let mut p = person(d, id);
+    f(&mut p);
+    doc::put_record(d, Collection::People, id, &p).unwrap();
+    d.commit();
+}
+
+/// The edit made through the index, applied to `d`.
+fn indexed_edit(
+    index: &mut FieldIndex,
+    d: &mut AutoCommit,
+    id: &RecordId,
+    f: impl FnOnce(&mut Person),
+) -> &'static str {
+    let old = person(d, id);
+    let edited = edit(index, Collection::People, id, &old, |p: &mut Person| {
+        f(p);
+        Ok::<_, ()>(())
+    });
+    match edited {
+        Ok(Edited::Change { change, record, .. }) => {
+            // As the store writes it and a load reads it back.
+            let stored = automerge::Change::from_bytes(change.raw_bytes().to_vec()).unwrap();
+            assert_eq!(stored.hash(), change.hash());
+            d.apply_changes([stored]).unwrap();
+            assert_eq!(person(d, id), record);
+            "change"
+        }
+        Ok(Edited::Unchanged { .. }) => "unchanged",
+        Ok(Edited::Unsupported) => "unsupported",
+        Err(EditError::Edit(())) | Err(EditError::Scratch) => "error",
+    }
+}
+
+/// The values of a person's fields, every conflicting value included.
+fn all_values(d: &AutoCommit, id: &RecordId) -> Vec<(String, Vec<String>)> {
+    let obj = person_obj(d, id);
+    d.keys(&obj)
+        .map(|k| {
+            let values = d
+                .get_all(&obj, k.as_str())
+                .unwrap()
+                .into_iter()
+                .map(|(v, _)| format!("{v:?}"))
+                .collect();
+            (k, values)
+        })
+        .collect()
+}
+
+/// A field: its value operations, whether scalar, and its elements
+/// (id, value operations).
+type Field = (Vec<String>, bool, Option<Vec<(String, Vec<String>)>>);
+type Resolved = (
+    Vec<automerge::ChangeHash>,
+    u64,
+    Vec<BTreeMap<RecordId, (String, BTreeMap<String, Field>)>>,
+);
+
+/// The index with actors and keys spelled out, to compare indexes
+/// built in different orders.
+fn resolved(index: &FieldIndex) -> Resolved {
+    let op = |o: &super::OpRef| format!("{}", index.opid(*o).unwrap());
+    let mut heads = index.heads.clone();
+    heads.sort();
+    let records = index
+        .records
+        .iter()
+        .map(|records| {
+            records
+                .iter()
+                .map(|(id, r)| {
+                    let fields = r
+                        .fields
+                        .iter()
+                        .map(|s| {
+                            let mut ops: Vec<String> = s.ops.iter().map(op).collect();
+                            ops.sort();
+                            let elems = s.elems().map(|elems| {
+                                elems
+                                    .iter()
+                                    .map(|e| {
+                                        let mut values: Vec<String> =
+                                            e.current().iter().map(op).collect();
+                                        values.sort();
+                                        (op(&e.id), values)
+                                    })
+                                    .collect()
+                            });
+                            (index.keys[s.key as usize].clone(), (ops, s.scalar, elems))
+                        })
+                        .collect();
+                    (id.clone(), (op(&r.obj), fields))
+                })
+                .collect()
+        })
+        .collect();
+    (heads, index.max_op, records)
+}
+
+#[test]
+fn plain_field_edits_equal_loaded_edits() {
+    let mut p = Person::named("Ada");
+    p.title = Some("CTO".into());
+    p.notes = Notes::new("met at the fair");
+    let (base, id) = account(&p);
+    type Edit = Box<dyn Fn(&mut Person)>;
+    let edits: Vec<Edit> = vec![
+        Box::new(|p| p.title = Some("CEO".into())),
+        Box::new(|p| p.title = None),
+        Box::new(|p| p.email = Some("ada@acme.test".into())),
+        Box::new(|p| {
+            p.name = "Ada L.".into();
+            p.archived = true;
+        }),
+    ];
+    for f in edits {
+        let mut slow = base.clone();
+        loaded_edit(&mut slow, &id, &f);
+        let mut fast = base.clone();
+        let mut index = FieldIndex::build(&mut fast);
+        assert_eq!(indexed_edit(&mut index, &mut fast, &id, &f), "change");
+        assert_eq!(person(&fast, &id), person(&slow, &id));
+        assert_eq!(all_values(&fast, &id), all_values(&slow, &id));
+        // The change is a valid one: the document saves and loads.
+        let reloaded = AutoCommit::load(&fast.save()).unwrap();
+        assert_eq!(person(&reloaded, &id), person(&slow, &id));
+        // And the index kept up: a second edit over the first.
+        let mut slow2 = slow.clone();
+        loaded_edit(&mut slow2, &id, |p| p.phone = Some("1".into()));
+        loaded_edit(&mut slow2, &id, |p| p.title = Some("Chair".into()));
+        assert_eq!(
+            indexed_edit(&mut index, &mut fast, &id, |p| p.phone = Some("1".into())),
+            "change"
+        );
+        assert_eq!(
+            indexed_edit(&mut index, &mut fast, &id, |p| p.title =
+                Some("Chair".into())),
+            "change"
+        );
+        assert_eq!(all_values(&fast, &id), all_values(&slow2, &id));
+        assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut fast)));
+    }
+}
+
+#[test]
+fn an_edit_supersedes_every_conflicting_value() {
+    let (base, id) = account(&Person::named("Ada"));
+    let mut a = base.clone();
+    let mut b = base.clone();
+    b.set_actor(automerge::ActorId::random());
+    loaded_edit(&mut a, &id, |p| p.title = Some("CTO".into()));
+    loaded_edit(&mut b, &id, |p| p.title = Some("CEO".into()));
+    a.merge(&mut b).unwrap();
+    let mut slow = a.clone();
+    loaded_edit(&mut slow, &id, |p| p.title = Some("Chair".into()));
+    let mut fast = a.clone();
+    let mut index = FieldIndex::build(&mut fast);
+    let f = |p: &mut Person| p.title = Some("Chair".into());
+    assert_eq!(indexed_edit(&mut index, &mut fast, &id, f), "change");
+    assert_eq!(all_values(&fast, &id), all_values(&slow, &id));
+    let title = all_values(&fast, &id)
+        .into_iter()
+        .find(|(k, _)| k == "title")
+        .unwrap();
+    assert_eq!(title.1.len(), 1, "the conflict is resolved: {title:?}");
+    let reloaded = AutoCommit::load(&fast.save()).unwrap();
+    assert_eq!(all_values(&reloaded, &id), all_values(&slow, &id));
+}
+
+#[test]
+fn a_concurrent_edit_of_another_field_survives() {
+    let (base, id) = account(&Person::named("Ada"));
+    let mut teammate = base.clone();
+    teammate.set_actor(automerge::ActorId::random());
+    loaded_edit(&mut teammate, &id, |p| {
+        p.email = Some("ada@acme.test".into())
+    });
+    let mut fast = base.clone();
+    let mut index = FieldIndex::build(&mut fast);
+    let f = |p: &mut Person| p.title = Some("CTO".into());
+    assert_eq!(indexed_edit(&mut index, &mut fast, &id, f), "change");
+    fast.merge(&mut teammate).unwrap();
+    let p = person(&fast, &id);
+    assert_eq!(p.title.as_deref(), Some("CTO"));
+    assert_eq!(p.email.as_deref(), Some("ada@acme.test"));
+}
+
+/// The values of a person's lists and texts, each element with every
+/// conflicting value.
+fn seq_values(d: &AutoCommit, id: &RecordId) -> Vec<(String, Vec<Vec<String>>)> {
+    let obj = person_obj(d, id);
+    d.keys(&obj)
+        .filter_map(|k| {
+            let (automerge::Value::Object(_), seq) = d.get(&obj, k.as_str()).unwrap()? else {
+                return None;
+            };
+            let elems = (0..d.length(&seq))
+                .map(|i| {
+                    d.get_all(&seq, i)
+                        .unwrap()
+                        .into_iter()
+                        .map(|(v, _)| format!("{v:?}"))
+                        .collect()
+                })
+                .collect();
+            Some((k, elems))
+        })
+        .collect()
+}
+
+/// `f` made through the index on `base` and loaded on a copy of it:
+/// the same record, the same values element by element (conflicts
+/// included), a document that saves and loads, and an index equal to
+/// one built afresh. Then a second edit over the first, through the
+/// index kept up to date.
+///
+/// Returns false, comparing nothing, where the index leaves `f` to a
+/// load.
+fn same_as_loaded(
+    base: &AutoCommit,
+    id: &RecordId,
+    f: &dyn Fn(&mut Person),
+    g: &dyn Fn(&mut Person),
+) -> bool {
+    let mut slow = base.clone();
+    loaded_edit(&mut slow, id, f);
+    let mut fast = base.clone();
+    let mut index = FieldIndex::build(&mut fast);
+    let outcome = indexed_edit(&mut index, &mut fast, id, f);
+    if outcome == "unsupported" {
+        assert_eq!(fast.get_heads(), base.clone().get_heads());
+        return false;
+    }
+    assert!(matches!(outcome, "change" | "unchanged"), "{outcome}");
+    assert_eq!(person(&fast, id), person(&slow, id));
+    assert_eq!(seq_values(&fast, id), seq_values(&slow, id));
+    assert_eq!(all_values(&fast, id), all_values(&slow, id));
+    let reloaded = AutoCommit::load(&fast.save()).unwrap();
+    assert_eq!(person(&reloaded, id), person(&slow, id));
+    assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut fast)));
+    loaded_edit(&mut slow, id, g);
+    let outcome = indexed_edit(&mut index, &mut fast, id, g);
+    assert!(matches!(outcome, "change" | "unchanged"), "{outcome}");
+    assert_eq!(seq_values(&fast, id), seq_values(&slow, id));
+    assert_eq!(all_values(&fast, id), all_values(&slow, id));
+    assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut fast)));
+    true
+}
+
+type Edit = Box<dyn Fn(&mut Person)>;
+
+fn list_and_text_edits() -> Vec<Edit> {
+    vec![
+        Box::new(|p| p.tags.push("cfo".into())),
+        Box::new(|p| p.tags.insert(0, "first".into())),
+        Box::new(|p| p.tags.insert(1, "middle".into())),
+        Box::new(|p| {
+            p.tags.remove(0);
+        }),
+        Box::new(|p| p.tags.clear()),
+        Box::new(|p| p.tags.reverse()),
+        Box::new(|p| p.tags = vec!["x".into(), "y".into(), "z".into()]),
+        Box::new(|p| {
+            p.influences
+                .push(RecordId::from("0123456789abcdef".to_string()))
+        }),
+        Box::new(|p| p.notes.append("second paragraph")),
+        Box::new(|p| p.notes.set("met at the spring fair")),
+        Box::new(|p| p.notes.set("")),
+        Box::new(|p| {
+            p.notes.append("é ü 🎉");
+            p.tags.push("both".into());
+            p.title = Some("CFO".into());
+        }),
+    ]
+}
+
+#[test]
+fn list_and_text_edits_equal_loaded_edits() {
+    let mut p = Person::named("Ada");
+    p.tags = vec!["board".into(), "sponsor".into()];
+    p.notes = Notes::new("met at the fair");
+    let (base, id) = account(&p);
+    let then: Edit = Box::new(|p| {
+        p.tags.push("later".into());
+        p.notes.append("later");
+    });
+    for f in list_and_text_edits() {
+        assert!(same_as_loaded(&base, &id, &f, &then));
+    }
+}
+
+#[test]
+fn elements_put_over_are_named_by_their_insertion() {
+    let mut p = Person::named("Ada");
+    p.tags = vec!["board".into(), "sponsor".into(), "cfo".into()];
+    p.notes = Notes::new("met at the fair");
+    let (mut base, id) = account(&p);
+    let obj = person_obj(&base, &id);
+    // As another client writes `doc.tags[0] = ...`: values put over
+    // elements, so their values' ids are no longer their own.
+    for (field, at, value) in [("tags", 0, "chair"), ("tags", 2, "cto"), ("notes", 0, "M")] {
+        let (_, seq) = base.get(&obj, field).unwrap().unwrap();
+        base.put(&seq, at, value).unwrap();
+    }
+    base.commit();
+    assert_eq!(person(&base, &id).tags, ["chair", "sponsor", "cto"]);
+    let then: Edit = Box::new(|p| {
+        p.tags.insert(p.tags.len().min(1), "after".into());
+        p.notes.set("Met");
+    });
+    for f in list_and_text_edits() {
+        assert!(same_as_loaded(&base, &id, &f, &then));
+    }
+}
+
+#[test]
+fn a_conflict_is_settled_as_a_loaded_edit_settles_it() {
+    let mut p = Person::named("Ada");
+    p.tags = vec!["board".into(), "sponsor".into(), "cfo".into()];
+    let (mut base, id) = account(&p);
+    let obj = person_obj(&base, &id);
+    let (_, tags) = base.get(&obj, "tags").unwrap().unwrap();
+    // As another client writes `doc.tags[0] = ...`: a value put over
+    // the element, so its value's id is no longer its own.
+    base.put(&tags, 0, "chair").unwrap();
+    base.commit();
+    // And two teammates putting over the same element at once.
+    let mut other = base.clone().with_actor(automerge::ActorId::random());
+    base.put(&tags, 1, "exec").unwrap();
+    base.commit();
+    other.put(&tags, 1, "owner").unwrap();
+    other.commit();
+    base.merge(&mut other).unwrap();
+    assert_eq!(base.get_all(&tags, 1).unwrap().len(), 2);
+    // A loaded edit settles the element on the winning value whatever
+    // it changes; through the index, only an edit that writes over
+    // that element goes (it settles it too), and the rest load.
+    let then: Edit = Box::new(|p| p.tags.insert(p.tags.len().min(1), "after".into()));
+    let mut written = Vec::new();
+    for (i, f) in list_and_text_edits().iter().enumerate() {
+        if same_as_loaded(&base, &id, f, &then) {
+            written.push(i);
+        }
+    }
+    // Clearing, reversing, replacing all.
+    assert_eq!(written, [4, 5, 6]);
+    // The same for a field in conflict.
+    let mut other = base.clone().with_actor(automerge::ActorId::random());
+    loaded_edit(&mut base, &id, |p| p.title = Some("CTO".into()));
+    loaded_edit(&mut other, &id, |p| p.title = Some("CEO".into()));
+    base.merge(&mut other).unwrap();
+    let set_title: Edit = Box::new(|p| p.title = Some("Chair".into()));
+    let set_email: Edit = Box::new(|p| p.email = Some("ada@acme.test".into()));
+    let clear: Edit = Box::new(|p| p.tags.clear());
+    assert!(!same_as_loaded(&base, &id, &set_email, &then));
+    assert!(!same_as_loaded(&base, &id, &clear, &then));
+    let both: Edit = Box::new(|p| {
+        p.title = Some("Chair".into());
+        p.tags.clear();
+    });
+    assert!(same_as_loaded(&base, &id, &both, &set_title));
+}
+
+/// A step of [`random_list_and_text_edits_equal_loaded_edits`].
+#[derive(Debug, Clone)]
+enum Step {
+    Push(String),
+    Insert(usize, String),
+    Remove(usize),
+    Replace(usize, String),
+    Clear,
+    Append(String),
+    SetNotes(String),
+    Title(String),
+    /// Another client's `doc.tags[i] = ...` (a put over an element),
+    /// synced in: the index is then rebuilt, as after any load.
+    PutOver(usize, String),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let word = prop::sample::select(vec!["a", "b", "board", "é", "größer", "🎉", "x y"])
+        .prop_map(str::to_string);
+    prop_oneof![
+        word.clone().prop_map(Step::Push),
+        (0..4usize, word.clone()).prop_map(|(i, w)| Step::Insert(i, w)),
+        (0..4usize).prop_map(Step::Remove),
+        (0..4usize, word.clone()).prop_map(|(i, w)| Step::Replace(i, w)),
+        Just(Step::Clear),
+        word.clone().prop_map(Step::Append),
+        prop::collection::vec(word.clone(), 0..3).prop_map(|w| Step::SetNotes(w.join(" "))),
+        word.clone().prop_map(Step::Title),
+        (0..4usize, word).prop_map(|(i, w)| Step::PutOver(i, w)),
+    ]
+}
+
+fn edit_of(step: &Step) -> impl Fn(&mut Person) + '_ {
+    move |p: &mut Person| match step {
+        Step::Push(w) => p.tags.push(w.clone()),
+        Step::Insert(i, w) => p.tags.insert((*i).min(p.tags.len()), w.clone()),
+        Step::Remove(i) if *i < p.tags.len() => {
+            p.tags.remove(*i);
+        }
+        Step::Replace(i, w) if *i < p.tags.len() => p.tags[*i] = w.clone(),
+        Step::Clear => p.tags.clear(),
+        Step::Append(w) => p.notes.append(w),
+        Step::SetNotes(w) => p.notes.set(w),
+        Step::Title(w) => p.title = Some(w.clone()),
+        _ => {}
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Random edits of a person's tags, notes and title, each made
+    /// through the index (or loaded, where it says so, as the CLI
+    /// does) and, on a copy, loaded: the two documents hold the same
+    /// values at every step, and the index kept up to date equals one
+    /// built afresh.
+    #[test]
+    fn random_list_and_text_edits_equal_loaded_edits(
+        tags in proptest::collection::vec("[a-c]", 0..4),
+        steps in proptest::collection::vec(step(), 1..10),
+    ) {
+        let mut p = Person::named("Ada");
+        p.tags = tags;
+        p.notes = Notes::new("met at the fair");
+        let (base, id) = account(&p);
+        let mut slow = base.clone();
+        let mut fast = base;
+        let mut index = FieldIndex::build(&mut fast);
+        for step in &steps {
+            if let Step::PutOver(i, w) = step {
+                for d in [&mut slow, &mut fast] {
+                    let obj = person_obj(d, &id);
+                    let (_, tags) = d.get(&obj, "tags").unwrap().unwrap();
+                    if *i < d.length(&tags) {
+                        d.put(&tags, *i, w.as_str()).unwrap();
+                        d.commit();
+                    }
+                }
+                index = FieldIndex::build(&mut fast);
+                continue;
+            }
+            let f = edit_of(step);
+            loaded_edit(&mut slow, &id, &f);
+            if indexed_edit(&mut index, &mut fast, &id, &f) == "unsupported" {
+                loaded_edit(&mut fast, &id, &f);
+                index = FieldIndex::build(&mut fast);
+            }
+            proptest::prop_assert_eq!(person(&fast, &id), person(&slow, &id), "{:?}", step);
+            proptest::prop_assert_eq!(seq_values(&fast, &id), seq_values(&slow, &id));
+            proptest::prop_assert_eq!(all_values(&fast, &id), all_values(&slow, &id));
+        }
+        proptest::prop_assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut fast)));
+        let reloaded = AutoCommit::load(&fast.save()).unwrap();
+        proptest::prop_assert_eq!(person(&reloaded, &id), person(&slow, &id));
+    }
+}
+
+#[test]
+fn a_concurrent_edit_of_the_same_list_merges() {
+    let mut p = Person::named("Ada");
+    p.tags = vec!["board".into()];
+    p.notes = Notes::new("met at the fair");
+    let (base, id) = account(&p);
+    let mut teammate = base.clone().with_actor(automerge::ActorId::random());
+    loaded_edit(&mut teammate, &id, |p| {
+        p.tags.push("sponsor".into());
+        p.notes.set("met at the big fair");
+    });
+    let mut fast = base.clone();
+    let mut index = FieldIndex::build(&mut fast);
+    let f = |p: &mut Person| {
+        p.tags.push("cfo".into());
+        p.notes.append("likes golf");
+    };
+    assert_eq!(indexed_edit(&mut index, &mut fast, &id, f), "change");
+    fast.merge(&mut teammate).unwrap();
+    let p = person(&fast, &id);
+    let mut tags = p.tags.clone();
+    tags.sort();
+    assert_eq!(tags, ["board", "cfo", "sponsor"]);
+    assert_eq!(p.notes.as_str(), "met at the big fair\nlikes golf");
+}
+
+/// A record the real document holds otherwise than the record's type
+/// writes it: a loaded edit rewrites it whole (dropping the null,
+/// adding the missing key, turning the string into a text, deleting
+/// the unknown key), so every edit of it loads, and the loaded edit
+/// indeed changes more than the field edited.
+#[test]
+fn a_record_held_otherwise_than_written_is_left_to_a_load() {
+    let mut p = Person::named("Ada");
+    p.tags = vec!["board".into()];
+    p.notes = Notes::new("met at the fair");
+    let (base, id) = account(&p);
+    type Raw = Box<dyn Fn(&mut AutoCommit, &automerge::ObjId)>;
+    let oddities: Vec<(&str, Raw)> = vec![
+        (
+            "a null in a list",
+            Box::new(|d, obj| {
+                let (_, tags) = d.get(obj, "tags").unwrap().unwrap();
+                d.insert(&tags, 0, automerge::ScalarValue::Null).unwrap();
+            }),
+        ),
+        (
+            "a key missing",
+            Box::new(|d, obj| d.delete(obj, "phone").unwrap()),
+        ),
+        (
+            "a plain string for a text",
+            Box::new(|d, obj| d.put(obj, "notes", "met at the fair").unwrap()),
+        ),
+        (
+            "a null for a flag",
+            Box::new(|d, obj| {
+                d.put(obj, "archived", automerge::ScalarValue::Null)
+                    .unwrap()
+            }),
+        ),
+        (
+            "a text item in a list",
+            Box::new(|d, obj| {
+                let (_, tags) = d.get(obj, "tags").unwrap().unwrap();
+                let item = d.insert_object(&tags, 0, automerge::ObjType::Text).unwrap();
+                d.splice_text(&item, 0, 0, "vip").unwrap();
+            }),
+        ),
+    ];
+    for (what, oddity) in oddities {
+        let mut d = base.clone();
+        let obj = person_obj(&d, &id);
+        oddity(&mut d, &obj);
+        d.commit();
+        let mut slow = d.clone();
+        loaded_edit(&mut slow, &id, |p| p.title = Some("CTO".into()));
+        let mut title_only = d.clone();
+        title_only.put(&obj, "title", "CTO").unwrap();
+        title_only.commit();
+        assert_ne!(
+            dump(&slow, &obj),
+            dump(&title_only, &obj),
+            "{what}: the loaded edit rewrote only the title"
+        );
+        let mut index = FieldIndex::build(&mut d);
+        for f in [
+            &(|p: &mut Person| p.title = Some("CTO".into())) as &dyn Fn(&mut Person),
+            &|p: &mut Person| p.tags.push("cfo".into()),
+            &|p: &mut Person| p.notes.append("more"),
+        ] {
+            assert_eq!(
+                indexed_edit(&mut index, &mut d, &id, f),
+                "unsupported",
+                "{what}"
+            );
+        }
+    }
+    // A text with a formatting mark (another client's rich text): where
+    // an insertion goes next to a mark is automerge's to say, so an
+    // edit of the text loads; other edits go through.
+    let mut d = base.clone();
+    let obj = person_obj(&d, &id);
+    let (_, notes) = d.get(&obj, "notes").unwrap().unwrap();
+    let mark = automerge::marks::Mark::new("bold".into(), true, 0, 3);
+    d.mark(&notes, mark, automerge::marks::ExpandMark::None)
+        .unwrap();
+    d.commit();
+    let mut index = FieldIndex::build(&mut d);
+    assert_eq!(
+        indexed_edit(&mut index, &mut d, &id, |p| p.notes.append("more")),
+        "unsupported"
+    );
+    let f: Edit = Box::new(|p| p.title = Some("CTO".into()));
+    let g: Edit = Box::new(|p| p.tags.push("cfo".into()));
+    assert!(same_as_loaded(&d, &id, &f, &g));
+    // A key the record's type does not know (another client's): a
+    // loaded edit leaves it, and so does one through the index.
+    let mut d = base.clone();
+    let obj = person_obj(&d, &id);
+    d.put(&obj, "nickname", "Addie").unwrap();
+    d.commit();
+    let f: Edit = Box::new(|p| {
+        p.title = Some("CTO".into());
+        p.tags.push("cfo".into());
+    });
+    let g: Edit = Box::new(|p| p.notes.append("more"));
+    assert!(same_as_loaded(&d, &id, &f, &g));
+    // Two lists under one key (a conflict): which one an edit meant is
+    // for the loaded document to say.
+    let mut a = base.clone();
+    let mut b = base.clone().with_actor(automerge::ActorId::random());
+    for (d, tag) in [(&mut a, "x"), (&mut b, "y")] {
+        let obj = person_obj(d, &id);
+        let list = d
+            .put_object(&obj, "tags", automerge::ObjType::List)
+            .unwrap();
+        d.insert(&list, 0, tag).unwrap();
+        d.commit();
+    }
+    a.merge(&mut b).unwrap();
+    let mut index = FieldIndex::build(&mut a);
+    assert_eq!(
+        indexed_edit(&mut index, &mut a, &id, |p| p.tags.push("cfo".into())),
+        "unsupported"
+    );
+}
+
+/// Records in the document's first change (as `rapport demo` writes
+/// them), edited through the index, then a record appended on that
+/// first change: the index must keep the edited records as they are
+/// now, not as the first change had them, or the next edit would
+/// supersede the first change's values and leave the edit's own in
+/// conflict.
+#[test]
+fn an_append_keeps_what_the_index_knows_of_the_first_change_records() {
+    let mut d = AutoCommit::new();
+    doc::init_account(&mut d, &Account::named("Acme")).unwrap();
+    let id = RecordId::random();
+    let mut p = Person::named("Ada");
+    p.tags = vec!["board".into()];
+    doc::put_record(&mut d, Collection::People, &id, &p).unwrap();
+    d.commit();
+    let mut index = FieldIndex::build(&mut d);
+    let f = |p: &mut Person| {
+        p.title = Some("A".into());
+        p.tags = vec!["cfo".into()];
+    };
+    assert_eq!(indexed_edit(&mut index, &mut d, &id, f), "change");
+    // As `Workspace::append` adds a record: on the first change alone.
+    let first = d
+        .get_changes(&[])
+        .into_iter()
+        .find(|c| c.deps().is_empty())
+        .unwrap();
+    let mut base = AutoCommit::load(first.raw_bytes()).unwrap();
+    let since = base.get_heads();
+    doc::put_record(
+        &mut base,
+        Collection::People,
+        &RecordId::random(),
+        &Person::named("Bo"),
+    )
+    .unwrap();
+    base.commit();
+    let change = base.get_changes(&since).pop().unwrap();
+    let file = index.to_file(vec!["a".into()]).unwrap();
+    d.apply_changes([change.clone()]).unwrap();
+    index.appended(base.document(), &change);
+    assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+    let appended = super::append_to_file(
+        &file,
+        &["a".into()],
+        vec!["a".into(), "b".into()],
+        base.document(),
+        &change,
+    )
+    .unwrap();
+    let mut from_file = FieldIndex::from_file(&appended, &["a".into(), "b".into()]).unwrap();
+    assert_eq!(resolved(&from_file), resolved(&index));
+    let g = |p: &mut Person| {
+        p.title = Some("B".into());
+        p.tags.push("exec".into());
+    };
+    assert_eq!(indexed_edit(&mut from_file, &mut d, &id, g), "change");
+    let values = all_values(&d, &id);
+    let title = values.iter().find(|(k, _)| k == "title").unwrap();
+    assert_eq!(title.1.len(), 1, "no conflict: {title:?}");
+    assert_eq!(person(&d, &id).tags, ["cfo", "exec"]);
+}
+
+#[test]
+fn unknown_records_and_failed_edits_write_nothing() {
+    let p = Person::named("Ada");
+    let (base, id) = account(&p);
+    let mut d = base.clone();
+    let mut index = FieldIndex::build(&mut d);
+    let heads = d.get_heads();
+    assert_eq!(
+        indexed_edit(&mut index, &mut d, &id, |p| p.name = "Ada".into()),
+        "unchanged"
+    );
+    let other = RecordId::random();
+    let edited = edit(
+        &mut index,
+        Collection::People,
+        &other,
+        &p,
+        |_: &mut Person| Ok::<_, ()>(()),
+    );
+    assert!(matches!(edited, Ok(Edited::Unsupported)));
+    // The edit's own error comes back, and nothing changed.
+    let edited = edit(&mut index, Collection::People, &id, &p, |_: &mut Person| {
+        Err::<(), _>("no")
+    });
+    assert!(matches!(edited, Err(EditError::Edit("no"))));
+    assert_eq!(d.get_heads(), heads);
+    assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+}
+
+#[test]
+fn records_appended_on_the_first_change_are_indexed() {
+    let (mut d, id) = account(&Person::named("Ada"));
+    let mut index = FieldIndex::build(&mut d);
+    // As `Workspace::append` adds a record: on the first change alone.
+    let first = d
+        .get_changes(&[])
+        .into_iter()
+        .find(|c| c.deps().is_empty())
+        .unwrap()
+        .raw_bytes()
+        .to_vec();
+    let mut base = AutoCommit::load(&first).unwrap();
+    let since = base.get_heads();
+    let new = RecordId::random();
+    doc::put_record(&mut base, Collection::People, &new, &Person::named("Bo")).unwrap();
+    base.commit();
+    let change = base.get_changes(&since).pop().unwrap();
+    let file = index.to_file(vec!["a".into()]).unwrap();
+    d.apply_changes([change.clone()]).unwrap();
+    index.appended(base.document(), &change);
+    assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+    // The same, done to the file without decoding its records.
+    let after = vec!["a".into(), "b".into()];
+    let appended = super::append_to_file(
+        &file,
+        &["a".into()],
+        after.clone(),
+        base.document(),
+        &change,
+    );
+    let from_file = FieldIndex::from_file(&appended.unwrap(), &after).unwrap();
+    assert_eq!(resolved(&from_file), resolved(&index));
+    assert!(
+        super::append_to_file(&file, &after, after.clone(), base.document(), &change).is_none()
+    );
+    // Both people can now be edited through the index.
+    for who in [&id, &new] {
+        let f = |p: &mut Person| p.title = Some("CTO".into());
+        assert_eq!(indexed_edit(&mut index, &mut d, who, f), "change");
+        assert_eq!(person(&d, who).title.as_deref(), Some("CTO"));
+    }
+    assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+}
+
+/// Every value under `obj`, conflicts included, as text: maps by key,
+/// lists and texts by position.
+fn dump(d: &AutoCommit, obj: &automerge::ObjId) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let values = |prop: automerge::Prop| {
+        let mut all: Vec<String> = d
+            .get_all(obj, prop)
+            .unwrap()
+            .into_iter()
+            .map(|(v, id)| match v {
+                automerge::Value::Object(_) => dump(d, &id),
+                automerge::Value::Scalar(s) => format!("{s}"),
+            })
+            .collect();
+        all.sort();
+        all.join(" | ")
+    };
+    match d.object_type(obj).unwrap() {
+        automerge::ObjType::Map | automerge::ObjType::Table => {
+            for k in d.keys(obj) {
+                let _ = write!(out, "{k}: [{}], ", values(k.as_str().into()));
+            }
+            format!("{{{out}}}")
+        }
+        _ => {
+            for i in 0..d.length(obj) {
+                let _ = write!(out, "[{}], ", values(i.into()));
+            }
+            format!("[{out}]")
+        }
+    }
+}
+
+fn opp_of(d: &AutoCommit, id: &RecordId) -> Opportunity {
+    doc::read_record(d, Collection::Opportunities, id)
+        .unwrap()
+        .unwrap()
+}
+
+fn opp_dump(d: &AutoCommit, id: &RecordId) -> String {
+    let (_, opps) = d.get(ROOT, "opportunities").unwrap().unwrap();
+    let (_, obj) = d.get(&opps, id.as_str()).unwrap().unwrap();
+    dump(d, &obj)
+}
+
+fn loaded_opp_edit(d: &mut AutoCommit, id: &RecordId, f: &dyn Fn(&mut Opportunity)) {
+    let mut o = opp_of(d, id);
+    f(&mut o);
+    doc::put_record(d, Collection::Opportunities, id, &o).unwrap();
+    d.commit();
+}
+
+/// `f` through the index on `fast` (applied there) and loaded on
+/// `slow`: whether the index wrote it, after checking the two agree.
+fn opp_edits_agree(
+    index: &mut FieldIndex,
+    fast: &mut AutoCommit,
+    slow: &mut AutoCommit,
+    id: &RecordId,
+    f: &dyn Fn(&mut Opportunity),
+) -> bool {
+    loaded_opp_edit(slow, id, f);
+    let old = opp_of(fast, id);
+    let edited = edit(index, Collection::Opportunities, id, &old, |o| {
+        f(o);
+        Ok::<_, ()>(())
+    });
+    let written = match edited {
+        Ok(Edited::Change { change, record, .. }) => {
+            let stored = automerge::Change::from_bytes(change.raw_bytes().to_vec()).unwrap();
+            fast.apply_changes([stored]).unwrap();
+            assert_eq!(opp_of(fast, id), record);
+            true
+        }
+        Ok(Edited::Unchanged { .. }) => true,
+        Ok(Edited::Unsupported) => {
+            loaded_opp_edit(fast, id, f);
+            *index = FieldIndex::build(fast);
+            false
+        }
+        Err(_) => panic!("the edit failed"),
+    };
+    assert_eq!(opp_of(fast, id), opp_of(slow, id));
+    assert_eq!(opp_dump(fast, id), opp_dump(slow, id));
+    assert_eq!(resolved(index), resolved(&FieldIndex::build(fast)));
+    let reloaded = AutoCommit::load(&fast.save()).unwrap();
+    assert_eq!(opp_of(&reloaded, id), opp_of(slow, id));
+    written
+}
+
+fn player(role: usize, preference: Option<Preference>) -> KeyPlayer {
+    KeyPlayer {
+        role: BuyingRole::ALL[role % BuyingRole::ALL.len()],
+        preference,
+    }
+}
+
+#[test]
+fn key_players_are_added_changed_and_removed_through_the_index() {
+    let (ada, bo) = (
+        RecordId::from("ada".to_string()),
+        RecordId::from("bo".to_string()),
+    );
+    let mut d = AutoCommit::new();
+    doc::init_account(&mut d, &Account::named("Acme")).unwrap();
+    d.commit();
+    let id = RecordId::random();
+    let mut o = Opportunity::new("Deal", None);
+    o.players.insert(ada.clone(), player(0, None));
+    doc::put_record(&mut d, Collection::Opportunities, &id, &o).unwrap();
+    d.commit();
+    let mut slow = d.clone();
+    let mut fast = d;
+    let mut index = FieldIndex::build(&mut fast);
+    type OppEdit = Box<dyn Fn(&mut Opportunity)>;
+    let edits: Vec<OppEdit> = vec![
+        Box::new(|o| {
+            o.players
+                .insert(RecordId::from("bo".to_string()), player(1, None));
+        }),
+        Box::new(|o| {
+            if let Some(p) = o.players.get_mut(&RecordId::from("ada".to_string())) {
+                p.role = BuyingRole::ALL[2];
+                p.preference = Some(Preference::Supporter);
+            }
+        }),
+        Box::new(|o| {
+            o.players.remove(&RecordId::from("ada".to_string()));
+            o.title = "Big deal".into();
+        }),
+        Box::new(|o| {
+            o.players.insert(
+                RecordId::from("ada".to_string()),
+                player(3, Some(Preference::Mentor)),
+            );
+        }),
+        Box::new(|o| o.players.clear()),
+    ];
+    for f in &edits {
+        assert!(opp_edits_agree(
+            &mut index,
+            &mut fast,
+            &mut slow,
+            &id,
+            f.as_ref()
+        ));
+    }
+    assert!(opp_of(&fast, &id).players.is_empty());
+
+    // A conflict inside a player: an edit that writes over it goes
+    // through the index, one that leaves it loads (a loaded edit
+    // settles it).
+    for f in &edits[..2] {
+        assert!(opp_edits_agree(
+            &mut index,
+            &mut fast,
+            &mut slow,
+            &id,
+            f.as_ref()
+        ));
+    }
+    let mut other = slow.clone().with_actor(automerge::ActorId::random());
+    let set_role = |role: usize| -> OppEdit {
+        Box::new(move |o| {
+            if let Some(p) = o.players.get_mut(&RecordId::from("bo".to_string())) {
+                p.role = BuyingRole::ALL[role];
+            }
+        })
+    };
+    loaded_opp_edit(&mut slow, &id, set_role(3).as_ref());
+    loaded_opp_edit(&mut other, &id, set_role(4).as_ref());
+    slow.merge(&mut other).unwrap();
+    let mut fast = slow.clone();
+    let mut index = FieldIndex::build(&mut fast);
+    assert!(opp_dump(&fast, &id).contains(" | "), "a conflict");
+    let retitle: OppEdit = Box::new(|o| o.title = "Deal 2".into());
+    assert!(!opp_edits_agree(
+        &mut index,
+        &mut fast,
+        &mut slow,
+        &id,
+        retitle.as_ref()
+    ));
+    // The load settled it; make it again and write over it.
+    let mut other = slow.clone().with_actor(automerge::ActorId::random());
+    loaded_opp_edit(&mut slow, &id, set_role(3).as_ref());
+    loaded_opp_edit(&mut other, &id, set_role(4).as_ref());
+    slow.merge(&mut other).unwrap();
+    let mut fast = slow.clone();
+    let mut index = FieldIndex::build(&mut fast);
+    assert!(opp_edits_agree(
+        &mut index,
+        &mut fast,
+        &mut slow,
+        &id,
+        set_role(0).as_ref()
+    ));
+    let _ = bo;
+}
+
+/// An account document's own record, at the root, edited through the
+/// index as `account edit` does, equals the loaded edit.
+#[test]
+fn the_account_record_is_edited_through_the_index() {
+    let mut a = Account::named("Acme");
+    a.notes = Notes::new("Prefers email");
+    let mut d = AutoCommit::new();
+    doc::init_account(&mut d, &a).unwrap();
+    d.commit();
+    let mut slow = d.clone();
+    let mut fast = d;
+    let mut index = FieldIndex::build(&mut fast);
+    let account = |d: &AutoCommit| DocData::read(d, Parts::NONE).unwrap().account.unwrap();
+    let root = |d: &AutoCommit| {
+        let (_, obj) = d.get(ROOT, "account").unwrap().unwrap();
+        dump(d, &obj)
+    };
+    type AccountEdit = Box<dyn Fn(&mut Account)>;
+    let edits: Vec<AccountEdit> = vec![
+        Box::new(|a| a.industry = Some("logistics".into())),
+        Box::new(|a| {
+            a.name = "Acme Corp".into();
+            a.target = true;
+            a.notes.append("café at nine 🎉");
+        }),
+        Box::new(|a| a.industry = None),
+    ];
+    for f in &edits {
+        let old = account(&fast);
+        let edited = super::edit_account(&mut index, &old, |a| {
+            f(a);
+            Ok::<_, ()>(())
+        });
+        let Ok(Edited::Change { change, record, .. }) = edited else {
+            panic!("not written through the index");
+        };
+        fast.apply_changes([*change]).unwrap();
+        assert_eq!(account(&fast), record);
+        let mut a = account(&slow);
+        f(&mut a);
+        doc::put_account(&mut slow, &a).unwrap();
+        slow.commit();
+        assert_eq!(account(&fast), account(&slow));
+        assert_eq!(root(&fast), root(&slow));
+        assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut fast)));
+    }
+    // The root holds one record, the account.
+    assert_eq!(index.records[super::ROOT_SLOT].len(), 1);
+    // A score another client wrote as a signed integer: a loaded edit
+    // writes it again as Rapport does (unsigned), so the edit loads.
+    let (_, obj) = fast.get(ROOT, "account").unwrap().unwrap();
+    fast.put(&obj, "icp_score", automerge::ScalarValue::Int(4))
+        .unwrap();
+    fast.commit();
+    let mut index = FieldIndex::build(&mut fast);
+    let old = account(&fast);
+    assert_eq!(old.icp_score, Some(4));
+    let edited = super::edit_account(&mut index, &old, |a| {
+        a.domain = Some("acme.test".into());
+        Ok::<_, ()>(())
+    });
+    assert!(matches!(edited, Ok(Edited::Unsupported)));
+}
+
+#[test]
+fn an_index_file_is_read_only_whole_and_for_its_chunks() {
+    let (mut d, _) = account(&Person::named("Ada"));
+    let index = FieldIndex::build(&mut d);
+    let chunks = vec!["incremental/x".to_string(), "snapshot/y".to_string()];
+    let file = index.to_file(chunks.clone()).unwrap();
+    assert_eq!(FieldIndex::from_file(&file, &chunks), Some(index));
+    assert_eq!(FieldIndex::from_file(&file, &chunks[..1]), None);
+    for at in 0..file.len() {
+        let mut damaged = file.clone();
+        damaged[at] ^= 0x01;
+        assert_eq!(FieldIndex::from_file(&damaged, &chunks), None, "byte {at}");
+    }
+    for len in 0..file.len() {
+        assert_eq!(
+            FieldIndex::from_file(&file[..len], &chunks),
+            None,
+            "{len} bytes"
+        );
+    }
+}
