@@ -1073,3 +1073,139 @@ fn an_index_file_is_read_only_whole_and_for_its_chunks() {
         );
     }
 }
+
+/// A step of [`random_key_player_edits_equal_loaded_edits`].
+#[derive(Debug, Clone)]
+enum OppStep {
+    Add(usize, usize, Option<usize>),
+    Remove(usize),
+    Role(usize, usize),
+    Title(String),
+    Notes(String),
+    Value(Option<i64>),
+}
+
+fn opp_step() -> impl proptest::strategy::Strategy<Value = OppStep> {
+    use proptest::prelude::*;
+    let who = 0..4usize;
+    let role = 0..6usize;
+    let pref = proptest::option::of(0..5usize);
+    let word =
+        prop::sample::select(vec!["Deal", "Big deal", "é", "🎉 deal"]).prop_map(str::to_string);
+    prop_oneof![
+        (who.clone(), role.clone(), pref).prop_map(|(w, r, p)| OppStep::Add(w, r, p)),
+        who.clone().prop_map(OppStep::Remove),
+        (who, role).prop_map(|(w, r)| OppStep::Role(w, r)),
+        word.clone().prop_map(OppStep::Title),
+        word.prop_map(OppStep::Notes),
+        proptest::option::of(0..1_000_000i64).prop_map(OppStep::Value),
+    ]
+}
+
+fn player_id(i: usize) -> RecordId {
+    RecordId::from(format!("p{i}"))
+}
+
+const PREFERENCES: [Preference; 5] = [
+    Preference::Enemy,
+    Preference::NonSupporter,
+    Preference::Neutral,
+    Preference::Supporter,
+    Preference::Mentor,
+];
+
+fn opp_edit_of(step: &OppStep) -> impl Fn(&mut Opportunity) + '_ {
+    move |o: &mut Opportunity| match step {
+        OppStep::Add(w, r, p) => {
+            o.players
+                .insert(player_id(*w), player(*r, p.map(|p| PREFERENCES[p])));
+        }
+        OppStep::Remove(w) => {
+            o.players.remove(&player_id(*w));
+        }
+        OppStep::Role(w, r) => {
+            if let Some(p) = o.players.get_mut(&player_id(*w)) {
+                p.role = BuyingRole::ALL[*r % BuyingRole::ALL.len()];
+            }
+        }
+        OppStep::Title(t) => o.title = t.clone(),
+        OppStep::Notes(n) => o.notes.set(n),
+        OppStep::Value(v) => o.value = *v,
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Random edits of an opportunity's key players (a map of maps), title,
+    /// notes and value, on a document where teammates may have left
+    /// conflicts (in a player's role, in the title) before: each made
+    /// through the index (or loaded where it says so) and loaded on a
+    /// copy, with the same values, conflicts included, at every step, and
+    /// the index kept up to date equal to one rebuilt.
+    #[test]
+    fn random_key_player_edits_equal_loaded_edits(
+        start in proptest::collection::vec((0..4usize, 0..6usize), 0..4),
+        conflict_role in proptest::option::of(0..4usize),
+        conflict_title in proptest::bool::ANY,
+        steps in proptest::collection::vec(opp_step(), 1..10),
+    ) {
+        let mut d = AutoCommit::new();
+        doc::init_account(&mut d, &Account::named("Acme")).unwrap();
+        d.commit();
+        let id = RecordId::random();
+        let mut o = Opportunity::new("Deal", None);
+        for (w, r) in &start {
+            o.players.insert(player_id(*w), player(*r, None));
+        }
+        doc::put_record(&mut d, Collection::Opportunities, &id, &o).unwrap();
+        d.commit();
+        // Teammates' concurrent edits, merged: conflicts both copies share.
+        let mut a = d.clone().with_actor(automerge::ActorId::random());
+        let mut b = d.clone().with_actor(automerge::ActorId::random());
+        for (doc, role, title) in [(&mut a, 1, "Deal A"), (&mut b, 2, "Deal B")] {
+            let f = |o: &mut Opportunity| {
+                if let Some(w) = conflict_role
+                    && let Some(p) = o.players.get_mut(&player_id(w))
+                {
+                    p.role = BuyingRole::ALL[role];
+                }
+                if conflict_title {
+                    o.title = title.into();
+                }
+            };
+            loaded_opp_edit(doc, &id, &f);
+        }
+        d.merge(&mut a).unwrap();
+        d.merge(&mut b).unwrap();
+        let mut slow = d.clone();
+        let mut fast = d;
+        let mut index = FieldIndex::build(&mut fast);
+        for step in &steps {
+            let f = opp_edit_of(step);
+            loaded_opp_edit(&mut slow, &id, &f);
+            let old = opp_of(&fast, &id);
+            let edited = edit(&mut index, Collection::Opportunities, &id, &old, |o| {
+                f(o);
+                Ok::<_, ()>(())
+            });
+            match edited {
+                Ok(Edited::Change { change, .. }) => {
+                    let stored = automerge::Change::from_bytes(change.raw_bytes().to_vec()).unwrap();
+                    fast.apply_changes([stored]).unwrap();
+                }
+                Ok(Edited::Unchanged { .. }) => {}
+                Ok(Edited::Unsupported) => {
+                    loaded_opp_edit(&mut fast, &id, &f);
+                    index = FieldIndex::build(&mut fast);
+                }
+                Err(_) => panic!("the edit failed"),
+            }
+            proptest::prop_assert_eq!(opp_dump(&fast, &id), opp_dump(&slow, &id), "{:?}", step);
+            proptest::prop_assert_eq!(opp_of(&fast, &id), opp_of(&slow, &id));
+            proptest::prop_assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut fast)));
+        }
+        let reloaded = AutoCommit::load(&fast.save()).unwrap();
+        proptest::prop_assert_eq!(opp_of(&reloaded, &id), opp_of(&slow, &id));
+    }
+}
