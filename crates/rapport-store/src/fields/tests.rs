@@ -25,6 +25,14 @@ fn account(person: &Person) -> (AutoCommit, RecordId) {
     (d, id)
 }
 
+/// An account document holding Ada with these tags and notes.
+fn ada_with(tags: &[&str], notes: &str) -> (AutoCommit, RecordId) {
+    let mut p = Person::named("Ada");
+    p.tags = tags.iter().map(|t| t.to_string()).collect();
+    p.notes = Notes::new(notes);
+    account(&p)
+}
+
 /// The object of person `id` in `d`.
 fn person_obj(d: &AutoCommit, id: &RecordId) -> automerge::ObjId {
     let (_, people) = d.get(ROOT, "people").unwrap().unwrap();
@@ -319,10 +327,7 @@ fn list_and_text_edits() -> Vec<Edit> {
 
 #[test]
 fn list_and_text_edits_equal_loaded_edits() {
-    let mut p = Person::named("Ada");
-    p.tags = vec!["board".into(), "sponsor".into()];
-    p.notes = Notes::new("met at the fair");
-    let (base, id) = account(&p);
+    let (base, id) = ada_with(&["board", "sponsor"], "met at the fair");
     let then: Edit = Box::new(|p| {
         p.tags.push("later".into());
         p.notes.append("later");
@@ -334,10 +339,7 @@ fn list_and_text_edits_equal_loaded_edits() {
 
 #[test]
 fn elements_put_over_are_named_by_their_insertion() {
-    let mut p = Person::named("Ada");
-    p.tags = vec!["board".into(), "sponsor".into(), "cfo".into()];
-    p.notes = Notes::new("met at the fair");
-    let (mut base, id) = account(&p);
+    let (mut base, id) = ada_with(&["board", "sponsor", "cfo"], "met at the fair");
     let obj = person_obj(&base, &id);
     // As another client writes `doc.tags[0] = ...`: values put over
     // elements, so their values' ids are no longer their own.
@@ -358,9 +360,7 @@ fn elements_put_over_are_named_by_their_insertion() {
 
 #[test]
 fn a_conflict_is_settled_as_a_loaded_edit_settles_it() {
-    let mut p = Person::named("Ada");
-    p.tags = vec!["board".into(), "sponsor".into(), "cfo".into()];
-    let (mut base, id) = account(&p);
+    let (mut base, id) = ada_with(&["board", "sponsor", "cfo"], "");
     let obj = person_obj(&base, &id);
     let (_, tags) = base.get(&obj, "tags").unwrap().unwrap();
     // As another client writes `doc.tags[0] = ...`: a value put over
@@ -504,10 +504,7 @@ proptest::proptest! {
 
 #[test]
 fn a_concurrent_edit_of_the_same_list_merges() {
-    let mut p = Person::named("Ada");
-    p.tags = vec!["board".into()];
-    p.notes = Notes::new("met at the fair");
-    let (base, id) = account(&p);
+    let (base, id) = ada_with(&["board"], "met at the fair");
     let mut teammate = base.clone().with_actor(automerge::ActorId::random());
     loaded_edit(&mut teammate, &id, |p| {
         p.tags.push("sponsor".into());
@@ -535,10 +532,7 @@ fn a_concurrent_edit_of_the_same_list_merges() {
 /// indeed changes more than the field edited.
 #[test]
 fn a_record_held_otherwise_than_written_is_left_to_a_load() {
-    let mut p = Person::named("Ada");
-    p.tags = vec!["board".into()];
-    p.notes = Notes::new("met at the fair");
-    let (base, id) = account(&p);
+    let (base, id) = ada_with(&["board"], "met at the fair");
     type Raw = Box<dyn Fn(&mut AutoCommit, &automerge::ObjId)>;
     let oddities: Vec<(&str, Raw)> = vec![
         (
