@@ -756,6 +756,23 @@ fn scalar_kind(value: &automerge::ScalarValue) -> u8 {
     }
 }
 
+/// [`scalar_kind`] of a value read in place (no copy of its text).
+fn scalar_ref_kind(value: &automerge::ScalarValueRef<'_>) -> u8 {
+    use automerge::ScalarValueRef as S;
+    match value {
+        S::Bytes(_) => 1,
+        S::Str(_) => 2,
+        S::Int(_) => 3,
+        S::Uint(_) => 4,
+        S::F64(_) => 5,
+        S::Counter(_) => 6,
+        S::Timestamp(_) => 7,
+        S::Boolean(_) => 8,
+        S::Unknown { .. } => 9,
+        S::Null => 10,
+    }
+}
+
 /// How deep nested maps are indexed (a record's map of maps, such as an
 /// opportunity's players, is 1).
 const MAX_DEPTH: usize = 3;
@@ -812,8 +829,8 @@ impl Tables<'_> {
             let scalar = values.iter().all(|(_, s)| *s);
             let ops: Option<Vec<OpRef>> = values.iter().map(|(id, _)| self.op_ref(id)).collect();
             let Some(ops) = ops else { continue };
-            let kind = match (&values[..], field.value.clone().into_value()) {
-                ([_], Value::Scalar(v)) => scalar_kind(&v),
+            let kind = match (&values[..], &field.value) {
+                ([_], automerge::ValueRef::Scalar(v)) => scalar_ref_kind(v),
                 _ => 0,
             };
             let (mut nested, mut text) = (None, false);

@@ -97,13 +97,38 @@ fn all_values(d: &AutoCommit, id: &RecordId) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// A field: its value operations, whether scalar, and its elements
-/// (id, value operations).
-type Field = (Vec<String>, bool, Option<Vec<(String, Vec<String>)>>);
+/// A field spelled out: its key, value operations, whether scalar or
+/// text, its scalar's type, its elements (id, value operations) and its
+/// fields, the same way, by key.
+fn slot_text(index: &FieldIndex, s: &super::Slot) -> String {
+    let op = |o: &super::OpRef| format!("{}", index.opid(*o).unwrap());
+    let mut ops: Vec<String> = s.ops.iter().map(op).collect();
+    ops.sort();
+    let elems = s.elems().map(|elems| {
+        elems
+            .iter()
+            .map(|e| {
+                let mut values: Vec<String> = e.current().iter().map(op).collect();
+                values.sort();
+                (op(&e.id), values)
+            })
+            .collect::<Vec<_>>()
+    });
+    let children = s.children().map(|children| {
+        let mut all: Vec<String> = children.iter().map(|c| slot_text(index, c)).collect();
+        all.sort();
+        all
+    });
+    format!(
+        "{} ops={ops:?} scalar={} text={} kind={} elems={elems:?} fields={children:?}",
+        index.keys[s.key as usize], s.scalar, s.text, s.kind
+    )
+}
+
 type Resolved = (
     Vec<automerge::ChangeHash>,
     u64,
-    Vec<BTreeMap<RecordId, (String, BTreeMap<String, Field>)>>,
+    Vec<BTreeMap<RecordId, (String, Vec<String>)>>,
 );
 
 /// The index with actors and keys spelled out, to compare indexes
@@ -119,26 +144,9 @@ fn resolved(index: &FieldIndex) -> Resolved {
             records
                 .iter()
                 .map(|(id, r)| {
-                    let fields = r
-                        .fields
-                        .iter()
-                        .map(|s| {
-                            let mut ops: Vec<String> = s.ops.iter().map(op).collect();
-                            ops.sort();
-                            let elems = s.elems().map(|elems| {
-                                elems
-                                    .iter()
-                                    .map(|e| {
-                                        let mut values: Vec<String> =
-                                            e.current().iter().map(op).collect();
-                                        values.sort();
-                                        (op(&e.id), values)
-                                    })
-                                    .collect()
-                            });
-                            (index.keys[s.key as usize].clone(), (ops, s.scalar, elems))
-                        })
-                        .collect();
+                    let mut fields: Vec<String> =
+                        r.fields.iter().map(|s| slot_text(index, s)).collect();
+                    fields.sort();
                     (id.clone(), (op(&r.obj), fields))
                 })
                 .collect()
