@@ -3,15 +3,18 @@
 //! use.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash};
 use autosurgeon::{Hydrate, Reconcile};
 use rapport_core::analysis::agenda::{self, AgendaItem, Window};
 use rapport_core::doc::{self, Collection, DocData, Parts, Problem, Record};
-use rapport_core::model::{Account, AccountEntry, Activity, Owner};
+use rapport_core::model::{
+    Account, AccountEntry, Activity, Opportunity, Owner, Partnership, Person, PlanItem,
+    Relationship,
+};
 use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
 use rapport_store::fields::{self, EditError, Edited, FieldIndex};
@@ -24,6 +27,26 @@ use serde::de::DeserializeOwned;
 
 use crate::ctx::{Config, Ctx};
 use crate::error::user_hint;
+
+/// Adds records `ids` of `base` (`T`s) to `data`, where none of them is there
+/// already and each decodes; `false` (and `records` as it may be) if not.
+fn add_new<T: Record + DeserializeOwned>(
+    base: &AutoCommit,
+    data: &mut DocData,
+    ids: &[RecordId],
+) -> bool {
+    let records = T::all_mut(data);
+    if ids.iter().any(|id| records.contains_key(id)) {
+        return false;
+    }
+    match doc::read_records(base, T::COLLECTION, ids) {
+        Some(found) => {
+            records.extend(found);
+            true
+        }
+        None => false,
+    }
+}
 
 /// A decoded document and its id.
 pub struct Doc {
@@ -816,6 +839,113 @@ impl<'a> Workspace<'a> {
             whole,
             chunks: all,
         }))
+    }
+
+    /// Writes `changes` (a teammate's, received by sync, in causal order)
+    /// into document `id` without loading it, where they only add records
+    /// (see [`rapport_store::receive`]): the changes are stored as they
+    /// came, one chunk each, and the view and the field index brought up
+    /// to date with the new records, decoded on the document's first
+    /// change alone. `judged` are the chunk names the sync was asked on
+    /// (the document must still have exactly those), `known` changes the
+    /// document holds for sure (the heads of its last sync and ours):
+    /// every change must depend only on those, on the first change, on
+    /// changes of the document's incremental chunks or on each other, so
+    /// nothing it needs is missing. Returns the document's chunks now, or
+    /// `None` where that cannot be done: nothing was written, and the
+    /// caller syncs the document loaded.
+    pub fn receive_unloaded(
+        &self,
+        id: DocId,
+        judged: &[String],
+        known: &HashSet<ChangeHash>,
+        changes: &[automerge::Change],
+    ) -> anyhow::Result<Option<Vec<ChunkKey>>> {
+        if self.loaded.borrow().contains_key(&id) {
+            return Ok(None);
+        }
+        let chunks = self.store.list_chunks(&id)?;
+        if crate::remotes::chunk_names(&chunks) != judged || self.store.wants_compaction(&chunks) {
+            return Ok(None);
+        }
+        let Some(whole) = self.views.read_whole(&id, &chunks) else {
+            return Ok(None);
+        };
+        if whole.schema() > doc::SCHEMA_VERSION {
+            return Ok(None);
+        }
+        let Some(mut base) = whole
+            .genesis()
+            .and_then(|g| AutoCommit::load(g).ok())
+            .filter(doc::has_collections)
+        else {
+            return Ok(None);
+        };
+        let mut held: HashSet<ChangeHash> = known.clone();
+        held.extend(base.get_heads());
+        held.extend(
+            chunks
+                .iter()
+                .filter(|c| c.kind == rapport_store::ChunkKind::Incremental)
+                .filter_map(|c| c.name.parse::<ChangeHash>().ok()),
+        );
+        for change in changes {
+            if !change.deps().iter().all(|d| held.contains(d)) {
+                return Ok(None);
+            }
+            held.insert(change.hash());
+        }
+        let Some(added) = rapport_store::receive::rebase_additions(&mut base, changes) else {
+            return Ok(None);
+        };
+        let Some(mut data) = whole.without_activities() else {
+            return Ok(None);
+        };
+        let mut activities = Vec::new();
+        for collection in Collection::SHARED {
+            let ids: Vec<RecordId> = added
+                .iter()
+                .filter(|a| a.collection == *collection)
+                .map(|a| a.id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let fits = match collection {
+                Collection::Activities => match whole.holds_activity(&ids) {
+                    Some(false) => doc::read_records(&base, *collection, &ids)
+                        .map(|records| activities = records)
+                        .is_some(),
+                    _ => false,
+                },
+                Collection::People => add_new::<Person>(&base, &mut data, &ids),
+                Collection::Relationships => add_new::<Relationship>(&base, &mut data, &ids),
+                Collection::Opportunities => add_new::<Opportunity>(&base, &mut data, &ids),
+                Collection::Plan => add_new::<PlanItem>(&base, &mut data, &ids),
+                Collection::Partnerships => add_new::<Partnership>(&base, &mut data, &ids),
+                Collection::PrivateNotes | Collection::Accounts => false,
+            };
+            if !fits {
+                return Ok(None);
+            }
+        }
+        // The changes are the commit point; the view and the index are
+        // caches, valid only for exactly these chunks.
+        let mut now = chunks.clone();
+        for change in changes {
+            let before = now.clone();
+            now.push(self.store.put_change(&id, change)?);
+            if let Some(written) =
+                self.views
+                    .append_fields(&id, &before, &now, base.document(), change)
+            {
+                self.saved(id, written);
+            }
+        }
+        if let Some(written) = whole.add_records(&self.views, &id, &now, data, &activities) {
+            self.saved(id, written);
+        }
+        Ok(Some(now))
     }
 
     /// Warns when a view could not be saved (only a cache: the next read

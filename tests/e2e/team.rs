@@ -346,15 +346,146 @@ fn three_teammates_converge(order: &[usize]) {
     let views: Vec<Value> = team.iter().map(everything).collect();
     assert_eq!(views[0], views[1], "sam and jo differ after the last sync");
     assert_eq!(views[1], views[2], "jo and kim differ after the last sync");
-    // Both edit: sam's change goes with his check, which finds jo's change
-    // on the relay, so the account is loaded; his change still counts as
-    // sent.
+    // Both add: sam's change goes with his check, whose answer brings jo's
+    // new person, written without loading the account.
     jo.ok(&["person", "add", "Jo Late", "--account", "Hub"]);
     jo.ok(&["sync"]);
     sam.ok(&["person", "add", "Sam Late", "--account", "Hub"]);
     let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(out["documents"][0]["loaded"], false, "{out}");
+    assert_eq!((&out["sent"], &out["received"]), (&json!(1), &json!(1)));
+    // Both edit: jo's edit of a person is not a new record, so sam's
+    // check, which finds it, loads the account; his change still counts
+    // as sent.
+    jo.ok(&["person", "edit", "Jo Late", "--title", "COO"]);
+    jo.ok(&["sync"]);
+    sam.ok(&["person", "edit", "Sam Late", "--title", "CFO"]);
+    let out = sam.ok(&["sync", "--json"]).json();
     assert_eq!(out["documents"][0]["loaded"], true, "{out}");
     assert_eq!((&out["sent"], &out["received"]), (&json!(1), &json!(1)));
+    for t in [jo, kim] {
+        t.ok(&["sync"]);
+    }
+    let views: Vec<Value> = team.iter().map(everything).collect();
+    assert_eq!(views[0], views[1], "sam and jo differ at the end");
+    assert_eq!(views[1], views[2], "jo and kim differ at the end");
+}
+
+/// A teammate's new records (a person with tags and notes, an activity, a
+/// relationship, a plan item, an opportunity) arrive without loading the
+/// account: sam's sync succeeds with every chunk of his store unreadable
+/// (nothing reads them: the records are decoded on the account's first
+/// change, kept in the view), and what he then sees is what a fresh load
+/// (views deleted) shows and what jo sees. The next sync settles with
+/// nothing to do, and the next edit goes through the field index. A
+/// teammate's edit of a record still loads.
+#[test]
+fn a_teammates_new_records_arrive_without_loading_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_relay, _tokens, sam, jo) = sam_and_jo_sharing_hub(dir.path());
+    sam.ok(&["person", "add", "Ana Silva", "--account", "Hub"]);
+    sam.ok(&["sync"]);
+    jo.ok(&["sync"]);
+    jo.ok(&[
+        "person",
+        "add",
+        "Bo Chen",
+        "--account",
+        "Hub",
+        "--title",
+        "CFO",
+        "--tag",
+        "board",
+        "--notes",
+        "Met at the fair, café 🎉",
+    ]);
+    jo.ok(&[
+        "log",
+        "add",
+        "Ana Silva",
+        "--kind",
+        "meeting",
+        "--notes",
+        "Jo met Ana",
+    ]);
+    jo.ok(&["rel", "add", "Ana Silva", "--level", "credible-source"]);
+    jo.ok(&[
+        "plan",
+        "add",
+        "Ana Silva",
+        "Send the benchmark",
+        "--due",
+        "2026-12-01",
+    ]);
+    jo.ok(&["opp", "add", "Renewal", "--account", "Hub"]);
+    let out = jo.ok(&["sync", "--json"]).json();
+    assert_eq!(out["sent"], 5, "{out}");
+
+    sam.ok(&["person", "list"]);
+    let chunks = sam.chunk_files();
+    let saved: Vec<Vec<u8>> = chunks.iter().map(|c| std::fs::read(c).unwrap()).collect();
+    for c in &chunks {
+        std::fs::write(c, b"not an automerge chunk").unwrap();
+    }
+    let out = sam.ok(&["sync", "--json"]).json();
+    let hub = &out["documents"][0];
+    assert_eq!(
+        (&hub["outcome"], &hub["loaded"], &hub["received"]),
+        (&json!("synced"), &json!(false), &json!(5)),
+        "{out}"
+    );
+    // What he sees before the chunks are readable again: the view.
+    let people = sam
+        .ok(&["person", "list", "--account", "Hub", "--json"])
+        .json();
+    assert_eq!(sorted_names(&people), ["Ana Silva", "Bo Chen"]);
+    for (c, bytes) in chunks.iter().zip(&saved) {
+        std::fs::write(c, bytes).unwrap();
+    }
+    let warm = everything(&sam);
+    std::fs::remove_dir_all(sam.path().join("views")).unwrap();
+    assert_eq!(warm, everything(&sam), "the view is what a load shows");
+    assert_eq!(warm, everything(&jo), "sam sees what jo sees");
+    let bo = sam.ok(&["person", "show", "Bo Chen", "--json"]).json();
+    assert_eq!(bo["person"]["notes"], "Met at the fair, café 🎉", "{bo}");
+    assert!(
+        sam.ok(&["opp", "list", "--json"])
+            .stdout
+            .contains("Renewal"),
+        "the opportunity arrived"
+    );
+    let check = sam.ok(&["doctor", "--json"]).json();
+    assert_eq!(check["findings"], json!([]), "{check}");
+
+    // Received again unloaded, then edited through the field index: the
+    // index was kept up to date with the new records.
+    jo.ok(&["person", "add", "Cy Diaz", "--account", "Hub"]);
+    jo.ok(&["sync"]);
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(out["documents"][0]["loaded"], false, "{out}");
+    sam.ok(&["person", "edit", "Cy Diaz", "--title", "VP"]);
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(
+        (&out["sent"], &out["received"]),
+        (&json!(1), &json!(0)),
+        "{out}"
+    );
+    assert_eq!(out["documents"][0]["loaded"], false, "{out}");
+    let out = jo.ok(&["sync", "--json"]).json();
+    assert_eq!(out["received"], 1, "{out}");
+    let cy = jo.ok(&["person", "show", "Cy Diaz", "--json"]).json();
+    assert_eq!(cy["person"]["title"], "VP", "{cy}");
+
+    // An edit of a record that was there: loaded.
+    jo.ok(&["person", "edit", "Ana Silva", "--title", "CTO"]);
+    jo.ok(&["sync"]);
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(
+        (&out["documents"][0]["loaded"], &out["received"]),
+        (&json!(true), &json!(1)),
+        "{out}"
+    );
+    assert_eq!(everything(&sam), everything(&jo));
 }
 
 #[test]

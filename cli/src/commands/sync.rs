@@ -9,7 +9,7 @@ use rapport_core::doc::{self, Collection, DocKind, Parts};
 use rapport_core::model::AccountEntry;
 use rapport_core::{DocId, RecordId};
 use rapport_store::{ChunkKey, StoreError};
-use rapport_sync::{DocSync, Outcome, Probe, SyncError, Timeouts};
+use rapport_sync::{DocSync, Outcome, Probe, ProbeAnswer, SyncError, Timeouts};
 use serde::Serialize;
 
 use crate::ctx::Ctx;
@@ -309,33 +309,52 @@ fn run_sync(
     }
     if !probes.is_empty() {
         let peer = format!("{}-{}", ws.me.handle, RecordId::random());
-        let equal = rapport_sync::probe_blocking(&remote, &peer, &probes, Timeouts::default())
+        let answers = rapport_sync::probe_blocking(&remote, &peer, &probes, Timeouts::default())
             .map_err(|e| sync_error(e, name, entry))?;
-        for ((probe, chunks), equal) in probes.into_iter().zip(compared).zip(equal) {
-            if !equal {
-                pushed.insert(probe.id.to_url(), probe.changes.len());
-                full.push(probe.id);
-                continue;
-            }
+        for ((probe, chunks), said) in probes.into_iter().zip(compared).zip(answers) {
+            // The relay's heads, which are now ours too, and the chunks the
+            // document is made of: those judged on before asking (one
+            // listed now could hold an edit made meanwhile, which the relay
+            // does not have), and what the relay sent (a teammate's
+            // changes), written without loading the document where they
+            // only add records.
+            let (heads, received, chunks) = match said {
+                ProbeAnswer::Equal => (probe.heads.clone(), 0, chunks),
+                ProbeAnswer::Received { changes, heads } => {
+                    let known: HashSet<ChangeHash> =
+                        probe.last.iter().chain(&probe.heads).copied().collect();
+                    match ws.receive_unloaded(probe.id, &chunks, &known, &changes)? {
+                        Some(now) => (heads, changes.len(), chunk_names(&now)),
+                        None => {
+                            pushed.insert(probe.id.to_url(), probe.changes.len());
+                            full.push(probe.id);
+                            continue;
+                        }
+                    }
+                }
+                ProbeAnswer::Full => {
+                    pushed.insert(probe.id.to_url(), probe.changes.len());
+                    full.push(probe.id);
+                    continue;
+                }
+            };
             let line = DocLine {
                 id: probe.id.to_url(),
                 name: label_of(ws, probe.id),
                 outcome: Outcome::Synced,
                 sent: probe.changes.len(),
-                received: 0,
+                received,
                 new: false,
                 loaded: false,
                 reason: None,
             };
             if ctx.out.shows_progress() {
                 ctx.out.progress(format!(
-                    "  {:<12} {}  (sent {}, received 0)",
-                    "synced", line.name, line.sent
+                    "  {:<12} {}  (sent {}, received {})",
+                    "synced", line.name, line.sent, line.received
                 ));
             }
-            // The list judged on before asking: one listed now could hold
-            // an edit made meanwhile, which the relay does not have.
-            let heads: Vec<String> = probe.heads.iter().map(ToString::to_string).collect();
+            let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
             state.remember(name, &line.id, &heads, &now, chunks);
             lines.push(line);
         }

@@ -461,6 +461,35 @@ where
     out
 }
 
+/// Records `ids` of `collection`, decoded as [`read_collection`] decodes
+/// them; `None` if one of them is not there as exactly one map (missing,
+/// in conflict, a plain value) or does not decode.
+pub fn read_records<D, T>(
+    doc: &D,
+    collection: Collection,
+    ids: &[RecordId],
+) -> Option<Vec<(RecordId, T)>>
+where
+    D: automerge::ReadDoc,
+    T: serde::de::DeserializeOwned,
+{
+    let obj = match doc.get(&ROOT, collection.key()) {
+        Ok(Some((Value::Object(ObjType::Map), id))) => id,
+        _ => return None,
+    };
+    ids.iter()
+        .map(|id| {
+            let values = doc.get_all(&obj, id.as_str()).ok()?;
+            let [(Value::Object(ObjType::Map), record)] = values.as_slice() else {
+                return None;
+            };
+            let value = doc.hydrate(record, None).ok()?;
+            let record = serde_json::from_value::<T>(crate::decode::to_json(&value)).ok()?;
+            Some((id.clone(), record))
+        })
+        .collect()
+}
+
 /// Records that display but could not be edited: every record of every
 /// collection is hydrated as an edit would (for `rapport doctor`).
 pub fn check_editable<D: ReadDoc + automerge::ReadDoc>(doc: &D) -> Vec<Problem> {

@@ -11,6 +11,7 @@ mod backend;
 mod conformance;
 mod error;
 pub mod fields;
+pub mod receive;
 mod store;
 mod view;
 

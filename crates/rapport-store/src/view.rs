@@ -174,11 +174,7 @@ impl Whole {
 
     /// Saves the view with one activity added, for `chunks` (those it was
     /// read for and the change that added the activity), without decoding
-    /// the activity log: the activity is appended to its section's bytes
-    /// (readers collect a collection's pairs into a map, so their order
-    /// does not matter), the last contacts are updated with it, and the
-    /// agenda entries are computed again from the other parts. The result
-    /// reads the same as [`Views::write`] of the whole data would. `None`
+    /// the activity log: see [`add_records`](Self::add_records). `None`
     /// (nothing written) if the view does not decode: it is then stale for
     /// `chunks`, and the next read rebuilds it.
     pub fn add_activity(
@@ -189,24 +185,61 @@ impl Whole {
         record: &RecordId,
         activity: &Activity,
     ) -> Option<std::io::Result<()>> {
-        let parts = Parts {
-            activities: false,
-            ..Parts::ALL
-        };
-        let mut data = self.prefix.data(parts, None)?;
+        let data = self.without_activities()?;
+        self.add_records(
+            views,
+            id,
+            chunks,
+            data,
+            &[(record.clone(), activity.clone())],
+        )
+    }
+
+    /// Saves the view for `chunks` with `data` (every part but the
+    /// activity log, as [`without_activities`](Self::without_activities)
+    /// gives it, with any new records of other collections added) and
+    /// `activities` added to the log, without decoding the log: they are
+    /// appended to its section's bytes (readers collect a collection's
+    /// pairs into a map, so their order does not matter; the caller makes
+    /// sure their ids are new, see [`holds_activity`](Self::holds_activity)),
+    /// the last contacts are updated with them, and the agenda entries are
+    /// computed again from the other parts. The result reads the same as
+    /// [`Views::write`] of the whole data would. `None` (nothing written)
+    /// if the view does not decode.
+    pub fn add_records(
+        self,
+        views: &Views,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        mut data: DocData,
+        activities: &[(RecordId, Activity)],
+    ) -> Option<std::io::Result<()>> {
         let mut contacts = data.contacts.take()?;
-        contacts.add(activity);
+        for (_, activity) in activities {
+            contacts.add(activity);
+        }
         data.contacts = Some(contacts);
         let log = self.prefix.section(Section::Activities)?;
         let (count, pairs): (u64, &[u8]) = postcard::take_from_bytes(log).ok()?;
-        let count = count.checked_add(1)?;
+        let count = count.checked_add(activities.len() as u64)?;
         let write = || {
-            let mut activities = encode(&count)?;
-            activities.extend_from_slice(pairs);
-            activities.extend(encode(&(record, activity))?);
-            self.write_over(views, id, chunks, &data, Some(activities))
+            let mut log = encode(&count)?;
+            log.extend_from_slice(pairs);
+            for pair in activities {
+                log.extend(encode(&(&pair.0, &pair.1))?);
+            }
+            self.write_over(views, id, chunks, &data, Some(log))
         };
         Some(write())
+    }
+
+    /// Whether the activity log holds one of `ids` (`None`: it does not
+    /// decode). Each activity is read in place, none decoded.
+    pub fn holds_activity(&self, ids: &[RecordId]) -> Option<bool> {
+        let found = self
+            .prefix
+            .activities_where(|id, _| ids.iter().any(|i| i.as_str() == id))?;
+        Some(!found.is_empty())
     }
 
     /// Every part but the activity log, decoded: what an edit of other
@@ -387,11 +420,20 @@ impl Prefix {
     /// The activities that involve `person`: each is read in place and
     /// tested, and only those kept are copied out.
     fn activities_of(&self, person: &RecordId) -> Option<BTreeMap<RecordId, Activity>> {
+        let pairs = self.activities_where(|_, a| a.involves(person))?;
+        Some(pairs.into_iter().collect())
+    }
+
+    /// The activities of the log that `keep` keeps, each read in place.
+    fn activities_where(
+        &self,
+        keep: impl Fn(&str, &ActivityRef<'_>) -> bool,
+    ) -> Option<Vec<(RecordId, Activity)>> {
         let bytes = self.section(Section::Activities)?;
         let mut de = postcard::Deserializer::from_bytes(bytes);
-        let pairs = Involving(person).deserialize(&mut de).ok()?;
+        let pairs = Kept(keep).deserialize(&mut de).ok()?;
         match de.finalize() {
-            Ok([]) => Some(pairs.into_iter().collect()),
+            Ok([]) => Some(pairs),
             _ => None,
         }
     }
@@ -453,10 +495,11 @@ impl Prefix {
 }
 
 /// An activity log written as a map, decoded as the list of its pairs,
-/// keeping only the activities that involve one person.
-struct Involving<'p>(&'p RecordId);
+/// keeping only those `keep` says (each read in place first, and copied
+/// out only if kept).
+struct Kept<F>(F);
 
-impl<'de> DeserializeSeed<'de> for Involving<'_> {
+impl<'de, F: Fn(&str, &ActivityRef<'_>) -> bool> DeserializeSeed<'de> for Kept<F> {
     type Value = Vec<(RecordId, Activity)>;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
@@ -464,7 +507,7 @@ impl<'de> DeserializeSeed<'de> for Involving<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Involving<'_> {
+impl<'de, F: Fn(&str, &ActivityRef<'_>) -> bool> Visitor<'de> for Kept<F> {
     type Value = Vec<(RecordId, Activity)>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -474,7 +517,7 @@ impl<'de> Visitor<'de> for Involving<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut kept = Vec::new();
         while let Some((id, activity)) = seq.next_element::<(&str, ActivityRef<'_>)>()? {
-            if activity.involves(self.0) {
+            if (self.0)(id, &activity) {
                 kept.push((RecordId::from(id.to_string()), activity.into()));
             }
         }

@@ -13,7 +13,7 @@ pub mod http;
 pub mod session;
 pub mod wire;
 
-pub use session::{DocReport, DocSync, Outcome, Probe, Timeouts};
+pub use session::{DocReport, DocSync, Outcome, Probe, ProbeAnswer, Timeouts};
 
 /// A relay and the member's credentials for one team.
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ pub fn probe_blocking(
     peer: &str,
     docs: &[session::Probe],
     timeouts: Timeouts,
-) -> Result<Vec<bool>, SyncError> {
+) -> Result<Vec<session::ProbeAnswer>, SyncError> {
     block_on(remote, session::probe(remote, peer, docs, timeouts))
 }
 

@@ -418,25 +418,17 @@ fn in_causal_order(mut changes: Vec<automerge::Change>) -> Vec<automerge::Change
 /// that we hold everything of `last` (the last sync's shared heads) and
 /// only `changes` besides (the bloom filter), and those changes. Without
 /// changes this is exactly the message automerge sends first from a sync
-/// state persisted at the last sync; with them, that message plus the
-/// changes, as automerge sends them once it knows the relay lacks them
-/// (tests check both against automerge's own messages).
+/// state persisted at the last sync, as a peer that does not take
+/// version 2 messages sends it (no flags); with them, that message plus
+/// the changes, as automerge sends them once it knows the relay lacks
+/// them (tests check both against automerge's own messages).
+///
+/// Version 1, because automerge answers a version 2 peer that lacks over
+/// a third of a document's changes with the whole document in one chunk,
+/// which this side could not take without loading its own copy; in
+/// version 1 it sends the changes one by one ([`ProbeAnswer::Received`]).
+/// The relay still marks its own messages (read-only, for one).
 pub fn probe_message(probe: &Probe) -> Vec<u8> {
-    probe_message_like(&first_message_template(), probe)
-}
-
-/// A first message of automerge's, for its flags and version.
-fn first_message_template() -> Option<sync::Message> {
-    AutoCommit::new()
-        .sync()
-        .generate_sync_message(&mut sync::State::new())
-}
-
-fn probe_message_like(template: &Option<sync::Message>, probe: &Probe) -> Vec<u8> {
-    let (flags, version) = match template {
-        Some(t) => (t.flags, t.version.clone()),
-        None => (None, sync::MessageVersion::V1),
-    };
     let hashes: Vec<ChangeHash> = probe.changes.iter().map(automerge::Change::hash).collect();
     let changes: Vec<Vec<u8>> = probe
         .changes
@@ -451,32 +443,51 @@ fn probe_message_like(template: &Option<sync::Message>, probe: &Probe) -> Vec<u8
             bloom: sync::BloomFilter::from_hashes(hashes.iter()),
         }],
         changes: sync::ChunkList::from(changes),
-        flags,
-        version,
+        flags: None,
+        version: sync::MessageVersion::V1,
     }
     .encode()
+}
+
+/// What the relay's answer to a [`probe`] says about one document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeAnswer {
+    /// The relay has our heads and nothing for us: both sides are equal.
+    Equal,
+    /// The relay took our changes and sent these (in causal order), and
+    /// its heads are those we have once they are applied: with them, both
+    /// sides are equal. Nothing was applied here; the caller checks that
+    /// it holds every change they depend on before it writes them, or
+    /// takes the full sync.
+    Received {
+        changes: Vec<automerge::Change>,
+        /// The relay's heads (sorted): ours once `changes` are applied.
+        heads: Vec<ChangeHash>,
+    },
+    /// Anything else: the document needs the full [`run`], loaded.
+    Full,
 }
 
 /// Syncs documents without loading them, when the caller knows (from the
 /// document's chunk files) that both sides held exactly `last` at the last
 /// sync and this side added only `changes` since. One message per document
-/// over one connection: our heads and our new changes. `true` where the
-/// relay then answers with our heads and no changes: both sides are equal,
-/// nothing to receive. Anything else (changes for us, other heads, no
-/// answer within [`PROBE_WAIT`], the relay read-only for us or not having
-/// the document, a connection lost or a protocol error after the
-/// handshake) is `false`: that document needs a full [`run`] with the
-/// document loaded, which reports any real problem (the changes sent here
-/// are then already on the relay, or sent again). Nothing is applied on
-/// this side. An error means the relay could not be reached at all, as
-/// for [`run`].
+/// over one connection: our heads and our new changes. The relay's answer
+/// per document ([`ProbeAnswer`]): our heads and no changes (equal), or
+/// the changes we lack with the heads they lead to (received, for the
+/// caller to write), or anything else (other heads, no answer within
+/// [`PROBE_WAIT`], the relay read-only for us or not having the document,
+/// a connection lost or a protocol error after the handshake): that
+/// document needs a full [`run`] with the document loaded, which reports
+/// any real problem (the changes sent here are then already on the relay,
+/// or sent again). Nothing is applied on this side. An error means the
+/// relay could not be reached at all, as for [`run`].
 pub async fn probe(
     remote: &Remote,
     peer: &str,
     docs: &[Probe],
     timeouts: Timeouts,
-) -> Result<Vec<bool>, SyncError> {
-    let mut answers: Vec<Option<bool>> = vec![None; docs.len()];
+) -> Result<Vec<ProbeAnswer>, SyncError> {
+    let mut answers: Vec<Option<ProbeAnswer>> = vec![None; docs.len()];
     if docs.is_empty() {
         return Ok(Vec::new());
     }
@@ -486,39 +497,97 @@ pub async fn probe(
     // full sync.
     let _ = ask(&mut ws, peer, &relay, docs, timeouts, &mut answers).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
-    Ok(answers.into_iter().map(|a| a == Some(true)).collect())
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or(ProbeAnswer::Full))
+        .collect())
 }
 
 /// How long [`probe`] waits for answers: a relay loading a big document
 /// takes seconds, and a document that misses it only takes the full path.
 pub const PROBE_WAIT: Duration = Duration::from_secs(10);
 
-/// What a relay's message about a probed document says.
-fn answer(probe: &Probe, data: &[u8]) -> Option<bool> {
+/// What a relay's message about a probed document says; `None`: wait for
+/// its next one.
+fn answer(probe: &Probe, data: &[u8]) -> Option<ProbeAnswer> {
     let Ok(m) = sync::Message::decode(data) else {
-        return Some(false);
+        return Some(ProbeAnswer::Full);
     };
     // A relay read-only for us does not take our changes (but a read-only
     // member with none to send is as settled as anyone).
     let read_only = m
         .flags
         .is_some_and(|f| f.contains(sync::MessageFlags::READ_ONLY));
-    if !m.changes.is_empty() || (read_only && !probe.changes.is_empty()) {
-        return Some(false);
+    if read_only && !probe.changes.is_empty() {
+        return Some(ProbeAnswer::Full);
     }
     let mut theirs = m.heads;
     theirs.sort();
-    if theirs == probe.heads {
-        return Some(true);
+    if !m.changes.is_empty() {
+        return Some(received(probe, m.changes.iter(), theirs));
     }
-    let mut last = probe.last.clone();
-    last.sort();
-    // The relay spoke before taking our changes (it offers a document to
-    // the member who registered it on connecting): wait for its answer.
-    if theirs == last && !probe.changes.is_empty() {
+    if theirs == probe.heads {
+        return Some(ProbeAnswer::Equal);
+    }
+    // The relay spoke before it heard us (it offers a document to the
+    // member who registered it on connecting): wait for its answer. Its
+    // answer names the heads it shares with us (ours, which it has) as the
+    // last sync of its `have`; a message before ours names none, and one
+    // that needs something from us is no first word.
+    let heard_us = m.have.iter().any(|h| !h.last_sync.is_empty());
+    if !heard_us && m.need.is_empty() {
         return None;
     }
-    Some(false)
+    Some(ProbeAnswer::Full)
+}
+
+/// The changes a relay sent in answer to `probe`, if they are whole
+/// changes, new to us, and lead exactly to the relay's heads `theirs`
+/// (sorted) from ours: automerge sends every change a peer lacks in one
+/// message once it knows what the peer has, so anything short of that
+/// (a bloom filter's false positive left one out) takes the full sync.
+fn received<'a>(
+    probe: &Probe,
+    bytes: impl Iterator<Item = &'a [u8]>,
+    theirs: Vec<ChangeHash>,
+) -> ProbeAnswer {
+    let Ok(changes) = bytes
+        .map(|b| automerge::Change::from_bytes(b.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return ProbeAnswer::Full;
+    };
+    let new: HashSet<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
+    let ours: HashSet<ChangeHash> = probe
+        .heads
+        .iter()
+        .chain(&probe.last)
+        .copied()
+        .chain(probe.changes.iter().map(automerge::Change::hash))
+        .collect();
+    if new.len() != changes.len() || new.iter().any(|h| ours.contains(h)) {
+        return ProbeAnswer::Full;
+    }
+    let superseded: HashSet<ChangeHash> = changes
+        .iter()
+        .flat_map(|c| c.deps().iter().copied())
+        .collect();
+    let mut heads: Vec<ChangeHash> = probe
+        .heads
+        .iter()
+        .copied()
+        .chain(new.iter().copied())
+        .filter(|h| !superseded.contains(h))
+        .collect();
+    heads.sort();
+    heads.dedup();
+    if heads != theirs {
+        return ProbeAnswer::Full;
+    }
+    ProbeAnswer::Received {
+        changes: in_causal_order(changes),
+        heads,
+    }
 }
 
 async fn ask(
@@ -527,16 +596,15 @@ async fn ask(
     relay: &str,
     docs: &[Probe],
     timeouts: Timeouts,
-    answers: &mut [Option<bool>],
+    answers: &mut [Option<ProbeAnswer>],
 ) -> Result<(), Cut> {
     let index: HashMap<String, usize> = docs
         .iter()
         .enumerate()
         .map(|(i, p)| (p.id.to_bs58(), i))
         .collect();
-    let template = first_message_template();
     for probe in docs {
-        let message = probe_message_like(&template, probe);
+        let message = probe_message(probe);
         send(
             ws,
             wire::sync(peer, relay, &probe.id.to_bs58(), message, false),
@@ -546,7 +614,7 @@ async fn ask(
     let mut pending = answers.iter().filter(|a| a.is_none()).count();
     while pending > 0 {
         let frame = next_frame(ws, timeouts.idle.min(PROBE_WAIT)).await?;
-        let (doc, equal) = match wire::decode(&frame)? {
+        let (doc, said) = match wire::decode(&frame)? {
             wire::Incoming::Sync { doc, data, request } => {
                 let Some(&i) = index.get(&doc) else {
                     if request {
@@ -555,12 +623,12 @@ async fn ask(
                     continue;
                 };
                 match answer(&docs[i], &data) {
-                    Some(equal) => (i, equal),
+                    Some(said) => (i, said),
                     None => continue,
                 }
             }
             wire::Incoming::Unavailable { doc } => match index.get(&doc) {
-                Some(&i) => (i, false),
+                Some(&i) => (i, ProbeAnswer::Full),
                 None => continue,
             },
             wire::Incoming::Error { message } => {
@@ -569,7 +637,7 @@ async fn ask(
             wire::Incoming::Peer { .. } | wire::Incoming::Other => continue,
         };
         if answers[doc].is_none() {
-            answers[doc] = Some(equal);
+            answers[doc] = Some(said);
             pending -= 1;
         }
     }
@@ -706,6 +774,14 @@ mod tests {
         doc.sync().generate_sync_message(state).unwrap()
     }
 
+    /// `m` as a peer that does not take version 2 messages sends it.
+    fn as_version_1(mut m: sync::Message) -> sync::Message {
+        assert!(m.flags.is_some(), "automerge 0.12 sends flags");
+        m.flags = None;
+        m.version = sync::MessageVersion::V1;
+        m
+    }
+
     #[test]
     fn the_probe_is_what_automerge_sends_from_a_persisted_state() {
         let mut doc = AutoCommit::new();
@@ -715,7 +791,7 @@ mod tests {
         let probe = Probe::new(DocId::random(), heads.clone(), Vec::new()).unwrap();
         assert_eq!(probe.heads, heads);
         let theirs = automerge_first(&mut doc, &heads);
-        assert_eq!(probe_message(&probe), theirs.encode());
+        assert_eq!(probe_message(&probe), as_version_1(theirs).encode());
         // And not what it sends without that state (a bloom of every change).
         let fresh = doc
             .sync()
@@ -745,7 +821,7 @@ mod tests {
         ours.sort();
         assert_eq!(probe.heads, ours, "two heads: c and d");
         let sent = sync::Message::decode(&probe_message(&probe)).unwrap();
-        let theirs = automerge_first(&mut doc, &last);
+        let theirs = as_version_1(automerge_first(&mut doc, &last));
         assert_eq!(
             (&sent.heads, &sent.need, &sent.flags, &sent.version),
             (&theirs.heads, &theirs.need, &theirs.flags, &theirs.version)

@@ -8,7 +8,9 @@ use std::time::Duration;
 use automerge::{AutoCommit, ROOT, ReadDoc as _, transaction::Transactable as _};
 use rapport_core::DocId;
 use rapport_relay::{Config, teams::Registry};
-use rapport_sync::{DocSync, Outcome, Probe, Remote, SyncError, Timeouts, http, session};
+use rapport_sync::{
+    DocSync, Outcome, Probe, ProbeAnswer, Remote, SyncError, Timeouts, http, session,
+};
 use tokio::net::TcpListener;
 
 struct Relay {
@@ -187,11 +189,26 @@ fn changes_since(doc: &mut AutoCommit, since: &[automerge::ChangeHash]) -> Vec<V
         .collect()
 }
 
-async fn probe(remote: &Remote, peer: &'static str, probe: Probe, timeouts: Timeouts) -> bool {
+async fn ask(remote: &Remote, peer: &'static str, probe: Probe, timeouts: Timeouts) -> ProbeAnswer {
     let remote = remote.clone();
     let answer =
         blocking(move || rapport_sync::probe_blocking(&remote, peer, &[probe], timeouts)).await;
-    answer.unwrap()[0]
+    answer.unwrap().remove(0)
+}
+
+/// Whether the relay's answer to `probe` is "equal".
+async fn probe(remote: &Remote, peer: &'static str, probe: Probe, timeouts: Timeouts) -> bool {
+    ask(remote, peer, probe, timeouts).await == ProbeAnswer::Equal
+}
+
+/// The hashes of the changes a probe received, and the heads they lead to.
+fn received(answer: ProbeAnswer) -> (Vec<automerge::ChangeHash>, Vec<automerge::ChangeHash>) {
+    match answer {
+        ProbeAnswer::Received { changes, heads } => {
+            (changes.iter().map(automerge::Change::hash).collect(), heads)
+        }
+        other => panic!("expected changes, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,16 +237,23 @@ async fn a_probe_syncs_documents_without_loading_them_when_only_we_changed() {
     assert_eq!(get(&jo_doc, "two").as_deref(), Some("2"));
     assert_eq!(jo_doc.get_heads(), sam_doc.get_heads());
     // A teammate's change reached the relay: sam's probe, with or without
-    // a change of his own, says no, and a full sync brings it.
+    // a change of his own, brings it (and the heads it leads to), and
+    // applies nothing; a full sync brings it too.
     let last = sam_doc.get_heads();
     jo_doc.put(ROOT, "jo", "yes").unwrap();
-    let (_, r) = sync_one(&t.jo, "jo-1", id, jo_doc, true).await;
+    let (mut jo_doc, r) = sync_one(&t.jo, "jo-1", id, jo_doc, true).await;
     assert_eq!(r.sent, 1, "{r:?}");
-    assert!(!probe(&t.sam, "sam-5", unchanged(&last), quick()).await);
+    let jo_change = jo_doc.get_last_local_change().unwrap().hash();
+    let (hashes, heads) = received(ask(&t.sam, "sam-5", unchanged(&last), quick()).await);
+    assert_eq!((hashes, heads), (vec![jo_change], vec![jo_change]));
     sam_doc.put(ROOT, "three", "3").unwrap();
     sam_doc.commit();
+    let three = sam_doc.get_last_local_change().unwrap().hash();
     let pushed = Probe::new(id, last.clone(), changes_since(&mut sam_doc, &last)).unwrap();
-    assert!(!probe(&t.sam, "sam-6", pushed, quick()).await);
+    let (hashes, heads) = received(ask(&t.sam, "sam-6", pushed, quick()).await);
+    let mut both = vec![jo_change, three];
+    both.sort();
+    assert_eq!((hashes, heads), (vec![jo_change], both));
     let (mut sam_doc, r) = sync_one(&t.sam, "sam-7", id, sam_doc, true).await;
     assert_eq!((&r.outcome, r.received), (&Outcome::Synced, 1), "{r:?}");
     assert_eq!(get(&sam_doc, "jo").as_deref(), Some("yes"));

@@ -1211,3 +1211,46 @@ proptest::proptest! {
         proptest::prop_assert_eq!(opp_of(&reloaded, &id), opp_of(&slow, &id));
     }
 }
+
+/// A teammate's additions, received by sync and replayed on the first
+/// change alone (`receive::rebase_additions`), keep the index as a
+/// rebuild after applying them to the whole document would have it: the
+/// records' operations are the real ones, the heads the real changes'.
+#[test]
+fn received_additions_keep_the_index() {
+    let mut d = AutoCommit::new();
+    doc::init_account(&mut d, &Account::named("Acme")).unwrap();
+    d.commit();
+    let genesis = d.save();
+    let ada = RecordId::random();
+    doc::put_record(&mut d, Collection::People, &ada, &Person::named("Ada")).unwrap();
+    d.commit();
+    let mut index = FieldIndex::build(&mut d);
+    let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+    let since = theirs.get_heads();
+    let mut bo = Person::named("Bo");
+    bo.tags = vec!["cfo".into()];
+    bo.notes = Notes::new("met at the fair");
+    doc::put_record(&mut theirs, Collection::People, &RecordId::random(), &bo).unwrap();
+    theirs.commit();
+    let mut deal = Opportunity::new("Deal", None);
+    deal.players
+        .insert(ada.clone(), player(1, Some(Preference::ALL[0])));
+    doc::put_record(
+        &mut theirs,
+        Collection::Opportunities,
+        &RecordId::random(),
+        &deal,
+    )
+    .unwrap();
+    theirs.commit();
+    let changes = theirs.get_changes(&since);
+    assert_eq!(changes.len(), 2);
+    let mut base = AutoCommit::load(&genesis).unwrap();
+    crate::receive::rebase_additions(&mut base, &changes).unwrap();
+    for change in &changes {
+        index.appended(base.document(), change);
+    }
+    d.apply_changes(changes).unwrap();
+    assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+}
