@@ -248,3 +248,94 @@ fn anything_but_an_addition_is_left_to_a_load() {
     // An addition, for contrast.
     assert!(none(&[&add_bo]).is_some());
 }
+
+/// One commit of a teammate's, for the property test.
+#[derive(Debug, Clone)]
+enum Step {
+    AddPerson {
+        tags: Vec<String>,
+        notes: String,
+    },
+    AddActivity {
+        notes: String,
+    },
+    /// An edit of the last person added (or Ada).
+    EditLast {
+        title: String,
+    },
+    RemoveAda,
+    PlainValue,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let text = "[a-zé🎉 ]{0,12}";
+    prop_oneof![
+        3 => (proptest::collection::vec("[a-z]{1,5}", 0..3), text)
+            .prop_map(|(tags, notes)| Step::AddPerson { tags, notes }),
+        3 => text.prop_map(|notes| Step::AddActivity { notes }),
+        1 => "[A-Z]{1,4}".prop_map(|title| Step::EditLast { title }),
+        1 => Just(Step::RemoveAda),
+        1 => Just(Step::PlainValue),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random commits of a teammate's: they replay on the first change
+    /// alone exactly when every one only adds records, and then every
+    /// added record reads as on the whole document, with the same ids.
+    #[test]
+    fn random_teammate_changes_replay_exactly_when_they_only_add(
+        steps in proptest::collection::vec(step(), 1..6),
+    ) {
+        let (genesis, d, ada) = documents();
+        let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+        let since = theirs.get_heads();
+        let mut last = ada.clone();
+        for s in &steps {
+            match s {
+                Step::AddPerson { tags, notes } => {
+                    let mut p = Person::named("Someone");
+                    p.tags = tags.clone();
+                    p.notes = Notes::new(notes);
+                    last = RecordId::random();
+                    doc::put_record(&mut theirs, Collection::People, &last, &p).unwrap();
+                }
+                Step::AddActivity { notes } => {
+                    let a = activity(&ada, notes);
+                    doc::put_record(&mut theirs, Collection::Activities, &RecordId::random(), &a)
+                        .unwrap();
+                }
+                Step::EditLast { title } => {
+                    // (Nothing, if that was Ada and she was removed.)
+                    if let Some(mut p) =
+                        doc::read_record::<_, Person>(&theirs, Collection::People, &last).unwrap()
+                    {
+                        p.title = Some(title.clone());
+                        doc::put_record(&mut theirs, Collection::People, &last, &p).unwrap();
+                    }
+                }
+                Step::RemoveAda => {
+                    let (_, people) = theirs.get(ROOT, "people").unwrap().unwrap();
+                    theirs.delete(&people, ada.as_str()).unwrap();
+                }
+                Step::PlainValue => {
+                    let (_, people) = theirs.get(ROOT, "people").unwrap().unwrap();
+                    theirs.put(&people, RecordId::random().as_str(), "plain").unwrap();
+                }
+            }
+            theirs.commit();
+        }
+        let changes = theirs.get_changes(&since);
+        let only_adds = steps
+            .iter()
+            .all(|s| matches!(s, Step::AddPerson { .. } | Step::AddActivity { .. }));
+        let replayed = replayed_as_on_the_whole(&genesis, &d, &changes);
+        proptest::prop_assert_eq!(replayed.is_some(), only_adds, "{:?}", steps);
+        if let Some(added) = replayed {
+            proptest::prop_assert_eq!(added.len(), steps.len());
+        }
+    }
+}
