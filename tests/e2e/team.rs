@@ -371,8 +371,8 @@ fn three_teammates_converge(order: &[usize]) {
     assert_eq!(views[1], views[2], "jo and kim differ at the end");
 }
 
-/// A teammate's new records (a person with tags and notes, an activity, a
-/// relationship, a plan item, an opportunity) arrive without loading the
+/// A teammate's new records (a person with tags and notes, two activities,
+/// a relationship, a plan item, an opportunity) arrive without loading the
 /// account: sam's sync succeeds with every chunk of his store unreadable
 /// (nothing reads them: the records are decoded on the account's first
 /// change, kept in the view), and what he then sees is what a fresh load
@@ -408,6 +408,15 @@ fn a_teammates_new_records_arrive_without_loading_the_account() {
         "--notes",
         "Jo met Ana",
     ]);
+    jo.ok(&[
+        "log",
+        "add",
+        "Ana Silva",
+        "--kind",
+        "call",
+        "--notes",
+        "Jo called",
+    ]);
     jo.ok(&["rel", "add", "Ana Silva", "--level", "credible-source"]);
     jo.ok(&[
         "plan",
@@ -419,7 +428,7 @@ fn a_teammates_new_records_arrive_without_loading_the_account() {
     ]);
     jo.ok(&["opp", "add", "Renewal", "--account", "Hub"]);
     let out = jo.ok(&["sync", "--json"]).json();
-    assert_eq!(out["sent"], 5, "{out}");
+    assert_eq!(out["sent"], 6, "{out}");
 
     sam.ok(&["person", "list"]);
     let chunks = sam.chunk_files();
@@ -431,7 +440,7 @@ fn a_teammates_new_records_arrive_without_loading_the_account() {
     let hub = &out["documents"][0];
     assert_eq!(
         (&hub["outcome"], &hub["loaded"], &hub["received"]),
-        (&json!("synced"), &json!(false), &json!(5)),
+        (&json!("synced"), &json!(false), &json!(6)),
         "{out}"
     );
     // What he sees before the chunks are readable again: the view.

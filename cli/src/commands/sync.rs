@@ -323,7 +323,17 @@ fn run_sync(
                 ProbeAnswer::Received { changes, heads } => {
                     let known: HashSet<ChangeHash> =
                         probe.last.iter().chain(&probe.heads).copied().collect();
-                    match ws.receive_unloaded(probe.id, &chunks, &known, &changes)? {
+                    let written = ws
+                        .receive_unloaded(probe.id, &chunks, &known, &changes)
+                        .unwrap_or_else(|e| {
+                            // The full sync writes them again, or says why not.
+                            ctx.out.warn(format!(
+                                "could not write what the relay sent for {}: {e:#}; syncing it loaded",
+                                label_of(ws, probe.id)
+                            ));
+                            None
+                        });
+                    match written {
                         Some(now) => (heads, changes.len(), chunk_names(&now)),
                         None => {
                             pushed.insert(probe.id.to_url(), probe.changes.len());

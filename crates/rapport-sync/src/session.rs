@@ -532,10 +532,14 @@ fn answer(probe: &Probe, data: &[u8]) -> Option<ProbeAnswer> {
     // The relay spoke before it heard us (it offers a document to the
     // member who registered it on connecting): wait for its answer. Its
     // answer names the heads it shares with us (ours, which it has) as the
-    // last sync of its `have`; a message before ours names none, and one
-    // that needs something from us is no first word.
-    let heard_us = m.have.iter().any(|h| !h.last_sync.is_empty());
-    if !heard_us && m.need.is_empty() {
+    // last sync of its `have`. A greeting names none, and offers a bloom
+    // filter of all its changes; a reset (the relay lacks heads we say it
+    // had: restored from a backup) names none and offers an empty filter,
+    // and one that needs something from us is no greeting either.
+    let greeting = m.need.is_empty()
+        && m.have.iter().all(|h| h.last_sync.is_empty())
+        && m.have.iter().any(|h| !h.bloom.to_bytes().is_empty());
+    if greeting {
         return None;
     }
     Some(ProbeAnswer::Full)
@@ -780,6 +784,99 @@ mod tests {
         m.flags = None;
         m.version = sync::MessageVersion::V1;
         m
+    }
+
+    /// The relay's side of a probe, played by automerge: a document that
+    /// was at `last` with us and has `theirs` since, answering `probe`.
+    /// (With nothing more to say after its greeting, the greeting.)
+    fn relay_answer(relay: &mut AutoCommit, probe: &Probe) -> sync::Message {
+        let mut state = sync::State::new();
+        let greeting = relay.sync().generate_sync_message(&mut state).unwrap();
+        // A greeting settles a document whose heads are ours, and is waited
+        // past otherwise.
+        let mut heads = relay.get_heads();
+        heads.sort();
+        let settled = (heads == probe.heads).then_some(ProbeAnswer::Equal);
+        let greeting = greeting.encode();
+        assert_eq!(answer(probe, &greeting), settled, "the greeting");
+        let ours = sync::Message::decode(&probe_message(probe)).unwrap();
+        relay.sync().receive_sync_message(&mut state, ours).unwrap();
+        relay
+            .sync()
+            .generate_sync_message(&mut state)
+            .unwrap_or_else(|| sync::Message::decode(&greeting).unwrap())
+    }
+
+    #[test]
+    fn the_relays_answer_settles_brings_changes_or_asks_for_the_full_sync() {
+        let mut relay = AutoCommit::new();
+        edited(&mut relay, "a");
+        let last = relay.get_heads();
+        let mut ours = relay.fork();
+        // Nothing new on either side: equal.
+        let probe = Probe::new(DocId::random(), last.clone(), Vec::new()).unwrap();
+        let reply = relay_answer(&mut relay.clone(), &probe).encode();
+        assert_eq!(answer(&probe, &reply), Some(ProbeAnswer::Equal));
+        // Two changes on the relay, one of ours: the relay's two come, and
+        // lead to its heads (ours among them).
+        edited(&mut relay, "b");
+        edited(&mut relay, "c");
+        edited(&mut ours, "d");
+        let mine = ours.get_last_local_change().unwrap();
+        let probe = Probe::new(
+            DocId::random(),
+            last.clone(),
+            vec![mine.raw_bytes().to_vec()],
+        )
+        .unwrap();
+        let reply = relay_answer(&mut relay.clone(), &probe).encode();
+        let again = || sync::Message::decode(&reply).unwrap();
+        let Some(ProbeAnswer::Received { changes, heads }) = answer(&probe, &reply) else {
+            panic!("changes expected");
+        };
+        let theirs: Vec<ChangeHash> = relay.get_changes(&last).iter().map(|c| c.hash()).collect();
+        assert_eq!(changes.iter().map(|c| c.hash()).collect::<Vec<_>>(), theirs);
+        relay.apply_changes([mine]).unwrap();
+        let mut all = relay.get_heads();
+        all.sort();
+        assert_eq!(heads, all);
+        // The same answer short of its first change (a bloom filter's
+        // false positive would do that): the heads still match, so the
+        // answer brings the second alone, and it is the caller's check
+        // that it holds every dependency (`Workspace::receive_unloaded`)
+        // that sends the document to the full sync. Short of the last
+        // change, the heads do not match: the full sync.
+        let only = |c: &automerge::Change| {
+            let mut m = again();
+            m.changes = sync::ChunkList::from(vec![c.raw_bytes().to_vec()]);
+            answer(&probe, &m.encode())
+        };
+        let Some(ProbeAnswer::Received {
+            changes: second, ..
+        }) = only(&changes[1])
+        else {
+            panic!("the second change, for the caller to check");
+        };
+        assert_eq!(second[0].deps(), [changes[0].hash()]);
+        assert_eq!(only(&changes[0]), Some(ProbeAnswer::Full));
+        // A relay read-only for us does not take our change: full sync.
+        let mut read_only = again();
+        let mut flags = sync::MessageFlags::new();
+        flags.set(sync::MessageFlags::READ_ONLY);
+        read_only.flags = Some(flags);
+        assert_eq!(answer(&probe, &read_only.encode()), Some(ProbeAnswer::Full));
+        // A relay that lost what we last had (restored from a backup)
+        // answers with a reset: the full sync at once, not a wait.
+        let reset = sync::Message {
+            heads: relay.get_heads(),
+            need: Vec::new(),
+            have: vec![sync::Have::default()],
+            changes: sync::ChunkList::empty(),
+            flags: again().flags,
+            version: sync::MessageVersion::V1,
+        };
+        assert_eq!(answer(&probe, &reset.encode()), Some(ProbeAnswer::Full));
+        assert_eq!(answer(&probe, b"garbage"), Some(ProbeAnswer::Full));
     }
 
     #[test]

@@ -5,8 +5,8 @@ use automerge::transaction::Transactable as _;
 use automerge::{AutoCommit, ROOT, ReadDoc as _};
 use rapport_core::RecordId;
 use rapport_core::doc::{self, Collection};
-use rapport_core::enums::{ActivityKind, Direction};
-use rapport_core::model::{Account, Activity, Person, Relationship};
+use rapport_core::enums::{ActivityKind, BuyingRole, Direction};
+use rapport_core::model::{Account, Activity, KeyPlayer, Opportunity, Person, Relationship};
 use rapport_core::values::{Day, Notes};
 
 use super::{Added, rebase_additions};
@@ -77,6 +77,14 @@ fn replayed_as_on_the_whole(
                 ),
                 Collection::Activities => serde_json::to_value(
                     doc::read_records::<_, Activity>(
+                        doc,
+                        a.collection,
+                        std::slice::from_ref(&a.id),
+                    )
+                    .unwrap(),
+                ),
+                Collection::Opportunities => serde_json::to_value(
+                    doc::read_records::<_, Opportunity>(
                         doc,
                         a.collection,
                         std::slice::from_ref(&a.id),
@@ -259,6 +267,10 @@ enum Step {
     AddActivity {
         notes: String,
     },
+    /// An opportunity with key players (a map of maps).
+    AddOpportunity {
+        players: usize,
+    },
     /// An edit of the last person added (or Ada).
     EditLast {
         title: String,
@@ -274,6 +286,7 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         3 => (proptest::collection::vec("[a-z]{1,5}", 0..3), text)
             .prop_map(|(tags, notes)| Step::AddPerson { tags, notes }),
         3 => text.prop_map(|notes| Step::AddActivity { notes }),
+        2 => (0..3usize).prop_map(|players| Step::AddOpportunity { players }),
         1 => "[A-Z]{1,4}".prop_map(|title| Step::EditLast { title }),
         1 => Just(Step::RemoveAda),
         1 => Just(Step::PlainValue),
@@ -289,9 +302,15 @@ proptest::proptest! {
     #[test]
     fn random_teammate_changes_replay_exactly_when_they_only_add(
         steps in proptest::collection::vec(step(), 1..6),
+        same_author in proptest::bool::ANY,
     ) {
         let (genesis, d, ada) = documents();
-        let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+        // A teammate, or the document's author on another device.
+        let mut theirs = if same_author {
+            d.clone()
+        } else {
+            d.clone().with_actor(automerge::ActorId::random())
+        };
         let since = theirs.get_heads();
         let mut last = ada.clone();
         for s in &steps {
@@ -306,6 +325,17 @@ proptest::proptest! {
                 Step::AddActivity { notes } => {
                     let a = activity(&ada, notes);
                     doc::put_record(&mut theirs, Collection::Activities, &RecordId::random(), &a)
+                        .unwrap();
+                }
+                Step::AddOpportunity { players } => {
+                    let mut o = Opportunity::new("Deal", None);
+                    for _ in 0..*players {
+                        o.players.insert(
+                            RecordId::random(),
+                            KeyPlayer { role: BuyingRole::ALL[1], preference: None },
+                        );
+                    }
+                    doc::put_record(&mut theirs, Collection::Opportunities, &RecordId::random(), &o)
                         .unwrap();
                 }
                 Step::EditLast { title } => {
@@ -331,7 +361,12 @@ proptest::proptest! {
         let changes = theirs.get_changes(&since);
         let only_adds = steps
             .iter()
-            .all(|s| matches!(s, Step::AddPerson { .. } | Step::AddActivity { .. }));
+            .all(|s| {
+                matches!(
+                    s,
+                    Step::AddPerson { .. } | Step::AddActivity { .. } | Step::AddOpportunity { .. }
+                )
+            });
         let replayed = replayed_as_on_the_whole(&genesis, &d, &changes);
         proptest::prop_assert_eq!(replayed.is_some(), only_adds, "{:?}", steps);
         if let Some(added) = replayed {
