@@ -1170,3 +1170,46 @@ fn the_personal_document_syncs_only_between_your_own_devices() {
     connect(&other, &relay, &team_tokens[1]);
     other.fails(&["init", "--from-remote", "acme"], 1);
 }
+
+/// A teammate's new record whose change depends on a change this copy
+/// holds only inside a snapshot (not a head, not the last sync's heads,
+/// not an incremental chunk, not the first change) is not written
+/// unloaded: this side cannot tell without loading that it has that
+/// change, so the account is loaded, and the result is the same.
+#[test]
+fn a_new_record_on_a_change_this_side_cannot_vouch_for_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = members(dir.path(), &["sam", "jo"]);
+    let relay = Relay::start(dir.path());
+    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
+    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    sam.ok(&["account", "add", "Hub"]);
+    // X: a change after the first; jo's first fetch stores it in a snapshot.
+    sam.ok(&["account", "edit", "Hub", "--industry", "rope"]);
+    sam.ok(&["share", "Hub"]);
+    jo.ok(&["sync"]);
+    // Y, on X: jo's heads and last sync move past X.
+    jo.ok(&["account", "edit", "Hub", "--industry", "sails"]);
+    jo.ok(&["sync"]);
+    // Z, on X: a person added by sam with his views gone, so the document
+    // is loaded and the change depends on his heads (X), not on the first
+    // change.
+    std::fs::remove_dir_all(sam.path().join("views")).unwrap();
+    sam.ok(&["person", "add", "Zed Park", "--account", "Hub"]);
+    sam.ok(&["sync"]);
+    let out = jo.ok(&["sync", "--json"]).json();
+    let hub = &out["documents"][0];
+    assert_eq!(
+        (&hub["outcome"], &hub["loaded"], &hub["received"]),
+        (&json!("synced"), &json!(true), &json!(1)),
+        "{out}"
+    );
+    assert_eq!(hub_people(&jo), ["Zed Park"]);
+    sam.ok(&["sync"]);
+    for args in [
+        &["person", "list", "--account", "Hub", "--json"][..],
+        &["account", "list", "--json"],
+    ] {
+        assert_eq!(sam.ok(args).json(), jo.ok(args).json(), "{args:?}");
+    }
+}
