@@ -113,13 +113,20 @@ pub(crate) fn members(dir: &Path, handles: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// A relay on `dir` with team acme (sam, jo); sam shares the account Hub
-/// and jo has synced it. Returns the relay, the tokens, sam and jo.
-fn sam_and_jo_sharing_hub(dir: &Path) -> (Relay, Vec<String>, Home, Home) {
+/// A relay on `dir` with team acme (sam, jo), and the two of them
+/// connected to it. Returns the relay, the tokens, sam and jo.
+fn sam_and_jo(dir: &Path) -> (Relay, Vec<String>, Home, Home) {
     let tokens = members(dir, &["sam", "jo"]);
     let relay = Relay::start(dir);
     let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
     let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    (relay, tokens, sam, jo)
+}
+
+/// A relay on `dir` with team acme (sam, jo); sam shares the account Hub
+/// and jo has synced it. Returns the relay, the tokens, sam and jo.
+fn sam_and_jo_sharing_hub(dir: &Path) -> (Relay, Vec<String>, Home, Home) {
+    let (relay, tokens, sam, jo) = sam_and_jo(dir);
     sam.ok(&["account", "add", "Hub"]);
     sam.ok(&["share", "Hub"]);
     jo.ok(&["sync"]);
@@ -897,10 +904,7 @@ fn a_check_cut_short_falls_back_to_the_full_sync() {
 #[test]
 fn duplicates_from_offline_adds_merge_and_conflicts_show_both_values() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = members(dir.path(), &["sam", "jo"]);
-    let relay = Relay::start(dir.path());
-    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
-    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    let (_relay, _tokens, sam, jo) = sam_and_jo(dir.path());
     sam.ok(&["account", "add", "Hub"]);
     sam.ok(&["person", "add", "Ana Silva", "--account", "Hub"]);
     sam.ok(&["share", "Hub"]);
@@ -1179,10 +1183,7 @@ fn the_personal_document_syncs_only_between_your_own_devices() {
 #[test]
 fn a_new_record_on_a_change_this_side_cannot_vouch_for_loads() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = members(dir.path(), &["sam", "jo"]);
-    let relay = Relay::start(dir.path());
-    let sam = teammate("Sam Lee", "sam", &relay, &tokens[0]);
-    let jo = teammate("Jo Park", "jo", &relay, &tokens[1]);
+    let (_relay, _tokens, sam, jo) = sam_and_jo(dir.path());
     sam.ok(&["account", "add", "Hub"]);
     // X: a change after the first; jo's first fetch stores it in a snapshot.
     sam.ok(&["account", "edit", "Hub", "--industry", "rope"]);
