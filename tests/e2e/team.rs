@@ -1214,3 +1214,95 @@ fn a_new_record_on_a_change_this_side_cannot_vouch_for_loads() {
         assert_eq!(sam.ok(args).json(), jo.ok(args).json(), "{args:?}");
     }
 }
+
+/// Crash safety of the unloaded receive: sam's sync, receiving jo's
+/// activities without loading the account, is killed with SIGKILL at
+/// seeded random moments. After each kill the store checks clean and what
+/// sam sees through his views is what a fresh load shows (a view or field
+/// index left behind by a kill is never served); in the end an unkilled
+/// sync brings every activity. `RAPPORT_KILL_RUNS` sets the number of
+/// kills (default 30).
+#[test]
+fn a_sync_killed_while_receiving_unloaded_loses_nothing_and_serves_no_stale_view() {
+    let runs: u64 = std::env::var("RAPPORT_KILL_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(30, |n: u64| n / 10)
+        .max(1);
+    let dir = tempfile::tempdir().unwrap();
+    let (_relay, _tokens, sam, jo) = sam_and_jo_sharing_hub(dir.path());
+    sam.ok(&["person", "add", "Ana Silva", "--account", "Hub"]);
+    sam.ok(&["sync"]);
+    jo.ok(&["sync"]);
+    let log = |home: &Home| -> Value {
+        home.ok(&[
+            "log",
+            "list",
+            "--account",
+            "Hub",
+            "--json",
+            "--limit",
+            "100000",
+        ])
+        .json()
+    };
+    let mut rng = crate::harness::Rng(0x7265_6376_2d6b_696c);
+    let mut sent = Vec::new();
+    let (mut killed, mut unloaded) = (0, 0);
+    for i in 0..runs {
+        let note = format!("jo {i}");
+        jo.ok(&[
+            "log",
+            "add",
+            "Ana Silva",
+            "--kind",
+            "call",
+            "--notes",
+            &note,
+        ]);
+        jo.ok(&["sync"]);
+        sent.push(note);
+        sam.ok(&["person", "list"]);
+        let mut child = sam
+            .command(&["sync", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if summary["documents"][0]["loaded"] == false {
+                unloaded += 1;
+            }
+        } else {
+            killed += 1;
+        }
+        let doctor = sam.run(&["doctor"]);
+        assert_eq!(
+            doctor.code, 0,
+            "after run {i}: {}{}",
+            doctor.stdout, doctor.stderr
+        );
+        let warm = log(&sam);
+        std::fs::remove_dir_all(sam.path().join("views")).unwrap();
+        assert_eq!(
+            warm,
+            log(&sam),
+            "after run {i}: the view served is what a load shows"
+        );
+    }
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(out["complete"], true, "{out}");
+    let notes = log(&sam).to_string();
+    for note in &sent {
+        assert!(notes.contains(note), "{note} was logged by jo, then lost");
+    }
+    eprintln!("{runs} syncs: {killed} killed, {unloaded} received unloaded to the end");
+    assert!(
+        killed > 0 && unloaded > 0,
+        "{killed} killed, {unloaded} received unloaded"
+    );
+}
