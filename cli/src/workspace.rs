@@ -830,7 +830,7 @@ impl<'a> Workspace<'a> {
         if let Some(change) = base.get_last_local_change()
             && let Some(written) =
                 self.views
-                    .append_fields(&id, &chunks, &all, base.document(), &change)
+                    .append_fields(&id, &chunks, &all, base.document(), &[change])
         {
             self.saved(id, written);
         }
@@ -933,14 +933,13 @@ impl<'a> Workspace<'a> {
         // caches, valid only for exactly these chunks.
         let mut now = chunks.clone();
         for change in changes {
-            let before = now.clone();
             now.push(self.store.put_change(&id, change)?);
-            if let Some(written) =
-                self.views
-                    .append_fields(&id, &before, &now, base.document(), change)
-            {
-                self.saved(id, written);
-            }
+        }
+        if let Some(written) =
+            self.views
+                .append_fields(&id, &chunks, &now, base.document(), changes)
+        {
+            self.saved(id, written);
         }
         if let Some(written) = whole.add_records(&self.views, &id, &now, data, &activities) {
             self.saved(id, written);

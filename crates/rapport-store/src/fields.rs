@@ -437,17 +437,18 @@ impl FieldIndex {
     }
 }
 
-/// The bytes of an index file (valid for `before`) after `change` was
-/// appended: a change built on the document's first change alone that
-/// adds new records, which `base` (that first change and `change`)
-/// holds. The file's records are not decoded: the new ones are appended
-/// as entries. `None` if the file is not valid for `before`.
+/// The bytes of an index file (valid for `before`) after `changes` were
+/// appended: changes that only add new records, which `base` holds with
+/// the same operation ids (the document's first change and `changes`,
+/// built or replayed on it). The file's records are not decoded: the new
+/// ones are appended as entries. `None` if the file is not valid for
+/// `before`.
 pub(crate) fn append_to_file(
     bytes: &[u8],
     before: &[String],
     after: Vec<String>,
     base: &Automerge,
-    change: &Change,
+    changes: &[Change],
 ) -> Option<Vec<u8>> {
     let (header, old) = split_file(bytes, before)?;
     let mut index = FieldIndex {
@@ -457,7 +458,9 @@ pub(crate) fn append_to_file(
         keys: header.keys,
         records: vec![BTreeMap::new(); RECORD_MAPS],
     };
-    index.appended(base, change);
+    for change in changes {
+        index.appended(base, change);
+    }
     let mut records = old.to_vec();
     records.extend(encode_entries(&index.records)?);
     let header = Header {

@@ -773,17 +773,19 @@ impl Views {
     }
 
     /// Brings the [`FieldIndex`] of `id`, saved for `before`, up to date
-    /// with `change`, appended on the document's first change alone (held
-    /// with that change in `base`), for `after`; see
-    /// [`FieldIndex::appended`]. Nothing is written (`None`) if no index
-    /// was valid for `before`.
+    /// with `changes`, which only add records and which `base` holds with
+    /// the same operation ids (the document's first change and `changes`,
+    /// built or replayed on it), for `after`; see
+    /// [`FieldIndex::appended`]. One read and one write of the file,
+    /// however many changes. Nothing is written (`None`) if no index was
+    /// valid for `before`.
     pub fn append_fields(
         &self,
         id: &DocId,
         before: &[ChunkKey],
         after: &[ChunkKey],
         base: &automerge::Automerge,
-        change: &automerge::Change,
+        changes: &[automerge::Change],
     ) -> Option<std::io::Result<()>> {
         let path = self.fields_path(id);
         let bytes = std::fs::read(&path).ok()?;
@@ -792,7 +794,7 @@ impl Views {
             &fingerprint(before),
             fingerprint(after),
             base,
-            change,
+            changes,
         )?;
         Some(self.write_file(&path, &bytes))
     }

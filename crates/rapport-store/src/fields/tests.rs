@@ -699,7 +699,7 @@ fn an_append_keeps_what_the_index_knows_of_the_first_change_records() {
         &["a".into()],
         vec!["a".into(), "b".into()],
         base.document(),
-        &change,
+        std::slice::from_ref(&change),
     )
     .unwrap();
     let mut from_file = FieldIndex::from_file(&appended, &["a".into(), "b".into()]).unwrap();
@@ -773,12 +773,19 @@ fn records_appended_on_the_first_change_are_indexed() {
         &["a".into()],
         after.clone(),
         base.document(),
-        &change,
+        std::slice::from_ref(&change),
     );
     let from_file = FieldIndex::from_file(&appended.unwrap(), &after).unwrap();
     assert_eq!(resolved(&from_file), resolved(&index));
     assert!(
-        super::append_to_file(&file, &after, after.clone(), base.document(), &change).is_none()
+        super::append_to_file(
+            &file,
+            &after,
+            after.clone(),
+            base.document(),
+            std::slice::from_ref(&change),
+        )
+        .is_none()
     );
     // Both people can now be edited through the index.
     for who in [&id, &new] {
@@ -1248,9 +1255,23 @@ fn received_additions_keep_the_index() {
     assert_eq!(changes.len(), 2);
     let mut base = AutoCommit::load(&genesis).unwrap();
     crate::receive::rebase_additions(&mut base, &changes).unwrap();
+    let file = index.to_file(vec!["a".into()]).unwrap();
     for change in &changes {
         index.appended(base.document(), change);
     }
+    // The same, done to the file in one go without decoding its records.
+    let after: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+    let appended = super::append_to_file(
+        &file,
+        &["a".into()],
+        after.clone(),
+        base.document(),
+        &changes,
+    )
+    .unwrap();
+    let from_file = FieldIndex::from_file(&appended, &after).unwrap();
     d.apply_changes(changes).unwrap();
-    assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+    let rebuilt = resolved(&FieldIndex::build(&mut d));
+    assert_eq!(resolved(&index), rebuilt);
+    assert_eq!(resolved(&from_file), rebuilt);
 }
