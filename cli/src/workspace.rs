@@ -48,6 +48,35 @@ fn add_new<T: Record + DeserializeOwned>(
     }
 }
 
+/// `data` with the plain value a teammate put (`put`) in its record;
+/// `false` if the view does not have the record or the value does not
+/// decode there.
+fn put_received(data: &mut DocData, put: &fields::ReceivedPut) -> bool {
+    fn set<T: Record + Serialize + DeserializeOwned>(
+        data: &mut DocData,
+        put: &fields::ReceivedPut,
+    ) -> bool {
+        let Some(record) = T::all_mut(data).get_mut(&put.record) else {
+            return false;
+        };
+        match doc::with_field(&*record, &put.key, &put.value) {
+            Some(edited) => {
+                *record = edited;
+                true
+            }
+            None => false,
+        }
+    }
+    match put.collection {
+        Collection::People => set::<Person>(data, put),
+        Collection::Relationships => set::<Relationship>(data, put),
+        Collection::Opportunities => set::<Opportunity>(data, put),
+        Collection::Plan => set::<PlanItem>(data, put),
+        Collection::Partnerships => set::<Partnership>(data, put),
+        _ => false,
+    }
+}
+
 /// A decoded document and its id.
 pub struct Doc {
     pub id: DocId,
@@ -895,39 +924,43 @@ impl<'a> Workspace<'a> {
             }
             held.insert(change.hash());
         }
-        let Some(added) = rapport_store::receive::rebase_additions(&mut base, changes) else {
-            return Ok(None);
-        };
         let Some(mut data) = whole.without_activities() else {
             return Ok(None);
         };
-        let mut activities = Vec::new();
-        for collection in Collection::SHARED {
-            let ids: Vec<RecordId> = added
-                .iter()
-                .filter(|a| a.collection == *collection)
-                .map(|a| a.id.clone())
-                .collect();
-            if ids.is_empty() {
+        let mut activities: Vec<(RecordId, Activity)> = Vec::new();
+        // The whole field index, read at the first change that edits.
+        let mut index: Option<FieldIndex> = None;
+        for (i, change) in changes.iter().enumerate() {
+            let one = std::slice::from_ref(change);
+            // (A change that is no addition leaves `base` as it was.)
+            if let Some(added) = rapport_store::receive::rebase_additions(&mut base, one) {
+                if !self.add_received(&whole, &base, &mut data, &mut activities, &added) {
+                    return Ok(None);
+                }
+                if let Some(index) = &mut index {
+                    index.appended(base.document(), change);
+                }
                 continue;
             }
-            let fits = match collection {
-                Collection::Activities => match whole.holds_activity(&ids) {
-                    Some(false) => doc::read_records(&base, *collection, &ids)
-                        .map(|records| activities = records)
-                        .is_some(),
-                    _ => false,
-                },
-                Collection::People => add_new::<Person>(&base, &mut data, &ids),
-                Collection::Relationships => add_new::<Relationship>(&base, &mut data, &ids),
-                Collection::Opportunities => add_new::<Opportunity>(&base, &mut data, &ids),
-                Collection::Plan => add_new::<PlanItem>(&base, &mut data, &ids),
-                Collection::Partnerships => add_new::<Partnership>(&base, &mut data, &ids),
-                Collection::PrivateNotes | Collection::Accounts => false,
+            if index.is_none() {
+                let Some(mut read) = self.views.read_fields(&id, &chunks) else {
+                    return Ok(None);
+                };
+                for earlier in &changes[..i] {
+                    read.appended(base.document(), earlier);
+                }
+                index = Some(read);
+            }
+            let Some(index) = &mut index else {
+                return Ok(None);
             };
-            if !fits {
+            let Some(puts) = index.received_puts(change) else {
+                return Ok(None);
+            };
+            if !puts.iter().all(|put| put_received(&mut data, put)) {
                 return Ok(None);
             }
+            index.received(change);
         }
         // The changes are the commit point; the view and the index are
         // caches, valid only for exactly these chunks.
@@ -935,16 +968,60 @@ impl<'a> Workspace<'a> {
         for change in changes {
             now.push(self.store.put_change(&id, change)?);
         }
-        if let Some(written) =
-            self.views
-                .append_fields(&id, &chunks, &now, base.document(), changes)
-        {
+        let written = match &index {
+            Some(index) => Some(self.views.write_fields(&id, &now, index)),
+            None => self
+                .views
+                .append_fields(&id, &chunks, &now, base.document(), changes),
+        };
+        if let Some(written) = written {
             self.saved(id, written);
         }
         if let Some(written) = whole.add_records(&self.views, &id, &now, data, &activities) {
             self.saved(id, written);
         }
         Ok(Some(now))
+    }
+
+    /// Adds the records `added` by a received change, as `base` (the
+    /// document's first change and the changes replayed on it) holds them,
+    /// to `data` and `activities`; `false` if one is there already or
+    /// does not decode.
+    fn add_received(
+        &self,
+        whole: &Whole,
+        base: &AutoCommit,
+        data: &mut DocData,
+        activities: &mut Vec<(RecordId, Activity)>,
+        added: &[rapport_store::receive::Added],
+    ) -> bool {
+        Collection::SHARED.iter().all(|collection| {
+            let ids: Vec<RecordId> = added
+                .iter()
+                .filter(|a| a.collection == *collection)
+                .map(|a| a.id.clone())
+                .collect();
+            if ids.is_empty() {
+                return true;
+            }
+            match collection {
+                Collection::Activities => {
+                    let new = ids
+                        .iter()
+                        .all(|id| !activities.iter().any(|(a, _)| a == id));
+                    new && whole.holds_activity(&ids) == Some(false)
+                        && doc::read_records(base, *collection, &ids)
+                            .map(|records| activities.extend(records))
+                            .is_some()
+                }
+                Collection::People => add_new::<Person>(base, data, &ids),
+                Collection::Relationships => add_new::<Relationship>(base, data, &ids),
+                Collection::Opportunities => add_new::<Opportunity>(base, data, &ids),
+                Collection::Plan => add_new::<PlanItem>(base, data, &ids),
+                Collection::Partnerships => add_new::<Partnership>(base, data, &ids),
+                Collection::PrivateNotes | Collection::Accounts => false,
+            }
+        })
     }
 
     /// Warns when a view could not be saved (only a cache: the next read

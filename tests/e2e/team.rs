@@ -361,12 +361,18 @@ fn three_teammates_converge(order: &[usize]) {
     let out = sam.ok(&["sync", "--json"]).json();
     assert_eq!(out["documents"][0]["loaded"], false, "{out}");
     assert_eq!((&out["sent"], &out["received"]), (&json!(1), &json!(1)));
-    // Both edit: jo's edit of a person is not a new record, so sam's
-    // check, which finds it, loads the account; his change still counts
-    // as sent.
+    // Both edit: jo's edit of a person's title comes through the field
+    // index, still without loading; his edit of a list (a tag) is loaded,
+    // and sam's change still counts as sent.
     jo.ok(&["person", "edit", "Jo Late", "--title", "COO"]);
     jo.ok(&["sync"]);
     sam.ok(&["person", "edit", "Sam Late", "--title", "CFO"]);
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(out["documents"][0]["loaded"], false, "{out}");
+    assert_eq!((&out["sent"], &out["received"]), (&json!(1), &json!(1)));
+    jo.ok(&["person", "edit", "Jo Late", "--tag", "ops"]);
+    jo.ok(&["sync"]);
+    sam.ok(&["person", "edit", "Sam Late", "--title", "CFO2"]);
     let out = sam.ok(&["sync", "--json"]).json();
     assert_eq!(out["documents"][0]["loaded"], true, "{out}");
     assert_eq!((&out["sent"], &out["received"]), (&json!(1), &json!(1)));
@@ -492,8 +498,43 @@ fn a_teammates_new_records_arrive_without_loading_the_account() {
     let cy = jo.ok(&["person", "show", "Cy Diaz", "--json"]).json();
     assert_eq!(cy["person"]["title"], "VP", "{cy}");
 
-    // An edit of a record that was there: loaded.
+    // Plain edits of records that were there (a title, a relationship's
+    // level): received through the field index, without a load, even
+    // with every chunk unreadable; and then edited over here, unloaded,
+    // superseding them without a conflict.
     jo.ok(&["person", "edit", "Ana Silva", "--title", "CTO"]);
+    jo.ok(&["rel", "edit", "Ana Silva", "--level", "trusted-advisor"]);
+    jo.ok(&["sync"]);
+    sam.ok(&["person", "list"]);
+    let chunks = sam.chunk_files();
+    let saved: Vec<Vec<u8>> = chunks.iter().map(|c| std::fs::read(c).unwrap()).collect();
+    for c in &chunks {
+        std::fs::write(c, b"not an automerge chunk").unwrap();
+    }
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(
+        (&out["documents"][0]["loaded"], &out["received"]),
+        (&json!(false), &json!(2)),
+        "{out}"
+    );
+    sam.ok(&["person", "edit", "Ana Silva", "--email", "ana@hub.example"]);
+    for (c, bytes) in chunks.iter().zip(&saved) {
+        std::fs::write(c, bytes).unwrap();
+    }
+    let warm = everything(&sam);
+    std::fs::remove_dir_all(sam.path().join("views")).unwrap();
+    assert_eq!(warm, everything(&sam), "the view is what a load shows");
+    assert_eq!(warm["ana"]["person"]["title"], "CTO", "{warm}");
+    sam.ok(&["person", "edit", "Ana Silva", "--title", "CEO"]);
+    sam.ok(&["sync"]);
+    jo.ok(&["sync"]);
+    let ana = jo.ok(&["person", "show", "Ana Silva", "--json"]).json();
+    assert_eq!(ana["person"]["title"], "CEO", "{ana}");
+    assert_eq!(everything(&sam), everything(&jo));
+    assert_eq!(sam.ok(&["doctor", "--json"]).json()["findings"], json!([]));
+
+    // An edit of a list (a tag): loaded.
+    jo.ok(&["person", "edit", "Ana Silva", "--tag", "board"]);
     jo.ok(&["sync"]);
     let out = sam.ok(&["sync", "--json"]).json();
     assert_eq!(

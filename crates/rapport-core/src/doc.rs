@@ -490,6 +490,22 @@ where
         .collect()
 }
 
+/// `record` with its field `key` set to the plain value `value`, decoded
+/// as [`read_collection`] decodes a record whose field holds it (the
+/// other fields as they are); `None` if that does not decode. (A key
+/// that is no field of `T` changes nothing, as on a read.)
+pub fn with_field<T>(record: &T, key: &str, value: &automerge::ScalarValue) -> Option<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let serde_json::Value::Object(mut fields) = serde_json::to_value(record).ok()? else {
+        return None;
+    };
+    let value = automerge::hydrate::Value::Scalar(value.clone());
+    fields.insert(key.to_string(), crate::decode::to_json(&value));
+    serde_json::from_value(serde_json::Value::Object(fields)).ok()
+}
+
 /// Records that display but could not be edited: every record of every
 /// collection is hydrated as an edit would (for `rapport doctor`).
 pub fn check_editable<D: ReadDoc + automerge::ReadDoc>(doc: &D) -> Vec<Problem> {

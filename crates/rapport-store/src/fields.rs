@@ -473,6 +473,16 @@ pub(crate) fn append_to_file(
     file_bytes(&header, &records)
 }
 
+/// A plain value a teammate's change puts at `key` of a record
+/// ([`FieldIndex::received_puts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedPut {
+    pub collection: Collection,
+    pub record: RecordId,
+    pub key: String,
+    pub value: automerge::ScalarValue,
+}
+
 /// What [`edit`] made of an edit.
 pub enum Edited<T, V> {
     /// The change, written on the document's heads, and the record as it
@@ -603,6 +613,116 @@ impl FieldIndex {
         // Only the records `change` made: records of the first change
         // may have been edited since, and `base` has them as they were.
         self.add_records(base, Some(change));
+    }
+
+    /// The plain values `change` (received from a teammate) puts, if that
+    /// is all it does: every operation puts a scalar at a key of an
+    /// indexed record's own map (not inside one of its lists, texts or
+    /// maps), naming as preds exactly the operations the index holds for
+    /// that field (so it supersedes every value there, conflicts
+    /// included, and leaves none: what automerge makes of it is that one
+    /// value), over a field that holds plain values or none. `None` for
+    /// anything else.
+    pub fn received_puts(&self, change: &Change) -> Option<Vec<ReceivedPut>> {
+        let expanded = change.decode();
+        let mut objects: HashMap<legacy::OpId, (usize, &RecordId)> = HashMap::new();
+        for (slot, records) in self.records.iter().enumerate().take(INDEXED.len()) {
+            for (id, record) in records {
+                objects.insert(self.opid(record.obj)?, (slot, id));
+            }
+        }
+        let mut puts = Vec::with_capacity(expanded.operations.len());
+        for op in &expanded.operations {
+            let (legacy::ObjectId::Id(obj), legacy::Key::Map(key), legacy::OpType::Put(value)) =
+                (&op.obj, &op.key, &op.action)
+            else {
+                return None;
+            };
+            if op.insert {
+                return None;
+            }
+            let &(slot, id) = objects.get(obj)?;
+            let record = self.records[slot].get(id)?;
+            let held: Option<&Slot> = self
+                .keys
+                .iter()
+                .position(|k| k == key.as_str())
+                .and_then(|k| record.fields.iter().find(|s| s.key as usize == k));
+            let mut current: Vec<legacy::OpId> = match held {
+                Some(s) if !s.scalar || s.nested.is_some() => return None,
+                Some(s) => s.ops.iter().map(|o| self.opid(*o)).collect::<Option<_>>()?,
+                None => Vec::new(),
+            };
+            let mut pred: Vec<legacy::OpId> = op.pred.iter().cloned().collect();
+            current.sort();
+            pred.sort();
+            if current != pred {
+                return None;
+            }
+            puts.push(ReceivedPut {
+                collection: INDEXED[slot],
+                record: id.clone(),
+                key: key.to_string(),
+                value: value.clone(),
+            });
+        }
+        Some(puts)
+    }
+
+    /// The index after `change`, whose puts [`received_puts`]
+    /// (Self::received_puts) accepted, was written.
+    pub fn received(&mut self, change: &Change) {
+        let actor = match self.actors.iter().position(|a| a == change.actor_id()) {
+            Some(at) => at as u32,
+            None => {
+                self.actors.push(change.actor_id().clone());
+                (self.actors.len() - 1) as u32
+            }
+        };
+        let expanded = change.decode();
+        let start = change.start_op().get();
+        for (i, op) in expanded.operations.iter().enumerate() {
+            let (legacy::ObjectId::Id(obj), legacy::Key::Map(key), legacy::OpType::Put(value)) =
+                (&op.obj, &op.key, &op.action)
+            else {
+                continue;
+            };
+            let k = match self.keys.iter().position(|k| k == key.as_str()) {
+                Some(k) => k as u32,
+                None => {
+                    self.keys.push(key.to_string());
+                    (self.keys.len() - 1) as u32
+                }
+            };
+            let opid = |o: OpRef| {
+                let actor = self.actors.get(o.actor as usize)?;
+                Some(legacy::OpId::new(o.counter, actor))
+            };
+            let Some(record) = self
+                .records
+                .iter_mut()
+                .flat_map(|r| r.values_mut())
+                .find(|r| opid(r.obj).as_ref() == Some(obj))
+            else {
+                continue;
+            };
+            record.fields.retain(|s| s.key != k);
+            record.fields.push(Slot {
+                key: k,
+                ops: vec![OpRef {
+                    counter: start + i as u64,
+                    actor,
+                }],
+                scalar: true,
+                text: false,
+                kind: scalar_kind(value),
+                nested: None,
+            });
+        }
+        self.heads.retain(|h| !change.deps().contains(h));
+        self.heads.push(change.hash());
+        self.heads.sort();
+        self.max_op = self.max_op.max(change.max_op());
     }
 
     fn slot(&self, collection: Collection) -> Option<usize> {

@@ -1275,3 +1275,82 @@ fn received_additions_keep_the_index() {
     assert_eq!(resolved(&index), rebuilt);
     assert_eq!(resolved(&from_file), rebuilt);
 }
+
+/// A teammate's plain edits, received by sync: the index says which
+/// values they put (only where they supersede every value the field
+/// holds), the record with those values set reads as on the whole
+/// document, and the index kept up to date equals a rebuilt one.
+#[test]
+fn received_plain_edits_are_placed_only_where_they_supersede_the_field() {
+    let mut p = Person::named("Ada");
+    p.title = Some("CTO".into());
+    let (mut d, id) = account(&p);
+    // A conflict on the title, which both sides see.
+    let mut a = d.clone().with_actor(automerge::ActorId::random());
+    let mut b = d.clone().with_actor(automerge::ActorId::random());
+    loaded_edit(&mut a, &id, |p| p.title = Some("CEO".into()));
+    loaded_edit(&mut b, &id, |p| p.title = Some("CFO".into()));
+    d.merge(&mut a).unwrap();
+    d.merge(&mut b).unwrap();
+    assert_eq!(d.get_all(person_obj(&d, &id), "title").unwrap().len(), 2);
+    let mut index = FieldIndex::build(&mut d);
+    // What a teammate who saw both sends, one change at a time: a plain
+    // edit of the title (settling the conflict), a field set for the
+    // first time, a plain edit over a field written once.
+    let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+    let mut edits: Vec<Edit> = vec![
+        Box::new(|p| p.title = Some("Chair".into())),
+        Box::new(|p| p.email = Some("ada@acme.example".into())),
+        Box::new(|p| p.title = Some("Chair of the board".into())),
+    ];
+    for f in edits.drain(..) {
+        let since = theirs.get_heads();
+        loaded_edit(&mut theirs, &id, f);
+        let change = theirs.get_changes(&since).pop().unwrap();
+        let puts = index.received_puts(&change).expect("plain puts");
+        let mut mine = person(&d, &id);
+        for put in &puts {
+            assert_eq!((put.collection, &put.record), (Collection::People, &id));
+            mine = doc::with_field(&mine, &put.key, &put.value).unwrap();
+        }
+        index.received(&change);
+        d.apply_changes([change]).unwrap();
+        let whole: Person = doc::read_records(&d, Collection::People, std::slice::from_ref(&id))
+            .unwrap()
+            .pop()
+            .unwrap()
+            .1;
+        assert_eq!(mine, whole);
+        assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+    }
+    // Not plain puts that supersede the field: a list edited, a title put
+    // by someone who saw only one side of a new conflict, a record added.
+    let refused = |d: &AutoCommit, index: &FieldIndex, f: &dyn Fn(&mut AutoCommit)| {
+        let mut t = d.clone().with_actor(automerge::ActorId::random());
+        let since = t.get_heads();
+        f(&mut t);
+        t.commit();
+        let change = t.get_changes(&since).pop().unwrap();
+        index.received_puts(&change).is_none()
+    };
+    assert!(refused(&d, &index, &|t| loaded_edit(t, &id, |p| p
+        .tags
+        .push("board".into()))));
+    let mut other = d.clone().with_actor(automerge::ActorId::random());
+    loaded_edit(&mut other, &id, |p| p.title = Some("Other".into()));
+    let seen_one = d.clone();
+    d.merge(&mut other).unwrap();
+    let index = FieldIndex::build(&mut d);
+    assert!(refused(&seen_one, &index, &|t| loaded_edit(t, &id, |p| {
+        p.title = Some("Late".into())
+    })));
+    assert!(refused(&d, &index, &|t| {
+        doc::put_record(
+            t,
+            Collection::People,
+            &RecordId::random(),
+            &Person::named("Bo"),
+        )
+        .unwrap();
+    }));
+}
