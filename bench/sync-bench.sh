@@ -2,8 +2,8 @@
 # Times team sync end to end with the release binaries: a generated account
 # of N records shared by one teammate, fetched by another, then one change
 # each way (the change received is a new record, `log add`), a no-op
-# sync, `status`, one received edit (which loads) and the first read after
-# a sync.
+# sync, `status`, a received title edit, a received tag edit (which loads)
+# and the first read after a sync.
 #
 #   cargo build --release -p rapport-cli -p rapport-relay -p rapport-bench
 #   bash bench/sync-bench.sh 10000 100000
@@ -41,11 +41,15 @@ for n in "${@:-10000}"; do
     echo "send one change           $(t "${sam[@]}" sync)"
     echo "receive one change        $(t "${jo[@]}" sync)"
     echo "no-op sync                $(t "${jo[@]}" sync)"
-    # An edit of a record that was there is not a new record: received
-    # loaded, the path every received change took before session 9.
+    # A plain edit of a record that was there: through the field index.
     "${sam[@]}" person edit "Person 000042" --title "Bench title" -q
     "${sam[@]}" sync -q
-    echo "receive one edit (loads)  $(t "${jo[@]}" sync)"
+    echo "receive a title edit      $(t "${jo[@]}" sync)"
+    # An edit of a list (a tag): received loaded, the path every received
+    # change took before session 9.
+    "${sam[@]}" person edit "Person 000042" --tag "bench" -q
+    "${sam[@]}" sync -q
+    echo "receive a tag edit (loads) $(t "${jo[@]}" sync)"
     echo "read after sync           $(t "${jo[@]}" person list --account Bigco)"
     kill $RELAY; wait $RELAY 2>/dev/null || true
 done
