@@ -919,7 +919,8 @@ impl<'a> Workspace<'a> {
                 .filter_map(|c| c.name.parse::<ChangeHash>().ok()),
         );
         for change in changes {
-            if !change.deps().iter().all(|d| held.contains(d)) {
+            // (One the document holds already would be no change to it.)
+            if held.contains(&change.hash()) || !change.deps().iter().all(|d| held.contains(d)) {
                 return Ok(None);
             }
             held.insert(change.hash());

@@ -632,13 +632,17 @@ impl FieldIndex {
             }
         }
         let mut puts = Vec::with_capacity(expanded.operations.len());
+        // A second put at one field that does not name the first leaves
+        // both (automerge makes its own changes name it, so this is only
+        // another client's).
+        let mut written = HashSet::new();
         for op in &expanded.operations {
             let (legacy::ObjectId::Id(obj), legacy::Key::Map(key), legacy::OpType::Put(value)) =
                 (&op.obj, &op.key, &op.action)
             else {
                 return None;
             };
-            if op.insert {
+            if op.insert || !written.insert((obj.clone(), key.to_string())) {
                 return None;
             }
             let &(slot, id) = objects.get(obj)?;

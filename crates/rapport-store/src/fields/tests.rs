@@ -1323,6 +1323,27 @@ fn received_plain_edits_are_placed_only_where_they_supersede_the_field() {
         assert_eq!(mine, whole);
         assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
     }
+    // Two puts at one field in one change, the second not naming the
+    // first (no automerge writes that; another client might): both stay,
+    // in conflict, so it is not placed.
+    let mut t = d.clone().with_actor(automerge::ActorId::random());
+    let since = t.get_heads();
+    loaded_edit(&mut t, &id, |p| p.title = Some("Twice".into()));
+    let once = t.get_changes(&since).pop().unwrap();
+    let mut twice = once.decode();
+    let mut second = twice.operations[0].clone();
+    second.action = automerge::legacy::OpType::Put("Again".into());
+    twice.operations.push(second);
+    twice.hash = None;
+    let twice = automerge::Change::from(twice);
+    assert!(index.received_puts(&once).is_some());
+    assert!(index.received_puts(&twice).is_none());
+    let mut both = d.clone();
+    both.apply_changes([twice]).unwrap();
+    assert_eq!(
+        both.get_all(person_obj(&both, &id), "title").unwrap().len(),
+        2
+    );
     // Not plain puts that supersede the field: a list edited, a title put
     // by someone who saw only one side of a new conflict, a record added.
     let refused = |d: &AutoCommit, index: &FieldIndex, f: &dyn Fn(&mut AutoCommit)| {
