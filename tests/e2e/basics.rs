@@ -601,14 +601,7 @@ fn edits_of_plain_fields_load_nothing() {
         .unwrap()
         .to_string();
     home.ok(&["person", "list", "--all"]);
-    let chunks = home.chunk_files();
-    let saved: Vec<Vec<u8>> = chunks.iter().map(|c| std::fs::read(c).unwrap()).collect();
-    let garble = || {
-        for c in &chunks {
-            std::fs::write(c, b"not an automerge chunk").unwrap();
-        }
-    };
-    garble();
+    let garbled = home.garble_chunks();
     home.ok(&["person", "edit", &person, "--title", "Chief Listener"]);
     home.ok(&[
         "person",
@@ -682,16 +675,14 @@ fn edits_of_plain_fields_load_nothing() {
     let written: Vec<_> = home
         .chunk_files()
         .into_iter()
-        .filter(|c| !chunks.contains(c))
+        .filter(|c| !garbled.files.contains(c))
         .collect();
     assert_eq!(
         written.len(),
         16,
         "one new chunk per unloaded edit: {written:?}"
     );
-    for (c, bytes) in chunks.iter().zip(&saved) {
-        std::fs::write(c, bytes).unwrap();
-    }
+    garbled.restore();
     let shown = home.ok(&["person", "show", &person, "--json"]).json();
     assert_eq!(shown["person"]["title"], "Chief Listener", "{shown}");
     assert!(

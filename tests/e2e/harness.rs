@@ -109,6 +109,17 @@ impl Home {
         home
     }
 
+    /// Replaces the bytes of every chunk file in the store with ones no
+    /// load can read, keeping them to [`Garbled::restore`].
+    pub fn garble_chunks(&self) -> Garbled {
+        let files = self.chunk_files();
+        let saved = files.iter().map(|c| std::fs::read(c).unwrap()).collect();
+        for c in &files {
+            std::fs::write(c, b"not an automerge chunk").unwrap();
+        }
+        Garbled { files, saved }
+    }
+
     /// Every chunk file in the store, for "nothing was written" checks.
     pub fn chunk_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -132,6 +143,23 @@ impl Home {
         walk(&self.path().join("store"), &mut out);
         out.sort();
         out
+    }
+}
+
+/// Every chunk file of a store made unreadable ([`Home::garble_chunks`]),
+/// for tests that a command reads none of them.
+pub struct Garbled {
+    /// The chunk files garbled.
+    pub files: Vec<PathBuf>,
+    saved: Vec<Vec<u8>>,
+}
+
+impl Garbled {
+    /// Puts every garbled chunk's bytes back.
+    pub fn restore(&self) {
+        for (c, bytes) in self.files.iter().zip(&self.saved) {
+            std::fs::write(c, bytes).unwrap();
+        }
     }
 }
 
