@@ -1275,6 +1275,26 @@ fn a_sync_killed_while_receiving_unloaded_loses_nothing_and_serves_no_stale_view
     };
     let mut rng = crate::harness::Rng(0x7265_6376_2d6b_696c);
     let mut sent = Vec::new();
+    // Kills land within a window that starts at twice the time of an
+    // unkilled sync and adapts to how busy the machine is: wider after a
+    // kill, narrower after a sync that ended, so about half end first.
+    let mut window = {
+        jo.ok(&[
+            "log",
+            "add",
+            "Ana Silva",
+            "--kind",
+            "call",
+            "--notes",
+            "timed",
+        ]);
+        jo.ok(&["sync"]);
+        sent.push("timed".to_string());
+        let start = std::time::Instant::now();
+        let out = sam.ok(&["sync", "--json"]).json();
+        assert_eq!(out["documents"][0]["loaded"], false, "{out}");
+        2 * u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    };
     let (mut killed, mut unloaded) = (0, 0);
     for i in 0..runs {
         let note = format!("jo {i}");
@@ -1296,7 +1316,7 @@ fn a_sync_killed_while_receiving_unloaded_loses_nothing_and_serves_no_stale_view
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        std::thread::sleep(Duration::from_micros(rng.below(window)));
         let _ = child.kill();
         let out = child.wait_with_output().unwrap();
         if out.status.success() {
@@ -1304,8 +1324,10 @@ fn a_sync_killed_while_receiving_unloaded_loses_nothing_and_serves_no_stale_view
             if summary["documents"][0]["loaded"] == false {
                 unloaded += 1;
             }
+            window -= window / 4;
         } else {
             killed += 1;
+            window += window / 4;
         }
         let doctor = sam.run(&["doctor"]);
         assert_eq!(

@@ -415,13 +415,22 @@ fn in_causal_order(mut changes: Vec<automerge::Change>) -> Vec<automerge::Change
 }
 
 /// What we tell the relay about a document we did not load: our heads,
-/// that we hold everything of `last` (the last sync's shared heads) and
-/// only `changes` besides (the bloom filter), and those changes. Without
-/// changes this is exactly the message automerge sends first from a sync
-/// state persisted at the last sync, as a peer that does not take
-/// version 2 messages sends it (no flags); with them, that message plus
-/// the changes, as automerge sends them once it knows the relay lacks
-/// them (tests check both against automerge's own messages).
+/// that we hold everything they lead to (the `have`'s last sync), and our
+/// changes since the last sync. Without changes this is exactly the
+/// message automerge sends first from a sync state persisted at the last
+/// sync, as a peer that does not take version 2 messages sends it (no
+/// flags); with them, the same message from our new heads, plus the
+/// changes (tests check both against automerge).
+///
+/// With changes, automerge would name the last sync's heads and list our
+/// changes since in a bloom filter; the relay then withholds any change of
+/// its own the filter takes for one of ours (about one in a hundred, a
+/// false positive), to send at the next round, which a probe does not
+/// have: the document would load for nothing. The relay applies the
+/// changes of a message before it answers, so our new heads are on it by
+/// then, and naming them needs no filter; a relay that could not apply
+/// them (it lacks what they build on) answers with a reset, which takes
+/// the full sync.
 ///
 /// Version 1, because automerge answers a version 2 peer that lacks over
 /// a third of a document's changes with the whole document in one chunk,
@@ -429,7 +438,6 @@ fn in_causal_order(mut changes: Vec<automerge::Change>) -> Vec<automerge::Change
 /// version 1 it sends the changes one by one ([`ProbeAnswer::Received`]).
 /// The relay still marks its own messages (read-only, for one).
 pub fn probe_message(probe: &Probe) -> Vec<u8> {
-    let hashes: Vec<ChangeHash> = probe.changes.iter().map(automerge::Change::hash).collect();
     let changes: Vec<Vec<u8>> = probe
         .changes
         .iter()
@@ -439,8 +447,8 @@ pub fn probe_message(probe: &Probe) -> Vec<u8> {
         heads: probe.heads.clone(),
         need: Vec::new(),
         have: vec![sync::Have {
-            last_sync: probe.last.clone(),
-            bloom: sync::BloomFilter::from_hashes(hashes.iter()),
+            last_sync: probe.heads.clone(),
+            bloom: sync::BloomFilter::from_hashes(std::iter::empty::<ChangeHash>()),
         }],
         changes: sync::ChunkList::from(changes),
         flags: None,
@@ -918,7 +926,13 @@ mod tests {
         ours.sort();
         assert_eq!(probe.heads, ours, "two heads: c and d");
         let sent = sync::Message::decode(&probe_message(&probe)).unwrap();
-        let theirs = as_version_1(automerge_first(&mut doc, &last));
+        // Automerge's message from a state persisted at our new heads (its
+        // own, from the last sync, lists the changes in a bloom filter).
+        let theirs = as_version_1(automerge_first(&mut doc, &ours));
+        assert_ne!(
+            sent.have,
+            as_version_1(automerge_first(&mut doc, &last)).have
+        );
         assert_eq!(
             (&sent.heads, &sent.need, &sent.flags, &sent.version),
             (&theirs.heads, &theirs.need, &theirs.flags, &theirs.version)
@@ -939,6 +953,68 @@ mod tests {
         let mut at_last_heads = at_last.get_heads();
         at_last_heads.sort();
         assert_eq!(at_last_heads, ours);
+    }
+
+    #[test]
+    fn a_relay_change_a_bloom_filter_would_hide_comes_with_the_answer() {
+        let mut relay = AutoCommit::new();
+        edited(&mut relay, "a");
+        let last = relay.get_heads();
+        let mut ours = relay.fork();
+        edited(&mut ours, "mine");
+        let mine = ours.get_last_local_change().unwrap();
+        // A change on the relay that a bloom filter of our change takes
+        // for ours (a false positive: about one in a hundred).
+        let bloom = sync::BloomFilter::from_hashes([mine.hash()].iter());
+        let (relay, theirs) = (0..100_000)
+            .map(|n| {
+                let mut fork = relay.fork();
+                edited(&mut fork, &format!("k{n}"));
+                let hash = fork.get_last_local_change().unwrap().hash();
+                (fork, hash)
+            })
+            .find(|(_, hash)| bloom.contains_hash(hash))
+            .expect("a false positive within 100k tries");
+        let relay_answers = |ours: sync::Message| {
+            let mut relay = relay.clone();
+            let mut state = sync::State::new();
+            relay.sync().generate_sync_message(&mut state);
+            relay.sync().receive_sync_message(&mut state, ours).unwrap();
+            relay.sync().generate_sync_message(&mut state).unwrap()
+        };
+        // Automerge's own message (the last sync's heads, our change in
+        // the filter) leaves that change for a next round.
+        let mut automerges = as_version_1(automerge_first(&mut ours, &last));
+        automerges.changes = sync::ChunkList::from(vec![mine.raw_bytes().to_vec()]);
+        let reply = relay_answers(automerges);
+        assert!(reply.changes.is_empty(), "the change is held back");
+        // The probe brings it.
+        let probe = Probe::new(DocId::random(), last, vec![mine.raw_bytes().to_vec()]).unwrap();
+        let reply = relay_answers(sync::Message::decode(&probe_message(&probe)).unwrap());
+        let Some(ProbeAnswer::Received { changes, .. }) = answer(&probe, &reply.encode()) else {
+            panic!("the relay's change expected");
+        };
+        assert_eq!(
+            changes.iter().map(|c| c.hash()).collect::<Vec<_>>(),
+            [theirs]
+        );
+    }
+
+    #[test]
+    fn a_relay_that_cannot_take_our_changes_answers_with_a_reset() {
+        // Our change builds on one the relay lacks (it was restored from a
+        // backup): it cannot apply it, nor find our heads.
+        let mut doc = AutoCommit::new();
+        edited(&mut doc, "a");
+        let mut relay = doc.fork();
+        edited(&mut doc, "b");
+        let last = doc.get_heads();
+        edited(&mut doc, "c");
+        let c = doc.get_last_local_change().unwrap();
+        let probe = Probe::new(DocId::random(), last, vec![c.raw_bytes().to_vec()]).unwrap();
+        let reply = relay_answer(&mut relay, &probe);
+        assert_eq!(reply.have, [sync::Have::default()], "{reply:?}");
+        assert_eq!(answer(&probe, &reply.encode()), Some(ProbeAnswer::Full));
     }
 
     #[test]
