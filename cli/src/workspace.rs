@@ -77,6 +77,40 @@ fn put_received(data: &mut DocData, put: &fields::ReceivedPut) -> bool {
     }
 }
 
+/// Writes into `data` the one record a teammate's `change` edits, as
+/// the field index places it ([`FieldIndex::receive_edit`]), and brings the
+/// index up to date; `false` if it cannot.
+fn edit_received(index: &mut FieldIndex, data: &mut DocData, change: &automerge::Change) -> bool {
+    fn edit<T: Record + Reconcile + Hydrate + Serialize + DeserializeOwned>(
+        index: &mut FieldIndex,
+        data: &mut DocData,
+        change: &automerge::Change,
+        id: &RecordId,
+    ) -> bool {
+        let Some(record) = T::all_mut(data).get_mut(id) else {
+            return false;
+        };
+        match index.receive_edit(change, T::COLLECTION, id, &*record) {
+            Some(edited) => {
+                *record = edited;
+                true
+            }
+            None => false,
+        }
+    }
+    let Some((collection, id)) = index.received_record(change) else {
+        return false;
+    };
+    match collection {
+        Collection::People => edit::<Person>(index, data, change, &id),
+        Collection::Relationships => edit::<Relationship>(index, data, change, &id),
+        Collection::Opportunities => edit::<Opportunity>(index, data, change, &id),
+        Collection::Plan => edit::<PlanItem>(index, data, change, &id),
+        Collection::Partnerships => edit::<Partnership>(index, data, change, &id),
+        _ => false,
+    }
+}
+
 /// A decoded document and its id.
 pub struct Doc {
     pub id: DocId,
@@ -955,13 +989,18 @@ impl<'a> Workspace<'a> {
             let Some(index) = &mut index else {
                 return Ok(None);
             };
-            let Some(puts) = index.received_puts(change) else {
-                return Ok(None);
-            };
-            if !puts.iter().all(|put| put_received(&mut data, put)) {
-                return Ok(None);
+            match index.received_puts(change) {
+                Some(puts) => {
+                    if !puts.iter().all(|put| put_received(&mut data, put)) {
+                        return Ok(None);
+                    }
+                    index.received(change);
+                }
+                // Not plain puts alone: an edit of one record's lists,
+                // texts or maps, perhaps.
+                None if edit_received(index, &mut data, change) => {}
+                None => return Ok(None),
             }
-            index.received(change);
         }
         // The changes are the commit point; the view and the index are
         // caches, valid only for exactly these chunks.

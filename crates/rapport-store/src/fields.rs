@@ -1016,6 +1016,8 @@ fn positions<T: Ord + Clone>(table: &[T]) -> BTreeMap<T, u32> {
 /// A map of the record being edited (the record itself, or a map in
 /// it), in the scratch copy and in the real document.
 struct MapField {
+    /// The copy's object.
+    copy: ObjId,
     real: legacy::OpId,
     fields: Vec<Slot>,
 }
@@ -1169,6 +1171,7 @@ impl Mirror {
         self.maps.insert(
             copy_id,
             MapField {
+                copy: copy.clone(),
                 real,
                 fields: fields.to_vec(),
             },
@@ -1460,8 +1463,13 @@ impl FieldIndex {
         operations: &[legacy::Op],
         start_op: u64,
     ) {
-        let actor = self.actors.len() as u32;
-        self.actors.push(actor_id.clone());
+        let actor = match self.actors.iter().position(|a| a == actor_id) {
+            Some(at) => at as u32,
+            None => {
+                self.actors.push(actor_id.clone());
+                (self.actors.len() - 1) as u32
+            }
+        };
         let actors = positions(&self.actors);
         let to_ref = |id: &legacy::OpId| -> Option<OpRef> {
             Some(OpRef {
@@ -1538,5 +1546,6 @@ impl FieldIndex {
     }
 }
 
+mod received;
 #[cfg(test)]
 mod tests;

@@ -1375,3 +1375,213 @@ fn received_plain_edits_are_placed_only_where_they_supersede_the_field() {
         .unwrap();
     }));
 }
+
+/// What the index makes of a teammate's `change` to person `id`, read
+/// from `view` (the person as this side's view has it): the person after
+/// it, or `None` (the caller loads).
+fn received_person(
+    index: &mut FieldIndex,
+    change: &automerge::Change,
+    id: &RecordId,
+    view: &Person,
+) -> Option<Person> {
+    let (collection, record) = index.received_record(change)?;
+    assert_eq!((collection, &record), (Collection::People, id));
+    index.receive_edit(change, collection, id, view)
+}
+
+/// A teammate's edits of lists, texts and fields, received one change at a
+/// time with nothing new here: each is placed, reads as the document does
+/// once it is applied, and leaves the index as a rebuilt one.
+#[test]
+fn received_list_and_text_edits_read_as_a_load_does() {
+    let (mut d, id) = ada_with(&["board", "sponsor"], "met at the fair");
+    let mut index = FieldIndex::build(&mut d);
+    let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+    for (i, f) in list_and_text_edits().iter().enumerate() {
+        let since = theirs.get_heads();
+        loaded_edit(&mut theirs, &id, f);
+        let Some(change) = theirs.get_changes(&since).pop() else {
+            continue;
+        };
+        let view = person(&d, &id);
+        let got = received_person(&mut index, &change, &id, &view);
+        d.apply_changes([change]).unwrap();
+        assert_eq!(got.as_ref(), Some(&person(&d, &id)), "edit {i}");
+        assert_eq!(
+            resolved(&index),
+            resolved(&FieldIndex::build(&mut d)),
+            "edit {i}"
+        );
+    }
+    // A map's fields too: an opportunity's key players.
+    let ada = RecordId::from("ada".to_string());
+    let mut o = Opportunity::new("Deal", None);
+    o.players.insert(ada.clone(), player(0, None));
+    let opp = RecordId::random();
+    doc::put_record(&mut d, Collection::Opportunities, &opp, &o).unwrap();
+    d.commit();
+    let mut index = FieldIndex::build(&mut d);
+    let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+    type OppEdit = Box<dyn Fn(&mut Opportunity)>;
+    let edits: Vec<OppEdit> = vec![
+        Box::new(|o| {
+            if let Some(p) = o.players.get_mut(&RecordId::from("ada".to_string())) {
+                p.role = BuyingRole::ALL[2];
+                p.preference = Some(Preference::Supporter);
+            }
+        }),
+        Box::new(|o| {
+            o.players
+                .insert(RecordId::from("bo".to_string()), player(1, None));
+        }),
+        Box::new(|o| {
+            o.players.remove(&RecordId::from("ada".to_string()));
+            o.title = "Big deal".into();
+        }),
+    ];
+    for (i, f) in edits.iter().enumerate() {
+        let since = theirs.get_heads();
+        loaded_opp_edit(&mut theirs, &opp, f.as_ref());
+        let change = theirs.get_changes(&since).pop().unwrap();
+        let view = opp_of(&d, &opp);
+        let (collection, record) = index.received_record(&change).unwrap();
+        assert_eq!((collection, &record), (Collection::Opportunities, &opp));
+        let got = index.receive_edit(&change, collection, &opp, &view);
+        d.apply_changes([change]).unwrap();
+        assert_eq!(got, Some(opp_of(&d, &opp)), "opportunity edit {i}");
+        assert_eq!(resolved(&index), resolved(&FieldIndex::build(&mut d)));
+    }
+}
+
+/// What the index cannot place is refused: a change to two records, a
+/// change that saw only one side of a conflict, a counter.
+#[test]
+fn received_edits_the_index_cannot_place_are_refused() {
+    let (mut d, id) = ada_with(&["board"], "met at the fair");
+    let bo = RecordId::random();
+    doc::put_record(&mut d, Collection::People, &bo, &Person::named("Bo")).unwrap();
+    d.commit();
+    let index = FieldIndex::build(&mut d);
+    let mut t = d.clone().with_actor(automerge::ActorId::random());
+    let since = t.get_heads();
+    let mut ada = person(&t, &id);
+    ada.tags.push("two".into());
+    doc::put_record(&mut t, Collection::People, &id, &ada).unwrap();
+    let mut b = person(&t, &bo);
+    b.tags.push("records".into());
+    doc::put_record(&mut t, Collection::People, &bo, &b).unwrap();
+    t.commit();
+    let two = t.get_changes(&since).pop().unwrap();
+    assert_eq!(index.received_record(&two), None);
+    // A counter put in the person's map, then incremented.
+    let mut t = d.clone().with_actor(automerge::ActorId::random());
+    t.put(
+        person_obj(&t, &id),
+        "visits",
+        automerge::ScalarValue::counter(1),
+    )
+    .unwrap();
+    t.commit();
+    let index = FieldIndex::build(&mut t);
+    let since = t.get_heads();
+    t.increment(person_obj(&t, &id), "visits", 1).unwrap();
+    t.commit();
+    let inc = t.get_changes(&since).pop().unwrap();
+    let mut copy = index.clone();
+    assert_eq!(
+        received_person(&mut copy, &inc, &id, &person(&t, &id)),
+        None
+    );
+    assert_eq!(copy, index, "a refused change leaves the index");
+}
+
+/// A step of [`received_edits_with_concurrent_ones_here_read_as_a_load_does`]:
+/// an edit made here (then the index is rebuilt, as after a load), one
+/// made by the teammate and received, or the teammate syncing what was
+/// made here.
+#[derive(Debug, Clone)]
+enum Side {
+    Mine(Step),
+    Theirs(Step),
+    TheySync,
+}
+
+fn side() -> impl proptest::strategy::Strategy<Value = Side> {
+    use proptest::prelude::*;
+    prop_oneof![
+        step().prop_map(Side::Mine),
+        step().prop_map(Side::Theirs),
+        step().prop_map(Side::Theirs),
+        Just(Side::TheySync),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random edits of a person's tags, notes and title by a teammate,
+    /// received while edits are made here too: what the index places
+    /// reads as the document does once the change is applied, and the
+    /// index kept up to date equals one built afresh; what it does not
+    /// place leaves the index unchanged.
+    #[test]
+    fn received_edits_with_concurrent_ones_here_read_as_a_load_does(
+        tags in proptest::collection::vec("[a-c]", 0..4),
+        steps in proptest::collection::vec(side(), 1..12),
+    ) {
+        let mut p = Person::named("Ada");
+        p.tags = tags;
+        p.notes = Notes::new("met at the fair");
+        let (mut mine, id) = account(&p);
+        let mut theirs = mine.clone().with_actor(automerge::ActorId::random());
+        let mut index = FieldIndex::build(&mut mine);
+        for side in &steps {
+            match side {
+                Side::Mine(step) => {
+                    if let Step::PutOver(..) = step {
+                        continue;
+                    }
+                    loaded_edit(&mut mine, &id, edit_of(step));
+                    index = FieldIndex::build(&mut mine);
+                }
+                Side::TheySync => {
+                    theirs.merge(&mut mine).unwrap();
+                }
+                Side::Theirs(step) => {
+                    let since = theirs.get_heads();
+                    if let Step::PutOver(i, w) = step {
+                        let obj = person_obj(&theirs, &id);
+                        let (_, tags) = theirs.get(&obj, "tags").unwrap().unwrap();
+                        if *i < theirs.length(&tags) {
+                            theirs.put(&tags, *i, w.as_str()).unwrap();
+                            theirs.commit();
+                        }
+                    } else {
+                        loaded_edit(&mut theirs, &id, edit_of(step));
+                    }
+                    let Some(change) = theirs.get_changes(&since).pop() else {
+                        continue;
+                    };
+                    let view = person(&mine, &id);
+                    let before = index.clone();
+                    let got = received_person(&mut index, &change, &id, &view);
+                    mine.apply_changes([change]).unwrap();
+                    match got {
+                        Some(got) => {
+                            proptest::prop_assert_eq!(&got, &person(&mine, &id), "{:?}", side);
+                            proptest::prop_assert_eq!(
+                                resolved(&index),
+                                resolved(&FieldIndex::build(&mut mine))
+                            );
+                        }
+                        None => {
+                            proptest::prop_assert_eq!(&index, &before);
+                            index = FieldIndex::build(&mut mine);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
