@@ -483,11 +483,21 @@ where
             let [(Value::Object(ObjType::Map), record)] = values.as_slice() else {
                 return None;
             };
-            let value = doc.hydrate(record, None).ok()?;
-            let record = serde_json::from_value::<T>(crate::decode::to_json(&value)).ok()?;
-            Some((id.clone(), record))
+            Some((id.clone(), decode_record(doc, record)?))
         })
         .collect()
+}
+
+/// The record at `obj`, decoded as [`read_collection`] decodes a record
+/// (through serde, stricter than autosurgeon: a null among strings, or for
+/// a flag, is an error); `None` if it does not decode.
+pub fn decode_record<D, T>(doc: &D, obj: &automerge::ObjId) -> Option<T>
+where
+    D: automerge::ReadDoc,
+    T: serde::de::DeserializeOwned,
+{
+    let value = doc.hydrate(obj, None).ok()?;
+    serde_json::from_value::<T>(crate::decode::to_json(&value)).ok()
 }
 
 /// `record` with its field `key` set to the plain value `value`, decoded

@@ -1026,6 +1026,8 @@ struct MapField {
 /// the real document: the copy's `i`-th element is the real `i`-th.
 struct SeqField {
     real: legacy::OpId,
+    /// A text (of one-character elements), not a list (of strings).
+    text: bool,
     elems: Vec<Elem>,
     /// The copy's element ids and value operations, to their positions.
     by_elem: HashMap<legacy::OpId, usize>,
@@ -1153,6 +1155,7 @@ impl Mirror {
                         inner_id,
                         SeqField {
                             real: real_obj,
+                            text: slot.text,
                             elems: elems.clone(),
                             by_elem,
                             by_value,

@@ -33,7 +33,7 @@ use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU64;
 
 use automerge::{ActorId, AutoCommit, Change, ExpandedChange, ROOT, ReadDoc, legacy};
-use autosurgeon::{Hydrate, Reconcile};
+use autosurgeon::Reconcile;
 use rapport_core::RecordId;
 use rapport_core::doc::Collection;
 use serde::Serialize;
@@ -44,6 +44,7 @@ use super::{Elem, FieldIndex, INDEXED, Mirror, OpRef, Slot, legacy_id};
 /// position for position, the copy's element ids and current values.
 struct Seq {
     copy: legacy::OpId,
+    text: bool,
     real: Vec<Elem>,
     copied: Vec<(legacy::OpId, Vec<legacy::OpId>)>,
 }
@@ -55,9 +56,9 @@ impl FieldIndex {
     pub fn received_record(&self, change: &Change) -> Option<(Collection, RecordId)> {
         let expanded = change.decode();
         let start = change.start_op().get();
-        let count = expanded.operations.len() as u64;
+        let end = start.checked_add(expanded.operations.len() as u64)?;
         let made = |id: &legacy::OpId| {
-            id.actor() == change.actor_id() && (start..start + count).contains(&id.counter())
+            id.actor() == change.actor_id() && (start..end).contains(&id.counter())
         };
         // Every object of the indexed records, to its record.
         let mut owners: HashMap<OpRef, (usize, &RecordId)> = HashMap::new();
@@ -99,7 +100,7 @@ impl FieldIndex {
         old: &T,
     ) -> Option<T>
     where
-        T: Reconcile + Hydrate + Serialize + serde::de::DeserializeOwned,
+        T: Reconcile + Serialize + serde::de::DeserializeOwned,
     {
         let slot = self.slot(collection)?;
         let real = self.records[slot].get(id)?.clone();
@@ -135,6 +136,7 @@ impl FieldIndex {
                 s.real.clone(),
                 Seq {
                     copy: copy.clone(),
+                    text: s.text,
                     real: s.elems.clone(),
                     copied: copied.into_iter().collect::<Option<_>>()?,
                 },
@@ -143,7 +145,8 @@ impl FieldIndex {
 
         let expanded = change.decode();
         let start = change.start_op().get();
-        let count = expanded.operations.len() as u64;
+        // (A teammate's change could claim any start.)
+        let end = start.checked_add(expanded.operations.len() as u64)?;
         // The change's actor, as the index will number it.
         let actor = self
             .actors
@@ -151,7 +154,7 @@ impl FieldIndex {
             .position(|a| a == change.actor_id())
             .unwrap_or(self.actors.len()) as u32;
         let made = |id: &legacy::OpId| {
-            id.actor() == change.actor_id() && (start..start + count).contains(&id.counter())
+            id.actor() == change.actor_id() && (start..end).contains(&id.counter())
         };
         let copy_start = scratch
             .document()
@@ -176,6 +179,8 @@ impl FieldIndex {
             self.op_ref(id)
         };
         let mut written: HashSet<(legacy::OpId, String)> = HashSet::new();
+        // The objects this change makes, to their types.
+        let mut made_types: HashMap<legacy::OpId, automerge::ObjType> = HashMap::new();
         let mut operations = Vec::with_capacity(expanded.operations.len());
         for (i, op) in expanded.operations.iter().enumerate() {
             if !matches!(
@@ -188,6 +193,9 @@ impl FieldIndex {
             let legacy::ObjectId::Id(obj) = &op.obj else {
                 return None;
             };
+            if let legacy::OpType::Make(typ) = op.action {
+                made_types.insert(new.clone(), typ);
+            }
             let mut moved = op.clone();
             let pred: Vec<legacy::OpId> = op.pred.iter().cloned().collect();
             if let Some((copy, copy_obj, fields)) = maps.get(obj) {
@@ -230,6 +238,11 @@ impl FieldIndex {
                     let e = to_ref(e)?;
                     seq.real.iter().position(|x| x.id == e)
                 };
+                if !(fits(&op.action, seq.text)
+                    || (!op.insert && op.action == legacy::OpType::Delete))
+                {
+                    return None;
+                }
                 moved.obj = legacy::ObjectId::Id(seq.copy.clone());
                 if op.insert {
                     let p = match key {
@@ -286,6 +299,18 @@ impl FieldIndex {
                 }
             } else if made(obj) {
                 // An object this change made: everything in it is its own.
+                // Its lists and texts hold what a held one may.
+                match made_types.get(obj)? {
+                    automerge::ObjType::Map | automerge::ObjType::Table => {}
+                    typ => {
+                        let text = *typ == automerge::ObjType::Text;
+                        if !(fits(&op.action, text)
+                            || (!op.insert && op.action == legacy::OpType::Delete))
+                        {
+                            return None;
+                        }
+                    }
+                }
                 moved.obj = legacy::ObjectId::Id(renumber(obj)?);
                 if let legacy::Key::Seq(legacy::ElementId::Id(e)) = &op.key {
                     moved.key = legacy::Key::Seq(legacy::ElementId::Id(renumber(e)?));
@@ -314,7 +339,8 @@ impl FieldIndex {
             author: None,
         };
         scratch.apply_changes([Change::from(copied)]).ok()?;
-        let record: T = autosurgeon::hydrate_prop(&scratch, ROOT, "r").ok()?;
+        // Decoded as a load decodes it (serde, stricter than autosurgeon).
+        let record: T = rapport_core::doc::decode_record(&scratch, &r)?;
 
         // The index, as `received` and `applied` leave it.
         self.applied(slot, id, change.actor_id(), &expanded.operations, start);
@@ -368,4 +394,14 @@ fn same(a: &[legacy::OpId], b: &[legacy::OpId]) -> bool {
     a.sort();
     b.sort();
     a == b
+}
+
+/// Whether `action` puts what a list (a string) or a text (one character)
+/// of a record holds, as Rapport and automerge write them: the index
+/// follows nothing else.
+fn fits(action: &legacy::OpType, text: bool) -> bool {
+    match action {
+        legacy::OpType::Put(automerge::ScalarValue::Str(s)) => !text || s.chars().count() == 1,
+        _ => false,
+    }
 }

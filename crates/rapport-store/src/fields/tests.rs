@@ -46,6 +46,18 @@ fn person(d: &AutoCommit, id: &RecordId) -> Person {
         .unwrap()
 }
 
+/// Person `id`, decoded as a load decodes it (serde, stricter than
+/// autosurgeon); what the view of a received change is compared with.
+fn read_person(d: &AutoCommit, id: &RecordId) -> Person {
+    loaded_person(d, id).unwrap()
+}
+
+/// Person `id` as a load reads it; `None` if a load drops it as a problem.
+fn loaded_person(d: &AutoCommit, id: &RecordId) -> Option<Person> {
+    let mut read = doc::read_records(d, Collection::People, std::slice::from_ref(id))?;
+    Some(read.pop()?.1)
+}
+
 /// The edit made the loaded way: autosurgeon on the real document.
 fn loaded_edit(d: &mut AutoCommit, id: &RecordId, f: impl FnOnce(&mut Person)) {
     let mut p = person(d, id);
@@ -831,9 +843,8 @@ fn dump(d: &AutoCommit, obj: &automerge::ObjId) -> String {
 }
 
 fn opp_of(d: &AutoCommit, id: &RecordId) -> Opportunity {
-    doc::read_record(d, Collection::Opportunities, id)
-        .unwrap()
-        .unwrap()
+    let mut read = doc::read_records(d, Collection::Opportunities, std::slice::from_ref(id));
+    read.as_mut().and_then(Vec::pop).unwrap().1
 }
 
 fn opp_dump(d: &AutoCommit, id: &RecordId) -> String {
@@ -1404,10 +1415,10 @@ fn received_list_and_text_edits_read_as_a_load_does() {
         let Some(change) = theirs.get_changes(&since).pop() else {
             continue;
         };
-        let view = person(&d, &id);
+        let view = read_person(&d, &id);
         let got = received_person(&mut index, &change, &id, &view);
         d.apply_changes([change]).unwrap();
-        assert_eq!(got.as_ref(), Some(&person(&d, &id)), "edit {i}");
+        assert_eq!(got.as_ref(), Some(&read_person(&d, &id)), "edit {i}");
         assert_eq!(
             resolved(&index),
             resolved(&FieldIndex::build(&mut d)),
@@ -1455,7 +1466,9 @@ fn received_list_and_text_edits_read_as_a_load_does() {
 }
 
 /// What the index cannot place is refused: a change to two records, a
-/// change that saw only one side of a conflict, a counter.
+/// counter, and what another client could write that Rapport does not
+/// (these would read otherwise than a load reads them, or leave an index
+/// that no longer lines up with the document).
 #[test]
 fn received_edits_the_index_cannot_place_are_refused() {
     let (mut d, id) = ada_with(&["board"], "met at the fair");
@@ -1465,10 +1478,10 @@ fn received_edits_the_index_cannot_place_are_refused() {
     let index = FieldIndex::build(&mut d);
     let mut t = d.clone().with_actor(automerge::ActorId::random());
     let since = t.get_heads();
-    let mut ada = person(&t, &id);
+    let mut ada = read_person(&t, &id);
     ada.tags.push("two".into());
     doc::put_record(&mut t, Collection::People, &id, &ada).unwrap();
-    let mut b = person(&t, &bo);
+    let mut b = read_person(&t, &bo);
     b.tags.push("records".into());
     doc::put_record(&mut t, Collection::People, &bo, &b).unwrap();
     t.commit();
@@ -1490,10 +1503,69 @@ fn received_edits_the_index_cannot_place_are_refused() {
     let inc = t.get_changes(&since).pop().unwrap();
     let mut copy = index.clone();
     assert_eq!(
-        received_person(&mut copy, &inc, &id, &person(&t, &id)),
+        received_person(&mut copy, &inc, &id, &read_person(&t, &id)),
         None
     );
     assert_eq!(copy, index, "a refused change leaves the index");
+
+    // Another client's writing, one change each.
+    let index = FieldIndex::build(&mut d);
+    let view = read_person(&d, &id);
+    let theirs = |f: &dyn Fn(&mut AutoCommit, &automerge::ObjId)| {
+        let mut t = d.clone().with_actor(automerge::ActorId::random());
+        let since = t.get_heads();
+        let obj = person_obj(&t, &id);
+        f(&mut t, &obj);
+        t.commit();
+        let change = t.get_changes(&since).pop().unwrap();
+        (t, change)
+    };
+    let field =
+        |t: &AutoCommit, obj: &automerge::ObjId, key: &str| t.get(obj, key).unwrap().unwrap().1;
+    // A null among the tags; then a flag put to null beside a tag, which
+    // autosurgeon would read as `false` where a load drops the person.
+    let null_tag = theirs(&|t, obj| {
+        let tags = field(t, obj, "tags");
+        t.insert(&tags, 0, automerge::ScalarValue::Null).unwrap();
+    });
+    let null_flag = theirs(&|t, obj| {
+        t.put(obj, "archived", automerge::ScalarValue::Null)
+            .unwrap();
+        let tags = field(t, obj, "tags");
+        t.insert(&tags, 0, "new").unwrap();
+    });
+    assert_eq!(loaded_person(&null_flag.0, &id), None, "a load drops it");
+    // Text elements of other than one character.
+    let long_char = theirs(&|t, obj| {
+        let notes = field(t, obj, "notes");
+        t.put(&notes, 0, "MET").unwrap();
+    });
+    let cases = [
+        ("a null tag", null_tag.1),
+        ("a null flag", null_flag.1),
+        ("a long character", long_char.1),
+    ];
+    for (what, change) in cases {
+        let mut copy = index.clone();
+        assert_eq!(
+            received_person(&mut copy, &change, &id, &view),
+            None,
+            "{what}"
+        );
+        assert_eq!(copy, index, "{what}");
+    }
+    // An insertion that deletes (automerge shows no element for it).
+    let (_, tag) = theirs(&|t, obj| {
+        let tags = field(t, obj, "tags");
+        t.insert(&tags, 0, "new").unwrap();
+    });
+    let mut odd = tag.decode();
+    assert!(odd.operations[0].insert);
+    odd.operations[0].action = automerge::legacy::OpType::Delete;
+    let odd = automerge::Change::from(odd);
+    let mut copy = index.clone();
+    assert_eq!(received_person(&mut copy, &odd, &id, &view), None);
+    assert_eq!(copy, index);
 }
 
 /// A step of [`received_edits_with_concurrent_ones_here_read_as_a_load_does`]:
@@ -1563,13 +1635,13 @@ proptest::proptest! {
                     let Some(change) = theirs.get_changes(&since).pop() else {
                         continue;
                     };
-                    let view = person(&mine, &id);
+                    let view = read_person(&mine, &id);
                     let before = index.clone();
                     let got = received_person(&mut index, &change, &id, &view);
                     mine.apply_changes([change]).unwrap();
                     match got {
                         Some(got) => {
-                            proptest::prop_assert_eq!(&got, &person(&mine, &id), "{:?}", side);
+                            proptest::prop_assert_eq!(&got, &read_person(&mine, &id), "{:?}", side);
                             proptest::prop_assert_eq!(
                                 resolved(&index),
                                 resolved(&FieldIndex::build(&mut mine))
