@@ -2,8 +2,8 @@
 # Times team sync end to end with the release binaries: a generated account
 # of N records shared by one teammate, fetched by another, then one change
 # each way (the change received is a new record, `log add`), a no-op
-# sync, `status`, a received title edit, a received tag edit (which loads)
-# and the first read after a sync.
+# sync, `status`, a received title edit, a received tag and notes edit, a
+# received merge (which loads) and the first read after a sync.
 #
 #   cargo build --release -p rapport-cli -p rapport-relay -p rapport-bench
 #   bash bench/sync-bench.sh 10000 100000
@@ -45,11 +45,16 @@ for n in "${@:-10000}"; do
     "${sam[@]}" person edit "Person 000042" --title "Bench title" -q
     "${sam[@]}" sync -q
     echo "receive a title edit      $(t "${jo[@]}" sync)"
-    # An edit of a list (a tag): received loaded, the path every received
-    # change took before session 9.
-    "${sam[@]}" person edit "Person 000042" --tag "bench" -q
+    # An edit of a list and a text (a tag, the notes): through the field
+    # index too (session 10; loaded before).
+    "${sam[@]}" person edit "Person 000042" --tag "bench" --notes "bench notes" -q
     "${sam[@]}" sync -q
-    echo "receive a tag edit (loads) $(t "${jo[@]}" sync)"
+    echo "receive a tag+notes edit  $(t "${jo[@]}" sync)"
+    # A merge edits several records (the duplicate's activity moves):
+    # received loaded, the path every received change took before session 9.
+    "${sam[@]}" person merge "Person 000042" "Person 000043" -q 2>/dev/null
+    "${sam[@]}" sync -q
+    echo "receive a merge (loads)   $(t "${jo[@]}" sync)"
     echo "read after sync           $(t "${jo[@]}" person list --account Bigco)"
     kill $RELAY; wait $RELAY 2>/dev/null || true
 done
