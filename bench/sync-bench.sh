@@ -3,7 +3,8 @@
 # of N records shared by one teammate, fetched by another, then one change
 # each way (the change received is a new record, `log add`), a no-op
 # sync, `status`, a received title edit, a received tag and notes edit, a
-# received merge (which loads) and the first read after a sync.
+# received merge (which loads), twenty edits received at once and the
+# first read after a sync.
 #
 #   cargo build --release -p rapport-cli -p rapport-relay -p rapport-bench
 #   bash bench/sync-bench.sh 10000 100000
@@ -50,6 +51,12 @@ for n in "${@:-10000}"; do
     "${sam[@]}" person edit "Person 000042" --tag "bench" --notes "bench notes" -q
     "${sam[@]}" sync -q
     echo "receive a tag+notes edit  $(t "${jo[@]}" sync)"
+    # A day's work: twenty edits of twenty people, received in one sync.
+    for i in $(seq 100 119); do
+        "${sam[@]}" person edit "Person 000$i" --title "Bench $i" --tag "day" -q
+    done
+    "${sam[@]}" sync -q
+    echo "receive 20 edits          $(t "${jo[@]}" sync)"
     # A merge edits several records (the duplicate's activity moves):
     # received loaded, the path every received change took before session 9.
     "${sam[@]}" person merge "Person 000042" "Person 000043" -q 2>/dev/null

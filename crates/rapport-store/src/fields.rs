@@ -625,12 +625,14 @@ impl FieldIndex {
     /// anything else.
     pub fn received_puts(&self, change: &Change) -> Option<Vec<ReceivedPut>> {
         let expanded = change.decode();
-        let mut objects: HashMap<legacy::OpId, (usize, &RecordId)> = HashMap::new();
-        for (slot, records) in self.records.iter().enumerate().take(INDEXED.len()) {
-            for (id, record) in records {
-                objects.insert(self.opid(record.obj)?, (slot, id));
-            }
+        let mut targets = Vec::new();
+        for op in &expanded.operations {
+            let legacy::ObjectId::Id(obj) = &op.obj else {
+                return None;
+            };
+            targets.push(self.op_ref(obj)?);
         }
+        let objects = self.owners(&targets, false);
         let mut puts = Vec::with_capacity(expanded.operations.len());
         // A second put at one field that does not name the first leaves
         // both (automerge makes its own changes name it, so this is only
@@ -645,7 +647,7 @@ impl FieldIndex {
             if op.insert || !written.insert((obj.clone(), key.to_string())) {
                 return None;
             }
-            let &(slot, id) = objects.get(obj)?;
+            let &(slot, id) = objects.get(&self.op_ref(obj)?)?;
             let record = self.records[slot].get(id)?;
             let held: Option<&Slot> = self
                 .keys

@@ -60,25 +60,20 @@ impl FieldIndex {
         let made = |id: &legacy::OpId| {
             id.actor() == change.actor_id() && (start..end).contains(&id.counter())
         };
-        // Every object of the indexed records, to its record.
-        let mut owners: HashMap<OpRef, (usize, &RecordId)> = HashMap::new();
-        for (slot, records) in self.records.iter().enumerate().take(INDEXED.len()) {
-            for (id, record) in records {
-                owners.insert(record.obj, (slot, id));
-                objects_in(&record.fields, &mut |obj| {
-                    owners.insert(obj, (slot, id));
-                });
-            }
-        }
-        let mut found: Option<(usize, &RecordId)> = None;
+        // The objects the change writes in, other than its own.
+        let mut targets = Vec::new();
         for op in &expanded.operations {
             let legacy::ObjectId::Id(obj) = &op.obj else {
                 return None;
             };
-            if made(obj) {
-                continue;
+            if !made(obj) {
+                targets.push(self.op_ref(obj)?);
             }
-            let owner = *owners.get(&self.op_ref(obj)?)?;
+        }
+        let owners = self.owners(&targets, true);
+        let mut found: Option<(usize, &RecordId)> = None;
+        for target in &targets {
+            let owner = *owners.get(target)?;
             match found {
                 Some(f) if f != owner => return None,
                 _ => found = Some(owner),
@@ -351,8 +346,42 @@ impl FieldIndex {
         Some(record)
     }
 
+    /// The indexed records that hold `targets`, as record objects or (if
+    /// `nested`) as maps, lists or texts in one, each to its collection's
+    /// slot and id. One walk of the records, which stops once every target
+    /// is found: a received change writes in few objects, and a map of
+    /// every object would cost more than the walk (100k records).
+    pub(super) fn owners(
+        &self,
+        targets: &[OpRef],
+        nested: bool,
+    ) -> HashMap<OpRef, (usize, &RecordId)> {
+        let mut wanted: Vec<OpRef> = targets.to_vec();
+        wanted.sort_by_key(|t| (t.counter, t.actor));
+        wanted.dedup();
+        let mut found = HashMap::with_capacity(wanted.len());
+        'records: for (slot, records) in self.records.iter().enumerate().take(INDEXED.len()) {
+            for (id, record) in records {
+                if found.len() == wanted.len() {
+                    break 'records;
+                }
+                if wanted.contains(&record.obj) {
+                    found.insert(record.obj, (slot, id));
+                }
+                if nested {
+                    objects_in(&record.fields, &mut |obj| {
+                        if wanted.contains(&obj) {
+                            found.insert(obj, (slot, id));
+                        }
+                    });
+                }
+            }
+        }
+        found
+    }
+
     /// `id` as the index numbers it (its actor known).
-    fn op_ref(&self, id: &legacy::OpId) -> Option<OpRef> {
+    pub(super) fn op_ref(&self, id: &legacy::OpId) -> Option<OpRef> {
         let actor = self.actors.iter().position(|a| a == id.actor())?;
         Some(OpRef {
             counter: id.counter(),
