@@ -189,6 +189,10 @@ impl FieldIndex {
                 return None;
             };
             if let legacy::OpType::Make(typ) = op.action {
+                // (Rapport writes no table, and the index follows none.)
+                if typ == automerge::ObjType::Table {
+                    return None;
+                }
                 made_types.insert(new.clone(), typ);
             }
             let mut moved = op.clone();
@@ -295,16 +299,14 @@ impl FieldIndex {
             } else if made(obj) {
                 // An object this change made: everything in it is its own.
                 // Its lists and texts hold what a held one may.
-                match made_types.get(obj)? {
-                    automerge::ObjType::Map | automerge::ObjType::Table => {}
-                    typ => {
-                        let text = *typ == automerge::ObjType::Text;
-                        if !(fits(&op.action, text)
-                            || (!op.insert && op.action == legacy::OpType::Delete))
-                        {
-                            return None;
-                        }
-                    }
+                match (made_types.get(obj)?, &op.key) {
+                    (automerge::ObjType::Map, legacy::Key::Map(_)) if !op.insert => {}
+                    (
+                        typ @ (automerge::ObjType::List | automerge::ObjType::Text),
+                        legacy::Key::Seq(_),
+                    ) if fits(&op.action, *typ == automerge::ObjType::Text)
+                        || (!op.insert && op.action == legacy::OpType::Delete) => {}
+                    _ => return None,
                 }
                 moved.obj = legacy::ObjectId::Id(renumber(obj)?);
                 if let legacy::Key::Seq(legacy::ElementId::Id(e)) = &op.key {

@@ -1540,10 +1540,17 @@ fn received_edits_the_index_cannot_place_are_refused() {
         let notes = field(t, obj, "notes");
         t.put(&notes, 0, "MET").unwrap();
     });
+    // A table (automerge's, which Rapport never writes and the index
+    // does not follow).
+    let table = theirs(&|t, obj| {
+        t.put_object(obj, "extra", automerge::ObjType::Table)
+            .unwrap();
+    });
     let cases = [
         ("a null tag", null_tag.1),
         ("a null flag", null_flag.1),
         ("a long character", long_char.1),
+        ("a table", table.1),
     ];
     for (what, change) in cases {
         let mut copy = index.clone();
