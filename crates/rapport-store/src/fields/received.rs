@@ -237,9 +237,7 @@ impl FieldIndex {
                     let e = to_ref(e)?;
                     seq.real.iter().position(|x| x.id == e)
                 };
-                if !(fits(&op.action, seq.text)
-                    || (!op.insert && op.action == legacy::OpType::Delete))
-                {
+                if !fits(op, seq.text) {
                     return None;
                 }
                 moved.obj = legacy::ObjectId::Id(seq.copy.clone());
@@ -304,8 +302,7 @@ impl FieldIndex {
                     (
                         typ @ (automerge::ObjType::List | automerge::ObjType::Text),
                         legacy::Key::Seq(_),
-                    ) if fits(&op.action, *typ == automerge::ObjType::Text)
-                        || (!op.insert && op.action == legacy::OpType::Delete) => {}
+                    ) if fits(op, *typ == automerge::ObjType::Text) => {}
                     _ => return None,
                 }
                 moved.obj = legacy::ObjectId::Id(renumber(obj)?);
@@ -427,12 +424,13 @@ fn same(a: &[legacy::OpId], b: &[legacy::OpId]) -> bool {
     a == b
 }
 
-/// Whether `action` puts what a list (a string) or a text (one character)
-/// of a record holds, as Rapport and automerge write them: the index
-/// follows nothing else.
-fn fits(action: &legacy::OpType, text: bool) -> bool {
-    match action {
+/// Whether `op`, on an element of a list or a text of a record, deletes
+/// one or puts what a list (a string) or a text (one character) holds, as
+/// Rapport and automerge write them: the index follows nothing else.
+fn fits(op: &legacy::Op, text: bool) -> bool {
+    match &op.action {
         legacy::OpType::Put(automerge::ScalarValue::Str(s)) => !text || s.chars().count() == 1,
+        legacy::OpType::Delete => !op.insert,
         _ => false,
     }
 }
