@@ -111,6 +111,16 @@ fn edit_received(index: &mut FieldIndex, data: &mut DocData, change: &automerge:
     }
 }
 
+/// What a field index built from a loaded document takes in.
+#[derive(Clone, Copy)]
+enum Indexed {
+    /// Every record but the activity log's (what most edits need).
+    Records,
+    /// The activity log too, at several times the cost: after an edit of
+    /// an activity loaded the document.
+    Activities,
+}
+
 /// A decoded document and its id.
 pub struct Doc {
     pub id: DocId,
@@ -354,7 +364,7 @@ impl<'a> Workspace<'a> {
         let mut data = DocData::read(&loaded.doc, Parts::ALL);
         if let Ok(data) = &mut data {
             let chunks = loaded.chunks().to_vec();
-            self.save_views(id, &mut loaded.doc, &chunks, data);
+            self.save_views(id, &mut loaded.doc, &chunks, data, Indexed::Records);
         }
         self.keep_read(id, loaded);
         if let Ok(data) = &mut data {
@@ -619,6 +629,16 @@ impl<'a> Workspace<'a> {
         id: DocId,
         edit: impl FnOnce(&mut AutoCommit) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        self.edit_indexing(id, Indexed::Records, edit)
+    }
+
+    /// [`edit`](Self::edit), the field index then built as `indexed` says.
+    fn edit_indexing<T>(
+        &self,
+        id: DocId,
+        indexed: Indexed,
+        edit: impl FnOnce(&mut AutoCommit) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let mut loaded = self.take(id)?;
         doc::check_writable(&loaded.doc)?;
         // On error nothing is saved, and the half-made edit is dropped with
@@ -628,7 +648,7 @@ impl<'a> Workspace<'a> {
         // The copy in hand is the document as now stored: its view, built
         // here, spares the next read loading it again.
         let chunks = loaded.chunks().to_vec();
-        self.refresh_view(id, &mut loaded.doc, &chunks);
+        self.refresh_view_indexing(id, &mut loaded.doc, &chunks, indexed);
         self.loaded.borrow_mut().insert(id, loaded);
         Ok(value)
     }
@@ -659,7 +679,13 @@ impl<'a> Workspace<'a> {
         if let Some(done) = self.update_unloaded(doc, id, parts, &change)? {
             return Ok(done);
         }
-        self.edit(doc, |d| {
+        // Loaded for an activity, the index takes in the activity log, so
+        // the next edit of one need not load (`FieldIndex::build_with_activities`).
+        let indexed = match T::COLLECTION {
+            Collection::Activities => Indexed::Activities,
+            _ => Indexed::Records,
+        };
+        self.edit_indexing(doc, indexed, |d| {
             let data = DocData::read(d, parts)?;
             let mut record: T = doc::read_record(d, T::COLLECTION, id)?.ok_or_else(|| {
                 crate::error::user(format!(
@@ -689,8 +715,12 @@ impl<'a> Workspace<'a> {
         if parts.activities {
             return Ok(None);
         }
+        // An activity is read alone from the view's log, and the field
+        // index looks for it in its cold file too.
+        let activity = (T::COLLECTION == Collection::Activities).then_some(id);
         self.write_unloaded(
             doc,
+            activity,
             |data| T::all(data).get(id).cloned(),
             |index, old, data| {
                 fields::edit(index, T::COLLECTION, id, old, |record| change(data, record))
@@ -712,6 +742,7 @@ impl<'a> Workspace<'a> {
     ) -> anyhow::Result<(Account, V)> {
         let done = self.write_unloaded(
             doc,
+            None,
             |data| data.account.clone(),
             |index, old, _| fields::edit_account(index, old, &change),
             |data, account| data.account = Some(account),
@@ -735,12 +766,16 @@ impl<'a> Workspace<'a> {
     /// An edit of one record of `doc` written without loading it: the
     /// record as the view has it (`get`), the change made through the
     /// field index (`edit`), and the view brought up to date (`put`).
-    /// `None` where that cannot be done: no valid view or index, a copy
-    /// held by this command (it may have edits not yet in the view), a
-    /// compaction due, or an edit the index cannot place.
+    /// With `activity`, the record is that activity: `get` and `put` see
+    /// it alone in the data's log, and the view's log is rewritten with it
+    /// ([`Whole::replace_activity`]). `None` where that cannot be done: no
+    /// valid view or index, a copy held by this command (it may have edits
+    /// not yet in the view), a compaction due, or an edit the index cannot
+    /// place.
     fn write_unloaded<T: Clone, V>(
         &self,
         doc: DocId,
+        activity: Option<&RecordId>,
         get: impl FnOnce(&DocData) -> Option<T>,
         edit: impl FnOnce(
             &mut FieldIndex,
@@ -756,7 +791,11 @@ impl<'a> Workspace<'a> {
         if self.store.wants_compaction(&chunks) {
             return Ok(None);
         }
-        let Some(mut index) = self.views.read_fields(&doc, &chunks) else {
+        let index = match activity {
+            Some(activity) => self.views.read_fields_with(&doc, &chunks, activity),
+            None => self.views.read_fields(&doc, &chunks),
+        };
+        let Some(mut index) = index else {
             return Ok(None);
         };
         let Some(whole) = self.views.read_whole(&doc, &chunks) else {
@@ -772,6 +811,12 @@ impl<'a> Workspace<'a> {
         let Some(mut data) = whole.without_activities() else {
             return Ok(None);
         };
+        if let Some(activity) = activity {
+            let Some(record) = whole.activity(activity) else {
+                return Ok(None);
+            };
+            data.activities.insert(activity.clone(), record);
+        }
         let Some(old) = get(&data) else {
             return Ok(None);
         };
@@ -787,7 +832,20 @@ impl<'a> Workspace<'a> {
         };
         chunks.push(self.store.put_change(&doc, &change)?);
         put(&mut data, record.clone());
-        self.saved(doc, whole.write_edited(&self.views, &doc, &chunks, &data));
+        match activity {
+            Some(activity) => {
+                let edited = data.activities.remove(activity);
+                let written = edited.and_then(|edited| {
+                    whole.replace_activity(&self.views, &doc, &chunks, data, activity, &edited)
+                });
+                // A view that does not decode is left stale: the next
+                // read rebuilds it.
+                if let Some(written) = written {
+                    self.saved(doc, written);
+                }
+            }
+            None => self.saved(doc, whole.write_edited(&self.views, &doc, &chunks, &data)),
+        }
         self.saved(doc, self.views.write_fields(&doc, &chunks, &index));
         Ok(Some((record, value)))
     }
@@ -1080,22 +1138,44 @@ impl<'a> Workspace<'a> {
     /// `doc` lacks), so the next read need not load automerge. Only a
     /// cache: a failure to write it is a warning.
     pub fn refresh_view(&self, id: DocId, doc: &mut AutoCommit, chunks: &[ChunkKey]) {
+        self.refresh_view_indexing(id, doc, chunks, Indexed::Records);
+    }
+
+    /// [`refresh_view`](Self::refresh_view), the field index built as
+    /// `indexed` says.
+    fn refresh_view_indexing(
+        &self,
+        id: DocId,
+        doc: &mut AutoCommit,
+        chunks: &[ChunkKey],
+        indexed: Indexed,
+    ) {
         // A document that does not read has no view: the next read reports
         // why.
         let Ok(mut data) = DocData::read(doc, Parts::ALL) else {
             return;
         };
-        self.save_views(id, doc, chunks, &mut data);
+        self.save_views(id, doc, chunks, &mut data, indexed);
     }
 
     /// Saves the view of `id` (`data`, every part of `doc`, whose chunks
     /// are exactly `chunks`) and its [`FieldIndex`], so the next read and
     /// the next edit of a plain field need not load automerge. Only
     /// caches: a failure to write them is a warning.
-    fn save_views(&self, id: DocId, doc: &mut AutoCommit, chunks: &[ChunkKey], data: &mut DocData) {
+    fn save_views(
+        &self,
+        id: DocId,
+        doc: &mut AutoCommit,
+        chunks: &[ChunkKey],
+        data: &mut DocData,
+        indexed: Indexed,
+    ) {
         let genesis = rapport_store::genesis(doc);
         self.saved(id, self.views.write(&id, chunks, data, genesis.as_deref()));
-        let index = FieldIndex::build(doc);
+        let index = match indexed {
+            Indexed::Records => FieldIndex::build(doc),
+            Indexed::Activities => FieldIndex::build_with_activities(doc),
+        };
         self.saved(id, self.views.write_fields(&id, chunks, &index));
     }
 

@@ -571,10 +571,12 @@ fn views_are_only_a_cache() {
 /// record (`person add`, `opp add`, `note add`) are written without
 /// loading the document (`Workspace::update`): it succeeds even with every
 /// chunk's bytes unreadable (the views and the field index name the
-/// chunks, and nothing reads them), while `log edit`, which loads, fails. With the
-/// bytes back, a fresh load (views deleted) shows the edits, with no
-/// conflict, and the store checks clean. A `log add` before keeps the
-/// field index valid, so the edit after it is unloaded too.
+/// chunks, and nothing reads them), while a `log edit` of an older
+/// activity, which loads (the index was built without the activity log),
+/// fails. With the bytes back, a fresh load (views deleted) shows the
+/// edits, with no conflict, and the store checks clean. A `log add` before
+/// keeps the field index valid, so the edits after it are unloaded too,
+/// and its activity is in the index: its `log edit` is unloaded.
 #[test]
 fn edits_of_plain_fields_load_nothing() {
     let home = Home::demo();
@@ -583,6 +585,9 @@ fn edits_of_plain_fields_load_nothing() {
         .unwrap()
         .to_string();
     home.ok(&["log", "add", &person, "--kind", "call", "--notes", "hello"]);
+    let entries = home.ok(&["log", "list", "--json"]).json();
+    let entry_id = |at: usize| entries[at]["activity"]["id"].as_str().unwrap().to_string();
+    let (hello, older) = (entry_id(0), entry_id(1));
     let first = |args: &[&str], path: &str| -> String {
         let listed = home.ok(args).json();
         listed[0]
@@ -665,13 +670,12 @@ fn edits_of_plain_fields_load_nothing() {
     home.ok(&["person", "archive", &other]);
     // The account's own record.
     home.ok(&["account", "edit", &account, "--industry", "rope-making"]);
-    // The control: this edit loads the document (activities are not in
-    // the field index), and cannot.
-    let entry = home.ok(&["log", "list", "--json"]).json()[0]["activity"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    home.run(&["log", "edit", &entry, "--notes", "rewritten blind"]);
+    // The activity logged after the index was built is in it.
+    home.ok(&["log", "edit", &hello, "--notes", "rewritten blind"]);
+    // The control: this edit loads the document (the index was built
+    // without the older activities), and cannot.
+    let control = home.run(&["log", "edit", &older, "--notes", "rewritten blind"]);
+    assert_ne!(control.code, 0, "{}", control.stdout);
     let written: Vec<_> = home
         .chunk_files()
         .into_iter()
@@ -679,7 +683,7 @@ fn edits_of_plain_fields_load_nothing() {
         .collect();
     assert_eq!(
         written.len(),
-        16,
+        17,
         "one new chunk per unloaded edit: {written:?}"
     );
     garbled.restore();
@@ -723,6 +727,11 @@ fn edits_of_plain_fields_load_nothing() {
     assert_eq!(item_now["item"]["status"], "done", "{item_now}");
     let archived = home.ok(&["person", "show", &other, "--json"]).json();
     assert_eq!(archived["person"]["archived"], true, "{archived}");
+    let hello_now = find(&["log", "list", "--json"], "/activity/id", &hello);
+    assert_eq!(
+        hello_now["activity"]["notes"], "rewritten blind",
+        "{hello_now}"
+    );
     assert!(
         home.ok(&["doctor"]).stdout.contains("0 problems"),
         "the store checks clean"
@@ -763,13 +772,101 @@ fn edits_of_plain_fields_load_nothing() {
     );
     let accounts = home.ok(&["account", "list", "--json"]).json();
     assert_eq!(accounts[0]["industry"], "rope-making", "{accounts}");
-    let entries = home.ok(&["log", "list", "--json"]).stdout;
-    assert!(
-        !entries.contains("rewritten blind"),
+    let older_now = find(&["log", "list", "--json"], "/activity/id", &older);
+    assert_ne!(
+        older_now["activity"]["notes"], "rewritten blind",
         "the loading edit failed"
     );
     // The edit now loads, and goes through.
-    home.ok(&["log", "edit", &entry, "--notes", "rewritten blind"]);
+    home.ok(&["log", "edit", &older, "--notes", "rewritten blind"]);
+}
+
+/// An edit of an activity that loads the document indexes the activity
+/// log (in a file of its own, `<doc>.activity-fields`), so the next edits
+/// of any activity (`log edit`, `log archive`) are written without loading
+/// it: they succeed with every chunk's bytes unreadable. With the bytes
+/// back, the log a fresh load reads (views deleted) is the one the views
+/// served, last contacts included, and the store checks clean. A write
+/// that loads for another reason indexes the log no more, and the next
+/// `log edit` of an older activity loads again.
+#[test]
+fn edits_of_activities_load_once() {
+    let home = Home::demo();
+    let entries = home.ok(&["log", "list", "--json"]).json();
+    let entries = entries.as_array().unwrap();
+    // Four activities of one account document.
+    let doc = &entries[0]["activity"]["doc"];
+    let ids: Vec<String> = entries
+        .iter()
+        .filter(|e| e["activity"]["doc"] == *doc)
+        .map(|e| e["activity"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() >= 4, "{entries:?}");
+    // Loads (the index holds no activity yet), and indexes the log.
+    home.ok(&["log", "edit", &ids[0], "--kind", "email"]);
+    let garbled = home.garble_chunks();
+    home.ok(&[
+        "log",
+        "edit",
+        &ids[1],
+        "--notes",
+        "Rewritten blind, café 🎉",
+        "--date",
+        "2026-11-20",
+        "--kind",
+        "meeting",
+        "--direction",
+        "give",
+    ]);
+    home.ok(&["log", "archive", &ids[2]]);
+    // Edited twice: the second time from the index's own entry.
+    home.ok(&["log", "edit", &ids[1], "--notes", "Rewritten twice"]);
+    let written = home
+        .chunk_files()
+        .into_iter()
+        .filter(|c| !garbled.files.contains(c))
+        .count();
+    assert_eq!(written, 3, "one new chunk per unloaded edit");
+    garbled.restore();
+    let reads: [&[&str]; 4] = [
+        &["log", "list", "--json", "--all"],
+        &["person", "list", "--all", "--json"],
+        &["gap", "--json"],
+        &["agenda", "--json", "--team", "--days", "60"],
+    ];
+    let served: Vec<String> = reads.iter().map(|r| home.ok(r).stdout).collect();
+    std::fs::remove_dir_all(home.path().join("views")).unwrap();
+    let fresh: Vec<String> = reads.iter().map(|r| home.ok(r).stdout).collect();
+    assert_eq!(served, fresh);
+    let edited = entries_by_id(&home.ok(&["log", "list", "--json", "--all"]).json());
+    let one = &edited[&ids[1]];
+    assert_eq!(one["notes"], "Rewritten twice", "{one}");
+    assert_eq!(one["date"], "2026-11-20", "{one}");
+    assert_eq!(one["kind"], "meeting", "{one}");
+    assert_eq!(one["direction"], "give", "{one}");
+    assert_eq!(edited[&ids[2]]["archived"], true);
+    assert_eq!(edited[&ids[0]]["kind"], "email");
+    assert!(home.ok(&["doctor"]).stdout.contains("0 problems"));
+    // The views were rebuilt by a read: without the activity log.
+    let garbled = home.garble_chunks();
+    let control = home.run(&["log", "edit", &ids[3], "--notes", "blind"]);
+    assert_ne!(control.code, 0, "{}", control.stdout);
+    garbled.restore();
+}
+
+/// The activities of `log list --json`, by id.
+fn entries_by_id(
+    listed: &serde_json::Value,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let a = e["activity"].clone();
+            (a["id"].as_str().unwrap().to_string(), a)
+        })
+        .collect()
 }
 
 /// Writes that do not load the document (appends, plain-field edits) never

@@ -1,5 +1,6 @@
 //! A seeded randomized test of the materialized views: random edits (adds
-//! that take the append-without-loading path, edits that load, archives),
+//! that take the append-without-loading path, edits that load and edits
+//! through the field index, activities' included, archives),
 //! and after every few steps the JSON a user sees must be the same whether
 //! it came from the views or from a fresh automerge load (views deleted),
 //! and a damaged view is never served.
@@ -23,7 +24,7 @@ const PEOPLE: [&str; 4] = ["Ana Silva", "Bruno Costa", "Grace Okafor", "Hannah W
 
 fn step(home: &Home, rng: &mut Rng, i: usize, added: &mut Vec<String>) -> bool {
     let person = PEOPLE[rng.below(PEOPLE.len())];
-    let args: Vec<String> = match rng.below(7) {
+    let args: Vec<String> = match rng.below(9) {
         0 => {
             let name = format!("Newcomer {i}");
             added.push(name.clone());
@@ -56,6 +57,36 @@ fn step(home: &Home, rng: &mut Rng, i: usize, added: &mut Vec<String>) -> bool {
             .map(String::from)
             .chain([format!("Notes as of step {i}.")])
             .collect(),
+        // An activity edited or archived: the first loads and indexes the
+        // log, the next are written through the index (`Workspace::update`).
+        choice @ (7 | 8) => {
+            let listed = home.ok(&["log", "list", "--json", "--all", "--limit", "1000"]);
+            let listed = listed.json();
+            let entries = listed.as_array().unwrap();
+            let entry = entries[rng.below(entries.len())]["activity"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let date = ["2026-10-01", "2026-11-20", "2026-12-24"][rng.below(3)];
+            match (choice, rng.below(2)) {
+                (7, 0) => vec![
+                    "log".into(),
+                    "edit".into(),
+                    entry,
+                    "--notes".into(),
+                    format!("edited {i}"),
+                ],
+                (7, _) => vec![
+                    "log".into(),
+                    "edit".into(),
+                    entry,
+                    "--date".into(),
+                    date.into(),
+                ],
+                (_, 0) => vec!["log".into(), "archive".into(), entry],
+                (_, _) => vec!["log".into(), "archive".into(), entry, "--restore".into()],
+            }
+        }
         5 => match added.pop() {
             Some(name) => vec!["person".into(), "archive".into(), name],
             None => vec!["agenda".into()],

@@ -310,17 +310,16 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             let direction = parse_opt::<Direction>(direction.as_deref())?;
             let date = parse_day(ctx, date.as_deref())?;
             let (d, id) = find_entry(&ws, &entry, account.as_deref())?;
-            let a = ws.edit(d.id, |am| {
-                let mut a: Activity = doc::read_record(am, Collection::Activities, &id)?
-                    .ok_or_else(|| user("the entry was removed meanwhile"))?;
+            // Written through the field index where it can be, without
+            // loading the document (`Workspace::update`).
+            let (a, ()) = ws.update(d.id, &id, Parts::NONE, |_, a: &mut Activity| {
                 apply(&mut a.kind, kind);
                 apply(&mut a.direction, direction);
                 apply(&mut a.date, date);
                 if let Some(n) = &notes {
                     a.notes.set(n);
                 }
-                doc::put_record(am, Collection::Activities, &id, &a)?;
-                Ok(a)
+                Ok(())
             })?;
             if ctx.out.json {
                 return ctx.out.json(&Rec::new(&d, &id, &a));

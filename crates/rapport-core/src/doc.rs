@@ -182,13 +182,40 @@ impl Contacts {
 
     /// Indexes one more activity.
     pub fn add(&mut self, a: &Activity) {
-        if a.archived {
+        self.add_parts(
+            &a.by,
+            a.people.iter().map(RecordId::as_str),
+            a.date,
+            a.archived,
+        );
+    }
+
+    /// Indexes one more activity, given as the parts that count: who
+    /// logged it, with whom, when, and whether it is archived (for an
+    /// activity read in place, without an owned copy).
+    pub fn add_parts<'a>(
+        &mut self,
+        by: &str,
+        people: impl IntoIterator<Item = &'a str>,
+        date: Day,
+        archived: bool,
+    ) {
+        if archived {
             return;
         }
-        let by = self.0.entry(a.by.clone()).or_default();
-        for person in &a.people {
-            let last = by.entry(person.clone()).or_insert(a.date);
-            *last = (*last).max(a.date);
+        if !self.0.contains_key(by) {
+            self.0.insert(by.to_string(), BTreeMap::new());
+        }
+        let Some(by) = self.0.get_mut(by) else {
+            return;
+        };
+        for person in people {
+            match by.get_mut(person) {
+                Some(last) => *last = (*last).max(date),
+                None => {
+                    by.insert(RecordId::from(person.to_string()), date);
+                }
+            }
         }
     }
 

@@ -47,6 +47,14 @@ impl AsRef<str> for RecordId {
     }
 }
 
+/// Maps keyed by record id are looked up by `&str` (a record read in
+/// place from a view's bytes); `RecordId` orders and hashes as its string.
+impl std::borrow::Borrow<str> for RecordId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Display for RecordId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

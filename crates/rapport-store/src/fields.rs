@@ -46,10 +46,9 @@ use rapport_core::doc::Collection;
 use rapport_core::model::Account;
 use serde::{Deserialize, Serialize};
 
-/// The collections indexed: those whose records commands edit. The
-/// activity log (most of a document's records) is not: its records are
-/// added, rarely edited.
-pub const INDEXED: [Collection; 7] = [
+/// The collections indexed. The activity log, most of a document's
+/// records and rarely edited, is kept apart ([`ACTIVITIES`]).
+pub const INDEXED: [Collection; 8] = [
     Collection::People,
     Collection::Relationships,
     Collection::Opportunities,
@@ -57,7 +56,21 @@ pub const INDEXED: [Collection; 7] = [
     Collection::Partnerships,
     Collection::PrivateNotes,
     Collection::Accounts,
+    Collection::Activities,
 ];
+
+/// The activity log's slot. Indexing every activity costs more than the
+/// rest of the index together (a list and a text each, in most of the
+/// records), so an index built from a loaded document holds them only
+/// when an edit of an activity loaded it
+/// ([`FieldIndex::build_with_activities`], [`Cold::Built`]); saved, they
+/// go to a file of their own (the *cold* file: [`FieldIndex::to_files`])
+/// that only an edit of an activity reads, so the index every other edit
+/// reads (and rewrites) stays the size of the other records. The
+/// activities added or edited since, without a load, are in the index
+/// itself, whose entries win.
+const ACTIVITIES: usize = INDEXED.len() - 1;
+const _: () = assert!(matches!(INDEXED[ACTIVITIES], Collection::Activities));
 
 /// Where the records kept at the document's root are (an account
 /// document's `account`), after one map per collection of [`INDEXED`];
@@ -327,6 +340,19 @@ pub struct FieldIndex {
     /// One map per collection of [`INDEXED`], in that order, then the
     /// records at the root (`ROOT_RECORDS`).
     records: Vec<BTreeMap<RecordId, RecordOps>>,
+    cold: Cold,
+}
+
+/// Where an index's activities are (see [`ACTIVITIES`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cold {
+    /// All in `records`: the index was built from a loaded document.
+    Built,
+    /// In `records`, those added or edited since the index was built;
+    /// the others in the cold file saved for these chunks (the chunks
+    /// the index was built for), if it was saved; with `None`, nowhere
+    /// (the index was built without them).
+    Saved(Option<Vec<String>>),
 }
 
 /// What an index file holds before its records.
@@ -338,15 +364,21 @@ struct Header {
     max_op: u64,
     actors: Vec<ActorId>,
     keys: Vec<String>,
+    /// The chunks of the cold file that holds the activities the entries
+    /// lack ([`Cold::Saved`]); in a cold file, its own chunks.
+    cold: Option<Vec<String>>,
 }
 
 const MAGIC: &[u8; 4] = b"RPFI";
+/// A cold file's (its entries are not an index file's).
+const COLD_MAGIC: &[u8; 4] = b"RPFC";
 /// 2: slots hold the elements of lists and texts; 3: and the fields of
 /// maps; 4: and whether they hold a text; 5: the account record at the
 /// root is indexed too; 6: slots hold their scalar's type; 7: slots in
-/// their compact form (`slot_codec`). (postcard is not self-describing: a
-/// file of another version must never be decoded as this one.)
-const VERSION: u32 = 7;
+/// their compact form (`slot_codec`); 8: activities are indexed, in a
+/// cold file of their own. (postcard is not self-describing: a file of
+/// another version must never be decoded as this one.)
+const VERSION: u32 = 8;
 /// Magic, version, header length, CRC-32 of the header, CRC-32 of the
 /// records.
 const PREFIX: usize = 20;
@@ -356,10 +388,10 @@ const PREFIX: usize = 20;
 /// fold the entries into maps, a later entry replacing an earlier one, so
 /// records added to a document are appended without decoding the others
 /// ([`append_to_file`]).
-fn file_bytes(header: &Header, records: &[u8]) -> Option<Vec<u8>> {
+fn file_bytes(magic: &[u8; 4], header: &Header, records: &[u8]) -> Option<Vec<u8>> {
     let head = postcard::to_stdvec(header).ok()?;
     let mut out = Vec::with_capacity(PREFIX + head.len() + records.len());
-    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(magic);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&u32::try_from(head.len()).ok()?.to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&head).to_le_bytes());
@@ -371,8 +403,12 @@ fn file_bytes(header: &Header, records: &[u8]) -> Option<Vec<u8>> {
 
 /// The header and the records' bytes of an index file, checked, if it is
 /// of this version and valid for `chunks` (see [`file_bytes`]).
-fn split_file<'a>(bytes: &'a [u8], chunks: &[String]) -> Option<(Header, &'a [u8])> {
-    if bytes.get(..4)? != MAGIC || bytes.get(4..8)? != VERSION.to_le_bytes() {
+fn split_file<'a>(
+    magic: &[u8; 4],
+    bytes: &'a [u8],
+    chunks: &[String],
+) -> Option<(Header, &'a [u8])> {
+    if bytes.get(..4)? != magic || bytes.get(4..8)? != VERSION.to_le_bytes() {
         return None;
     }
     let word = |at: usize| -> Option<u32> {
@@ -391,10 +427,14 @@ fn split_file<'a>(bytes: &'a [u8], chunks: &[String]) -> Option<(Header, &'a [u8
     (header.chunks == chunks).then_some((header, records))
 }
 
-/// `records` as index-file entries.
-fn encode_entries(records: &[BTreeMap<RecordId, RecordOps>]) -> Option<Vec<u8>> {
+/// `records` as index-file entries, but the activities with `hot_only`
+/// set: those go to the cold file.
+fn encode_entries(records: &[BTreeMap<RecordId, RecordOps>], hot_only: bool) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for (slot, records) in records.iter().enumerate() {
+        if hot_only && slot == ACTIVITIES {
+            continue;
+        }
         for (id, ops) in records {
             out = postcard::to_extend(&(slot as u8, id, ops), out).ok()?;
         }
@@ -402,24 +442,70 @@ fn encode_entries(records: &[BTreeMap<RecordId, RecordOps>]) -> Option<Vec<u8>> 
     Some(out)
 }
 
+/// The activities as cold-file entries: `(id, record)`, the record as its
+/// own postcard bytes, so a reader looking for one skips the others
+/// without decoding them ([`FieldIndex::take_cold`]).
+fn encode_cold(activities: &BTreeMap<RecordId, RecordOps>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for (id, ops) in activities {
+        let ops = postcard::to_stdvec(ops).ok()?;
+        out = postcard::to_extend(&(id, ops.as_slice()), out).ok()?;
+    }
+    Some(out)
+}
+
+/// An index saved: its file's bytes, and what becomes of the cold file.
+pub(crate) struct Files {
+    pub(crate) index: Vec<u8>,
+    pub(crate) cold: ColdFile,
+}
+
+pub(crate) enum ColdFile {
+    /// The index holds every activity: these bytes.
+    Write(Vec<u8>),
+    /// The one the index names, as it is.
+    Keep,
+    /// None: the index names none (built without its activities).
+    Remove,
+}
+
 impl FieldIndex {
-    /// The index as a file's bytes, valid for `chunks` (`kind/name`,
-    /// sorted).
-    pub(crate) fn to_file(&self, chunks: Vec<String>) -> Option<Vec<u8>> {
-        let header = Header {
-            chunks,
+    /// The index as files' bytes, valid for `chunks` (`kind/name`,
+    /// sorted): see [`Files`]. The cold file is to be written first: the
+    /// index names it.
+    pub(crate) fn to_files(&self, chunks: Vec<String>) -> Option<Files> {
+        let header = |cold| Header {
+            chunks: chunks.clone(),
             heads: self.heads.clone(),
             max_op: self.max_op,
             actors: self.actors.clone(),
             keys: self.keys.clone(),
+            cold,
         };
-        file_bytes(&header, &encode_entries(&self.records)?)
+        let built = self.cold == Cold::Built;
+        let cold = match &self.cold {
+            Cold::Built => Some(chunks.clone()),
+            Cold::Saved(at) => at.clone(),
+        };
+        let index = file_bytes(MAGIC, &header(cold), &encode_entries(&self.records, built)?)?;
+        let cold = match &self.cold {
+            Cold::Built => ColdFile::Write(file_bytes(
+                COLD_MAGIC,
+                &header(Some(chunks.clone())),
+                &encode_cold(&self.records[ACTIVITIES])?,
+            )?),
+            Cold::Saved(Some(_)) => ColdFile::Keep,
+            Cold::Saved(None) => ColdFile::Remove,
+        };
+        Some(Files { index, cold })
     }
 
     /// The index in a file's bytes, if they are whole and valid for
-    /// exactly `chunks`.
+    /// exactly `chunks`. Its activities are those added or edited since
+    /// it was built; [`take_cold`](Self::take_cold) adds one of the
+    /// others.
     pub(crate) fn from_file(bytes: &[u8], chunks: &[String]) -> Option<FieldIndex> {
-        let (header, mut entries) = split_file(bytes, chunks)?;
+        let (header, mut entries) = split_file(MAGIC, bytes, chunks)?;
         let mut records = vec![BTreeMap::new(); RECORD_MAPS];
         while !entries.is_empty() {
             let ((slot, id, ops), rest): ((u8, RecordId, RecordOps), _) =
@@ -433,7 +519,47 @@ impl FieldIndex {
             actors: header.actors,
             keys: header.keys,
             records,
+            cold: Cold::Saved(header.cold),
         })
+    }
+
+    /// Whether the index holds activity `id`.
+    pub fn has_activity(&self, id: &RecordId) -> bool {
+        self.records[ACTIVITIES].contains_key(id)
+    }
+
+    /// Adds activity `id` from the cold file's bytes `cold`, if the index
+    /// lacks it and the file is the one it names, whole. Returns whether
+    /// the index holds the activity now. The cold file shares the index's
+    /// tables of actors and keys as they were when both were saved (the
+    /// index's only grow), which is checked.
+    pub(crate) fn take_cold(&mut self, cold: &[u8], id: &RecordId) -> bool {
+        if self.has_activity(id) {
+            return true;
+        }
+        let Cold::Saved(Some(at)) = &self.cold else {
+            return false;
+        };
+        let Some((header, mut entries)) = split_file(COLD_MAGIC, cold, at) else {
+            return false;
+        };
+        if !self.actors.starts_with(&header.actors) || !self.keys.starts_with(&header.keys) {
+            return false;
+        }
+        while !entries.is_empty() {
+            let Ok(((key, ops), rest)) = postcard::take_from_bytes::<(&str, &[u8])>(entries) else {
+                return false;
+            };
+            if key == id.as_str() {
+                let Ok(ops) = postcard::from_bytes::<RecordOps>(ops) else {
+                    return false;
+                };
+                self.records[ACTIVITIES].insert(id.clone(), ops);
+                return true;
+            }
+            entries = rest;
+        }
+        false
     }
 }
 
@@ -450,27 +576,32 @@ pub(crate) fn append_to_file(
     base: &Automerge,
     changes: &[Change],
 ) -> Option<Vec<u8>> {
-    let (header, old) = split_file(bytes, before)?;
+    let (header, old) = split_file(MAGIC, bytes, before)?;
     let mut index = FieldIndex {
         heads: header.heads,
         max_op: header.max_op,
         actors: header.actors,
         keys: header.keys,
         records: vec![BTreeMap::new(); RECORD_MAPS],
+        cold: Cold::Saved(header.cold),
     };
     for change in changes {
         index.appended(base, change);
     }
     let mut records = old.to_vec();
-    records.extend(encode_entries(&index.records)?);
+    records.extend(encode_entries(&index.records, false)?);
+    let Cold::Saved(cold) = index.cold else {
+        return None;
+    };
     let header = Header {
         chunks: after,
         heads: index.heads,
         max_op: index.max_op,
         actors: index.actors,
         keys: index.keys,
+        cold,
     };
-    file_bytes(&header, &records)
+    file_bytes(MAGIC, &header, &records)
 }
 
 /// A plain value a teammate's change puts at `key` of a record
@@ -508,9 +639,17 @@ pub enum EditError<E> {
 }
 
 impl FieldIndex {
-    /// Indexes `doc`.
+    /// Indexes `doc`, but its activities.
     pub fn build(doc: &mut AutoCommit) -> FieldIndex {
-        let doc = doc.document();
+        FieldIndex::build_from(doc.document(), false)
+    }
+
+    /// Indexes `doc`, its activities too (see [`ACTIVITIES`]).
+    pub fn build_with_activities(doc: &mut AutoCommit) -> FieldIndex {
+        FieldIndex::build_from(doc.document(), true)
+    }
+
+    fn build_from(doc: &Automerge, activities: bool) -> FieldIndex {
         let heads = doc.get_heads();
         let max_op = doc
             .get_changes_meta(&[])
@@ -524,6 +663,10 @@ impl FieldIndex {
             actors: Vec::new(),
             keys: Vec::new(),
             records: vec![BTreeMap::new(); RECORD_MAPS],
+            cold: match activities {
+                true => Cold::Built,
+                false => Cold::Saved(None),
+            },
         };
         index.add_records(doc, None);
         index
@@ -540,6 +683,10 @@ impl FieldIndex {
             keys: &mut self.keys,
         };
         for (slot, collection) in INDEXED.iter().enumerate() {
+            // (Appended records are indexed whatever their collection.)
+            if slot == ACTIVITIES && made_by.is_none() && self.cold != Cold::Built {
+                continue;
+            }
             let Ok(Some((Value::Object(automerge::ObjType::Map), coll))) =
                 doc.get(ROOT, collection.key())
             else {

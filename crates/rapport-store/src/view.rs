@@ -29,7 +29,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visi
 use serde::{Deserialize, Serialize};
 
 use crate::backend::ChunkKey;
-use crate::fields::FieldIndex;
+use crate::fields::{ColdFile, FieldIndex};
 
 mod activity;
 mod person;
@@ -231,6 +231,65 @@ impl Whole {
             self.write_over(views, id, chunks, &data, Some(log))
         };
         Some(write())
+    }
+
+    /// Saves the view for `chunks` with activity `record` of the log
+    /// replaced by `activity`, and `data` (every part but the log, as
+    /// [`without_activities`](Self::without_activities) gives it) for the
+    /// rest: after an edit of one activity. The other activities are read
+    /// in place and their bytes copied, none decoded to an owned copy; the
+    /// last contacts are derived afresh from them. `None` (nothing
+    /// written) if the view does not decode or its log does not hold
+    /// `record` once.
+    pub fn replace_activity(
+        &self,
+        views: &Views,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        mut data: DocData,
+        record: &RecordId,
+        activity: &Activity,
+    ) -> Option<std::io::Result<()>> {
+        let log = self.prefix.section(Section::Activities)?;
+        let (count, mut rest): (u64, &[u8]) = postcard::take_from_bytes(log).ok()?;
+        let mut out = Vec::with_capacity(log.len() + 64);
+        out.extend(encode(&count).ok()?);
+        let mut contacts = Contacts::default();
+        let mut found = false;
+        for _ in 0..count {
+            let ((key, a), after): ((&str, ActivityRef<'_>), &[u8]) =
+                postcard::take_from_bytes(rest).ok()?;
+            let bytes = rest.get(..rest.len() - after.len())?;
+            rest = after;
+            if key == record.as_str() {
+                if found {
+                    return None;
+                }
+                found = true;
+                continue;
+            }
+            a.add_to(&mut contacts);
+            out.extend_from_slice(bytes);
+        }
+        if !rest.is_empty() || !found {
+            return None;
+        }
+        contacts.add(activity);
+        out.extend(encode(&(record, activity)).ok()?);
+        data.contacts = Some(contacts);
+        Some(self.write_over(views, id, chunks, &data, Some(out)))
+    }
+
+    /// Activity `record` of the log, read in place (`None`: the view does
+    /// not decode, or the log does not hold it exactly once).
+    pub fn activity(&self, record: &RecordId) -> Option<Activity> {
+        let found = self
+            .prefix
+            .activities_where(|id, _| id == record.as_str())?;
+        match <[_; 1]>::try_from(found) {
+            Ok([(_, activity)]) => Some(activity),
+            Err(_) => None,
+        }
     }
 
     /// Whether the activity log holds one of `ids` (`None`: it does not
@@ -751,6 +810,29 @@ impl Views {
         self.dir.join(format!("{}.fields", id.to_bs58()))
     }
 
+    /// The activities of the field index (see `fields::ACTIVITIES`).
+    fn cold_path(&self, id: &DocId) -> PathBuf {
+        self.dir.join(format!("{}.activity-fields", id.to_bs58()))
+    }
+
+    /// The [`FieldIndex`] of `id`, as [`read_fields`](Self::read_fields)
+    /// reads it, holding activity `activity` too when its cold file has
+    /// it ([`FieldIndex::has_activity`] tells).
+    pub fn read_fields_with(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        activity: &RecordId,
+    ) -> Option<FieldIndex> {
+        let mut index = self.read_fields(id, chunks)?;
+        if !index.has_activity(activity)
+            && let Ok(cold) = std::fs::read(self.cold_path(id))
+        {
+            index.take_cold(&cold, activity);
+        }
+        Some(index)
+    }
+
     /// The [`FieldIndex`] of `id`, if it was saved for exactly these
     /// chunks and is whole.
     pub fn read_fields(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<FieldIndex> {
@@ -766,10 +848,21 @@ impl Views {
         chunks: &[ChunkKey],
         index: &FieldIndex,
     ) -> std::io::Result<()> {
-        let bytes = index
-            .to_file(fingerprint(chunks))
+        let files = index
+            .to_files(fingerprint(chunks))
             .ok_or_else(|| std::io::Error::other("the field index does not encode"))?;
-        self.write_file(&self.fields_path(id), &bytes)
+        // The cold file first: the index names it, and an index naming a
+        // cold file that is not there reads as having only its own
+        // activities.
+        match files.cold {
+            ColdFile::Write(cold) => self.write_file(&self.cold_path(id), &cold)?,
+            ColdFile::Keep => {}
+            ColdFile::Remove => match std::fs::remove_file(self.cold_path(id)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            },
+        }
+        self.write_file(&self.fields_path(id), &files.index)
     }
 
     /// Brings the [`FieldIndex`] of `id`, saved for `before`, up to date
@@ -811,6 +904,7 @@ impl Views {
     /// Forgets a document's view.
     pub fn remove(&self, id: &DocId) {
         let _ = std::fs::remove_file(self.fields_path(id));
+        let _ = std::fs::remove_file(self.cold_path(id));
         let _ = std::fs::remove_file(self.path(id));
         let _ = std::fs::remove_file(self.legacy_path(id));
     }

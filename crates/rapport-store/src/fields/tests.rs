@@ -11,7 +11,17 @@ use rapport_core::enums::{BuyingRole, Preference};
 use rapport_core::model::{Account, KeyPlayer, Opportunity, Person};
 use rapport_core::values::Notes;
 
-use super::{EditError, Edited, FieldIndex, edit};
+use super::{ACTIVITIES, ColdFile, EditError, Edited, FieldIndex, edit};
+
+impl FieldIndex {
+    /// The index file's bytes, of an index that has no cold file to
+    /// write (built without the activity log, or read from a file).
+    fn to_file(&self, chunks: Vec<String>) -> Option<Vec<u8>> {
+        let files = self.to_files(chunks)?;
+        assert!(!matches!(files.cold, ColdFile::Write(_)));
+        Some(files.index)
+    }
+}
 
 /// An account document with one person, saved as the CLI saves it.
 fn account(person: &Person) -> (AutoCommit, RecordId) {
@@ -1663,4 +1673,146 @@ proptest::proptest! {
             }
         }
     }
+}
+
+/// An account document with Ada and three activities with her, the
+/// activities' ids.
+fn ada_with_activities() -> (AutoCommit, Vec<RecordId>) {
+    use rapport_core::enums::{ActivityKind, Direction};
+    use rapport_core::model::Activity;
+    let (mut d, ada) = account(&Person::named("Ada"));
+    let ids: Vec<RecordId> = (0..3).map(|_| RecordId::random()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let a = Activity {
+            date: rapport_core::Day::ymd(2026, 11, 1 + i as u32).unwrap(),
+            people: vec![ada.clone()],
+            kind: ActivityKind::Meeting,
+            direction: Direction::Neutral,
+            by: "kim".into(),
+            notes: Notes::new(&format!("Met about plan {i}")),
+            opportunity: None,
+            archived: false,
+        };
+        doc::put_record(&mut d, Collection::Activities, id, &a).unwrap();
+        d.commit();
+    }
+    (d, ids)
+}
+
+fn activity(d: &AutoCommit, id: &RecordId) -> rapport_core::model::Activity {
+    doc::read_record(d, Collection::Activities, id)
+        .unwrap()
+        .unwrap()
+}
+
+/// What the index knows of activity `id`, resolved.
+fn activity_entry(index: &FieldIndex, id: &RecordId) -> Option<(String, Vec<String>)> {
+    resolved(index).2[ACTIVITIES].get(id).cloned()
+}
+
+#[test]
+fn activity_edits_from_the_cold_file_equal_loaded_edits() {
+    use rapport_core::enums::{ActivityKind, Direction};
+    let (mut d, ids) = ada_with_activities();
+    // Built plainly, the index has no activity, and saves no cold file.
+    let plain = FieldIndex::build(&mut d);
+    assert!(ids.iter().all(|id| !plain.has_activity(id)));
+    assert!(matches!(
+        plain.to_files(vec!["a".into()]).unwrap().cold,
+        ColdFile::Remove
+    ));
+    let built = FieldIndex::build_with_activities(&mut d);
+    assert!(ids.iter().all(|id| built.has_activity(id)));
+    let chunks = vec!["a".to_string()];
+    let files = built.to_files(chunks.clone()).unwrap();
+    let ColdFile::Write(cold) = files.cold else {
+        panic!("an index built with the activity log writes its cold file");
+    };
+    let mut index = FieldIndex::from_file(&files.index, &chunks).unwrap();
+    assert!(!index.has_activity(&ids[1]));
+    assert!(index.take_cold(&cold, &ids[1]));
+    assert_eq!(
+        activity_entry(&index, &ids[1]),
+        activity_entry(&built, &ids[1])
+    );
+    let old = activity(&d, &ids[1]);
+    let edited = edit(&mut index, Collection::Activities, &ids[1], &old, |a| {
+        a.notes.set("Met about plan 1, and lunch");
+        a.kind = ActivityKind::Call;
+        a.direction = Direction::Give;
+        a.date = rapport_core::Day::ymd(2026, 10, 30).unwrap();
+        a.archived = true;
+        Ok::<_, ()>(())
+    });
+    let Ok(Edited::Change { change, record, .. }) = edited else {
+        panic!("the index places an edit of an activity it holds");
+    };
+    let stored = automerge::Change::from_bytes(change.raw_bytes().to_vec()).unwrap();
+    d.apply_changes([stored]).unwrap();
+    assert_eq!(activity(&d, &ids[1]), record);
+    assert_eq!(record.notes.as_str(), "Met about plan 1, and lunch");
+    // The edited activity's entry is the index's own now (saved with it),
+    // and is what a fresh build finds.
+    let rebuilt = FieldIndex::build_with_activities(&mut d);
+    assert_eq!(
+        activity_entry(&index, &ids[1]),
+        activity_entry(&rebuilt, &ids[1])
+    );
+    let saved = index.to_file(vec!["b".into()]).unwrap();
+    let mut again = FieldIndex::from_file(&saved, &["b".into()]).unwrap();
+    assert!(again.has_activity(&ids[1]));
+    assert_eq!(
+        activity_entry(&again, &ids[1]),
+        activity_entry(&rebuilt, &ids[1])
+    );
+    // The others still come from the cold file, which the index still
+    // names.
+    assert!(again.take_cold(&cold, &ids[2]));
+    assert_eq!(
+        activity_entry(&again, &ids[2]),
+        activity_entry(&rebuilt, &ids[2])
+    );
+}
+
+#[test]
+fn a_cold_file_is_read_only_whole_and_for_the_index_that_names_it() {
+    let (mut d, ids) = ada_with_activities();
+    let chunks = vec!["a".to_string()];
+    let built = FieldIndex::build_with_activities(&mut d);
+    let files = built.to_files(chunks.clone()).unwrap();
+    let ColdFile::Write(cold) = files.cold else {
+        panic!("no cold file");
+    };
+    let read = || FieldIndex::from_file(&files.index, &chunks).unwrap();
+    assert!(read().take_cold(&cold, &ids[0]));
+    // Not an index file, nor the other way round.
+    assert_eq!(FieldIndex::from_file(&cold, &chunks), None);
+    assert!(!read().take_cold(&files.index, &ids[0]));
+    // Damaged or cut short anywhere.
+    for at in 0..cold.len() {
+        let mut damaged = cold.clone();
+        damaged[at] ^= 0x01;
+        assert!(!read().take_cold(&damaged, &ids[0]), "byte {at}");
+    }
+    for len in 0..cold.len() {
+        assert!(!read().take_cold(&cold[..len], &ids[0]), "{len} bytes");
+    }
+    // Saved with another build: the index names the chunks of its own.
+    let other = FieldIndex::build_with_activities(&mut d)
+        .to_files(vec!["b".into()])
+        .unwrap();
+    let ColdFile::Write(other_cold) = other.cold else {
+        panic!("no cold file");
+    };
+    assert!(!read().take_cold(&other_cold, &ids[0]));
+    // An index built without the activity log names none.
+    let plain = FieldIndex::build(&mut d).to_file(chunks.clone()).unwrap();
+    let mut plain = FieldIndex::from_file(&plain, &chunks).unwrap();
+    assert!(!plain.take_cold(&cold, &ids[0]));
+    // An index whose table of actors does not start with the cold file's.
+    let mut index = read();
+    index.actors.insert(0, automerge::ActorId::random());
+    assert!(!index.take_cold(&cold, &ids[0]));
+    // An activity the file does not have.
+    assert!(!read().take_cold(&cold, &RecordId::random()));
 }

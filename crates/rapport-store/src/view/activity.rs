@@ -1,6 +1,7 @@
 //! An activity read in place from a view's bytes, so `person show` can
 //! test whether it involves the person before paying for an owned copy.
 
+use rapport_core::doc::Contacts;
 use rapport_core::enums::{ActivityKind, Direction};
 use rapport_core::model::Activity;
 use rapport_core::{Day, Notes, RecordId};
@@ -26,6 +27,17 @@ pub(super) struct ActivityRef<'a> {
 impl ActivityRef<'_> {
     pub(super) fn involves(&self, person: &RecordId) -> bool {
         self.people.contains(&person.as_ref())
+    }
+
+    /// Adds the activity to `contacts`, as [`Contacts::add`] would add
+    /// its owned copy.
+    pub(super) fn add_to(&self, contacts: &mut Contacts) {
+        contacts.add_parts(
+            self.by,
+            self.people.iter().copied(),
+            self.date,
+            self.archived,
+        );
     }
 }
 
