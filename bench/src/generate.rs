@@ -20,6 +20,15 @@ pub struct Workspace {
     pub records: usize,
     /// A person in the big account, for `person show`.
     pub person: String,
+    /// An activity of the big account (its id), for `log edit`; empty if
+    /// it has none.
+    pub activity: String,
+}
+
+/// What [`fill`] names of the records it wrote.
+struct Filled {
+    person: String,
+    activity: Option<RecordId>,
 }
 
 fn day(i: usize) -> Day {
@@ -28,7 +37,7 @@ fn day(i: usize) -> Day {
         .add_days(-((i % 700) as i64))
 }
 
-fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<String> {
+fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<Filled> {
     let people_n = (records / 10).max(1);
     let rels_n = records / 10;
     let plan_n = records / 20;
@@ -108,6 +117,7 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<String> {
         };
         doc::put_record(doc, Collection::Opportunities, &RecordId::random(), &o)?;
     }
+    let mut activity = None;
     for i in 0..acts_n {
         let kind = ActivityKind::ALL[i % ActivityKind::ALL.len()];
         let a = Activity {
@@ -120,9 +130,17 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<String> {
             opportunity: None,
             archived: false,
         };
-        doc::put_record(doc, Collection::Activities, &RecordId::random(), &a)?;
+        let id = RecordId::random();
+        doc::put_record(doc, Collection::Activities, &id, &a)?;
+        // One in the middle of the log.
+        if i == acts_n / 2 {
+            activity = Some(id);
+        }
     }
-    Ok(format!("Person {:06}", 42 % people_n))
+    Ok(Filled {
+        person: format!("Person {:06}", 42 % people_n),
+        activity,
+    })
 }
 
 /// Writes a workspace of `records` records into `home`: one big account
@@ -162,6 +180,7 @@ fn write(home: &Path, records: usize, sizes: Vec<(String, usize)>) -> anyhow::Re
     let mut personal = store.create(|d| doc::init_personal(d, &owner))?;
     let mut accounts: Vec<(DocId, String)> = Vec::new();
     let mut person = String::new();
+    let mut activity = String::new();
     for (i, (name, size)) in sizes.into_iter().enumerate() {
         let account = Account {
             name: name.clone(),
@@ -176,9 +195,11 @@ fn write(home: &Path, records: usize, sizes: Vec<(String, usize)>) -> anyhow::Re
             created: None,
         };
         let mut loaded = store.create(|d| doc::init_account(d, &account))?;
-        let p = fill(&mut loaded.doc, size).with_context(|| format!("could not fill {name}"))?;
+        let filled =
+            fill(&mut loaded.doc, size).with_context(|| format!("could not fill {name}"))?;
         if i == 0 {
-            person = p;
+            person = filled.person;
+            activity = filled.activity.map(|a| a.to_string()).unwrap_or_default();
         }
         store.save(&mut loaded)?;
         store.compact(&loaded.id)?;
@@ -201,5 +222,9 @@ fn write(home: &Path, records: usize, sizes: Vec<(String, usize)>) -> anyhow::Re
         home.join("config.toml"),
         format!("personal_doc = \"{}\"\n", personal.id.to_url()),
     )?;
-    Ok(Workspace { records, person })
+    Ok(Workspace {
+        records,
+        person,
+        activity,
+    })
 }

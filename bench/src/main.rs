@@ -205,6 +205,21 @@ fn main() -> anyhow::Result<()> {
                     "Bench {run}: café at nine".into(),
                 ],
             ),
+            // An edit of an activity: the first run loads the document
+            // and indexes the activity log (the index is built without
+            // it), the next are written through the index.
+            (
+                "log edit (write, big account; the first run loads)".into(),
+                vec![
+                    "log".into(),
+                    "edit".into(),
+                    ws.activity.clone(),
+                    "--account".into(),
+                    generate::BIG_ACCOUNT.into(),
+                    "--notes".into(),
+                    "Bench {run}: talked it over".into(),
+                ],
+            ),
             (
                 "account list (first run: right after the edits)".into(),
                 vec!["account".into(), "list".into()],

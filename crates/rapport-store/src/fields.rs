@@ -66,9 +66,10 @@ pub const INDEXED: [Collection; 8] = [
 /// ([`FieldIndex::build_with_activities`], [`Cold::Built`]); saved, they
 /// go to a file of their own (the *cold* file: [`FieldIndex::to_files`])
 /// that only an edit of an activity reads, so the index every other edit
-/// reads (and rewrites) stays the size of the other records. The
+/// reads (and rewrites) stays about the size of the other records. The
 /// activities added or edited since, without a load, are in the index
-/// itself, whose entries win.
+/// itself, whose entries win (a few: 64 chunks in, a write loads the
+/// document and compacts it, which builds the index afresh).
 const ACTIVITIES: usize = INDEXED.len() - 1;
 const _: () = assert!(matches!(INDEXED[ACTIVITIES], Collection::Activities));
 
@@ -346,8 +347,10 @@ pub struct FieldIndex {
 /// Where an index's activities are (see [`ACTIVITIES`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Cold {
-    /// All in `records`: the index was built from a loaded document.
-    Built,
+    /// The index was built from a loaded document: with every activity in
+    /// `records`, or (`false`) with none but those added since, and no
+    /// cold file.
+    Built { activities: bool },
     /// In `records`, those added or edited since the index was built;
     /// the others in the cold file saved for these chunks (the chunks
     /// the index was built for), if it was saved; with `None`, nowhere
@@ -463,7 +466,7 @@ pub(crate) struct Files {
 pub(crate) enum ColdFile {
     /// The index holds every activity: these bytes.
     Write(Vec<u8>),
-    /// The one the index names, as it is.
+    /// The one the index names, if any, as it is.
     Keep,
     /// None: the index names none (built without its activities).
     Remove,
@@ -482,20 +485,22 @@ impl FieldIndex {
             keys: self.keys.clone(),
             cold,
         };
-        let built = self.cold == Cold::Built;
+        let built = self.cold == Cold::Built { activities: true };
         let cold = match &self.cold {
-            Cold::Built => Some(chunks.clone()),
+            Cold::Built { activities: true } => Some(chunks.clone()),
+            Cold::Built { activities: false } => None,
             Cold::Saved(at) => at.clone(),
         };
         let index = file_bytes(MAGIC, &header(cold), &encode_entries(&self.records, built)?)?;
         let cold = match &self.cold {
-            Cold::Built => ColdFile::Write(file_bytes(
+            Cold::Built { activities: true } => ColdFile::Write(file_bytes(
                 COLD_MAGIC,
                 &header(Some(chunks.clone())),
                 &encode_cold(&self.records[ACTIVITIES])?,
             )?),
-            Cold::Saved(Some(_)) => ColdFile::Keep,
-            Cold::Saved(None) => ColdFile::Remove,
+            Cold::Built { activities: false } => ColdFile::Remove,
+            // (One the index does not name is left: it is never read.)
+            Cold::Saved(_) => ColdFile::Keep,
         };
         Some(Files { index, cold })
     }
@@ -663,10 +668,7 @@ impl FieldIndex {
             actors: Vec::new(),
             keys: Vec::new(),
             records: vec![BTreeMap::new(); RECORD_MAPS],
-            cold: match activities {
-                true => Cold::Built,
-                false => Cold::Saved(None),
-            },
+            cold: Cold::Built { activities },
         };
         index.add_records(doc, None);
         index
@@ -684,7 +686,10 @@ impl FieldIndex {
         };
         for (slot, collection) in INDEXED.iter().enumerate() {
             // (Appended records are indexed whatever their collection.)
-            if slot == ACTIVITIES && made_by.is_none() && self.cold != Cold::Built {
+            if slot == ACTIVITIES
+                && made_by.is_none()
+                && self.cold != (Cold::Built { activities: true })
+            {
                 continue;
             }
             let Ok(Some((Value::Object(automerge::ObjType::Map), coll))) =
@@ -1606,7 +1611,9 @@ impl FieldIndex {
     /// Brings record `id` of collection `slot` up to date with
     /// `operations`, numbered from `start_op` under `actor_id`, just
     /// written by [`edit`]. A record it cannot follow is dropped from the
-    /// index: edits of it then load the document.
+    /// index: edits of it then load the document. (An activity dropped
+    /// would be found again in the cold file, as it was before the edit:
+    /// the index then names no cold file.)
     fn applied(
         &mut self,
         slot: usize,
@@ -1628,6 +1635,13 @@ impl FieldIndex {
                 counter: id.counter(),
                 actor: *actors.get(id.actor())?,
             })
+        };
+        // Until the record is followed to the end.
+        let cold = match (slot, &self.cold) {
+            (ACTIVITIES, Cold::Saved(Some(_))) => {
+                Some(std::mem::replace(&mut self.cold, Cold::Saved(None)))
+            }
+            _ => None,
         };
         let Some(mut record) = self.records[slot].remove(id) else {
             return;
@@ -1695,6 +1709,9 @@ impl FieldIndex {
             }
         }
         self.records[slot].insert(id.clone(), record);
+        if let Some(cold) = cold {
+            self.cold = cold;
+        }
     }
 }
 
