@@ -1780,7 +1780,7 @@ fn activity_edits_from_the_cold_file_equal_loaded_edits() {
     // An activity added since is an entry of the index file, which keeps
     // naming the cold file.
     let genesis = d.get_changes(&[]).into_iter().next().unwrap().clone();
-    let mut base = AutoCommit::load(&genesis.raw_bytes()).unwrap();
+    let mut base = AutoCommit::load(genesis.raw_bytes()).unwrap();
     let since = base.get_heads();
     let new = RecordId::random();
     doc::put_record(
