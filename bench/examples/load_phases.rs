@@ -1,5 +1,6 @@
 //! Where the time of reading one document goes: automerge load, hydrate,
-//! our two decoders, and the field index an edit needs; and what the relay's panic guard pays to copy it
+//! our two decoders, and the field index an edit needs (with and without
+//! the activity log); and what the relay's panic guard pays to copy it
 //! (vendor/samod-core/PATCHED.md). Usage:
 //! `cargo run --release -p rapport-bench --example load_phases -- STORE/xx/yyyy/snapshot/HASH`
 
@@ -41,5 +42,8 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let _index = rapport_store::fields::FieldIndex::build(&mut doc);
     println!("FieldIndex::build       {:?}", t.elapsed());
+    let t = Instant::now();
+    let _index = rapport_store::fields::FieldIndex::build_with_activities(&mut doc);
+    println!("  with the activity log {:?}", t.elapsed());
     Ok(())
 }
