@@ -73,6 +73,8 @@ fn put_received(data: &mut DocData, put: &fields::ReceivedPut) -> bool {
         Collection::Opportunities => set::<Opportunity>(data, put),
         Collection::Plan => set::<PlanItem>(data, put),
         Collection::Partnerships => set::<Partnership>(data, put),
+        // (`data` holds the activity if `receive_change` read it.)
+        Collection::Activities => set::<Activity>(data, put),
         _ => false,
     }
 }
@@ -107,8 +109,59 @@ fn edit_received(index: &mut FieldIndex, data: &mut DocData, change: &automerge:
         Collection::Opportunities => edit::<Opportunity>(index, data, change, &id),
         Collection::Plan => edit::<PlanItem>(index, data, change, &id),
         Collection::Partnerships => edit::<Partnership>(index, data, change, &id),
+        Collection::Activities => edit::<Activity>(index, data, change, &id),
         _ => false,
     }
+}
+
+/// Writes into `data` what a teammate's `change` (not an addition) does:
+/// plain values put over fields of indexed records
+/// ([`FieldIndex::received_puts`]), or an edit of one record
+/// ([`edit_received`]), and brings the index up to date; `false` if it
+/// cannot. `data` holds every part but the activity log (the view's,
+/// `whole`): an activity the change writes is read from the log into it
+/// first, and saved with the log rewritten
+/// ([`Whole::replace_activities`]). One that this sync added (`added`) is
+/// not in the view's log yet: its edit loads.
+fn receive_change(
+    index: &mut FieldIndex,
+    whole: &Whole,
+    data: &mut DocData,
+    added: &[(RecordId, Activity)],
+    change: &automerge::Change,
+) -> bool {
+    let hold = |data: &mut DocData, id: &RecordId| -> bool {
+        if data.activities.contains_key(id) {
+            return true;
+        }
+        if added.iter().any(|(a, _)| a == id) {
+            return false;
+        }
+        match whole.activity(id) {
+            Some(activity) => {
+                data.activities.insert(id.clone(), activity);
+                true
+            }
+            None => false,
+        }
+    };
+    if let Some(puts) = index.received_puts(change) {
+        let held = puts
+            .iter()
+            .filter(|put| put.collection == Collection::Activities)
+            .all(|put| hold(data, &put.record));
+        if !held || !puts.iter().all(|put| put_received(data, put)) {
+            return false;
+        }
+        index.received(change);
+        return true;
+    }
+    if let Some((Collection::Activities, id)) = index.received_record(change)
+        && !hold(data, &id)
+    {
+        return false;
+    }
+    edit_received(index, data, change)
 }
 
 /// What a field index built from a loaded document takes in.
@@ -768,7 +821,7 @@ impl<'a> Workspace<'a> {
     /// field index (`edit`), and the view brought up to date (`put`).
     /// With `activity`, the record is that activity: `get` and `put` see
     /// it alone in the data's log, and the view's log is rewritten with it
-    /// ([`Whole::replace_activity`]). `None` where that cannot be done: no
+    /// ([`Whole::replace_activities`]). `None` where that cannot be done: no
     /// valid view or index, a copy held by this command (it may have edits
     /// not yet in the view), a compaction due, or an edit the index cannot
     /// place.
@@ -833,11 +886,10 @@ impl<'a> Workspace<'a> {
         chunks.push(self.store.put_change(&doc, &change)?);
         put(&mut data, record.clone());
         match activity {
-            Some(activity) => {
-                let edited = data.activities.remove(activity);
-                let written = edited.and_then(|edited| {
-                    whole.replace_activity(&self.views, &doc, &chunks, data, activity, &edited)
-                });
+            Some(_) => {
+                let edited = std::mem::take(&mut data.activities);
+                let written =
+                    whole.replace_activities(&self.views, &doc, &chunks, data, &edited, &[]);
                 // A view that does not decode is left stale: the next
                 // read rebuilds it.
                 if let Some(written) = written {
@@ -1023,6 +1075,7 @@ impl<'a> Workspace<'a> {
         let mut activities: Vec<(RecordId, Activity)> = Vec::new();
         // The whole field index, read at the first change that edits.
         let mut index: Option<FieldIndex> = None;
+        let mut cold: Option<Option<Vec<u8>>> = None;
         for (i, change) in changes.iter().enumerate() {
             let one = std::slice::from_ref(change);
             // (A change that is no addition leaves `base` as it was.)
@@ -1047,17 +1100,16 @@ impl<'a> Workspace<'a> {
             let Some(index) = &mut index else {
                 return Ok(None);
             };
-            match index.received_puts(change) {
-                Some(puts) => {
-                    if !puts.iter().all(|put| put_received(&mut data, put)) {
-                        return Ok(None);
-                    }
-                    index.received(change);
+            // An edit of an activity the index keeps in its cold file
+            // (read once, and only then).
+            if index.lacks_targets_of(change) {
+                let cold = cold.get_or_insert_with(|| self.views.read_cold(&id));
+                if let Some(cold) = cold {
+                    index.take_cold_for(cold, change);
                 }
-                // Not plain puts alone: an edit of one record's lists,
-                // texts or maps, perhaps.
-                None if edit_received(index, &mut data, change) => {}
-                None => return Ok(None),
+            }
+            if !receive_change(index, &whole, &mut data, &activities, change) {
+                return Ok(None);
             }
         }
         // The changes are the commit point; the view and the index are
@@ -1075,7 +1127,14 @@ impl<'a> Workspace<'a> {
         if let Some(written) = written {
             self.saved(id, written);
         }
-        if let Some(written) = whole.add_records(&self.views, &id, &now, data, &activities) {
+        // Activities edited: the log is rewritten; else only added to.
+        let written = match std::mem::take(&mut data.activities) {
+            edited if edited.is_empty() => {
+                whole.add_records(&self.views, &id, &now, data, &activities)
+            }
+            edited => whole.replace_activities(&self.views, &id, &now, data, &edited, &activities),
+        };
+        if let Some(written) = written {
             self.saved(id, written);
         }
         Ok(Some(now))

@@ -553,6 +553,73 @@ fn a_teammates_new_records_arrive_without_loading_the_account() {
         "{warm}"
     );
 
+    // Edits of activities, received through the field index too, with
+    // every chunk unreadable: of one sam's index holds in its cold file
+    // (his own `log edit`, which loaded, indexed the log), of one his
+    // edit made an entry of the index, and of one logged since (received
+    // unloaded: an entry too). A notes text, plain fields, the archived
+    // flag.
+    let entry = |t: &Home, notes: &str| -> String {
+        let listed = t.ok(&["log", "list", "--json", "--all"]).json();
+        let found = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["activity"]["notes"] == notes);
+        found.unwrap_or_else(|| panic!("no {notes:?} in {listed}"))["activity"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (met, called) = (entry(&sam, "Jo met Ana"), entry(&sam, "Jo called"));
+    sam.ok(&["log", "edit", &met, "--kind", "event"]);
+    sam.ok(&["sync"]);
+    jo.ok(&["sync"]);
+    jo.ok(&[
+        "log",
+        "add",
+        "Ana Silva",
+        "--kind",
+        "email",
+        "--notes",
+        "Jo wrote",
+    ]);
+    jo.ok(&["sync"]);
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(out["documents"][0]["loaded"], false, "{out}");
+    let wrote = entry(&sam, "Jo wrote");
+    jo.ok(&["log", "edit", &called, "--notes", "Jo called, café 🎉"]);
+    jo.ok(&[
+        "log",
+        "edit",
+        &met,
+        "--date",
+        "2026-11-02",
+        "--direction",
+        "give",
+    ]);
+    jo.ok(&["log", "archive", &wrote]);
+    jo.ok(&["sync"]);
+    let garbled = sam.garble_chunks();
+    let out = sam.ok(&["sync", "--json"]).json();
+    assert_eq!(
+        (&out["documents"][0]["loaded"], &out["received"]),
+        (&json!(false), &json!(3)),
+        "{out}"
+    );
+    garbled.restore();
+    let log = |t: &Home| t.ok(&["log", "list", "--json", "--all"]).stdout;
+    let warm = (everything(&sam), log(&sam));
+    std::fs::remove_dir_all(sam.path().join("views")).unwrap();
+    assert_eq!(
+        warm,
+        (everything(&sam), log(&sam)),
+        "the view is what a load shows"
+    );
+    assert_eq!(warm, (everything(&jo), log(&jo)));
+    assert!(warm.1.contains("Jo called, café 🎉"), "{}", warm.1);
+    assert_eq!(sam.ok(&["doctor", "--json"]).json()["findings"], json!([]));
+
     // An edit of several records at once (a merge, which moves the
     // duplicate's activity over): loaded.
     jo.ok(&["log", "add", "Bo Chen", "--kind", "call"]);
@@ -1393,7 +1460,7 @@ fn a_sync_killed_while_receiving_unloaded_loses_nothing_and_serves_no_stale_view
 }
 
 /// Random edits by two teammates of the same people (titles, tags, notes,
-/// activity, new people), with syncs between: after each of sam's syncs,
+/// activity logged, edited and archived), with syncs between: after each of sam's syncs,
 /// received unloaded or loaded, what he sees is what a fresh load shows
 /// (views deleted), and at the end both see the same. `RAPPORT_TEAM_SEEDS`
 /// sets the number of seeds (default 2).
@@ -1417,12 +1484,24 @@ fn random_edits_by_two_teammates_read_as_a_load_does() {
             let person = ["Ana Silva", "Bo Chen"][rng.below(2) as usize];
             let word = ["board", "sponsor", "cfo", "golf"][rng.below(4) as usize];
             let note = format!("note {i} {word}");
-            let args: Vec<&str> = match rng.below(6) {
-                0 => vec!["person", "edit", person, "--title", word],
-                1 => vec!["person", "edit", person, "--tag", word],
-                2 => vec!["person", "edit", person, "--remove-tag", word],
-                3 => vec!["person", "edit", person, "--notes", &note],
-                4 => vec!["log", "add", person, "--kind", "call", "--notes", &note],
+            // An activity to edit (or none yet: then a `log add`).
+            let listed = who.ok(&["log", "list", "--account", "Hub", "--all", "--json"]);
+            let listed = listed.json();
+            let listed = listed.as_array().unwrap();
+            let entry = match listed.len() {
+                0 => None,
+                n => listed[rng.below(n as u64) as usize]["activity"]["id"].as_str(),
+            };
+            let date = ["2026-10-01", "2026-11-20"][rng.below(2) as usize];
+            let args: Vec<&str> = match (rng.below(8), entry) {
+                (0, _) => vec!["person", "edit", person, "--title", word],
+                (1, _) => vec!["person", "edit", person, "--tag", word],
+                (2, _) => vec!["person", "edit", person, "--remove-tag", word],
+                (3, _) => vec!["person", "edit", person, "--notes", &note],
+                (6, Some(entry)) => vec!["log", "edit", entry, "--notes", &note, "--date", date],
+                (7, Some(entry)) if rng.below(2) == 0 => vec!["log", "archive", entry],
+                (7, Some(entry)) => vec!["log", "archive", entry, "--restore"],
+                (4 | 6 | 7, _) => vec!["log", "add", person, "--kind", "call", "--notes", &note],
                 _ => vec!["person", "edit", person, "--tag", word, "--title", word],
             };
             who.ok(&args);

@@ -534,37 +534,45 @@ impl FieldIndex {
     }
 
     /// Adds activity `id` from the cold file's bytes `cold`, if the index
-    /// lacks it and the file is the one it names, whole. Returns whether
-    /// the index holds the activity now. The cold file shares the index's
-    /// tables of actors and keys as they were when both were saved (the
-    /// index's only grow), which is checked.
+    /// lacks it and the file is the one it names, whole
+    /// ([`cold_entries`](Self::cold_entries)). Returns whether the index
+    /// holds the activity now.
     pub(crate) fn take_cold(&mut self, cold: &[u8], id: &RecordId) -> bool {
         if self.has_activity(id) {
             return true;
         }
+        let Some(entries) = self.cold_entries(cold) else {
+            return false;
+        };
+        let Some((_, ops)) = entries.into_iter().find(|(key, _)| *key == id.as_str()) else {
+            return false;
+        };
+        let Ok(ops) = postcard::from_bytes::<RecordOps>(ops) else {
+            return false;
+        };
+        self.records[ACTIVITIES].insert(id.clone(), ops);
+        true
+    }
+
+    /// The entries of the cold file's bytes `cold` (each activity's id and
+    /// its record's bytes, undecoded), if it is the file the index names,
+    /// whole, with the index's tables of actors and keys as they were when
+    /// both were saved (the index's only grow).
+    fn cold_entries<'a>(&self, cold: &'a [u8]) -> Option<Vec<(&'a str, &'a [u8])>> {
         let Cold::Saved(Some(at)) = &self.cold else {
-            return false;
+            return None;
         };
-        let Some((header, mut entries)) = split_file(COLD_MAGIC, cold, at) else {
-            return false;
-        };
+        let (header, mut bytes) = split_file(COLD_MAGIC, cold, at)?;
         if !self.actors.starts_with(&header.actors) || !self.keys.starts_with(&header.keys) {
-            return false;
+            return None;
         }
-        while !entries.is_empty() {
-            let Ok(((key, ops), rest)) = postcard::take_from_bytes::<(&str, &[u8])>(entries) else {
-                return false;
-            };
-            if key == id.as_str() {
-                let Ok(ops) = postcard::from_bytes::<RecordOps>(ops) else {
-                    return false;
-                };
-                self.records[ACTIVITIES].insert(id.clone(), ops);
-                return true;
-            }
-            entries = rest;
+        let mut entries = Vec::new();
+        while !bytes.is_empty() {
+            let (entry, rest) = postcard::take_from_bytes::<(&str, &[u8])>(bytes).ok()?;
+            entries.push(entry);
+            bytes = rest;
         }
-        false
+        Some(entries)
     }
 }
 

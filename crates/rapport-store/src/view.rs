@@ -233,49 +233,49 @@ impl Whole {
         Some(write())
     }
 
-    /// Saves the view for `chunks` with activity `record` of the log
-    /// replaced by `activity`, and `data` (every part but the log, as
+    /// Saves the view for `chunks` with the activities of `changed`
+    /// replacing those of the log under the same ids, `added` (new ids)
+    /// appended to it, and `data` (every part but the log, as
     /// [`without_activities`](Self::without_activities) gives it) for the
-    /// rest: after an edit of one activity. The other activities are read
-    /// in place and their bytes copied, none decoded to an owned copy; the
+    /// rest: after edits of activities. The other activities are read in
+    /// place and their bytes copied, none decoded to an owned copy; the
     /// last contacts are derived afresh from them. `None` (nothing
-    /// written) if the view does not decode or its log does not hold
-    /// `record` once.
-    pub fn replace_activity(
+    /// written) if the view does not decode or its log does not hold each
+    /// of `changed` once.
+    pub fn replace_activities(
         &self,
         views: &Views,
         id: &DocId,
         chunks: &[ChunkKey],
         mut data: DocData,
-        record: &RecordId,
-        activity: &Activity,
+        changed: &BTreeMap<RecordId, Activity>,
+        added: &[(RecordId, Activity)],
     ) -> Option<std::io::Result<()>> {
         let log = self.prefix.section(Section::Activities)?;
         let (count, mut rest): (u64, &[u8]) = postcard::take_from_bytes(log).ok()?;
         let mut out = Vec::with_capacity(log.len() + 64);
-        out.extend(encode(&count).ok()?);
+        out.extend(encode(&count.checked_add(added.len() as u64)?).ok()?);
         let mut contacts = Contacts::default();
-        let mut found = false;
+        let mut found = 0;
         for _ in 0..count {
             let ((key, a), after): ((&str, ActivityRef<'_>), &[u8]) =
                 postcard::take_from_bytes(rest).ok()?;
             let bytes = rest.get(..rest.len() - after.len())?;
             rest = after;
-            if key == record.as_str() {
-                if found {
-                    return None;
-                }
-                found = true;
+            if changed.contains_key(key) {
+                found += 1;
                 continue;
             }
             a.add_to(&mut contacts);
             out.extend_from_slice(bytes);
         }
-        if !rest.is_empty() || !found {
+        if !rest.is_empty() || found != changed.len() {
             return None;
         }
-        contacts.add(activity);
-        out.extend(encode(&(record, activity)).ok()?);
+        for pair in changed.iter().chain(added.iter().map(|(k, v)| (k, v))) {
+            contacts.add(pair.1);
+            out.extend(encode(&pair).ok()?);
+        }
         data.contacts = Some(contacts);
         Some(self.write_over(views, id, chunks, &data, Some(out)))
     }
@@ -815,6 +815,12 @@ impl Views {
         self.dir.join(format!("{}.activity-fields", id.to_bs58()))
     }
 
+    /// The bytes of `id`'s cold file, the activities of its field index
+    /// ([`FieldIndex::take_cold_for`] checks they are the ones it names).
+    pub fn read_cold(&self, id: &DocId) -> Option<Vec<u8>> {
+        std::fs::read(self.cold_path(id)).ok()
+    }
+
     /// The [`FieldIndex`] of `id`, as [`read_fields`](Self::read_fields)
     /// reads it, holding activity `activity` too when its cold file has
     /// it ([`FieldIndex::has_activity`] tells).
@@ -826,7 +832,7 @@ impl Views {
     ) -> Option<FieldIndex> {
         let mut index = self.read_fields(id, chunks)?;
         if !index.has_activity(activity)
-            && let Ok(cold) = std::fs::read(self.cold_path(id))
+            && let Some(cold) = self.read_cold(id)
         {
             index.take_cold(&cold, activity);
         }

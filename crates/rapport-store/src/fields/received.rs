@@ -38,7 +38,7 @@ use rapport_core::RecordId;
 use rapport_core::doc::Collection;
 use serde::Serialize;
 
-use super::{Elem, FieldIndex, INDEXED, Mirror, OpRef, Slot, legacy_id};
+use super::{ACTIVITIES, Elem, FieldIndex, INDEXED, Mirror, OpRef, RecordOps, Slot, legacy_id};
 
 /// A list or text of the record during the change: its real elements and,
 /// position for position, the copy's element ids and current values.
@@ -50,6 +50,70 @@ struct Seq {
 }
 
 impl FieldIndex {
+    /// Adds from the cold file's bytes `cold` (the one the index names:
+    /// see [`take_cold`](Self::take_cold)) the activities that hold the
+    /// objects `change` (received) writes in and the index has not found,
+    /// so [`received_puts`](Self::received_puts) and
+    /// [`received_record`](Self::received_record) can place it. Returns
+    /// whether it added any. Every entry is decoded: a received edit of an
+    /// old activity is rare, and a load would cost far more.
+    pub fn take_cold_for(&mut self, cold: &[u8], change: &Change) -> bool {
+        let missing = self.unheld_targets(change);
+        if missing.is_empty() {
+            return false;
+        }
+        let Some(entries) = self.cold_entries(cold) else {
+            return false;
+        };
+        let mut taken = Vec::new();
+        for (id, ops) in entries {
+            let id = RecordId::from(id.to_string());
+            if self.has_activity(&id) {
+                continue;
+            }
+            let Ok(record) = postcard::from_bytes::<RecordOps>(ops) else {
+                return false;
+            };
+            let mut holds = missing.contains(&record.obj);
+            objects_in(&record.fields, &mut |obj| holds |= missing.contains(&obj));
+            if holds {
+                taken.push((id, record));
+            }
+        }
+        let any = !taken.is_empty();
+        self.records[ACTIVITIES].extend(taken);
+        any
+    }
+
+    /// Whether `change` (received) writes in objects it did not make that
+    /// no record the index holds has: objects of an activity in the cold
+    /// file, perhaps ([`take_cold_for`](Self::take_cold_for)).
+    pub fn lacks_targets_of(&self, change: &Change) -> bool {
+        !self.unheld_targets(change).is_empty()
+    }
+
+    /// The objects `change` writes in that it did not make and no record
+    /// of the index holds (those of actors the index does not know left
+    /// out: no record can hold them).
+    fn unheld_targets(&self, change: &Change) -> HashSet<OpRef> {
+        let expanded = change.decode();
+        let start = change.start_op().get();
+        let made = |id: &legacy::OpId| id.actor() == change.actor_id() && id.counter() >= start;
+        let targets: Vec<OpRef> = expanded
+            .operations
+            .iter()
+            .filter_map(|op| match &op.obj {
+                legacy::ObjectId::Id(obj) if !made(obj) => self.op_ref(obj),
+                _ => None,
+            })
+            .collect();
+        let held = self.owners(&targets, true);
+        targets
+            .into_iter()
+            .filter(|t| !held.contains_key(t))
+            .collect()
+    }
+
     /// The one indexed record whose fields, or whose maps', lists' or
     /// texts' contents, every operation of `change` writes (besides
     /// objects the change makes); `None` if there is not exactly one.

@@ -1878,3 +1878,55 @@ fn a_cold_file_is_read_only_whole_and_for_the_index_that_names_it() {
     // An activity the file does not have.
     assert!(!read().take_cold(&cold, &RecordId::random()));
 }
+
+/// A teammate's edit of an activity the index keeps in its cold file: the
+/// index lacks what the change writes in until it takes that activity
+/// (and only it) from the cold file, and then reads it as a load does.
+#[test]
+fn received_edits_of_cold_activities_read_as_a_load_does() {
+    use rapport_core::enums::ActivityKind;
+    let (mut d, ids) = ada_with_activities();
+    let chunks = vec!["a".to_string()];
+    let files = FieldIndex::build_with_activities(&mut d)
+        .to_files(chunks.clone())
+        .unwrap();
+    let ColdFile::Write(cold) = files.cold else {
+        panic!("no cold file");
+    };
+    let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+    let mut a = activity(&theirs, &ids[1]);
+    a.notes.set("Met about plan 1, café 🎉");
+    a.kind = ActivityKind::Call;
+    doc::put_record(&mut theirs, Collection::Activities, &ids[1], &a).unwrap();
+    theirs.commit();
+    let change = theirs.get_last_local_change().unwrap().clone();
+    let mut index = FieldIndex::from_file(&files.index, &chunks).unwrap();
+    assert!(index.lacks_targets_of(&change));
+    assert_eq!(index.received_record(&change), None);
+    // Not from a cold file the index does not name.
+    let mut plain = FieldIndex::build(&mut d);
+    assert!(!plain.take_cold_for(&cold, &change));
+    assert!(index.take_cold_for(&cold, &change));
+    assert!(!index.lacks_targets_of(&change));
+    assert!(index.has_activity(&ids[1]));
+    assert!(!index.has_activity(&ids[0]) && !index.has_activity(&ids[2]));
+    let (collection, id) = index.received_record(&change).unwrap();
+    assert_eq!((collection, &id), (Collection::Activities, &ids[1]));
+    let old = activity(&d, &ids[1]);
+    let received = index
+        .receive_edit(&change, Collection::Activities, &id, &old)
+        .unwrap();
+    d.apply_changes([change]).unwrap();
+    let loaded = doc::read_records(&d, Collection::Activities, std::slice::from_ref(&id))
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1;
+    assert_eq!(received, loaded);
+    assert_eq!(received.notes.as_str(), "Met about plan 1, café 🎉");
+    // The index followed it: its entry is what a fresh build finds.
+    assert_eq!(
+        activity_entry(&index, &id),
+        activity_entry(&FieldIndex::build_with_activities(&mut d), &id)
+    );
+}
