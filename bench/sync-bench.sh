@@ -2,9 +2,9 @@
 # Times team sync end to end with the release binaries: a generated account
 # of N records shared by one teammate, fetched by another, then one change
 # each way (the change received is a new record, `log add`), a no-op
-# sync, `status`, a received title edit, a received tag and notes edit, a
-# received merge (which loads), twenty edits received at once and the
-# first read after a sync.
+# sync, `status`, a received title edit, a received tag and notes edit,
+# twenty edits received at once, received edits of activities, a
+# received merge (which loads) and the first read after a sync.
 #
 #   cargo build --release -p rapport-cli -p rapport-relay -p rapport-bench
 #   bash bench/sync-bench.sh 10000 100000
@@ -57,6 +57,22 @@ for n in "${@:-10000}"; do
     done
     "${sam[@]}" sync -q
     echo "receive 20 edits          $(t "${jo[@]}" sync)"
+    # Edits of activities (session 11; loaded before): one of the log jo's
+    # index keeps in its cold file (his own first `log edit` loaded and
+    # indexed the log), and the one sam logged above, received unloaded
+    # then (an entry of the index).
+    ids=$("${jo[@]}" log list --account Bigco --all --json --limit 1000 |
+        python3 -c 'import json,sys; l=json.load(sys.stdin); print(l[0]["activity"]["id"], l[-1]["activity"]["id"])')
+    read -r logged old <<<"$ids"
+    echo "log edit, first (loads)   $(t "${jo[@]}" log edit "$old" --kind call)"
+    "${jo[@]}" sync -q
+    "${sam[@]}" sync -q
+    "${sam[@]}" log edit "$old" --notes "bench: notes edited" -q
+    "${sam[@]}" sync -q
+    echo "receive a log edit        $(t "${jo[@]}" sync)"
+    "${sam[@]}" log edit "$logged" --kind email -q
+    "${sam[@]}" sync -q
+    echo "receive a new one's edit  $(t "${jo[@]}" sync)"
     # A merge edits several records (the duplicate's activity moves):
     # received loaded, the path every received change took before session 9.
     "${sam[@]}" person merge "Person 000042" "Person 000043" -q 2>/dev/null

@@ -1075,7 +1075,7 @@ impl<'a> Workspace<'a> {
         let mut activities: Vec<(RecordId, Activity)> = Vec::new();
         // The whole field index, read at the first change that edits.
         let mut index: Option<FieldIndex> = None;
-        let mut cold: Option<Option<Vec<u8>>> = None;
+        let mut cold: Option<Option<fields::ColdActivities>> = None;
         for (i, change) in changes.iter().enumerate() {
             let one = std::slice::from_ref(change);
             // (A change that is no addition leaves `base` as it was.)
@@ -1101,9 +1101,12 @@ impl<'a> Workspace<'a> {
                 return Ok(None);
             };
             // An edit of an activity the index keeps in its cold file
-            // (read once, and only then).
+            // (read and decoded once, and only then).
             if index.lacks_targets_of(change) {
-                let cold = cold.get_or_insert_with(|| self.views.read_cold(&id));
+                let cold = cold.get_or_insert_with(|| {
+                    let bytes = self.views.read_cold(&id)?;
+                    index.cold_activities(&bytes)
+                });
                 if let Some(cold) = cold {
                     index.take_cold_for(cold, change);
                 }

@@ -167,7 +167,7 @@ fn everything(home: &Home) -> Value {
     serde_json::json!({
         "people": get(&["person", "list", "--account", "Hub", "--all", "--json"]),
         "rels": get(&["rel", "list", "--account", "Hub", "--json"]),
-        "activity": get(&["log", "list", "--account", "Hub", "--json"]),
+        "activity": get(&["log", "list", "--account", "Hub", "--all", "--json"]),
         "plan": get(&["plan", "list", "--account", "Hub", "--json"]),
         "ana": get(&["person", "show", "Ana Silva", "--json"]),
     })
@@ -554,11 +554,13 @@ fn a_teammates_new_records_arrive_without_loading_the_account() {
     );
 
     // Edits of activities, received through the field index too, with
-    // every chunk unreadable: of one sam's index holds in its cold file
-    // (his own `log edit`, which loaded, indexed the log), of one his
-    // edit made an entry of the index, and of one logged since (received
-    // unloaded: an entry too). A notes text, plain fields, the archived
-    // flag.
+    // every chunk unreadable: of two sam's index holds in its cold file
+    // (his own `log edit`, which loaded, indexed the log), and of one
+    // logged since (received unloaded: an entry of the index). A notes
+    // text, plain fields, the archived flag. Then sam's own edits of them,
+    // still with every chunk unreadable, go through the index the receive
+    // wrote: a wrong entry there would name superseded values, and the
+    // fresh load below would show a conflict's other value.
     let entry = |t: &Home, notes: &str| -> String {
         let listed = t.ok(&["log", "list", "--json", "--all"]).json();
         let found = listed
@@ -607,6 +609,15 @@ fn a_teammates_new_records_arrive_without_loading_the_account() {
         (&json!(false), &json!(3)),
         "{out}"
     );
+    sam.ok(&["log", "edit", &met, "--date", "2026-11-03"]);
+    sam.ok(&[
+        "log",
+        "edit",
+        &called,
+        "--notes",
+        "Jo called, café 🎉 twice",
+    ]);
+    sam.ok(&["log", "archive", &wrote, "--restore"]);
     garbled.restore();
     let log = |t: &Home| t.ok(&["log", "list", "--json", "--all"]).stdout;
     let warm = (everything(&sam), log(&sam));
@@ -616,8 +627,11 @@ fn a_teammates_new_records_arrive_without_loading_the_account() {
         (everything(&sam), log(&sam)),
         "the view is what a load shows"
     );
+    assert!(warm.1.contains("Jo called, café 🎉 twice"), "{}", warm.1);
+    assert!(warm.1.contains("2026-11-03"), "{}", warm.1);
+    sam.ok(&["sync"]);
+    jo.ok(&["sync"]);
     assert_eq!(warm, (everything(&jo), log(&jo)));
-    assert!(warm.1.contains("Jo called, café 🎉"), "{}", warm.1);
     assert_eq!(sam.ok(&["doctor", "--json"]).json()["findings"], json!([]));
 
     // An edit of several records at once (a merge, which moves the

@@ -457,6 +457,10 @@ fn encode_cold(activities: &BTreeMap<RecordId, RecordOps>) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The activities of a cold file, decoded
+/// ([`FieldIndex::cold_activities`]).
+pub struct ColdActivities(Vec<(RecordId, RecordOps)>);
+
 /// An index saved: its file's bytes, and what becomes of the cold file.
 pub(crate) struct Files {
     pub(crate) index: Vec<u8>,

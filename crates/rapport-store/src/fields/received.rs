@@ -38,7 +38,10 @@ use rapport_core::RecordId;
 use rapport_core::doc::Collection;
 use serde::Serialize;
 
-use super::{ACTIVITIES, Elem, FieldIndex, INDEXED, Mirror, OpRef, RecordOps, Slot, legacy_id};
+use super::{
+    ACTIVITIES, ColdActivities, Elem, FieldIndex, INDEXED, Mirror, OpRef, RecordOps, Slot,
+    legacy_id,
+};
 
 /// A list or text of the record during the change: its real elements and,
 /// position for position, the copy's element ids and current values.
@@ -50,34 +53,40 @@ struct Seq {
 }
 
 impl FieldIndex {
-    /// Adds from the cold file's bytes `cold` (the one the index names:
-    /// see [`take_cold`](Self::take_cold)) the activities that hold the
-    /// objects `change` (received) writes in and the index has not found,
-    /// so [`received_puts`](Self::received_puts) and
-    /// [`received_record`](Self::received_record) can place it. Returns
-    /// whether it added any. Every entry is decoded: a received edit of an
-    /// old activity is rare, and a load would cost far more.
-    pub fn take_cold_for(&mut self, cold: &[u8], change: &Change) -> bool {
+    /// The activities of the cold file's bytes `cold`, decoded, if it is
+    /// the file the index names, whole (see [`take_cold`](Self::take_cold)):
+    /// what [`take_cold_for`](Self::take_cold_for) takes from, decoded
+    /// once for all the changes a sync receives.
+    pub fn cold_activities(&self, cold: &[u8]) -> Option<ColdActivities> {
+        let entries = self.cold_entries(cold)?;
+        let mut activities = Vec::with_capacity(entries.len());
+        for (id, ops) in entries {
+            let record = postcard::from_bytes::<RecordOps>(ops).ok()?;
+            activities.push((RecordId::from(id.to_string()), record));
+        }
+        Some(ColdActivities(activities))
+    }
+
+    /// Adds from `cold` (the cold file the index names, decoded) the
+    /// activities that hold the objects `change` (received) writes in and
+    /// the index has not found, so [`received_puts`](Self::received_puts)
+    /// and [`received_record`](Self::received_record) can place it; never
+    /// over an activity the index holds (its own entry is newer). Returns
+    /// whether it added any.
+    pub fn take_cold_for(&mut self, cold: &ColdActivities, change: &Change) -> bool {
         let missing = self.unheld_targets(change);
         if missing.is_empty() {
             return false;
         }
-        let Some(entries) = self.cold_entries(cold) else {
-            return false;
-        };
         let mut taken = Vec::new();
-        for (id, ops) in entries {
-            let id = RecordId::from(id.to_string());
-            if self.has_activity(&id) {
+        for (id, record) in &cold.0 {
+            if self.has_activity(id) {
                 continue;
             }
-            let Ok(record) = postcard::from_bytes::<RecordOps>(ops) else {
-                return false;
-            };
             let mut holds = missing.contains(&record.obj);
             objects_in(&record.fields, &mut |obj| holds |= missing.contains(&obj));
             if holds {
-                taken.push((id, record));
+                taken.push((id.clone(), record.clone()));
             }
         }
         let any = !taken.is_empty();

@@ -1904,8 +1904,15 @@ fn received_edits_of_cold_activities_read_as_a_load_does() {
     assert!(index.lacks_targets_of(&change));
     assert_eq!(index.received_record(&change), None);
     // Not from a cold file the index does not name.
-    let mut plain = FieldIndex::build(&mut d);
-    assert!(!plain.take_cold_for(&cold, &change));
+    assert!(FieldIndex::build(&mut d).cold_activities(&cold).is_none());
+    let cold = index.cold_activities(&cold).unwrap();
+    // Never over an activity the index holds: its entry is the newer.
+    let mut holding = FieldIndex::from_file(&files.index, &chunks).unwrap();
+    let mut newer = activity_ops(&cold, &ids[1]);
+    newer.obj.counter += 1_000_000;
+    holding.records[super::ACTIVITIES].insert(ids[1].clone(), newer.clone());
+    assert!(!holding.take_cold_for(&cold, &change));
+    assert_eq!(holding.records[super::ACTIVITIES][&ids[1]], newer);
     assert!(index.take_cold_for(&cold, &change));
     assert!(!index.lacks_targets_of(&change));
     assert!(index.has_activity(&ids[1]));
@@ -1929,4 +1936,9 @@ fn received_edits_of_cold_activities_read_as_a_load_does() {
         activity_entry(&index, &id),
         activity_entry(&FieldIndex::build_with_activities(&mut d), &id)
     );
+}
+
+/// Activity `id`'s entry in a decoded cold file.
+fn activity_ops(cold: &super::ColdActivities, id: &RecordId) -> super::RecordOps {
+    cold.0.iter().find(|(a, _)| a == id).unwrap().1.clone()
 }
