@@ -1710,6 +1710,16 @@ fn activity(d: &AutoCommit, id: &RecordId) -> rapport_core::model::Activity {
         .unwrap()
 }
 
+/// `index` saved for `chunks`: the index file's bytes and the cold file's
+/// (it must write one: built with the activity log).
+fn saved_with_cold(index: &FieldIndex, chunks: &[String]) -> (Vec<u8>, Vec<u8>) {
+    let files = index.to_files(chunks.to_vec()).unwrap();
+    let ColdFile::Write(cold) = files.cold else {
+        panic!("an index built with the activity log writes its cold file");
+    };
+    (files.index, cold)
+}
+
 /// What the index knows of activity `id`, resolved.
 fn activity_entry(index: &FieldIndex, id: &RecordId) -> Option<(String, Vec<String>)> {
     resolved(index).2[ACTIVITIES].get(id).cloned()
@@ -1729,11 +1739,8 @@ fn activity_edits_from_the_cold_file_equal_loaded_edits() {
     let built = FieldIndex::build_with_activities(&mut d);
     assert!(ids.iter().all(|id| built.has_activity(id)));
     let chunks = vec!["a".to_string()];
-    let files = built.to_files(chunks.clone()).unwrap();
-    let ColdFile::Write(cold) = files.cold else {
-        panic!("an index built with the activity log writes its cold file");
-    };
-    let mut index = FieldIndex::from_file(&files.index, &chunks).unwrap();
+    let (saved, cold) = saved_with_cold(&built, &chunks);
+    let mut index = FieldIndex::from_file(&saved, &chunks).unwrap();
     assert!(!index.has_activity(&ids[1]));
     assert!(index.take_cold(&cold, &ids[1]));
     assert_eq!(
@@ -1813,13 +1820,8 @@ fn an_activity_the_index_drops_is_not_taken_from_the_cold_file_again() {
     use automerge::legacy;
     let (mut d, ids) = ada_with_activities();
     let chunks = vec!["a".to_string()];
-    let files = FieldIndex::build_with_activities(&mut d)
-        .to_files(chunks.clone())
-        .unwrap();
-    let ColdFile::Write(cold) = files.cold else {
-        panic!("no cold file");
-    };
-    let mut index = FieldIndex::from_file(&files.index, &chunks).unwrap();
+    let (saved, cold) = saved_with_cold(&FieldIndex::build_with_activities(&mut d), &chunks);
+    let mut index = FieldIndex::from_file(&saved, &chunks).unwrap();
     assert!(index.take_cold(&cold, &ids[1]));
     // An operation at the root: not within the record, so not followed.
     let op = legacy::Op {
@@ -1840,16 +1842,12 @@ fn an_activity_the_index_drops_is_not_taken_from_the_cold_file_again() {
 fn a_cold_file_is_read_only_whole_and_for_the_index_that_names_it() {
     let (mut d, ids) = ada_with_activities();
     let chunks = vec!["a".to_string()];
-    let built = FieldIndex::build_with_activities(&mut d);
-    let files = built.to_files(chunks.clone()).unwrap();
-    let ColdFile::Write(cold) = files.cold else {
-        panic!("no cold file");
-    };
-    let read = || FieldIndex::from_file(&files.index, &chunks).unwrap();
+    let (saved, cold) = saved_with_cold(&FieldIndex::build_with_activities(&mut d), &chunks);
+    let read = || FieldIndex::from_file(&saved, &chunks).unwrap();
     assert!(read().take_cold(&cold, &ids[0]));
     // Not an index file, nor the other way round.
     assert_eq!(FieldIndex::from_file(&cold, &chunks), None);
-    assert!(!read().take_cold(&files.index, &ids[0]));
+    assert!(!read().take_cold(&saved, &ids[0]));
     // Damaged or cut short anywhere.
     for at in 0..cold.len() {
         let mut damaged = cold.clone();
@@ -1860,12 +1858,8 @@ fn a_cold_file_is_read_only_whole_and_for_the_index_that_names_it() {
         assert!(!read().take_cold(&cold[..len], &ids[0]), "{len} bytes");
     }
     // Saved with another build: the index names the chunks of its own.
-    let other = FieldIndex::build_with_activities(&mut d)
-        .to_files(vec!["b".into()])
-        .unwrap();
-    let ColdFile::Write(other_cold) = other.cold else {
-        panic!("no cold file");
-    };
+    let (_, other_cold) =
+        saved_with_cold(&FieldIndex::build_with_activities(&mut d), &["b".into()]);
     assert!(!read().take_cold(&other_cold, &ids[0]));
     // An index built without the activity log names none.
     let plain = FieldIndex::build(&mut d).to_file(chunks.clone()).unwrap();
@@ -1887,12 +1881,7 @@ fn received_edits_of_cold_activities_read_as_a_load_does() {
     use rapport_core::enums::ActivityKind;
     let (mut d, ids) = ada_with_activities();
     let chunks = vec!["a".to_string()];
-    let files = FieldIndex::build_with_activities(&mut d)
-        .to_files(chunks.clone())
-        .unwrap();
-    let ColdFile::Write(cold) = files.cold else {
-        panic!("no cold file");
-    };
+    let (saved, cold) = saved_with_cold(&FieldIndex::build_with_activities(&mut d), &chunks);
     let mut theirs = d.clone().with_actor(automerge::ActorId::random());
     let mut a = activity(&theirs, &ids[1]);
     a.notes.set("Met about plan 1, café 🎉");
@@ -1900,14 +1889,14 @@ fn received_edits_of_cold_activities_read_as_a_load_does() {
     doc::put_record(&mut theirs, Collection::Activities, &ids[1], &a).unwrap();
     theirs.commit();
     let change = theirs.get_last_local_change().unwrap().clone();
-    let mut index = FieldIndex::from_file(&files.index, &chunks).unwrap();
+    let mut index = FieldIndex::from_file(&saved, &chunks).unwrap();
     assert!(index.lacks_targets_of(&change));
     assert_eq!(index.received_record(&change), None);
     // Not from a cold file the index does not name.
     assert!(FieldIndex::build(&mut d).cold_activities(&cold).is_none());
     let cold = index.cold_activities(&cold).unwrap();
     // Never over an activity the index holds: its entry is the newer.
-    let mut holding = FieldIndex::from_file(&files.index, &chunks).unwrap();
+    let mut holding = FieldIndex::from_file(&saved, &chunks).unwrap();
     let mut newer = activity_ops(&cold, &ids[1]);
     newer.obj.counter += 1_000_000;
     holding.records[super::ACTIVITIES].insert(ids[1].clone(), newer.clone());
