@@ -167,7 +167,9 @@ fn receive_change(
 /// What a field index built from a loaded document takes in.
 #[derive(Clone, Copy)]
 enum Indexed {
-    /// Every record but the activity log's (what most edits need).
+    /// Every record but the activity log's (what most edits need), and
+    /// those of the activity log the saved index of it no longer describes
+    /// (`FieldIndex::build_keeping`).
     Records,
     /// The activity log too, at several times the cost: after an edit of
     /// an activity loaded the document.
@@ -1235,7 +1237,10 @@ impl<'a> Workspace<'a> {
         let genesis = rapport_store::genesis(doc);
         self.saved(id, self.views.write(&id, chunks, data, genesis.as_deref()));
         let index = match indexed {
-            Indexed::Records => FieldIndex::build(doc),
+            // The activity log's index, if one was saved, is kept.
+            Indexed::Records => {
+                FieldIndex::build_keeping(doc, self.views.read_cold(&id).as_deref())
+            }
             Indexed::Activities => FieldIndex::build_with_activities(doc),
         };
         self.saved(id, self.views.write_fields(&id, chunks, &index));

@@ -787,7 +787,8 @@ fn edits_of_plain_fields_load_nothing() {
 /// it: they succeed with every chunk's bytes unreadable. With the bytes
 /// back, the log a fresh load reads (views deleted) is the one the views
 /// served, last contacts included, and the store checks clean. A write
-/// that loads for another reason indexes the log no more, and the next
+/// that loads for another reason keeps that index
+/// (`FieldIndex::build_keeping`); once the views are deleted, the next
 /// `log edit` of an older activity loads again.
 #[test]
 fn edits_of_activities_load_once() {
@@ -828,6 +829,15 @@ fn edits_of_activities_load_once() {
         .count();
     assert_eq!(written, 3, "one new chunk per unloaded edit");
     garbled.restore();
+    // A write that loads the document for another reason (archiving the
+    // account, and back) keeps the index of the log: the next edit of an
+    // older activity is still written blind.
+    let account = entries[0]["activity"]["doc_name"].as_str().unwrap();
+    home.ok(&["account", "archive", account]);
+    home.ok(&["account", "archive", account, "--restore"]);
+    let garbled = home.garble_chunks();
+    home.ok(&["log", "edit", &ids[3], "--notes", "After a load"]);
+    garbled.restore();
     let reads: [&[&str]; 4] = [
         &["log", "list", "--json", "--all"],
         &["person", "list", "--all", "--json"],
@@ -846,6 +856,7 @@ fn edits_of_activities_load_once() {
     assert_eq!(one["direction"], "give", "{one}");
     assert_eq!(edited[&ids[2]]["archived"], true);
     assert_eq!(edited[&ids[0]]["kind"], "email");
+    assert_eq!(edited[&ids[3]]["notes"], "After a load");
     assert!(home.ok(&["doctor"]).stdout.contains("0 problems"));
     // The views were rebuilt by a read: without the activity log.
     let garbled = home.garble_chunks();

@@ -411,6 +411,12 @@ fn split_file<'a>(
     bytes: &'a [u8],
     chunks: &[String],
 ) -> Option<(Header, &'a [u8])> {
+    let (header, records) = split_any_file(magic, bytes)?;
+    (header.chunks == chunks).then_some((header, records))
+}
+
+/// [`split_file`] for whatever chunks the file was saved for.
+fn split_any_file<'a>(magic: &[u8; 4], bytes: &'a [u8]) -> Option<(Header, &'a [u8])> {
     if bytes.get(..4)? != magic || bytes.get(4..8)? != VERSION.to_le_bytes() {
         return None;
     }
@@ -427,7 +433,7 @@ fn split_file<'a>(
         Ok((header, [])) => header,
         _ => return None,
     };
-    (header.chunks == chunks).then_some((header, records))
+    Some((header, records))
 }
 
 /// `records` as index-file entries, but the activities with `hot_only`
@@ -661,29 +667,146 @@ impl FieldIndex {
         FieldIndex::build_from(doc.document(), false)
     }
 
+    /// Indexes `doc` but its activities, as [`build`](Self::build), and
+    /// keeps the cold file whose bytes are `cold` (one an earlier index of
+    /// the document saved) where it can: when it was saved at heads `doc`
+    /// holds, the activities that the changes since write in, add or
+    /// remove are indexed afresh from `doc`, as entries of the index (whose
+    /// tables start as the cold file's), and the index names the cold file
+    /// for the others. So the activity log is indexed once, not at every
+    /// load. Where it cannot (other heads, a conflict, too many activities
+    /// changed since), as `build`.
+    pub fn build_keeping(doc: &mut AutoCommit, cold: Option<&[u8]>) -> FieldIndex {
+        let doc = doc.document();
+        cold.and_then(|cold| FieldIndex::keep_cold(doc, cold))
+            .unwrap_or_else(|| FieldIndex::build_from(doc, false))
+    }
+
+    /// [`build_keeping`](Self::build_keeping) with a cold file, if it can
+    /// be kept.
+    fn keep_cold(doc: &Automerge, cold: &[u8]) -> Option<FieldIndex> {
+        let (header, mut entries) = split_any_file(COLD_MAGIC, cold)?;
+        let at = header.cold.clone().filter(|at| *at == header.chunks)?;
+        if !header
+            .heads
+            .iter()
+            .all(|h| doc.get_change_meta_by_hash(h).is_some())
+        {
+            return None;
+        }
+        let Ok(Some((Value::Object(automerge::ObjType::Map), log))) =
+            doc.get(ROOT, Collection::Activities.key())
+        else {
+            return None;
+        };
+        let log = legacy_id(&log)?;
+        let mut index = FieldIndex::empty(doc, false);
+        index.actors = header.actors;
+        index.keys = header.keys;
+        index.add_records(doc, None);
+        // What the changes since write in: activities by their key in the
+        // log, the rest by object (only those of the cold file's actors can
+        // be an activity's there).
+        let mut touched: HashSet<String> = HashSet::new();
+        let mut targets: HashSet<OpRef> = HashSet::new();
+        for change in doc.get_changes(&header.heads) {
+            for op in change.decode().operations {
+                match (&op.obj, &op.key) {
+                    (legacy::ObjectId::Root, legacy::Key::Map(k))
+                        if k.as_str() == Collection::Activities.key() =>
+                    {
+                        return None;
+                    }
+                    (legacy::ObjectId::Id(obj), legacy::Key::Map(k)) if *obj == log => {
+                        touched.insert(k.to_string());
+                    }
+                    (legacy::ObjectId::Id(obj), _) if *obj == log => return None,
+                    (legacy::ObjectId::Id(obj), _) => targets.extend(index.op_ref(obj)),
+                    (legacy::ObjectId::Root, _) => {}
+                }
+            }
+        }
+        let mut count = 0;
+        while !entries.is_empty() {
+            let ((id, ops), rest) = postcard::take_from_bytes::<(&str, &[u8])>(entries).ok()?;
+            let record = postcard::from_bytes::<RecordOps>(ops).ok()?;
+            let mut hit = targets.contains(&record.obj);
+            received::objects_in(&record.fields, &mut |obj| hit |= targets.contains(&obj));
+            if hit {
+                touched.insert(id.to_string());
+            }
+            count += 1;
+            entries = rest;
+        }
+        // Many: the index would carry them all as its own entries.
+        if touched.len() > 256.max(count / 10) {
+            return None;
+        }
+        index.add_activities(doc, &touched)?;
+        index.cold = Cold::Saved(Some(at));
+        Some(index)
+    }
+
+    /// Indexes activities `ids` of `doc` (those it still has), replacing
+    /// what the index held of them; `None` if one is in conflict or not a
+    /// map (it must not be left to a cold file that no longer describes
+    /// it).
+    fn add_activities(&mut self, doc: &Automerge, ids: &HashSet<String>) -> Option<()> {
+        let Ok(Some((_, log))) = doc.get(ROOT, Collection::Activities.key()) else {
+            return None;
+        };
+        let mut tables = Tables {
+            actor_at: positions(&self.actors),
+            key_at: positions(&self.keys),
+            actors: &mut self.actors,
+            keys: &mut self.keys,
+        };
+        for id in ids {
+            let values = doc.get_all(&log, id.as_str()).ok()?;
+            let obj = match values.as_slice() {
+                [] => continue,
+                [(Value::Object(automerge::ObjType::Map), obj)] => obj,
+                _ => return None,
+            };
+            let obj_ref = tables.op_ref(obj)?;
+            let fields = tables.fields(doc, obj, 0);
+            self.records[ACTIVITIES].insert(
+                RecordId::from(id.clone()),
+                RecordOps {
+                    obj: obj_ref,
+                    fields,
+                },
+            );
+        }
+        Some(())
+    }
+
     /// Indexes `doc`, its activities too (see [`ACTIVITIES`]).
     pub fn build_with_activities(doc: &mut AutoCommit) -> FieldIndex {
         FieldIndex::build_from(doc.document(), true)
     }
 
     fn build_from(doc: &Automerge, activities: bool) -> FieldIndex {
-        let heads = doc.get_heads();
-        let max_op = doc
-            .get_changes_meta(&[])
-            .iter()
-            .map(|c| c.max_op)
-            .max()
-            .unwrap_or(0);
-        let mut index = FieldIndex {
-            heads,
-            max_op,
+        let mut index = FieldIndex::empty(doc, activities);
+        index.add_records(doc, None);
+        index
+    }
+
+    /// An index of `doc`'s heads and highest operation, with no record.
+    fn empty(doc: &Automerge, activities: bool) -> FieldIndex {
+        FieldIndex {
+            heads: doc.get_heads(),
+            max_op: doc
+                .get_changes_meta(&[])
+                .iter()
+                .map(|c| c.max_op)
+                .max()
+                .unwrap_or(0),
             actors: Vec::new(),
             keys: Vec::new(),
             records: vec![BTreeMap::new(); RECORD_MAPS],
             cold: Cold::Built { activities },
-        };
-        index.add_records(doc, None);
-        index
+        }
     }
 
     /// Indexes the records of `doc`'s indexed collections (replacing what

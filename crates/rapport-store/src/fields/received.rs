@@ -475,7 +475,7 @@ impl FieldIndex {
 
 /// Calls `f` with every object `fields` hold (one each: a conflict is
 /// not followed), and those in their maps.
-fn objects_in(fields: &[Slot], f: &mut impl FnMut(OpRef)) {
+pub(super) fn objects_in(fields: &[Slot], f: &mut impl FnMut(OpRef)) {
     for slot in fields {
         let [own] = slot.ops.as_slice() else {
             continue;

@@ -1931,3 +1931,94 @@ fn received_edits_of_cold_activities_read_as_a_load_does() {
 fn activity_ops(cold: &super::ColdActivities, id: &RecordId) -> super::RecordOps {
     cold.0.iter().find(|(a, _)| a == id).unwrap().1.clone()
 }
+
+/// A load keeps the cold file an earlier index saved: the activities the
+/// changes since write in, add or remove are indexed afresh as entries of
+/// the index, and every activity then reads (entry or cold file) as a
+/// fresh build of the whole log has it. Where an activity is left in
+/// conflict, or the cold file is of other heads, it is not kept.
+#[test]
+fn a_load_keeps_the_cold_file_and_indexes_what_changed_since() {
+    use rapport_core::enums::ActivityKind;
+    let (mut d, mut ids) = ada_with_activities();
+    for _ in 0..2 {
+        let id = RecordId::random();
+        let a = activity(&d, &ids[0]);
+        doc::put_record(&mut d, Collection::Activities, &id, &a).unwrap();
+        d.commit();
+        ids.push(id);
+    }
+    let (_, cold) = saved_with_cold(&FieldIndex::build_with_activities(&mut d), &["a".into()]);
+    // Since: a kind edited here, notes edited by a teammate, one removed,
+    // one added, a person edited; ids[3] and ids[4] untouched.
+    let mut a = activity(&d, &ids[0]);
+    a.kind = ActivityKind::Call;
+    doc::put_record(&mut d, Collection::Activities, &ids[0], &a).unwrap();
+    d.commit();
+    let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+    let mut b = activity(&theirs, &ids[1]);
+    b.notes.set("Met about plan 1, café 🎉");
+    doc::put_record(&mut theirs, Collection::Activities, &ids[1], &b).unwrap();
+    theirs.commit();
+    d.merge(&mut theirs).unwrap();
+    doc::delete_record(&mut d, Collection::Activities, &ids[2]).unwrap();
+    let added = RecordId::random();
+    doc::put_record(&mut d, Collection::Activities, &added, &a).unwrap();
+    let ada = a.people[0].clone();
+    let mut p = person(&d, &ada);
+    p.title = Some("CEO".into());
+    doc::put_record(&mut d, Collection::People, &ada, &p).unwrap();
+    d.commit();
+
+    let kept = FieldIndex::build_keeping(&mut d, Some(&cold));
+    let chunks = vec!["b".to_string()];
+    let files = kept.to_files(chunks.clone()).unwrap();
+    assert!(matches!(files.cold, ColdFile::Keep));
+    let mut index = FieldIndex::from_file(&files.index, &chunks).unwrap();
+    assert!(index.has_activity(&ids[0]) && index.has_activity(&ids[1]));
+    assert!(index.has_activity(&added));
+    assert!(!index.has_activity(&ids[3]) && !index.has_activity(&ids[4]));
+    let fresh = FieldIndex::build_with_activities(&mut d);
+    for id in [&ids[0], &ids[1], &ids[3], &ids[4], &added] {
+        assert!(index.take_cold(&cold, id));
+        assert_eq!(
+            activity_entry(&index, id),
+            activity_entry(&fresh, id),
+            "{id}"
+        );
+    }
+    // The rest of the index is what a plain build makes.
+    let plain = FieldIndex::build(&mut d);
+    assert_eq!(
+        resolved(&kept).2[..ACTIVITIES],
+        resolved(&plain).2[..ACTIVITIES]
+    );
+    assert_eq!(
+        resolved(&kept).2[ACTIVITIES + 1..],
+        resolved(&plain).2[ACTIVITIES + 1..]
+    );
+
+    // Of other heads: not kept (and removed when the index is saved).
+    let (mut other, _) = ada_with_activities();
+    let files = FieldIndex::build_keeping(&mut other, Some(&cold))
+        .to_files(chunks.clone())
+        .unwrap();
+    assert!(matches!(files.cold, ColdFile::Remove));
+
+    // An activity left in conflict (two records under its id): not kept.
+    let (_, cold) = saved_with_cold(&FieldIndex::build_with_activities(&mut d), &["c".into()]);
+    let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+    for side in [&mut d, &mut theirs] {
+        let (_, log) = side.get(ROOT, "activities").unwrap().unwrap();
+        side.put_object(&log, ids[3].as_str(), automerge::ObjType::Map)
+            .unwrap();
+        side.commit();
+    }
+    d.merge(&mut theirs).unwrap();
+    let (_, log) = d.get(ROOT, "activities").unwrap().unwrap();
+    assert_eq!(d.get_all(&log, ids[3].as_str()).unwrap().len(), 2);
+    let files = FieldIndex::build_keeping(&mut d, Some(&cold))
+        .to_files(chunks)
+        .unwrap();
+    assert!(matches!(files.cold, ColdFile::Remove));
+}
