@@ -788,8 +788,9 @@ fn edits_of_plain_fields_load_nothing() {
 /// back, the log a fresh load reads (views deleted) is the one the views
 /// served, last contacts included, and the store checks clean. A write
 /// that loads for another reason keeps that index
-/// (`FieldIndex::build_keeping`); once the views are deleted, the next
-/// `log edit` of an older activity loads again.
+/// (`FieldIndex::build_keeping`: the activities changed since indexed
+/// afresh); once the views are deleted, the next `log edit` of an older
+/// activity loads again.
 #[test]
 fn edits_of_activities_load_once() {
     let home = Home::demo();
@@ -837,6 +838,8 @@ fn edits_of_activities_load_once() {
     home.ok(&["account", "archive", account, "--restore"]);
     let garbled = home.garble_chunks();
     home.ok(&["log", "edit", &ids[3], "--notes", "After a load"]);
+    // (One the blind edits changed, indexed afresh by the load.)
+    home.ok(&["log", "edit", &ids[1], "--notes", "Rewritten thrice"]);
     garbled.restore();
     let reads: [&[&str]; 4] = [
         &["log", "list", "--json", "--all"],
@@ -850,7 +853,7 @@ fn edits_of_activities_load_once() {
     assert_eq!(served, fresh);
     let edited = entries_by_id(&home.ok(&["log", "list", "--json", "--all"]).json());
     let one = &edited[&ids[1]];
-    assert_eq!(one["notes"], "Rewritten twice", "{one}");
+    assert_eq!(one["notes"], "Rewritten thrice", "{one}");
     assert_eq!(one["date"], "2026-11-20", "{one}");
     assert_eq!(one["kind"], "meeting", "{one}");
     assert_eq!(one["direction"], "give", "{one}");

@@ -667,15 +667,16 @@ impl FieldIndex {
         FieldIndex::build_from(doc.document(), false)
     }
 
-    /// Indexes `doc` but its activities, as [`build`](Self::build), and
-    /// keeps the cold file whose bytes are `cold` (one an earlier index of
-    /// the document saved) where it can: when it was saved at heads `doc`
-    /// holds, the activities that the changes since write in, add or
-    /// remove are indexed afresh from `doc`, as entries of the index (whose
-    /// tables start as the cold file's), and the index names the cold file
-    /// for the others. So the activity log is indexed once, not at every
-    /// load. Where it cannot (other heads, a conflict, too many activities
-    /// changed since), as `build`.
+    /// Indexes `doc`, as [`build`](Self::build), and its activities too
+    /// where the cold file whose bytes are `cold` (one an earlier index of
+    /// the document saved) allows: when it was saved at heads `doc` holds,
+    /// its entries are taken as they are, but those of the activities that
+    /// the changes since write in, add or remove, which are indexed afresh
+    /// from `doc` (the index's tables start as the cold file's), and the
+    /// index holds every activity ([`Cold::Built`]): saved, it writes the
+    /// cold file again, at `doc`'s heads. So the activity log is indexed
+    /// in full once, not at every load. Where it cannot (other heads, an
+    /// activity in conflict), as `build`.
     pub fn build_keeping(doc: &mut AutoCommit, cold: Option<&[u8]>) -> FieldIndex {
         let doc = doc.document();
         cold.and_then(|cold| FieldIndex::keep_cold(doc, cold))
@@ -686,7 +687,7 @@ impl FieldIndex {
     /// be kept.
     fn keep_cold(doc: &Automerge, cold: &[u8]) -> Option<FieldIndex> {
         let (header, mut entries) = split_any_file(COLD_MAGIC, cold)?;
-        let at = header.cold.clone().filter(|at| *at == header.chunks)?;
+        header.cold.as_ref().filter(|at| **at == header.chunks)?;
         if !header
             .heads
             .iter()
@@ -703,6 +704,7 @@ impl FieldIndex {
         let mut index = FieldIndex::empty(doc, false);
         index.actors = header.actors;
         index.keys = header.keys;
+        // Every record but the activities.
         index.add_records(doc, None);
         // What the changes since write in: activities by their key in the
         // log, the rest by object (only those of the cold file's actors can
@@ -726,31 +728,26 @@ impl FieldIndex {
                 }
             }
         }
-        let mut count = 0;
         while !entries.is_empty() {
             let ((id, ops), rest) = postcard::take_from_bytes::<(&str, &[u8])>(entries).ok()?;
             let record = postcard::from_bytes::<RecordOps>(ops).ok()?;
             let mut hit = targets.contains(&record.obj);
             received::objects_in(&record.fields, &mut |obj| hit |= targets.contains(&obj));
-            if hit {
+            if hit || touched.contains(id) {
                 touched.insert(id.to_string());
+            } else {
+                index.records[ACTIVITIES].insert(RecordId::from(id.to_string()), record);
             }
-            count += 1;
             entries = rest;
         }
-        // Many: the index would carry them all as its own entries.
-        if touched.len() > 256.max(count / 10) {
-            return None;
-        }
         index.add_activities(doc, &touched)?;
-        index.cold = Cold::Saved(Some(at));
+        index.cold = Cold::Built { activities: true };
         Some(index)
     }
 
-    /// Indexes activities `ids` of `doc` (those it still has), replacing
-    /// what the index held of them; `None` if one is in conflict or not a
-    /// map (it must not be left to a cold file that no longer describes
-    /// it).
+    /// Indexes activities `ids` of `doc` (those it still has); `None` if
+    /// one is in conflict or not a map (the caller then builds without the
+    /// activity log).
     fn add_activities(&mut self, doc: &Automerge, ids: &HashSet<String>) -> Option<()> {
         let Ok(Some((_, log))) = doc.get(ROOT, Collection::Activities.key()) else {
             return None;

@@ -1932,11 +1932,13 @@ fn activity_ops(cold: &super::ColdActivities, id: &RecordId) -> super::RecordOps
     cold.0.iter().find(|(a, _)| a == id).unwrap().1.clone()
 }
 
-/// A load keeps the cold file an earlier index saved: the activities the
-/// changes since write in, add or remove are indexed afresh as entries of
-/// the index, and every activity then reads (entry or cold file) as a
-/// fresh build of the whole log has it. Where an activity is left in
-/// conflict, or the cold file is of other heads, it is not kept.
+/// A load keeps what the cold file an earlier index saved holds: the
+/// activities the changes since write in, add or remove are indexed
+/// afresh, the rest taken as they are, and the cold file written again
+/// holds every activity as a fresh build of the whole log has it (and no
+/// removed one), so the next load can keep it again. Where an activity
+/// is left in conflict, or the cold file is of other heads, it is not
+/// kept.
 #[test]
 fn a_load_keeps_the_cold_file_and_indexes_what_changed_since() {
     use rapport_core::enums::ActivityKind;
@@ -1972,15 +1974,34 @@ fn a_load_keeps_the_cold_file_and_indexes_what_changed_since() {
 
     let kept = FieldIndex::build_keeping(&mut d, Some(&cold));
     let chunks = vec!["b".to_string()];
-    let files = kept.to_files(chunks.clone()).unwrap();
-    assert!(matches!(files.cold, ColdFile::Keep));
-    let mut index = FieldIndex::from_file(&files.index, &chunks).unwrap();
-    assert!(index.has_activity(&ids[0]) && index.has_activity(&ids[1]));
-    assert!(index.has_activity(&added));
-    assert!(!index.has_activity(&ids[3]) && !index.has_activity(&ids[4]));
+    let (saved, cold) = saved_with_cold(&kept, &chunks);
+    let mut index = FieldIndex::from_file(&saved, &chunks).unwrap();
     let fresh = FieldIndex::build_with_activities(&mut d);
     for id in [&ids[0], &ids[1], &ids[3], &ids[4], &added] {
+        assert!(!index.has_activity(id));
         assert!(index.take_cold(&cold, id));
+        assert_eq!(
+            activity_entry(&index, id),
+            activity_entry(&fresh, id),
+            "{id}"
+        );
+    }
+    assert!(!index.take_cold(&cold, &ids[2]), "removed");
+    // Kept again, after another change: a teammate's edit of the people
+    // of one taken as it was.
+    let mut theirs = d.clone().with_actor(automerge::ActorId::random());
+    let mut c = activity(&theirs, &ids[4]);
+    c.people.push(RecordId::random());
+    doc::put_record(&mut theirs, Collection::Activities, &ids[4], &c).unwrap();
+    theirs.commit();
+    d.merge(&mut theirs).unwrap();
+    let chunks_c = vec!["c".to_string()];
+    let again = FieldIndex::build_keeping(&mut d, Some(&cold));
+    let (saved_c, cold_c) = saved_with_cold(&again, &chunks_c);
+    let mut index = FieldIndex::from_file(&saved_c, &chunks_c).unwrap();
+    let fresh = FieldIndex::build_with_activities(&mut d);
+    for id in [&ids[0], &ids[1], &ids[3], &ids[4], &added] {
+        assert!(index.take_cold(&cold_c, id));
         assert_eq!(
             activity_entry(&index, id),
             activity_entry(&fresh, id),
