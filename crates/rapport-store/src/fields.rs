@@ -572,18 +572,24 @@ impl FieldIndex {
         let Cold::Saved(Some(at)) = &self.cold else {
             return None;
         };
-        let (header, mut bytes) = split_file(COLD_MAGIC, cold, at)?;
+        let (header, bytes) = split_file(COLD_MAGIC, cold, at)?;
         if !self.actors.starts_with(&header.actors) || !self.keys.starts_with(&header.keys) {
             return None;
         }
-        let mut entries = Vec::new();
-        while !bytes.is_empty() {
-            let (entry, rest) = postcard::take_from_bytes::<(&str, &[u8])>(bytes).ok()?;
-            entries.push(entry);
-            bytes = rest;
-        }
-        Some(entries)
+        cold_file_entries(bytes)
     }
+}
+
+/// A cold file's entries ([`encode_cold`]): each activity's id and its
+/// record's bytes, undecoded.
+fn cold_file_entries(mut bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
+    let mut entries = Vec::new();
+    while !bytes.is_empty() {
+        let (entry, rest) = postcard::take_from_bytes::<(&str, &[u8])>(bytes).ok()?;
+        entries.push(entry);
+        bytes = rest;
+    }
+    Some(entries)
 }
 
 /// The bytes of an index file (valid for `before`) after `changes` were
@@ -686,7 +692,7 @@ impl FieldIndex {
     /// [`build_keeping`](Self::build_keeping) with a cold file, if it can
     /// be kept.
     fn keep_cold(doc: &Automerge, cold: &[u8]) -> Option<FieldIndex> {
-        let (header, mut entries) = split_any_file(COLD_MAGIC, cold)?;
+        let (header, entries) = split_any_file(COLD_MAGIC, cold)?;
         header.cold.as_ref().filter(|at| **at == header.chunks)?;
         if !header
             .heads
@@ -728,8 +734,7 @@ impl FieldIndex {
                 }
             }
         }
-        while !entries.is_empty() {
-            let ((id, ops), rest) = postcard::take_from_bytes::<(&str, &[u8])>(entries).ok()?;
+        for (id, ops) in cold_file_entries(entries)? {
             let record = postcard::from_bytes::<RecordOps>(ops).ok()?;
             let mut hit = targets.contains(&record.obj);
             received::objects_in(&record.fields, &mut |obj| hit |= targets.contains(&obj));
@@ -738,7 +743,6 @@ impl FieldIndex {
             } else {
                 index.records[ACTIVITIES].insert(RecordId::from(id.to_string()), record);
             }
-            entries = rest;
         }
         index.add_activities(doc, &touched)?;
         index.cold = Cold::Built { activities: true };
@@ -765,15 +769,8 @@ impl FieldIndex {
                 [(Value::Object(automerge::ObjType::Map), obj)] => obj,
                 _ => return None,
             };
-            let obj_ref = tables.op_ref(obj)?;
-            let fields = tables.fields(doc, obj, 0);
-            self.records[ACTIVITIES].insert(
-                RecordId::from(id.clone()),
-                RecordOps {
-                    obj: obj_ref,
-                    fields,
-                },
-            );
+            let record = tables.record(doc, obj)?;
+            self.records[ACTIVITIES].insert(RecordId::from(id.clone()), record);
         }
         Some(())
     }
@@ -845,20 +842,13 @@ impl FieldIndex {
                         continue;
                     }
                 }
-                let Some(obj_ref) = tables.op_ref(&obj) else {
-                    continue;
-                };
                 if !matches!(doc.object_type(&obj), Ok(automerge::ObjType::Map)) {
                     continue;
                 }
-                let fields = tables.fields(doc, &obj, 0);
-                self.records[slot].insert(
-                    RecordId::from(item.key.to_string()),
-                    RecordOps {
-                        obj: obj_ref,
-                        fields,
-                    },
-                );
+                let Some(record) = tables.record(doc, &obj) else {
+                    continue;
+                };
+                self.records[slot].insert(RecordId::from(item.key.to_string()), record);
             }
         }
         // An appended change adds records to collections only.
@@ -871,17 +861,10 @@ impl FieldIndex {
             let [(Value::Object(automerge::ObjType::Map), obj)] = values.as_slice() else {
                 continue;
             };
-            let Some(obj_ref) = tables.op_ref(obj) else {
+            let Some(record) = tables.record(doc, obj) else {
                 continue;
             };
-            let fields = tables.fields(doc, obj, 0);
-            self.records[ROOT_SLOT].insert(
-                RecordId::from(key.to_string()),
-                RecordOps {
-                    obj: obj_ref,
-                    fields,
-                },
-            );
+            self.records[ROOT_SLOT].insert(RecordId::from(key.to_string()), record);
         }
     }
 
@@ -1224,6 +1207,14 @@ impl Tables<'_> {
     }
 
     /// The slots of the map `obj`, `depth` maps below a record.
+    /// The entry of the record whose map is `obj`.
+    fn record(&mut self, doc: &Automerge, obj: &ObjId) -> Option<RecordOps> {
+        Some(RecordOps {
+            obj: self.op_ref(obj)?,
+            fields: self.fields(doc, obj, 0),
+        })
+    }
+
     fn fields(&mut self, doc: &Automerge, obj: &ObjId, depth: usize) -> Vec<Slot> {
         let mut fields = Vec::new();
         for field in doc.map_range(obj, ..) {
