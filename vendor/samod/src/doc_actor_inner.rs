@@ -31,6 +31,9 @@ pub(crate) struct DocActorInner {
     actor: DocumentActor,
     /// The set of peers who are connected to this document as of the last [`DocAtorResult`]
     last_observed_peers: HashSet<PeerId>,
+    /// PATCHED (rapport): the actor's `peers_version` when
+    /// `last_observed_peers` was taken.
+    observed_peers_version: Option<u64>,
     observer: Option<Arc<dyn RepoObserver>>,
 }
 
@@ -53,6 +56,7 @@ impl DocActorInner {
             peer_state_change_listeners: Vec::new(),
             actor,
             last_observed_peers: HashSet::new(),
+            observed_peers_version: None,
             observer,
         }
     }
@@ -112,7 +116,9 @@ impl DocActorInner {
                 peers: new_peers,
             });
         }
-        let peer_count = self.actor.peers().len();
+        // PATCHED (rapport): counted, not copied (upstream cloned every
+        // peer's state into a map to take its length, for a debug log).
+        let peer_count = self.actor.peer_count();
         let stats = self.actor.document().stats();
         log_sync_message_stats(
             &self.document_id,
@@ -242,22 +248,31 @@ impl DocActorInner {
     }
 
     /// Returns the set of peers for this document if it is different to self.last_observed_peers
+    ///
+    /// PATCHED (rapport): nothing to compare unless a connection was added
+    /// or removed since the last call; then the connections' peer ids are
+    /// compared in place and the owned set built only when it changed.
+    /// Upstream cloned every peer's state and every peer id on each task,
+    /// changed or not.
     pub(crate) fn connected_peers_changed(&mut self, stopped: bool) -> Option<HashSet<PeerId>> {
-        let peers = self.actor.peers();
-        let peers = if stopped {
+        let version = self.actor.peers_version();
+        if !stopped && self.observed_peers_version == Some(version) {
+            return None;
+        }
+        self.observed_peers_version = Some(version);
+        let current: HashSet<&PeerId> = if stopped {
             HashSet::new()
         } else {
-            peers
-                .keys()
-                .filter_map(|id| self.actor.conn_peer_id(*id))
-                .collect()
+            self.actor.connected_peer_ids().collect()
         };
-        if peers != self.last_observed_peers {
-            self.last_observed_peers = peers.clone();
-            Some(peers)
-        } else {
-            None
+        if current.len() == self.last_observed_peers.len()
+            && current.iter().all(|p| self.last_observed_peers.contains(*p))
+        {
+            return None;
         }
+        let peers: HashSet<PeerId> = current.into_iter().cloned().collect();
+        self.last_observed_peers = peers.clone();
+        Some(peers)
     }
 }
 

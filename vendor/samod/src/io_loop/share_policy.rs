@@ -21,7 +21,11 @@ use crate::{actor_task::ActorTask, share_policy::LocalSharePolicy};
 #[derive(Default)]
 pub(super) struct Policies {
     // None means the pair is active but its first check hasn't arrived yet.
-    subscriptions: HashMap<(DocumentActorId, PeerId), Option<Subscription>>,
+    // PATCHED (rapport): keyed by document, then peer (upstream: one map
+    // keyed by the pair), so `set_peers` touches only its document's
+    // entries instead of walking every (document, peer) pair of the repo on
+    // each change of one document's peers.
+    subscriptions: HashMap<DocumentActorId, HashMap<PeerId, Option<Subscription>>>,
 }
 
 struct Subscription {
@@ -54,10 +58,15 @@ pub(super) struct PolicyEvent {
 
 impl Policies {
     pub(super) fn set_peers(&mut self, actor_id: DocumentActorId, peers: HashSet<PeerId>) {
-        self.subscriptions
-            .retain(|(actor, peer), _| *actor != actor_id || peers.contains(peer));
+        // PATCHED (rapport): only this document's entries (see `subscriptions`).
+        if peers.is_empty() {
+            self.subscriptions.remove(&actor_id);
+            return;
+        }
+        let doc = self.subscriptions.entry(actor_id).or_default();
+        doc.retain(|peer, _| peers.contains(peer));
         for peer in peers {
-            self.subscriptions.entry((actor_id, peer)).or_default();
+            doc.entry(peer).or_default();
         }
     }
 
@@ -74,7 +83,11 @@ impl Policies {
         peer_id: PeerId,
         task_id: IoTaskId,
     ) -> Check<impl Stream<Item = PolicyEvent> + 'static + use<'a, A>> {
-        let Some(slot) = self.subscriptions.get_mut(&(actor_id, peer_id.clone())) else {
+        let Some(slot) = self
+            .subscriptions
+            .get_mut(&actor_id)
+            .and_then(|doc| doc.get_mut(&peer_id))
+        else {
             return Check::Pending;
         };
         if let Some(subscription) = slot {
@@ -114,7 +127,8 @@ impl Policies {
     pub(super) fn handle_event(&mut self, event: PolicyEvent) -> Vec<ActorTask> {
         let Some(Some(subscription)) = self
             .subscriptions
-            .get_mut(&(event.actor_id, event.peer_id.clone()))
+            .get_mut(&event.actor_id)
+            .and_then(|doc| doc.get_mut(&event.peer_id))
         else {
             return Vec::new();
         };

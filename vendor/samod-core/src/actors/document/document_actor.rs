@@ -47,6 +47,10 @@ pub struct DocumentActor {
     load_state: Load,
     /// Sync states for each connected peer
     peer_connections: HashMap<ConnectionId, PeerDocConnection>,
+    /// PATCHED (rapport): bumped whenever a connection is added or removed,
+    /// so samod can tell that the set of peers did not change without
+    /// comparing it after every task.
+    peers_version: u64,
     on_disk_state: OnDiskState,
     /// Ongoing policy check tasks
     check_policy_tasks: HashMap<IoTaskId, ConnectionId>,
@@ -97,6 +101,7 @@ impl DocumentActor {
             check_policy_tasks: HashMap::new(),
             on_disk_state: OnDiskState::new(),
             peer_connections: HashMap::new(),
+            peers_version: 0,
             run_state: RunState::Running,
             phase,
             last_status_update: None,
@@ -460,6 +465,24 @@ impl DocumentActor {
             .collect()
     }
 
+    /// PATCHED (rapport): how many connections the document has, without
+    /// copying their states as `peers` does.
+    pub fn peer_count(&self) -> usize {
+        self.peer_connections.len()
+    }
+
+    /// PATCHED (rapport): changes whenever a connection is added or
+    /// removed (the only changes of `connected_peer_ids`).
+    pub fn peers_version(&self) -> u64 {
+        self.peers_version
+    }
+
+    /// PATCHED (rapport): the peer of each connection, borrowed (samod
+    /// compares them after every task; `conn_peer_id` clones each).
+    pub fn connected_peer_ids(&self) -> impl Iterator<Item = &PeerId> + '_ {
+        self.peer_connections.values().map(|pc| &pc.peer_id)
+    }
+
     pub fn conn_peer_id(&self, conn_id: ConnectionId) -> Option<PeerId> {
         self.peer_connections
             .get(&conn_id)
@@ -708,6 +731,7 @@ impl DocumentActor {
         );
         self.peer_connections
             .insert(conn_id, PeerDocConnection::new(peer_id, conn_id));
+        self.peers_version += 1; // PATCHED (rapport)
         if let Phase::Requesting(request) = &mut self.phase
             && let Some(conn) = self.peer_connections.get(&conn_id)
         {
@@ -717,6 +741,7 @@ impl DocumentActor {
 
     fn remove_connection(&mut self, conn_id: ConnectionId) {
         self.peer_connections.remove(&conn_id);
+        self.peers_version += 1; // PATCHED (rapport)
         self.check_policy_tasks.retain(|_, id| *id != conn_id);
         if let Phase::Requesting(request) = &mut self.phase {
             request.remove_connection(conn_id);
