@@ -80,7 +80,7 @@ impl AppState {
         let _ = std::fs::remove_dir_all(config.data_dir.join("tmp"));
         durable::ensure_storage_id(&docs_dir, &config.data_dir.join("tmp"), config.fsync)
             .map_err(|e| RelayError::Internal(format!("could not write the storage id: {e}")))?;
-        let repos = Repos::new(&config, acl.clone(), metrics.clone());
+        let repos = Repos::new(&config, acl.clone(), metrics.clone())?;
         Ok(Arc::new(AppState {
             config,
             acl,

@@ -32,12 +32,16 @@ use crate::error::RelayError;
 use crate::metrics::{Metrics, Observer};
 use crate::poison::{self, Poisons, Recent};
 
-/// Threads per team for document work. Documents run on a rayon pool whose
-/// panic handler restarts the team after a panic samod-core did not catch
-/// itself (it rolls back a sync message that panics, see
-/// vendor/samod-core/PATCHED.md); two threads let one team's documents work
-/// in parallel without a busy team starving the others.
-const THREADS_PER_TEAM: usize = 2;
+/// The document threads of the whole relay: one rayon pool that every
+/// team's repo shares (`samod::ConcurrencyConfig::SharedThreadpool`, see
+/// vendor/samod/PATCHED.md), as many threads as cores (at least 2, at most
+/// 16). A pool per team meant two threads per connected team, each
+/// spinning before it slept, and their own memory (issue #6). Fair across
+/// teams: samod queues each document's runner FIFO and yields after 64
+/// tasks.
+fn document_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
+}
 
 /// How long `stop` may take before the relay gives up on a repo (a
 /// document stalled by a panic never reports itself stopped).
@@ -125,6 +129,8 @@ pub struct Repos {
     closed: AtomicBool,
     loaded: AtomicUsize,
     writers: Arc<tokio::sync::Semaphore>,
+    /// Where every team's documents run (see `document_threads`).
+    pool: Arc<rayon::ThreadPool>,
     generations: AtomicU64,
     /// Changes each team refuses after they panicked a document.
     pub poisons: Arc<Poisons>,
@@ -159,8 +165,21 @@ impl Drop for Lease {
 }
 
 impl Repos {
-    pub fn new(config: &Config, acl: Arc<Acl>, metrics: Arc<Metrics>) -> Arc<Repos> {
-        Arc::new(Repos {
+    pub fn new(
+        config: &Config,
+        acl: Arc<Acl>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Repos>, RelayError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(document_threads())
+            .thread_name(|i| format!("relay-doc-{i}"))
+            // samod catches a document's panic and reports it to the
+            // document's repo (`on_document_panic` in `start`), so this only keeps a
+            // panic outside any document from aborting the relay.
+            .panic_handler(|_| tracing::error!("a task on the document pool panicked"))
+            .build()
+            .map_err(|e| RelayError::Internal(format!("could not start the document pool: {e}")))?;
+        Ok(Arc::new(Repos {
             docs_dir: config.data_dir.join("docs"),
             tmp_dir: config.data_dir.join("tmp"),
             fsync: config.fsync,
@@ -171,9 +190,10 @@ impl Repos {
             closed: false.into(),
             loaded: 0.into(),
             writers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
+            pool: Arc::new(pool),
             generations: 0.into(),
             poisons: Arc::new(Poisons::load(config.data_dir.join("poisoned.json"))),
-        })
+        }))
     }
 
     fn slot(&self, team: &str) -> Arc<tokio::sync::Mutex<Slot>> {
@@ -318,18 +338,16 @@ impl Repos {
             tokio::runtime::Handle::current(),
         );
         let name = team.to_string();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(THREADS_PER_TEAM)
-            .thread_name(|i| format!("relay-doc-{i}"))
-            .panic_handler(move |_| {
-                Metrics::inc(&metrics.document_panics);
-                tracing::error!(team = %name, "a document's processing panicked; restarting the team's repo");
-                if let Some(repos) = repos.upgrade() {
-                    rt.spawn(repos.restart(name.clone(), generation, PANICKED));
-                }
-            })
-            .build()
-            .map_err(|e| RelayError::Internal(format!("could not start a document pool: {e}")))?;
+        // A panic samod-core did not catch itself (it rolls back a sync
+        // message that panics, see vendor/samod-core/PATCHED.md) stalls the
+        // document: the team's repo restarts.
+        let on_document_panic: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            Metrics::inc(&metrics.document_panics);
+            tracing::error!(team = %name, "a document's processing panicked; restarting the team's repo");
+            if let Some(repos) = repos.upgrade() {
+                rt.spawn(repos.restart(name.clone(), generation, PANICKED));
+            }
+        });
         let ledger = Arc::new(Ledger::default());
         let open = Arc::new(std::sync::atomic::AtomicU64::new(0));
         // A failed write leaves samod believing a change is stored that is
@@ -379,7 +397,10 @@ impl Repos {
             tasks: Arc::default(),
         };
         let repo = samod::Repo::builder(tasks.clone())
-            .with_concurrency(samod::ConcurrencyConfig::Threadpool(pool))
+            .with_concurrency(samod::ConcurrencyConfig::SharedThreadpool {
+                pool: self.pool.clone(),
+                on_panic: on_document_panic,
+            })
             .with_storage(DurableStorage::new(
                 &self.docs_dir,
                 &self.tmp_dir,
@@ -440,5 +461,91 @@ impl Repos {
                     Some(v.saturating_sub(left))
                 });
         self.loaded.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable as _;
+
+    /// Panics on the document thread when a document of its repo closes.
+    struct PanicsOnClose;
+
+    impl samod::RepoObserver for PanicsOnClose {
+        fn observe(&self, event: &samod::RepoEvent) {
+            if matches!(event, samod::RepoEvent::DocumentClosed { .. }) {
+                panic!("a document task panics (on purpose)");
+            }
+        }
+    }
+
+    async fn repo_counting_panics(
+        pool: &Arc<rayon::ThreadPool>,
+        panics: &Arc<AtomicUsize>,
+        panicky: bool,
+    ) -> samod::Repo {
+        let panics = panics.clone();
+        let builder = samod::Repo::build_tokio().with_concurrency(
+            samod::ConcurrencyConfig::SharedThreadpool {
+                pool: pool.clone(),
+                on_panic: Arc::new(move || {
+                    panics.fetch_add(1, Ordering::SeqCst);
+                }),
+            },
+        );
+        if panicky {
+            builder.with_observer(PanicsOnClose).load().await
+        } else {
+            builder.load().await
+        }
+    }
+
+    /// The relay's teams share one document pool, so a document's panic
+    /// must reach its own team (which restarts) and leave the pool and the
+    /// other teams' documents working (vendor/samod/PATCHED.md).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_documents_panic_on_the_shared_pool_reaches_only_its_own_repo() {
+        let escaped = Arc::new(AtomicUsize::new(0));
+        let pool = {
+            let escaped = escaped.clone();
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .panic_handler(move |_| {
+                        escaped.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .build()
+                    .unwrap(),
+            )
+        };
+        let (a_panics, b_panics) = (Arc::default(), Arc::default());
+        let a = repo_counting_panics(&pool, &a_panics, true).await;
+        let b = repo_counting_panics(&pool, &b_panics, false).await;
+        let _doc_a = a.create(automerge::Automerge::new()).await.unwrap();
+        let doc_b = b.create(automerge::Automerge::new()).await.unwrap();
+
+        // Stopping closes the document, whose observer panics on the pool:
+        // that document never reports itself stopped.
+        let stopped = tokio::time::timeout(Duration::from_secs(1), a.stop()).await;
+        assert!(stopped.is_err(), "the panicked document never stops");
+        assert_eq!(a_panics.load(Ordering::SeqCst), 1, "reported to its repo");
+        assert_eq!(b_panics.load(Ordering::SeqCst), 0, "and to no other");
+        assert_eq!(escaped.load(Ordering::SeqCst), 0, "rayon never saw it");
+
+        // The pool's one thread carries on with the other repo's documents.
+        let put = tokio::time::timeout(
+            Duration::from_secs(5),
+            doc_b.with_document_async(|d| {
+                let mut tx = d.transaction();
+                tx.put(automerge::ROOT, "still", "working").unwrap();
+                tx.commit();
+            }),
+        )
+        .await;
+        assert!(matches!(put, Ok(Ok(()))), "{put:?}");
+        tokio::time::timeout(Duration::from_secs(5), b.stop())
+            .await
+            .expect("the other repo stops");
     }
 }

@@ -20,6 +20,17 @@ pub enum ConcurrencyConfig {
     /// Run each document on a rayon threadpool
     #[cfg(feature = "threadpool")]
     Threadpool(rayon::ThreadPool),
+    /// PATCHED (rapport): run each document on a rayon threadpool that
+    /// other repos share. A panic while a document handles a task is caught
+    /// here instead of reaching the pool's panic handler (which could not
+    /// tell which repo it came from): `on_panic` is called, and the
+    /// document takes no further tasks, as a document whose panic reached
+    /// rayon did not either.
+    #[cfg(feature = "threadpool")]
+    SharedThreadpool {
+        pool: std::sync::Arc<rayon::ThreadPool>,
+        on_panic: std::sync::Arc<dyn Fn() + Send + Sync>,
+    },
 }
 
 /// A struct for configuring a [`Repo`](crate::Repo)

@@ -979,7 +979,7 @@ impl Inner {
     fn dispatch_task(&self, actor_id: DocumentActorId, task: ActorTask) {
         match &self.doc_runner {
             #[cfg(feature = "threadpool")]
-            DocRunner::Threadpool(_) => {
+            DocRunner::Threadpool(..) => {
                 let Some(actor_handle) = self.actors.get(&actor_id) else {
                     tracing::warn!(?actor_id, "received task for unknown actor");
                     return;
@@ -1275,7 +1275,7 @@ impl Inner {
         )));
         match &mut self.doc_runner {
             #[cfg(feature = "threadpool")]
-            DocRunner::Threadpool(threadpool) => {
+            DocRunner::Threadpool(threadpool, on_panic) => {
                 let handle = DocHandle::new(
                     doc_id.clone(),
                     doc_inner.clone(),
@@ -1283,6 +1283,7 @@ impl Inner {
                         doc_runner::threadpool::ThreadpoolActor::new(
                             doc_inner.clone(),
                             threadpool.clone(),
+                            on_panic.clone(),
                         ),
                     ),
                 );
@@ -1415,7 +1416,12 @@ impl TaskSetup {
             #[cfg(feature = "threadpool")]
             ConcurrencyConfig::Threadpool(threadpool) => {
                 rx_actor = None;
-                DocRunner::Threadpool(Arc::new(threadpool))
+                DocRunner::Threadpool(Arc::new(threadpool), None)
+            }
+            #[cfg(feature = "threadpool")]
+            ConcurrencyConfig::SharedThreadpool { pool, on_panic } => {
+                rx_actor = None;
+                DocRunner::Threadpool(pool, Some(on_panic))
             }
             ConcurrencyConfig::AsyncRuntime => {
                 let (tx, rx) = unbounded::channel();

@@ -5,6 +5,10 @@ use std::{
 
 use crate::{actor_task::ActorTask, doc_actor_inner::DocActorInner};
 
+/// PATCHED (rapport): called when a document's task panics on a shared
+/// pool (`ConcurrencyConfig::SharedThreadpool`).
+pub(crate) type OnPanic = Arc<dyn Fn() + Send + Sync>;
+
 /// A document's FIFO mailbox, shared by hub/IO dispatch and DocHandle operations.
 /// Only one runner drains it, so Rayon scheduling cannot reorder actor tasks.
 /// Idle documents do not occupy a worker thread.
@@ -12,6 +16,7 @@ pub(crate) struct ThreadpoolActor {
     inner: Arc<Mutex<DocActorInner>>,
     pool: Arc<rayon::ThreadPool>,
     mailbox: Mutex<Mailbox>,
+    on_panic: Option<OnPanic>, // PATCHED (rapport)
 }
 
 #[derive(Default)]
@@ -21,11 +26,16 @@ struct Mailbox {
 }
 
 impl ThreadpoolActor {
-    pub(crate) fn new(inner: Arc<Mutex<DocActorInner>>, pool: Arc<rayon::ThreadPool>) -> Arc<Self> {
+    pub(crate) fn new(
+        inner: Arc<Mutex<DocActorInner>>,
+        pool: Arc<rayon::ThreadPool>,
+        on_panic: Option<OnPanic>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             inner,
             pool,
             mailbox: Mutex::new(Mailbox::default()),
+            on_panic,
         })
     }
 
@@ -63,7 +73,22 @@ impl ThreadpoolActor {
             };
             // Never hold the mailbox lock while executing user code or waiting
             // for synchronous DocHandle access to release the document lock.
-            self.inner.lock().unwrap().handle_task(task);
+            // PATCHED (rapport): on a shared pool a panic is reported to
+            // this repo and the mailbox stays marked running, so nothing
+            // runs this document again (upstream: the panic reaches rayon's
+            // handler, with the same effect on the mailbox).
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.inner.lock().unwrap().handle_task(task)
+            }));
+            if let Err(payload) = handled {
+                match &self.on_panic {
+                    Some(on_panic) => {
+                        on_panic();
+                        return;
+                    }
+                    None => std::panic::resume_unwind(payload),
+                }
+            }
         }
         self.schedule();
     }
@@ -101,7 +126,7 @@ mod tests {
             let doc = repo.create(Automerge::new()).await.unwrap();
             let (pool, actor_id) = {
                 let inner = repo.inner.lock().unwrap();
-                let DocRunner::Threadpool(pool) = &inner.doc_runner else {
+                let DocRunner::Threadpool(pool, _) = &inner.doc_runner else {
                     unreachable!()
                 };
                 (pool.clone(), *inner.actors.keys().next().unwrap())
