@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RelayError;
-use crate::teams::{Identity, Registry};
+use crate::teams::{Identity, Registry, Tokens};
 
 type FileStamp = (std::time::SystemTime, u64, u64);
 
@@ -41,6 +41,8 @@ struct Bound {
 pub struct Acl {
     data_dir: PathBuf,
     registry: RwLock<Registry>,
+    /// The registry's token hashes, decoded (kept with it by `set_registry`).
+    tokens: RwLock<Tokens>,
     /// (modified, length, inode) of `teams.json` when last loaded: every
     /// save is a rename, so the inode changes even within one mtime tick.
     loaded_at: Mutex<Option<FileStamp>>,
@@ -59,6 +61,7 @@ impl Acl {
         let loaded_at = stamp(&Registry::path(&data_dir));
         Ok(Arc::new(Acl {
             data_dir,
+            tokens: RwLock::new(registry.tokens()),
             registry: RwLock::new(registry),
             loaded_at: Mutex::new(loaded_at),
             peers: Mutex::new(HashMap::new()),
@@ -68,6 +71,13 @@ impl Acl {
 
     pub fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
         self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Swaps in a registry just read or written, and its token hashes.
+    fn set_registry(&self, registry: Registry) {
+        let tokens = registry.tokens();
+        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = registry;
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
     }
 
     fn bump(&self) {
@@ -86,7 +96,7 @@ impl Acl {
         // an older copy.
         Registry::read_locked(&self.data_dir, |fresh| {
             *lock(&self.loaded_at) = stamp(&path);
-            *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            self.set_registry(fresh);
         })?;
         self.revoke_stale();
         self.bump();
@@ -110,7 +120,10 @@ impl Acl {
     }
 
     pub fn authenticate(&self, token: &str) -> Option<Identity> {
-        self.registry().authenticate(token)
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .authenticate(token)
     }
 
     /// Binds a peer id to a member for one more connection. A peer id bound
@@ -205,7 +218,7 @@ impl Acl {
         let (_, created) = Registry::update_then(
             &self.data_dir,
             |r| r.register_doc(&identity.team, doc, &identity.handle),
-            |saved| *self.registry.write().unwrap_or_else(|p| p.into_inner()) = saved.clone(),
+            |saved| self.set_registry(saved.clone()),
         )?;
         // `loaded_at` is left as it was: the reload loop sees the new file and
         // reloads it (harmless), so nothing written meanwhile is skipped.
