@@ -34,13 +34,14 @@ use crate::poison::{self, Poisons, Recent};
 
 /// The document threads of the whole relay: one rayon pool that every
 /// team's repo shares (`samod::ConcurrencyConfig::SharedThreadpool`, see
-/// vendor/samod/PATCHED.md), as many threads as cores (at least 2, at most
-/// 16). A pool per team meant two threads per connected team, each
-/// spinning before it slept, and their own memory (issue #6). Fair across
-/// teams: samod queues each document's runner FIFO and yields after 64
-/// tasks.
+/// vendor/samod/PATCHED.md). A pool per team meant two threads per
+/// connected team, each spinning before it slept, with its own memory
+/// (issue #6). Twice as many threads as cores (4 to 32), so a few long
+/// tasks (loading a big document) do not hold every thread. Fair across
+/// teams: a document that used up its batch of 64 tasks waits behind every
+/// document already queued (`samod::SharedPool`).
 fn document_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
+    std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).clamp(4, 32))
 }
 
 /// How long `stop` may take before the relay gives up on a repo (a
@@ -72,8 +73,7 @@ pub struct Running {
 /// and tick loop hold each other's channels open and the I/O loop holds the
 /// repo's state, and the state holds its acceptors, which hold the repo.
 /// Closing the acceptor and aborting these tasks once the repo has stopped
-/// frees the state and its document threads (otherwise every unload would
-/// leak them).
+/// frees the state (otherwise every unload would leak it).
 #[derive(Clone)]
 struct TeamTasks {
     rt: tokio::runtime::Handle,
@@ -130,7 +130,7 @@ pub struct Repos {
     loaded: AtomicUsize,
     writers: Arc<tokio::sync::Semaphore>,
     /// Where every team's documents run (see `document_threads`).
-    pool: Arc<rayon::ThreadPool>,
+    pool: Arc<samod::SharedPool>,
     generations: AtomicU64,
     /// Changes each team refuses after they panicked a document.
     pub poisons: Arc<Poisons>,
@@ -170,13 +170,18 @@ impl Repos {
         acl: Arc<Acl>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Repos>, RelayError> {
+        let escaped = metrics.clone();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(document_threads())
             .thread_name(|i| format!("relay-doc-{i}"))
             // samod catches a document's panic and reports it to the
-            // document's repo (`on_document_panic` in `start`), so this only keeps a
-            // panic outside any document from aborting the relay.
-            .panic_handler(|_| tracing::error!("a task on the document pool panicked"))
+            // document's repo (`on_document_panic` in `start`), so this only
+            // sees a panic outside any document's task: counted, logged,
+            // and kept from aborting the relay.
+            .panic_handler(move |_| {
+                Metrics::inc(&escaped.document_panics);
+                tracing::error!("a task on the document pool panicked outside any document");
+            })
             .build()
             .map_err(|e| RelayError::Internal(format!("could not start the document pool: {e}")))?;
         Ok(Arc::new(Repos {
@@ -190,7 +195,7 @@ impl Repos {
             closed: false.into(),
             loaded: 0.into(),
             writers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
-            pool: Arc::new(pool),
+            pool: Arc::new(samod::SharedPool::new(pool)),
             generations: 0.into(),
             poisons: Arc::new(Poisons::load(config.data_dir.join("poisoned.json"))),
         }))
@@ -481,7 +486,7 @@ mod tests {
     }
 
     async fn repo_counting_panics(
-        pool: &Arc<rayon::ThreadPool>,
+        pool: &Arc<samod::SharedPool>,
         panics: &Arc<AtomicUsize>,
         panicky: bool,
     ) -> samod::Repo {
@@ -509,7 +514,7 @@ mod tests {
         let escaped = Arc::new(AtomicUsize::new(0));
         let pool = {
             let escaped = escaped.clone();
-            Arc::new(
+            Arc::new(samod::SharedPool::new(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(1)
                     .panic_handler(move |_| {
@@ -517,7 +522,7 @@ mod tests {
                     })
                     .build()
                     .unwrap(),
-            )
+            ))
         };
         let (a_panics, b_panics) = (Arc::default(), Arc::default());
         let a = repo_counting_panics(&pool, &a_panics, true).await;
@@ -547,5 +552,52 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), b.stop())
             .await
             .expect("the other repo stops");
+    }
+
+    /// One team's busy document must not starve another team's documents
+    /// on the shared pool: once it has used up a batch of tasks it waits
+    /// behind the documents already queued (`samod::SharedPool`). Rayon
+    /// alone would run it again first (a job spawned from a worker goes on
+    /// that worker's own queue, which it serves before outside jobs).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_document_does_not_starve_another_repos_documents() {
+        let pool = Arc::new(samod::SharedPool::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap(),
+        ));
+        let unused = Arc::default();
+        let a = repo_counting_panics(&pool, &unused, false).await;
+        let b = repo_counting_panics(&pool, &unused, false).await;
+        let busy = a.create(automerge::Automerge::new()).await.unwrap();
+        let other = b.create(automerge::Automerge::new()).await.unwrap();
+
+        const FLOOD: usize = 2_000;
+        let done = Arc::new(AtomicUsize::new(0));
+        let flood: Vec<_> = (0..FLOOD)
+            .map(|_| {
+                let done = done.clone();
+                busy.with_document_async(move |_| {
+                    std::thread::sleep(Duration::from_micros(200));
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        // Polling each future queues its task: all of them, in order.
+        let flood = tokio::spawn(futures::future::join_all(flood));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while done.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        other.with_document_async(|_| ()).await.unwrap();
+        let before = done.load(Ordering::SeqCst);
+        assert!(
+            before < FLOOD / 2,
+            "the other repo's task waited for {before} of the busy document's {FLOOD} tasks"
+        );
+        flood.await.unwrap();
+        a.stop().await;
+        b.stop().await;
     }
 }

@@ -28,7 +28,7 @@ pub enum ConcurrencyConfig {
     /// rayon did not either.
     #[cfg(feature = "threadpool")]
     SharedThreadpool {
-        pool: std::sync::Arc<rayon::ThreadPool>,
+        pool: std::sync::Arc<crate::SharedPool>,
         on_panic: std::sync::Arc<dyn Fn() + Send + Sync>,
     },
 }

@@ -18,9 +18,9 @@ use crate::{
 pub(crate) enum DocRunner {
     /// Run the actors on a threadpool
     #[cfg(feature = "threadpool")]
-    /// PATCHED (rapport): with the repo's panic callback, when the pool is
-    /// shared (`ConcurrencyConfig::SharedThreadpool`).
-    Threadpool(Arc<rayon::ThreadPool>, Option<threadpool::OnPanic>),
+    /// PATCHED (rapport): the repo's own pool or a shared one
+    /// (`ConcurrencyConfig::SharedThreadpool`).
+    Threadpool(threadpool::Runner),
     /// Run the actors on an async task which is listening on the other end of `tx_spawn`
     Async {
         /// Channel to send newly spawned actors to the async runner

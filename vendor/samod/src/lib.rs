@@ -415,6 +415,9 @@ pub use stopped::Stopped;
 pub mod storage;
 pub mod transport;
 pub use crate::builder::ConcurrencyConfig;
+/// PATCHED (rapport): see `ConcurrencyConfig::SharedThreadpool`.
+#[cfg(feature = "threadpool")]
+pub use crate::doc_runner::threadpool::SharedPool;
 pub use crate::share_policy::{LocalSharePolicy, SharePolicy};
 use crate::{
     connection::ConnectionHandle,
@@ -1275,15 +1278,14 @@ impl Inner {
         )));
         match &mut self.doc_runner {
             #[cfg(feature = "threadpool")]
-            DocRunner::Threadpool(threadpool, on_panic) => {
+            DocRunner::Threadpool(runner) => {
                 let handle = DocHandle::new(
                     doc_id.clone(),
                     doc_inner.clone(),
                     doc_handle::DocTaskDispatcher::Threadpool(
                         doc_runner::threadpool::ThreadpoolActor::new(
                             doc_inner.clone(),
-                            threadpool.clone(),
-                            on_panic.clone(),
+                            runner.clone(),
                         ),
                     ),
                 );
@@ -1416,12 +1418,14 @@ impl TaskSetup {
             #[cfg(feature = "threadpool")]
             ConcurrencyConfig::Threadpool(threadpool) => {
                 rx_actor = None;
-                DocRunner::Threadpool(Arc::new(threadpool), None)
+                DocRunner::Threadpool(doc_runner::threadpool::Runner::Own(Arc::new(
+                    threadpool,
+                )))
             }
             #[cfg(feature = "threadpool")]
             ConcurrencyConfig::SharedThreadpool { pool, on_panic } => {
                 rx_actor = None;
-                DocRunner::Threadpool(pool, Some(on_panic))
+                DocRunner::Threadpool(doc_runner::threadpool::Runner::Shared { pool, on_panic })
             }
             ConcurrencyConfig::AsyncRuntime => {
                 let (tx, rx) = unbounded::channel();

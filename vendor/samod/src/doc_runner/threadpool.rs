@@ -9,14 +9,50 @@ use crate::{actor_task::ActorTask, doc_actor_inner::DocActorInner};
 /// pool (`ConcurrencyConfig::SharedThreadpool`).
 pub(crate) type OnPanic = Arc<dyn Fn() + Send + Sync>;
 
+/// PATCHED (rapport): a rayon pool that several repos share
+/// (`ConcurrencyConfig::SharedThreadpool`), with one FIFO of the documents
+/// waiting to run. A document that used up its batch is queued behind every
+/// document already waiting, whatever repo they belong to: rescheduling it
+/// on rayon itself would put it on its worker's local queue, which rayon
+/// serves before jobs queued from outside the pool, so one busy document
+/// could starve every other repo's.
+pub struct SharedPool {
+    pool: rayon::ThreadPool,
+    ready: Mutex<VecDeque<Arc<ThreadpoolActor>>>,
+}
+
+impl SharedPool {
+    pub fn new(pool: rayon::ThreadPool) -> Self {
+        Self {
+            pool,
+            ready: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn ready(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<ThreadpoolActor>>> {
+        self.ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Where a repo's documents run.
+#[derive(Clone)]
+pub(crate) enum Runner {
+    /// The repo's own pool (upstream).
+    Own(Arc<rayon::ThreadPool>),
+    /// PATCHED (rapport): a pool shared with other repos.
+    Shared {
+        pool: Arc<SharedPool>,
+        on_panic: OnPanic,
+    },
+}
+
 /// A document's FIFO mailbox, shared by hub/IO dispatch and DocHandle operations.
 /// Only one runner drains it, so Rayon scheduling cannot reorder actor tasks.
 /// Idle documents do not occupy a worker thread.
 pub(crate) struct ThreadpoolActor {
     inner: Arc<Mutex<DocActorInner>>,
-    pool: Arc<rayon::ThreadPool>,
+    runner: Runner, // PATCHED (rapport): was the pool
     mailbox: Mutex<Mailbox>,
-    on_panic: Option<OnPanic>, // PATCHED (rapport)
 }
 
 #[derive(Default)]
@@ -26,16 +62,11 @@ struct Mailbox {
 }
 
 impl ThreadpoolActor {
-    pub(crate) fn new(
-        inner: Arc<Mutex<DocActorInner>>,
-        pool: Arc<rayon::ThreadPool>,
-        on_panic: Option<OnPanic>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(inner: Arc<Mutex<DocActorInner>>, runner: Runner) -> Arc<Self> {
         Arc::new(Self {
             inner,
-            pool,
+            runner,
             mailbox: Mutex::new(Mailbox::default()),
-            on_panic,
         })
     }
 
@@ -51,8 +82,24 @@ impl ThreadpoolActor {
     }
 
     fn schedule(self: &Arc<Self>) {
-        let actor = self.clone();
-        self.pool.spawn_fifo(move || actor.run());
+        match &self.runner {
+            Runner::Own(pool) => {
+                let actor = self.clone();
+                pool.spawn_fifo(move || actor.run());
+            }
+            // PATCHED (rapport): one job per queued document; each job runs
+            // whichever document has waited longest (see `SharedPool`).
+            Runner::Shared { pool, .. } => {
+                pool.ready().push_back(self.clone());
+                let shared = pool.clone();
+                pool.pool.spawn(move || {
+                    let next = shared.ready().pop_front();
+                    if let Some(actor) = next {
+                        actor.run();
+                    }
+                });
+            }
+        }
     }
 
     fn run(self: Arc<Self>) {
@@ -81,12 +128,15 @@ impl ThreadpoolActor {
                 self.inner.lock().unwrap().handle_task(task)
             }));
             if let Err(payload) = handled {
-                match &self.on_panic {
-                    Some(on_panic) => {
-                        on_panic();
+                match &self.runner {
+                    Runner::Shared { on_panic, .. } => {
+                        // Its own panic must not escape to the shared pool.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                            || on_panic(),
+                        ));
                         return;
                     }
-                    None => std::panic::resume_unwind(payload),
+                    Runner::Own(_) => std::panic::resume_unwind(payload),
                 }
             }
         }
@@ -126,7 +176,8 @@ mod tests {
             let doc = repo.create(Automerge::new()).await.unwrap();
             let (pool, actor_id) = {
                 let inner = repo.inner.lock().unwrap();
-                let DocRunner::Threadpool(pool, _) = &inner.doc_runner else {
+                let DocRunner::Threadpool(super::Runner::Own(pool)) = &inner.doc_runner
+                else {
                     unreachable!()
                 };
                 (pool.clone(), *inner.actors.keys().next().unwrap())
