@@ -170,7 +170,7 @@ impl Metrics {
         metric(
             "document_panics_total",
             "counter",
-            "Panics while processing a document; its team's repo restarts from disk.",
+            "Panics on the document threads: a sync message that panicked is rolled back and its sender disconnected; a panic elsewhere in a document restarts its team's repo from disk.",
             get(&self.document_panics),
         );
         metric(

@@ -37,8 +37,9 @@ use crate::poison::{self, Poisons, Recent};
 /// vendor/samod/PATCHED.md). A pool per team meant two threads per
 /// connected team, each spinning before it slept, with its own memory
 /// (issue #6). Twice as many threads as cores (4 to 32), so a few long
-/// tasks (loading a big document) do not hold every thread. Fair across
-/// teams: a document that used up its batch of 64 tasks waits behind every
+/// tasks (loading a big document) do not hold every thread. Round-robin
+/// across documents, whatever their team: a document that used up its
+/// batch of 64 tasks waits behind every
 /// document already queued (`samod::SharedPool`).
 fn document_threads() -> usize {
     std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).clamp(4, 32))
@@ -534,6 +535,10 @@ mod tests {
         // that document never reports itself stopped.
         let stopped = tokio::time::timeout(Duration::from_secs(1), a.stop()).await;
         assert!(stopped.is_err(), "the panicked document never stops");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while a_panics.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(a_panics.load(Ordering::SeqCst), 1, "reported to its repo");
         assert_eq!(b_panics.load(Ordering::SeqCst), 0, "and to no other");
         assert_eq!(escaped.load(Ordering::SeqCst), 0, "rayon never saw it");
@@ -555,10 +560,11 @@ mod tests {
     }
 
     /// One team's busy document must not starve another team's documents
-    /// on the shared pool: once it has used up a batch of tasks it waits
+    /// on the shared pool: once it has used up a batch of 64 tasks it waits
     /// behind the documents already queued (`samod::SharedPool`). Rayon
     /// alone would run it again first (a job spawned from a worker goes on
-    /// that worker's own queue, which it serves before outside jobs).
+    /// that worker's own queue, which it serves before outside jobs), and
+    /// the other document's task would wait for all 2,000.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_busy_document_does_not_starve_another_repos_documents() {
         let pool = Arc::new(samod::SharedPool::new(
@@ -575,28 +581,36 @@ mod tests {
 
         const FLOOD: usize = 2_000;
         let done = Arc::new(AtomicUsize::new(0));
-        let flood: Vec<_> = (0..FLOOD)
-            .map(|_| {
-                let done = done.clone();
-                busy.with_document_async(move |_| {
-                    std::thread::sleep(Duration::from_micros(200));
-                    done.fetch_add(1, Ordering::SeqCst);
-                })
-            })
-            .collect();
-        // Polling each future queues its task: all of them, in order.
-        let flood = tokio::spawn(futures::future::join_all(flood));
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while done.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        // The busy document's first task holds the pool's one thread until
+        // every task below is queued.
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let mut gate = Some(gate);
+        let mut flood = Vec::new();
+        for _ in 0..FLOOD {
+            let done = done.clone();
+            let gate = gate.take();
+            let mut task = Box::pin(busy.with_document_async(move |_| {
+                if let Some(gate) = gate {
+                    let _ = gate.recv();
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }));
+            // The first poll queues the task.
+            assert!(futures::poll!(task.as_mut()).is_pending());
+            flood.push(task);
         }
-        other.with_document_async(|_| ()).await.unwrap();
-        let before = done.load(Ordering::SeqCst);
-        assert!(
-            before < FLOOD / 2,
-            "the other repo's task waited for {before} of the busy document's {FLOOD} tasks"
+        let seen = done.clone();
+        let mut other_task = Box::pin(
+            other.with_document_async(move |_| seen.load(Ordering::SeqCst)),
         );
-        flood.await.unwrap();
+        assert!(futures::poll!(other_task.as_mut()).is_pending());
+        open.send(()).unwrap();
+        let before = other_task.await.unwrap();
+        assert!(
+            before <= 64,
+            "the other repo's task waited for {before} of the busy document's {FLOOD} tasks (one batch is 64)"
+        );
+        futures::future::join_all(flood).await;
         a.stop().await;
         b.stop().await;
     }

@@ -106,6 +106,9 @@ impl ThreadpoolActor {
         // Yield between batches so a busy document does not monopolize the pool.
         // spawn_fifo also avoids putting this actor ahead of other queued actors
         // when rescheduling from within a Rayon worker.
+        // PATCHED (rapport): it does not: rayon serves a worker's own queue
+        // before jobs queued from outside the pool. On a shared pool,
+        // `schedule` queues the actor behind the others (`SharedPool`).
         const BATCH_SIZE: usize = 64;
         for _ in 0..BATCH_SIZE {
             let task = {
