@@ -39,8 +39,8 @@ use crate::poison::{self, Poisons, Recent};
 /// (issue #6). Twice as many threads as cores (4 to 32), so a few long
 /// tasks (loading a big document) do not hold every thread. Round-robin
 /// across documents, whatever their team: a document that used up its
-/// batch of 64 tasks waits behind every
-/// document already queued (`samod::SharedPool`).
+/// batch of 64 tasks waits behind every document already queued
+/// (`samod::SharedPool`).
 fn document_threads() -> usize {
     std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).clamp(4, 32))
 }
