@@ -600,9 +600,8 @@ mod tests {
             flood.push(task);
         }
         let seen = done.clone();
-        let mut other_task = Box::pin(
-            other.with_document_async(move |_| seen.load(Ordering::SeqCst)),
-        );
+        let mut other_task =
+            Box::pin(other.with_document_async(move |_| seen.load(Ordering::SeqCst)));
         assert!(futures::poll!(other_task.as_mut()).is_pending());
         open.send(()).unwrap();
         let before = other_task.await.unwrap();
