@@ -16,7 +16,11 @@ fn beside(bench: &str, name: &str) -> PathBuf {
         path.exists(),
         "{} is missing: build it first (cargo nextest run --workspace does, or cargo build -p {})",
         path.display(),
-        if name == "rapport" { "rapport-cli" } else { name }
+        if name == "rapport" {
+            "rapport-cli"
+        } else {
+            name
+        }
     );
     path
 }
@@ -30,20 +34,36 @@ fn row<'a>(stdout: &'a str, prefix: &[&str]) -> Vec<&'a str> {
         .unwrap_or_else(|| panic!("no row {prefix:?} in:\n{stdout}"))
 }
 
-#[test]
-fn relay_load_syncs_every_session_against_the_relay() {
-    let bench = env!("CARGO_BIN_EXE_relay-load");
-    beside(bench, "rapport-relay");
-    let out = Command::new(bench)
-        .args(["--clients", "12", "--docs", "2", "--rounds", "2"])
-        .args(["--team-size", "4", "--servers", "rapport"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// Runs `bench` with `args`; its standard output, once it succeeded.
+fn run(bench: &str, args: &[&str]) -> String {
+    let out = Command::new(bench).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn relay_load_syncs_every_session_against_the_relay() {
+    let bench = env!("CARGO_BIN_EXE_relay-load");
+    beside(bench, "rapport-relay");
+    let stdout = run(
+        bench,
+        &[
+            "--clients",
+            "12",
+            "--docs",
+            "2",
+            "--rounds",
+            "2",
+            "--team-size",
+            "4",
+            "--servers",
+            "rapport",
+        ],
     );
     // Each client ran its two sessions to convergence.
     let cells = row(&stdout, &["rapport", "12"]);
@@ -54,16 +74,7 @@ fn relay_load_syncs_every_session_against_the_relay() {
 fn rapport_bench_times_every_command_on_a_small_workspace() {
     let bench = env!("CARGO_BIN_EXE_rapport-bench");
     beside(bench, "rapport");
-    let out = Command::new(bench)
-        .args(["--sizes", "300", "--runs", "2", "--accounts", "5"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run(bench, &["--sizes", "300", "--runs", "2", "--accounts", "5"]);
     for command in ["agenda (5 accounts)", "person list (5 accounts)"] {
         let cells = row(&stdout, &["300", command]);
         assert!(cells[2].ends_with(" ms"), "median: {cells:?}");
