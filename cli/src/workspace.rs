@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Context as _;
 use automerge::{AutoCommit, ChangeHash};
 use autosurgeon::{Hydrate, Reconcile};
-use rapport_core::analysis::agenda::{self, AgendaItem, Window};
+use rapport_core::analysis::agenda::{self, Selection, Window};
 use rapport_core::doc::{self, Collection, DocData, Parts, Problem, Record};
 use rapport_core::model::{
     Account, AccountEntry, Activity, Opportunity, Owner, Partnership, Person, PlanItem,
@@ -568,10 +568,12 @@ impl<'a> Workspace<'a> {
         self.map_each(ids, parts, f).collect()
     }
 
-    /// The agenda over every document, most urgent first. A document's
-    /// entries come from its view when it is valid (no records decoded),
-    /// else from a read of [`Parts::ANALYSIS`].
-    pub fn agenda(&self, window: Window) -> anyhow::Result<Vec<AgendaItem>> {
+    /// The agenda over every document, each document's items apart (the
+    /// personal document first, then the accounts by name), to be
+    /// [`agenda::sorted`]. A document's entries come from its view when it
+    /// is valid (no records decoded), else from a read of
+    /// [`Parts::ANALYSIS`].
+    pub fn agenda(&self, window: Window) -> anyhow::Result<Vec<Selection>> {
         let ids = self.all_ids();
         let mut views = self
             .through_views(&ids, |views, id, chunks| {
@@ -584,18 +586,18 @@ impl<'a> Workspace<'a> {
             })
             .into_iter();
         let mut agenda_of = |id: DocId| match views.next().flatten() {
-            Some((warnings, items)) => {
+            Some((warnings, selection)) => {
                 for warning in warnings {
                     self.ctx.out.warn(warning);
                 }
-                Ok(items)
+                Ok(selection)
             }
             None => self.agenda_of(id, window),
         };
-        let mut items = agenda_of(self.personal)?;
+        let mut selections = vec![agenda_of(self.personal)?];
         for (id, entry) in &self.accounts {
             match agenda_of(*id) {
-                Ok(more) => items.extend(more),
+                Ok(selection) => selections.push(selection),
                 Err(e) if is_not_found(&e) => self.ctx.out.warn(format!(
                     "account {} is not on this machine yet; `rapport sync` fetches it if it is shared",
                     entry.name
@@ -603,8 +605,7 @@ impl<'a> Workspace<'a> {
                 Err(e) => return Err(e),
             }
         }
-        agenda::sort(&mut items);
-        Ok(items)
+        Ok(selections)
     }
 
     /// The personal document, then the accounts by name.
@@ -615,7 +616,7 @@ impl<'a> Workspace<'a> {
     }
 
     /// One document's agenda when its view could not give it.
-    fn agenda_of(&self, id: DocId, window: Window) -> anyhow::Result<Vec<AgendaItem>> {
+    fn agenda_of(&self, id: DocId, window: Window) -> anyhow::Result<Selection> {
         let doc = self.read(id, Parts::ANALYSIS)?;
         Ok(agenda::select(
             &doc.label(),

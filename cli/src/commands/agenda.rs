@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use rapport_core::analysis::agenda::Window;
+use rapport_core::analysis::agenda::{self, Window};
 
 use crate::ctx::Ctx;
 use crate::workspace::Workspace;
@@ -31,7 +31,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             Some(ws.me.handle.as_str())
         },
     };
-    let items = ws.agenda(window)?;
+    let selections = ws.agenda(window)?;
+    let items = agenda::sorted(&selections);
     let out = &ctx.out;
     if out.json {
         return out.json(&items);
@@ -68,14 +69,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         pad(&mut text, start, 15);
         for part in [
             " ",
-            &item.doc,
+            item.doc,
             " · ",
-            &item.subject,
+            item.subject,
             ": ",
-            &item.detail,
+            item.detail,
             "\n",
             &arrow,
-            &item.command,
+            item.command,
             arrow_end,
         ] {
             text.push_str(part);

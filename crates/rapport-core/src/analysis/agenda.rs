@@ -12,9 +12,10 @@ use crate::analysis::gap::{Finding, Severity, account_gap, opportunity_gap};
 use crate::doc::DocData;
 use crate::enums::{CommitmentStatus, Party, PlanStatus};
 
-/// One line of the agenda.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AgendaItem {
+/// One line of the agenda, borrowing its text from the [`Selection`] it
+/// was selected into.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AgendaItem<'a> {
     /// `keep-in-touch`, `plan-due`, `decision-due`, `finding`,
     /// `commitment-due`, `review-due`.
     pub kind: &'static str,
@@ -22,12 +23,87 @@ pub struct AgendaItem {
     pub due: Option<Day>,
     pub overdue: bool,
     /// The account's name, or "personal".
-    pub doc: String,
+    pub doc: &'a str,
     /// The person or record it is about.
-    pub subject: String,
-    pub detail: String,
+    pub subject: &'a str,
+    pub detail: &'a str,
     /// The command to act on it.
-    pub command: String,
+    pub command: &'a str,
+}
+
+/// The items of one document that fall in a window, unsorted: what
+/// [`select`] keeps of its entries. Their text is copied into one buffer,
+/// not a string per field: an agenda over many accounts has thousands of
+/// items, and [`sorted`] hands them out borrowed.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The document's title.
+    doc: String,
+    /// Each item's subject, detail and command, back to back.
+    text: String,
+    items: Vec<Selected>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Selected {
+    kind: EntryKind,
+    due: Option<Day>,
+    overdue: bool,
+    /// Where the subject, the detail and the command end in `text`; each
+    /// starts where the one before it ends (the subject where the item
+    /// before it ends).
+    ends: [usize; 3],
+}
+
+impl Selection {
+    /// An empty selection of the document titled `doc`.
+    pub fn new(doc: &str) -> Selection {
+        Selection {
+            doc: doc.to_string(),
+            ..Selection::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn push(&mut self, kind: EntryKind, due: Option<Day>, overdue: bool, fields: [&str; 3]) {
+        let mut ends = [0; 3];
+        for (end, field) in ends.iter_mut().zip(fields) {
+            self.text.push_str(field);
+            *end = self.text.len();
+        }
+        self.items.push(Selected {
+            kind,
+            due,
+            overdue,
+            ends,
+        });
+    }
+
+    /// The items, in the order they were selected.
+    pub fn items(&self) -> impl Iterator<Item = AgendaItem<'_>> {
+        let mut start = 0;
+        self.items.iter().map(move |s| {
+            let [subject, detail, command] = s.ends;
+            let item = AgendaItem {
+                kind: s.kind.as_str(),
+                due: s.due,
+                overdue: s.overdue,
+                doc: &self.doc,
+                subject: &self.text[start..subject],
+                detail: &self.text[subject..detail],
+                command: &self.text[detail..command],
+            };
+            start = command;
+            item
+        })
+    }
 }
 
 /// Quotes an argument for a shell when it needs it.
@@ -91,6 +167,20 @@ impl EntryKind {
             EntryKind::ReviewDue => "review-due",
         }
     }
+
+    /// Where the kind sorts among the others: the order of their names
+    /// ([`as_str`](Self::as_str)), which is how the agenda orders items due
+    /// on the same day, without comparing the names.
+    fn rank(self) -> u8 {
+        match self {
+            EntryKind::CommitmentDue => 0,
+            EntryKind::DecisionDue => 1,
+            EntryKind::Finding => 2,
+            EntryKind::KeepInTouch => 3,
+            EntryKind::PlanDue => 4,
+            EntryKind::ReviewDue => 5,
+        }
+    }
 }
 
 /// Something a document may put on the agenda, before today's date and the
@@ -117,41 +207,37 @@ fn mine(window: &Window, handle: &str) -> bool {
     window.member.is_none_or(|m| m == handle)
 }
 
-/// The agenda over `docs`, most urgent first.
-pub fn agenda(docs: &[&DocData], window: Window) -> Vec<AgendaItem> {
-    let mut items = Vec::new();
-    for data in docs {
-        items.extend(select(&data.title(), &entries(data), window));
-    }
-    sort(&mut items);
-    items
+/// Each of `docs`' items that fall in `window`, one [`Selection`] per
+/// document (to be [`sorted`]).
+pub fn agenda(docs: &[&DocData], window: Window) -> Vec<Selection> {
+    docs.iter()
+        .map(|data| select(&data.title(), &entries(data), window))
+        .collect()
 }
 
 /// The items of one document's `entries` (its title is `doc`) that fall
 /// in `window`, unsorted.
-pub fn select(doc: &str, entries: &[Entry], window: Window) -> Vec<AgendaItem> {
+pub fn select(doc: &str, entries: &[Entry], window: Window) -> Selection {
     let horizon = window.today.add_days(window.days);
-    entries
-        .iter()
-        .filter(|e| e.member.as_deref().is_none_or(|m| mine(&window, m)))
-        .filter_map(|e| {
-            let due = match e.due {
-                Due::On(day) if day <= horizon => Some(day),
-                Due::On(_) => return None,
-                Due::Today => Some(window.today),
-                Due::Undated => None,
-            };
-            Some(AgendaItem {
-                kind: e.kind.as_str(),
-                due,
-                overdue: due.is_some_and(|d| d < window.today),
-                doc: doc.to_string(),
-                subject: e.subject.to_string(),
-                detail: e.detail.to_string(),
-                command: e.command.to_string(),
-            })
-        })
-        .collect()
+    let mut selection = Selection::new(doc);
+    for e in entries {
+        if e.member.as_deref().is_some_and(|m| !mine(&window, m)) {
+            continue;
+        }
+        let due = match e.due {
+            Due::On(day) if day <= horizon => Some(day),
+            Due::On(_) => continue,
+            Due::Today => Some(window.today),
+            Due::Undated => None,
+        };
+        selection.push(
+            e.kind,
+            due,
+            due.is_some_and(|d| d < window.today),
+            [&e.subject, &e.detail, &e.command],
+        );
+    }
+    selection
 }
 
 /// Everything `data` may put on an agenda, on any day, for anyone.
@@ -310,24 +396,101 @@ pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
     items
 }
 
-/// Most urgent first.
-pub fn sort(items: &mut [AgendaItem]) {
-    items.sort_by(|a, b| {
-        (
-            a.due.is_none(),
-            a.due,
-            a.kind,
-            &a.doc,
-            &a.subject,
-            &a.detail,
-        )
-            .cmp(&(
-                b.due.is_none(),
-                b.due,
-                b.kind,
-                &b.doc,
-                &b.subject,
-                &b.detail,
-            ))
+/// Every item of `selections`, most urgent first: dated before undated,
+/// then by day, kind, document title, subject and detail (each compared
+/// as text). Items that compare equal keep their order.
+pub fn sorted(selections: &[Selection]) -> Vec<AgendaItem<'_>> {
+    // Documents are ranked by title once, so items compare a number where
+    // they would compare titles, in the same order.
+    let mut by_title: Vec<usize> = (0..selections.len()).collect();
+    by_title.sort_by(|&a, &b| selections[a].doc.cmp(&selections[b].doc));
+    let mut rank = vec![0u32; selections.len()];
+    for pair in by_title.windows(2) {
+        let (before, this) = (pair[0], pair[1]);
+        let next = selections[before].doc != selections[this].doc;
+        rank[this] = rank[before] + u32::from(next);
+    }
+    let total = selections.iter().map(Selection::len).sum();
+    let mut keyed = Vec::with_capacity(total);
+    for (selection, &rank) in selections.iter().zip(&rank) {
+        for (selected, item) in selection.items.iter().zip(selection.items()) {
+            let key = (item.due.is_none(), item.due, selected.kind.rank(), rank);
+            keyed.push((key, item));
+        }
+    }
+    keyed.sort_by(|(a, x), (b, y)| {
+        a.cmp(b)
+            .then_with(|| x.subject.cmp(y.subject))
+            .then_with(|| x.detail.cmp(y.detail))
     });
+    keyed.into_iter().map(|(_, item)| item).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KINDS: [EntryKind; 6] = [
+        EntryKind::KeepInTouch,
+        EntryKind::PlanDue,
+        EntryKind::DecisionDue,
+        EntryKind::Finding,
+        EntryKind::CommitmentDue,
+        EntryKind::ReviewDue,
+    ];
+
+    #[test]
+    fn kinds_rank_as_their_names_sort() {
+        let mut by_name = KINDS;
+        by_name.sort_by_key(|k| k.as_str());
+        let mut by_rank = KINDS;
+        by_rank.sort_by_key(|k| k.rank());
+        assert_eq!(by_name, by_rank);
+    }
+
+    /// Titles, subjects and details from a few letters of both cases, so
+    /// that equal titles and case-folded orders come up.
+    fn text() -> impl Strategy<Value = String> {
+        "[aAbB]{0,3}"
+    }
+
+    fn entry() -> impl Strategy<Value = (usize, Option<u8>, String, String)> {
+        (0..KINDS.len(), proptest::option::of(0u8..6), text(), text())
+    }
+
+    proptest! {
+        /// `sorted` ranks titles and kinds instead of comparing their text,
+        /// and gives the order the plain comparison of every field gives
+        /// (a stable sort of the items in document order).
+        #[test]
+        fn sorted_orders_as_comparing_every_field(
+            docs in proptest::collection::vec(
+                (text(), proptest::collection::vec(entry(), 0..8)),
+                0..6,
+            )
+        ) {
+            let today = Day(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+            let selections: Vec<Selection> = docs
+                .iter()
+                .map(|(title, items)| {
+                    let mut selection = Selection::new(title);
+                    for (kind, due, subject, detail) in items {
+                        let due = due.map(|d| today.add_days(i64::from(d) - 3));
+                        let overdue = due.is_some_and(|d| d < today);
+                        selection.push(KINDS[*kind], due, overdue, [subject, detail, "cmd"]);
+                    }
+                    selection
+                })
+                .collect();
+            let mut expected: Vec<AgendaItem> =
+                selections.iter().flat_map(Selection::items).collect();
+            expected.sort_by(|a, b| {
+                (a.due.is_none(), a.due, a.kind, a.doc, a.subject, a.detail)
+                    .cmp(&(b.due.is_none(), b.due, b.kind, b.doc, b.subject, b.detail))
+            });
+            prop_assert_eq!(sorted(&selections), expected);
+        }
+    }
 }

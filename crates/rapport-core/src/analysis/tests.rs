@@ -1,7 +1,7 @@
 //! Unit tests of every gap rule, the agenda and the map, on small
 //! hand-built accounts.
 
-use crate::analysis::agenda::{Window, agenda};
+use crate::analysis::agenda::{Window, agenda, sorted};
 use crate::analysis::gap::{Severity, account_gap, balance, opportunity_gap};
 use crate::analysis::map;
 use crate::doc::DocData;
@@ -438,14 +438,15 @@ fn agenda_keep_in_touch_resets_with_any_logged_activity() {
     let r = a.rel("sam", &p, Level::CredibleSource, Preference::Supporter);
     a.0.relationships.get_mut(&r).unwrap().cadence_days = Some(30);
     a.log(&p, "sam", "2026-10-01", Direction::Neutral);
-    let items = agenda(&[&a.0], window(Some("sam")));
+    let selections = agenda(&[&a.0], window(Some("sam")));
+    let items = sorted(&selections);
     let kit = items.iter().find(|i| i.kind == "keep-in-touch").unwrap();
     assert!(kit.overdue);
     assert_eq!(kit.due, Some(day("2026-10-31")));
     assert!(kit.command.contains("rapport log add Ana"));
     a.log(&p, "sam", "2026-11-20", Direction::Give);
     assert!(
-        !agenda(&[&a.0], window(Some("sam")))
+        !sorted(&agenda(&[&a.0], window(Some("sam"))))
             .iter()
             .any(|i| i.kind == "keep-in-touch")
     );
@@ -457,7 +458,7 @@ fn agenda_keep_in_touch_resets_with_any_logged_activity() {
     b.0.relationships.get_mut(&r).unwrap().created = Some(day("2026-09-01"));
     b.log(&q, "jo", "2026-11-20", Direction::Give);
     assert!(
-        agenda(&[&b.0], window(Some("sam")))
+        sorted(&agenda(&[&b.0], window(Some("sam"))))
             .iter()
             .any(|i| i.kind == "keep-in-touch")
     );
@@ -507,7 +508,8 @@ fn agenda_lists_plans_decisions_commitments_reviews_and_high_findings() {
             created: None,
         },
     );
-    let items = agenda(&[&a.0], window(Some("sam")));
+    let selections = agenda(&[&a.0], window(Some("sam")));
+    let items = sorted(&selections);
     let kinds: Vec<&str> = items.iter().map(|i| i.kind).collect();
     assert_eq!(
         kinds.iter().filter(|k| **k == "plan-due").count(),
@@ -529,6 +531,7 @@ fn agenda_lists_plans_decisions_commitments_reviews_and_high_findings() {
     );
     assert!(items[0].overdue, "overdue first");
     let team = agenda(&[&a.0], window(None));
+    let team = sorted(&team);
     assert_eq!(team.iter().filter(|i| i.kind == "plan-due").count(), 2);
 }
 
