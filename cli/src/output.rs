@@ -142,16 +142,20 @@ impl Output {
         Output { json, quiet, color }
     }
 
-    fn write(&self, text: &str) -> anyhow::Result<()> {
+    /// Writes `parts` one after the other (not joined first: an agenda or
+    /// a listing can run to megabytes).
+    fn write(&self, parts: &[&str]) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())?;
+        for part in parts {
+            out.write_all(part.as_bytes())?;
+        }
         out.flush()?;
         Ok(())
     }
 
     /// A line of human output.
     pub fn line(&self, text: impl AsRef<str>) -> anyhow::Result<()> {
-        self.write(&format!("{}\n", text.as_ref()))
+        self.write(&[text.as_ref(), "\n"])
     }
 
     /// A confirmation of what a command did; silent with `--quiet` or `--json`.
@@ -187,7 +191,7 @@ impl Output {
     /// Pretty JSON on stdout.
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(value)?;
-        self.write(&format!("{text}\n"))
+        self.write(&[&text, "\n"])
     }
 
     pub fn bold(&self, text: &str) -> String {
@@ -216,7 +220,7 @@ impl Output {
         if rows.is_empty() {
             return self.line(self.dim(empty));
         }
-        self.write(&table_text(headers, &rows, self.color))
+        self.write(&[&table_text(headers, &rows, self.color)])
     }
 
     /// `label: value` lines, aligned, skipping empty values.
@@ -240,7 +244,7 @@ impl Output {
                 text.push_str(&format!("{:width$}  {more}\n", "", width = width + 1));
             }
         }
-        self.write(&text)
+        self.write(&[&text])
     }
 
     /// A section heading in `show` output.

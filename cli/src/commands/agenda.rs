@@ -46,12 +46,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         "Agenda for {} (next {} days)",
         ctx.today, args.days
     ));
-    text.reserve(items.len() * 160);
     // The dimmed line is "<22 spaces> → command"; the styling around it
     // is whatever `dim` puts around any text.
     let dimmed = out.dim("\0");
     let (dim_start, arrow_end) = dimmed.split_once('\0').unwrap_or(("", ""));
     let arrow = format!("{dim_start}{:<22} → ", "");
+    // Room for every line, so the text is not copied as it grows: the
+    // fields, the styling, and the date, kind and separators (under 64).
+    let fixed = 64 + arrow.len() + arrow_end.len();
+    text.reserve(
+        items
+            .iter()
+            .map(|i| fixed + i.doc.len() + i.subject.len() + i.detail.len() + i.command.len())
+            .sum(),
+    );
     for item in &items {
         text.push('\n');
         let start = text.len();
