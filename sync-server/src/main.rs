@@ -84,6 +84,14 @@ enum MemberCmd {
     },
 }
 
+/// jemalloc rather than glibc's malloc: the relay allocates and frees
+/// across many threads (connections, the document pool, the storage
+/// tasks), where glibc's malloc took a fifth of its CPU. At 500 clients
+/// (`relay-load`, tmpfs) 15-40% more sessions/s with jemalloc, and ~3% less
+/// peak RSS with the single arena `.cargo/config.toml` builds it with.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
