@@ -196,11 +196,13 @@ impl Acl {
         else {
             return ShareConfig::none();
         };
-        // Only the member who registered a document is offered it unasked
-        // (and asked for it, so a document created before it was registered
-        // still arrives). Everyone else gets a document once they ask for
-        // it, as from the reference JS server; without this samod would
-        // sync every team document with every connected teammate.
+        // Only the member who registered a document may be offered it
+        // unasked. The team repos join a connection to a loaded document
+        // only once its member sends a message about it (connections on
+        // demand, repos.rs), so this matters only for connections joined
+        // while the relay searched for the document: once it arrives, the
+        // member who registered it is sent it, and the others only if they
+        // ask, as from the reference JS server.
         let announce = entry.registered_by == identity.handle;
         if member.read_only {
             ShareConfig::read_only().with_announce(announce)

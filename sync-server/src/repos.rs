@@ -417,6 +417,14 @@ impl Repos {
                 on_failure,
             ))
             .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
+            // A member's connection joins only the documents the member
+            // sends messages about (and any document being searched for),
+            // not every loaded document of the team: per session, samod
+            // then keeps sync states and share-policy decisions for the
+            // documents synced, not for (team documents x connections).
+            // The relay offers no loaded document unasked, as the
+            // reference JS server (vendor/samod/PATCHED.md).
+            .with_connect_on_demand(true)
             .with_share_policy(self.acl.share_policy())
             .with_observer(Observer {
                 metrics: self.metrics.clone(),

@@ -924,3 +924,144 @@ fn cbor(map: &[(&str, ciborium::Value)]) -> Vec<u8> {
     ciborium::into_writer(&value, &mut out).unwrap();
     out
 }
+
+/// The documents the relay sends messages about on a raw connection, until
+/// it has answered about `asked` and then stayed quiet for half a second.
+async fn documents_heard(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    asked: &str,
+) -> Vec<String> {
+    let mut heard = Vec::new();
+    within("the relay answers", async {
+        loop {
+            let quiet = Duration::from_millis(500);
+            let frame = if heard.iter().any(|d| d == asked) {
+                match tokio::time::timeout(quiet, ws.next()).await {
+                    Ok(frame) => frame,
+                    Err(_) => break,
+                }
+            } else {
+                ws.next().await
+            };
+            let Some(Ok(Message::Binary(bytes))) = frame else {
+                panic!("the connection ended: {frame:?}");
+            };
+            let value: ciborium::Value = ciborium::from_reader(&bytes[..]).unwrap();
+            let doc = value.as_map().and_then(|m| {
+                m.iter()
+                    .find(|(k, _)| k.as_text() == Some("documentId"))
+                    .and_then(|(_, v)| v.as_text().map(str::to_string))
+            });
+            heard.extend(doc);
+        }
+    })
+    .await;
+    heard
+}
+
+/// A member's connection joins a document of the team only once the
+/// member sends a message about it (samod connects on demand,
+/// vendor/samod/PATCHED.md): a session hears about the documents it syncs
+/// and no other, even those loaded and registered by the same member,
+/// which samod's share policy would otherwise offer unasked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_hears_only_about_the_documents_it_asks_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let asked = shared_doc(&relay, &sam, &t.sam, "k", "asked").await;
+    let other = shared_doc(&relay, &sam, &t.sam, "k", "not asked").await;
+
+    // Sam's second device asks for the first document only.
+    let mut ws = raw_ws(&relay, "sam-2", Some(&t.sam)).await.unwrap();
+    let join = cbor(&[
+        ("type", text("join")),
+        ("senderId", text("sam-2")),
+        (
+            "supportedProtocolVersions",
+            ciborium::Value::Array(vec![text("1")]),
+        ),
+    ]);
+    ws.send(Message::Binary(join.into())).await.unwrap();
+    let request = automerge::sync::SyncDoc::generate_sync_message(
+        &Automerge::new(),
+        &mut automerge::sync::State::new(),
+    )
+    .unwrap()
+    .encode();
+    let asked_id = asked.document_id().to_string();
+    let sync = cbor(&[
+        ("type", text("request")),
+        ("documentId", text(&asked_id)),
+        ("senderId", text("sam-2")),
+        ("targetId", text("rapport-relay")),
+        ("data", ciborium::Value::Bytes(request)),
+    ]);
+    ws.send(Message::Binary(sync.into())).await.unwrap();
+
+    let heard = documents_heard(&mut ws, &asked_id).await;
+    assert!(heard.contains(&asked_id), "{heard:?}");
+    let other_id = other.document_id().to_string();
+    assert!(!heard.contains(&other_id), "offered unasked: {heard:?}");
+    relay.stop().await;
+}
+
+/// A raw connection to the relay as `peer`, past the handshake.
+async fn joined(
+    relay: &Relay,
+    peer: &str,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut ws = raw_ws(relay, peer, Some(token)).await.unwrap();
+    let join = cbor(&[
+        ("type", text("join")),
+        ("senderId", text(peer)),
+        (
+            "supportedProtocolVersions",
+            ciborium::Value::Array(vec![text("1")]),
+        ),
+    ]);
+    ws.send(Message::Binary(join.into())).await.unwrap();
+    ws
+}
+
+/// While the relay searches for a document it does not hold, a member who
+/// connects is asked for it, though the member said nothing about it:
+/// connecting on demand still joins every connection to a document being
+/// searched for (vendor/samod-core/PATCHED.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_connects_during_a_search_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    // Registered, never sent: the relay has no copy.
+    let id: DocumentId = "2DUVejeTyruK7DNjUZ7LKHhDmHVJ".parse().unwrap();
+    register(&relay, &t.sam, "acme", &id).await;
+
+    // Jo asks for it, and the relay starts looking.
+    let mut jo = joined(&relay, "jo-1", &t.jo).await;
+    let request = automerge::sync::SyncDoc::generate_sync_message(
+        &Automerge::new(),
+        &mut automerge::sync::State::new(),
+    )
+    .unwrap()
+    .encode();
+    let ask = cbor(&[
+        ("type", text("request")),
+        ("documentId", text(&id.to_string())),
+        ("senderId", text("jo-1")),
+        ("targetId", text("rapport-relay")),
+        ("data", ciborium::Value::Bytes(request)),
+    ]);
+    jo.send(Message::Binary(ask.into())).await.unwrap();
+    documents_heard(&mut jo, &id.to_string()).await;
+
+    // Sam connects and says nothing; the relay asks sam.
+    let mut sam = joined(&relay, "sam-2", &t.sam).await;
+    let heard = documents_heard(&mut sam, &id.to_string()).await;
+    assert!(heard.contains(&id.to_string()), "{heard:?}");
+    relay.stop().await;
+}

@@ -40,6 +40,8 @@ use crate::{
 pub struct SamodLoader {
     local_peer_id: PeerId,
     state: State,
+    /// PATCHED (rapport): see [`SamodLoader::connect_on_demand`].
+    connect_on_demand: bool,
 }
 
 /// The current state of the loader.
@@ -76,7 +78,23 @@ impl SamodLoader {
         Self {
             local_peer_id,
             state: State::Starting,
+            connect_on_demand: false,
         }
+    }
+
+    /// PATCHED (rapport): connects a connection to a loaded document only
+    /// once its peer sends a message about the document, or while the
+    /// document is still loading or being searched for; by default every
+    /// connection is connected to every loaded document.
+    ///
+    /// A repo serving many peers (a sync server) then keeps a sync state,
+    /// and makes a share-policy decision, only for the documents each peer
+    /// uses. It no longer offers a loaded document to a peer that has not
+    /// asked for it, whatever the share policy announces (as
+    /// automerge-repo's sync server, which announces nothing).
+    pub fn connect_on_demand(mut self, on: bool) -> Self {
+        self.connect_on_demand = on;
+        self
     }
 
     /// Advances the loader state machine.
@@ -108,11 +126,12 @@ impl SamodLoader {
                         Ok(s) => {
                             let storage_id = StorageId::from(s);
                             self.state = State::Done(storage_id.clone());
-                            let state = HubState::new(
+                            let mut state = HubState::new(
                                 storage_id,
                                 self.local_peer_id.clone(),
                                 EphemeralSession::new(rng),
                             );
+                            state.set_connect_on_demand(self.connect_on_demand);
                             return LoaderState::Loaded(Box::new(Hub::new(state)));
                         }
                         Err(_e) => {
@@ -132,11 +151,12 @@ impl SamodLoader {
             }
             State::PuttingStorageId(_task_id, _storage_id) => LoaderState::NeedIo(Vec::new()),
             State::Done(storage_id) => {
-                let state = HubState::new(
+                let mut state = HubState::new(
                     storage_id.clone(),
                     self.local_peer_id.clone(),
                     EphemeralSession::new(rng),
                 );
+                state.set_connect_on_demand(self.connect_on_demand);
                 LoaderState::Loaded(Box::new(Hub::new(state)))
             }
         }

@@ -54,6 +54,8 @@ pub struct RepoBuilder<S, R, A> {
     pub(crate) peer_id: Option<PeerId>,
     pub(crate) concurrency: ConcurrencyConfig,
     pub(crate) observer: Option<Arc<dyn RepoObserver>>,
+    /// PATCHED (rapport): see [`RepoBuilder::with_connect_on_demand`].
+    pub(crate) connect_on_demand: bool,
 }
 
 impl<S, R, A> RepoBuilder<S, R, A> {
@@ -65,6 +67,7 @@ impl<S, R, A> RepoBuilder<S, R, A> {
             share_policy: self.share_policy,
             concurrency: self.concurrency,
             observer: self.observer,
+            connect_on_demand: self.connect_on_demand,
         }
     }
 
@@ -76,6 +79,7 @@ impl<S, R, A> RepoBuilder<S, R, A> {
             share_policy: self.share_policy,
             concurrency: self.concurrency,
             observer: self.observer,
+            connect_on_demand: self.connect_on_demand,
         }
     }
 
@@ -94,6 +98,7 @@ impl<S, R, A> RepoBuilder<S, R, A> {
             share_policy,
             concurrency: self.concurrency,
             observer: self.observer,
+            connect_on_demand: self.connect_on_demand,
         }
     }
 
@@ -111,6 +116,22 @@ impl<S, R, A> RepoBuilder<S, R, A> {
         self.observer = Some(Arc::new(observer));
         self
     }
+
+    /// PATCHED (rapport): connect each connection to a loaded document only
+    /// once its peer sends a message about the document (or while the
+    /// document is still loading or being searched for), instead of every
+    /// connection to every loaded document.
+    ///
+    /// For a repo that serves many peers, such as a sync server: it then
+    /// keeps a sync state, and asks the share policy, only for the
+    /// documents each peer uses. Such a repo no longer offers a loaded
+    /// document to a peer that has not asked for it, whatever the share
+    /// policy announces (as automerge-repo's sync server, which announces
+    /// nothing). Off by default.
+    pub fn with_connect_on_demand(mut self, on: bool) -> Self {
+        self.connect_on_demand = on;
+        self
+    }
 }
 
 impl<R> RepoBuilder<InMemoryStorage, R, ShareConfig> {
@@ -122,6 +143,7 @@ impl<R> RepoBuilder<InMemoryStorage, R, ShareConfig> {
             share_policy: ShareConfig::default(),
             concurrency: ConcurrencyConfig::AsyncRuntime,
             observer: None,
+            connect_on_demand: false,
         }
     }
 }

@@ -527,8 +527,16 @@ impl Repo {
             share_policy,
             concurrency,
             observer,
+            connect_on_demand,
         } = builder;
-        let task_setup = TaskSetup::new(storage.clone(), peer_id, concurrency, observer).await;
+        let task_setup = TaskSetup::new(
+            storage.clone(),
+            peer_id,
+            concurrency,
+            observer,
+            connect_on_demand,
+        )
+        .await;
         let inner = task_setup.inner.clone();
         task_setup.spawn_tasks(runtime, storage, share_policy);
         Self { inner }
@@ -549,8 +557,16 @@ impl Repo {
             share_policy,
             concurrency,
             observer,
+            connect_on_demand,
         } = builder;
-        let task_setup = TaskSetup::new(storage.clone(), peer_id, concurrency, observer).await;
+        let task_setup = TaskSetup::new(
+            storage.clone(),
+            peer_id,
+            concurrency,
+            observer,
+            connect_on_demand,
+        )
+        .await;
         let inner = task_setup.inner.clone();
         task_setup.spawn_tasks_local(runtime, storage, share_policy);
         Self { inner }
@@ -1405,10 +1421,12 @@ impl TaskSetup {
         peer_id: Option<PeerId>,
         concurrency: ConcurrencyConfig,
         observer: Option<Arc<dyn observer::RepoObserver>>,
+        connect_on_demand: bool,
     ) -> TaskSetup {
         let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
         let peer_id = peer_id.unwrap_or_else(|| PeerId::new_with_rng(&mut rng));
-        let hub = load_hub(storage.clone(), Hub::load(peer_id.clone())).await;
+        let loader = Hub::load(peer_id.clone()).connect_on_demand(connect_on_demand);
+        let hub = load_hub(storage.clone(), loader).await;
 
         let (tx_storage, rx_storage) = unbounded::channel();
         let tx_io_for_tick = tx_storage.clone();

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::{
     ConnectionId, DialerId, DocSearch, DocumentActorId, DocumentId, ListenerId, PeerId, StorageId,
@@ -63,6 +63,14 @@ pub(crate) struct State {
     listeners: HashMap<ListenerId, ListenerState>,
 
     searches: Searches,
+
+    /// PATCHED (rapport): connect a connection to a loaded document only
+    /// once its peer sends a message about it (see `ensure_connections`).
+    connect_on_demand: bool,
+
+    /// PATCHED (rapport): the actors not yet `Ready` (loading, or searching
+    /// the peers), which every connection is connected to even on demand.
+    unready: HashSet<DocumentActorId>,
 }
 
 impl State {
@@ -83,7 +91,14 @@ impl State {
             dialers: HashMap::new(),
             listeners: HashMap::new(),
             searches: Searches::new(),
+            connect_on_demand: false,
+            unready: HashSet::new(),
         }
+    }
+
+    /// PATCHED (rapport): see `SamodLoader::connect_on_demand`.
+    pub(crate) fn set_connect_on_demand(&mut self, on: bool) {
+        self.connect_on_demand = on;
     }
 
     /// Returns the current storage ID if it has been loaded.
@@ -254,6 +269,7 @@ impl State {
         self.actors.insert(actor_id, handle);
         self.document_to_actor.insert(document_id, actor_id);
         self.searches.mark(actor_id); // PATCHED (rapport)
+        self.unready.insert(actor_id); // PATCHED (rapport)
     }
 
     pub(crate) fn find_actor_for_document(&self, document_id: &DocumentId) -> Option<&ActorInfo> {
@@ -287,6 +303,12 @@ impl State {
         };
         actor_info.search_phase = new_phase.clone();
         self.searches.mark(actor_id); // PATCHED (rapport)
+        // PATCHED (rapport)
+        if new_phase == DocSearchPhase::Ready {
+            self.unready.remove(&actor_id);
+        } else {
+            self.unready.insert(actor_id);
+        }
         let doc_id = actor_info.document_id.clone();
         if new_phase == DocSearchPhase::Ready {
             self.pending_commands
@@ -295,6 +317,14 @@ impl State {
     }
 
     pub(crate) fn ensure_connections(&mut self) -> Vec<(DocumentActorId, ConnectionId, PeerId)> {
+        // PATCHED (rapport): on demand, a connection joins a document that
+        // is ready when its peer first sends a message about it
+        // (`handle_doc_message`), and only documents still loading or
+        // searching are joined to every connection here, so that a search
+        // asks every peer, as without it.
+        if self.connect_on_demand {
+            return self.ensure_unready_connections();
+        }
         let mut to_connect = Vec::new();
         for (conn_id, conn) in &mut self.connections {
             if let Some(established) = conn.established_connection_mut() {
@@ -335,6 +365,29 @@ impl State {
             result.push((*actor, conn_id, peer_id));
         }
 
+        result
+    }
+
+    /// PATCHED (rapport): every established connection joined to every
+    /// document that is not ready, as `ensure_connections` does for every
+    /// document when not on demand.
+    fn ensure_unready_connections(&mut self) -> Vec<(DocumentActorId, ConnectionId, PeerId)> {
+        let mut result = Vec::new();
+        for actor_id in &self.unready {
+            let Some(info) = self.actors.get(actor_id) else {
+                continue;
+            };
+            for (conn_id, conn) in &mut self.connections {
+                if let Some(established) = conn.established_connection_mut()
+                    && !established
+                        .document_subscriptions()
+                        .contains_key(&info.document_id)
+                {
+                    established.add_document_subscription(info.document_id.clone());
+                    result.push((*actor_id, *conn_id, established.remote_peer_id().clone()));
+                }
+            }
+        }
         result
     }
 
@@ -502,6 +555,7 @@ impl State {
                         DocToHubMsgPayload::Terminated => {
                             tracing::debug!(?actor_id, "document actor terminated");
                             self.actors.remove(&actor_id);
+                            self.unready.remove(&actor_id); // PATCHED (rapport)
                         }
                     },
                     HubInput::ConnectionLost { connection_id } => {
@@ -769,9 +823,28 @@ impl State {
 
         // Ensure there's a document actor for this document
         if let Some(existing_actor) = self.find_actor_for_document(&doc_id) {
+            let actor_id = existing_actor.actor_id;
+            // PATCHED (rapport): on demand, the connection joins the
+            // document now, before the message reaches it (the actor takes
+            // both in order).
+            if self.connect_on_demand
+                && let Some(conn) = self.connections.get_mut(&connection_id)
+                && let Some(established) = conn.established_connection_mut()
+                && !established.document_subscriptions().contains_key(&doc_id)
+            {
+                established.add_document_subscription(doc_id.clone());
+                let peer_id = established.remote_peer_id().clone();
+                out.send_to_doc_actor(
+                    actor_id,
+                    HubToDocMsgPayload::NewConnection {
+                        connection_id,
+                        peer_id,
+                    },
+                );
+            }
             // Forward the request to the document actor
             out.send_to_doc_actor(
-                existing_actor.actor_id,
+                actor_id,
                 HubToDocMsgPayload::HandleDocMessage {
                     connection_id,
                     message: msg,
