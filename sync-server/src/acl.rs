@@ -200,9 +200,11 @@ impl Acl {
         // unasked. The team repos join a connection to a loaded document
         // only once its member sends a message about it (connections on
         // demand, repos.rs), so this matters only for connections joined
-        // while the relay searched for the document: once it arrives, the
-        // member who registered it is sent it, and the others only if they
-        // ask, as from the reference JS server.
+        // while the relay loaded or searched for the document: it asks only
+        // the member who registered it (samod requests from a peer only
+        // where it may write and is announced to), and once it has the
+        // document sends it to that member, and to the others only if they
+        // ask, as the reference JS server.
         let announce = entry.registered_by == identity.handle;
         if member.read_only {
             ShareConfig::read_only().with_announce(announce)

@@ -105,6 +105,29 @@ pub fn no_delay(
     })
 }
 
+/// Raises this process's soft limit on open files to its hard limit, and
+/// returns the limit now in force (`None`: unlimited, or not known). Each
+/// connection takes a descriptor and each document write up to three (a
+/// temporary file, its folder, the chunk's folder), so the default soft
+/// limit of 1024 is below what `max_connections` (1024) and the writers
+/// need at once; a write that fails for want of one restarts its team.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
+        && current < maximum
+    {
+        let raised = Rlimit {
+            current: Some(maximum),
+            maximum: Some(maximum),
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!("could not raise the limit on open files from {current}: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
 /// Serves until `shutdown` resolves, then closes connections and stops the
 /// repo, which writes every document to storage before returning.
 pub async fn serve(
@@ -157,5 +180,22 @@ mod tests {
         let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (accepted, _) = listener.accept().await;
         assert!(accepted.nodelay().unwrap(), "Nagle's algorithm is still on");
+    }
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let before = getrlimit(Resource::Nofile);
+        let (Some(_), Some(maximum)) = (before.current, before.maximum) else {
+            return; // unlimited here: nothing to raise
+        };
+        // Lowered first, so the test shows the raise whatever the shell set.
+        let lowered = Rlimit {
+            current: Some(maximum.min(256)),
+            maximum: Some(maximum),
+        };
+        setrlimit(Resource::Nofile, lowered).unwrap();
+        assert_eq!(super::raise_open_file_limit(), Some(maximum));
+        assert_eq!(getrlimit(Resource::Nofile).current, Some(maximum));
     }
 }

@@ -183,12 +183,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .init();
     let config = Config::resolve(&args)?;
+    let open_files = rapport_relay::raise_open_file_limit();
+    tracing::debug!(?open_files, "limit on open files");
     // Blocking threads (file reads and writes, large payload checks) are
     // capped well under tokio's default of 512: a burst of syncs would
     // otherwise start hundreds, each with its own stack and malloc arena.
+    // Document writes take at most `CONCURRENT_WRITES` of them, each through
+    // its fsyncs; the rest are left for loads, deletes and payload checks.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(64)
+        .max_blocking_threads(rapport_relay::durable::CONCURRENT_WRITES + 32)
         .build()
         .context("could not start the runtime")?;
     runtime.block_on(async move {

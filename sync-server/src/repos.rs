@@ -622,3 +622,74 @@ mod tests {
         b.stop().await;
     }
 }
+
+/// Patched samod's connections on demand (vendor/samod-core/PATCHED.md),
+/// which the team repos turn on, seen from the repo that serves.
+#[cfg(test)]
+mod on_demand {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_joins_the_documents_its_peer_uses_and_leaves_them_when_it_closes() {
+        let server = samod::Repo::build_tokio()
+            .with_connect_on_demand(true)
+            .load()
+            .await;
+        let used = server.create(automerge::Automerge::new()).await.unwrap();
+        let unused = server.create(automerge::Automerge::new()).await.unwrap();
+
+        let client = samod::Repo::build_tokio().load().await;
+        let acceptor = server
+            .make_acceptor("channel://server".parse().unwrap())
+            .unwrap();
+        let dialer = samod::transport::channel::ChannelDialer::new(acceptor);
+        let dialed = client
+            .dial(samod::BackoffConfig::default(), Arc::new(dialer))
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), dialed.established())
+            .await
+            .unwrap()
+            .unwrap();
+        let found = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.find(used.document_id().clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(found.is_some(), "the client finds the document it asks for");
+
+        eventually("the used document has the client as a peer", || {
+            used.peers().0.len() == 1
+        })
+        .await;
+        assert!(
+            unused.peers().0.is_empty(),
+            "a document the client never mentioned has no peer"
+        );
+
+        // Only the document the connection joined hears that it closed,
+        // and it does.
+        tokio::time::timeout(Duration::from_secs(10), client.stop())
+            .await
+            .unwrap();
+        eventually("the closed connection leaves the used document", || {
+            used.peers().0.is_empty()
+        })
+        .await;
+        tokio::time::timeout(Duration::from_secs(10), server.stop())
+            .await
+            .unwrap();
+    }
+}

@@ -538,7 +538,8 @@ fn answer(probe: &Probe, data: &[u8]) -> Option<ProbeAnswer> {
         return Some(ProbeAnswer::Equal);
     }
     // The relay spoke before it heard us (it offers a document to the
-    // member who registered it on connecting): wait for its answer. Its
+    // member who registered it when they connect while it loads the
+    // document): wait for its answer. Its
     // answer names the heads it shares with us (ours, which it has) as the
     // last sync of its `have`. A greeting names none, and offers a bloom
     // filter of all its changes; a reset (the relay lacks heads we say it

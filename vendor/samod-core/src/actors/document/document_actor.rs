@@ -740,8 +740,10 @@ impl DocumentActor {
     }
 
     fn remove_connection(&mut self, conn_id: ConnectionId) {
-        self.peer_connections.remove(&conn_id);
-        self.peers_version += 1; // PATCHED (rapport)
+        // PATCHED (rapport): the peers changed only if this one was among them.
+        if self.peer_connections.remove(&conn_id).is_some() {
+            self.peers_version += 1;
+        }
         self.check_policy_tasks.retain(|_, id| *id != conn_id);
         if let Phase::Requesting(request) = &mut self.phase {
             request.remove_connection(conn_id);

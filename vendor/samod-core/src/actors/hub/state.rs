@@ -71,6 +71,10 @@ pub(crate) struct State {
     /// PATCHED (rapport): the actors not yet `Ready` (loading, or searching
     /// the peers), which every connection is connected to even on demand.
     unready: HashSet<DocumentActorId>,
+
+    /// PATCHED (rapport): an actor became unready or a connection was
+    /// established since `ensure_unready_connections` last joined them all.
+    unready_dirty: bool,
 }
 
 impl State {
@@ -93,6 +97,7 @@ impl State {
             searches: Searches::new(),
             connect_on_demand: false,
             unready: HashSet::new(),
+            unready_dirty: false,
         }
     }
 
@@ -176,7 +181,16 @@ impl State {
             connection_id: *connection_id,
         });
         if notify_doc_actors {
-            self.notify_doc_actors_of_removed_connection(results, *connection_id);
+            if self.connect_on_demand {
+                // PATCHED (rapport): on demand, an actor knows a connection
+                // only if the connection joined its document, and every
+                // join is recorded in the connection's subscriptions
+                // (`spawn_actor`, `ensure_unready_connections`,
+                // `handle_doc_message`): tell those actors, not every one.
+                self.notify_joined_actors_of_removed_connection(results, &conn, *connection_id);
+            } else {
+                self.notify_doc_actors_of_removed_connection(results, *connection_id);
+            }
         }
         Some(conn)
     }
@@ -270,6 +284,7 @@ impl State {
         self.document_to_actor.insert(document_id, actor_id);
         self.searches.mark(actor_id); // PATCHED (rapport)
         self.unready.insert(actor_id); // PATCHED (rapport)
+        self.unready_dirty = true; // PATCHED (rapport)
     }
 
     pub(crate) fn find_actor_for_document(&self, document_id: &DocumentId) -> Option<&ActorInfo> {
@@ -306,8 +321,8 @@ impl State {
         // PATCHED (rapport)
         if new_phase == DocSearchPhase::Ready {
             self.unready.remove(&actor_id);
-        } else {
-            self.unready.insert(actor_id);
+        } else if self.unready.insert(actor_id) {
+            self.unready_dirty = true;
         }
         let doc_id = actor_info.document_id.clone();
         if new_phase == DocSearchPhase::Ready {
@@ -372,6 +387,12 @@ impl State {
     /// document that is not ready, as `ensure_connections` does for every
     /// document when not on demand.
     fn ensure_unready_connections(&mut self) -> Vec<(DocumentActorId, ConnectionId, PeerId)> {
+        // Nothing to join unless a document became unready or a connection
+        // was established since the last walk (a search that found no one
+        // stays unready for good, and this runs after every hub event).
+        if !std::mem::take(&mut self.unready_dirty) {
+            return Vec::new();
+        }
         let mut result = Vec::new();
         for actor_id in &self.unready {
             let Some(info) = self.actors.get(actor_id) else {
@@ -738,6 +759,7 @@ impl State {
             match evt {
                 ReceiveEvent::HandshakeComplete { remote_peer_id } => {
                     tracing::debug!(?connection_id, ?remote_peer_id, "handshake completed");
+                    self.unready_dirty = true; // PATCHED (rapport)
                     // Reset backoff on successful handshake
                     self.reset_dialer_backoff_for_connection(connection_id);
                     // Emit handshake completed event
@@ -910,6 +932,28 @@ impl State {
             actor_id,
             search_state,
         })
+    }
+
+    /// PATCHED (rapport): see `remove_connection`.
+    fn notify_joined_actors_of_removed_connection(
+        &self,
+        out: &mut HubResults,
+        conn: &Connection,
+        connection_id: crate::ConnectionId,
+    ) {
+        let Some(established) = conn.established_connection() else {
+            return;
+        };
+        for doc_id in established.document_subscriptions().keys() {
+            if let Some(actor_id) = self.document_to_actor.get(doc_id)
+                && self.actors.contains_key(actor_id)
+            {
+                out.send_to_doc_actor(
+                    *actor_id,
+                    HubToDocMsgPayload::ConnectionClosed { connection_id },
+                );
+            }
+        }
     }
 
     fn notify_doc_actors_of_removed_connection(
