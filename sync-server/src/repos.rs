@@ -692,4 +692,79 @@ mod on_demand {
             .await
             .unwrap();
     }
+
+    fn frame(fields: &[(&str, ciborium::Value)]) -> Result<Vec<u8>, std::io::Error> {
+        let text = |s: &str| ciborium::Value::Text(s.to_string());
+        let map = fields.iter().map(|(k, v)| (text(k), v.clone())).collect();
+        let mut out = Vec::new();
+        ciborium::into_writer(&ciborium::Value::Map(map), &mut out).unwrap();
+        Ok(out)
+    }
+
+    /// A connection the hub closes itself (here on the peer's `leave`; also
+    /// on a protocol error or a document's `Disconnect`) is reported to the
+    /// documents it joined, as one whose transport ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_that_leaves_leaves_the_documents_it_joined() {
+        use futures::StreamExt as _;
+        let text = |s: &str| ciborium::Value::Text(s.to_string());
+        let server = samod::Repo::build_tokio()
+            .with_connect_on_demand(true)
+            .load()
+            .await;
+        let used = server.create(automerge::Automerge::new()).await.unwrap();
+        let acceptor = server
+            .make_acceptor("channel://server".parse().unwrap())
+            .unwrap();
+        let (to_server, from_client) = futures::channel::mpsc::unbounded();
+        let (to_client, mut from_server) = futures::channel::mpsc::unbounded::<Vec<u8>>();
+        acceptor
+            .accept(samod::Transport::new(from_client, to_client))
+            .unwrap();
+
+        to_server
+            .unbounded_send(frame(&[
+                ("type", text("join")),
+                ("senderId", text("raw")),
+                (
+                    "supportedProtocolVersions",
+                    ciborium::Value::Array(vec![text("1")]),
+                ),
+            ]))
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), from_server.next())
+            .await
+            .unwrap()
+            .expect("the server answers the join");
+        let request = automerge::sync::SyncDoc::generate_sync_message(
+            &automerge::Automerge::new(),
+            &mut automerge::sync::State::new(),
+        )
+        .unwrap()
+        .encode();
+        to_server
+            .unbounded_send(frame(&[
+                ("type", text("request")),
+                ("documentId", text(&used.document_id().to_string())),
+                ("senderId", text("raw")),
+                ("targetId", text(server.peer_id().as_str())),
+                ("data", ciborium::Value::Bytes(request)),
+            ]))
+            .unwrap();
+        eventually("the document has the raw peer", || {
+            used.peers().0.len() == 1
+        })
+        .await;
+
+        to_server
+            .unbounded_send(frame(&[("type", text("leave")), ("senderId", text("raw"))]))
+            .unwrap();
+        eventually("the peer that left leaves the document", || {
+            used.peers().0.is_empty()
+        })
+        .await;
+        tokio::time::timeout(Duration::from_secs(10), server.stop())
+            .await
+            .unwrap();
+    }
 }

@@ -873,16 +873,7 @@ async fn a_sync_message_automerge_panics_on_closes_only_that_connection() {
         .encode(),
         b"\x42 not really a sync message".to_vec(),
     ] {
-        let mut ws = raw_ws(&relay, "jo-evil", Some(&t.jo)).await.unwrap();
-        let join = cbor(&[
-            ("type", text("join")),
-            ("senderId", text("jo-evil")),
-            (
-                "supportedProtocolVersions",
-                ciborium::Value::Array(vec![text("1")]),
-            ),
-        ]);
-        ws.send(Message::Binary(join.into())).await.unwrap();
+        let mut ws = joined(&relay, "jo-evil", &t.jo).await;
         let sync = cbor(&[
             ("type", text("sync")),
             ("documentId", text(&id)),
@@ -976,31 +967,9 @@ async fn a_connection_hears_only_about_the_documents_it_asks_for() {
     let other = shared_doc(&relay, &sam, &t.sam, "k", "not asked").await;
 
     // Sam's second device asks for the first document only.
-    let mut ws = raw_ws(&relay, "sam-2", Some(&t.sam)).await.unwrap();
-    let join = cbor(&[
-        ("type", text("join")),
-        ("senderId", text("sam-2")),
-        (
-            "supportedProtocolVersions",
-            ciborium::Value::Array(vec![text("1")]),
-        ),
-    ]);
-    ws.send(Message::Binary(join.into())).await.unwrap();
-    let request = automerge::sync::SyncDoc::generate_sync_message(
-        &Automerge::new(),
-        &mut automerge::sync::State::new(),
-    )
-    .unwrap()
-    .encode();
+    let mut ws = joined(&relay, "sam-2", &t.sam).await;
     let asked_id = asked.document_id().to_string();
-    let sync = cbor(&[
-        ("type", text("request")),
-        ("documentId", text(&asked_id)),
-        ("senderId", text("sam-2")),
-        ("targetId", text("rapport-relay")),
-        ("data", ciborium::Value::Bytes(request)),
-    ]);
-    ws.send(Message::Binary(sync.into())).await.unwrap();
+    ws.send(request("sam-2", &asked_id)).await.unwrap();
 
     let heard = documents_heard(&mut ws, &asked_id).await;
     assert!(heard.contains(&asked_id), "{heard:?}");
@@ -1028,6 +997,24 @@ async fn joined(
     ws
 }
 
+/// `peer`'s request for `doc`, as a client with no copy of it sends.
+fn request(peer: &str, doc: &str) -> Message {
+    let data = automerge::sync::SyncDoc::generate_sync_message(
+        &Automerge::new(),
+        &mut automerge::sync::State::new(),
+    )
+    .unwrap()
+    .encode();
+    let frame = cbor(&[
+        ("type", text("request")),
+        ("documentId", text(doc)),
+        ("senderId", text(peer)),
+        ("targetId", text("rapport-relay")),
+        ("data", ciborium::Value::Bytes(data)),
+    ]);
+    Message::Binary(frame.into())
+}
+
 /// While the relay searches for a document it does not hold, a member who
 /// connects is asked for it, though the member said nothing about it:
 /// connecting on demand still joins every connection to a document being
@@ -1043,20 +1030,7 @@ async fn a_member_who_connects_during_a_search_is_asked() {
 
     // Jo asks for it, and the relay starts looking.
     let mut jo = joined(&relay, "jo-1", &t.jo).await;
-    let request = automerge::sync::SyncDoc::generate_sync_message(
-        &Automerge::new(),
-        &mut automerge::sync::State::new(),
-    )
-    .unwrap()
-    .encode();
-    let ask = cbor(&[
-        ("type", text("request")),
-        ("documentId", text(&id.to_string())),
-        ("senderId", text("jo-1")),
-        ("targetId", text("rapport-relay")),
-        ("data", ciborium::Value::Bytes(request)),
-    ]);
-    jo.send(Message::Binary(ask.into())).await.unwrap();
+    jo.send(request("jo-1", &id.to_string())).await.unwrap();
     documents_heard(&mut jo, &id.to_string()).await;
 
     // Sam connects and says nothing; the relay asks sam.

@@ -941,10 +941,9 @@ impl State {
         conn: &Connection,
         connection_id: crate::ConnectionId,
     ) {
-        let Some(established) = conn.established_connection() else {
-            return;
-        };
-        for doc_id in established.document_subscriptions().keys() {
+        // Established, or closed by the hub itself (a `Leave`, an error, an
+        // actor's `Disconnect`): either way the documents it joined.
+        for doc_id in conn.joined_documents() {
             if let Some(actor_id) = self.document_to_actor.get(doc_id)
                 && self.actors.contains_key(actor_id)
             {

@@ -30,6 +30,10 @@ pub struct Connection {
     // Whether our state has changed since we last notified the event loop
     // (via `pop_new_state`)
     dirty: bool,
+    /// PATCHED (rapport): the documents the connection had joined when it
+    /// was closed (`close` drops the established state that held them), so
+    /// the hub can still tell exactly those documents it is gone.
+    joined_before_close: Vec<DocumentId>,
 }
 
 /// The phase of a connection's lifecycle.
@@ -74,6 +78,7 @@ impl Connection {
             last_received: None,
             last_sent: None,
             dirty: true, // We want to immediately notify of our new state
+            joined_before_close: Vec::new(),
         };
         if let ConnDirection::Outgoing = direction {
             conn.phase = ConnectionPhase::WaitingForPeer;
@@ -440,9 +445,24 @@ impl Connection {
 
     pub(crate) fn close(&mut self, reason: impl Into<String>) {
         self.dirty = true;
+        // PATCHED (rapport)
+        if let ConnectionPhase::Established(established) = &self.phase {
+            self.joined_before_close = established.document_subscriptions().keys().cloned().collect();
+        }
         self.phase = ConnectionPhase::Closed {
             reason: reason.into(),
         };
+    }
+
+    /// PATCHED (rapport): every document the connection joined, whether it
+    /// is still established or was closed.
+    pub(crate) fn joined_documents(&self) -> Box<dyn Iterator<Item = &DocumentId> + '_> {
+        match &self.phase {
+            ConnectionPhase::Established(established) => {
+                Box::new(established.document_subscriptions().keys())
+            }
+            _ => Box::new(self.joined_before_close.iter()),
+        }
     }
 
     pub(crate) fn closed_reason(&self) -> Option<&str> {
