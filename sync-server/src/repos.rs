@@ -632,6 +632,20 @@ mod on_demand {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// A repo that serves, connecting on demand as the team repos do.
+    async fn server() -> samod::Repo {
+        samod::Repo::build_tokio()
+            .with_connect_on_demand(true)
+            .load()
+            .await
+    }
+
+    async fn stop(repo: samod::Repo) {
+        tokio::time::timeout(Duration::from_secs(10), repo.stop())
+            .await
+            .expect("the repo stops");
+    }
+
     async fn eventually(what: &str, check: impl Fn() -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !check() {
@@ -642,10 +656,7 @@ mod on_demand {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_connection_joins_the_documents_its_peer_uses_and_leaves_them_when_it_closes() {
-        let server = samod::Repo::build_tokio()
-            .with_connect_on_demand(true)
-            .load()
-            .await;
+        let server = server().await;
         let used = server.create(automerge::Automerge::new()).await.unwrap();
         let unused = server.create(automerge::Automerge::new()).await.unwrap();
 
@@ -681,16 +692,12 @@ mod on_demand {
 
         // Only the document the connection joined hears that it closed,
         // and it does.
-        tokio::time::timeout(Duration::from_secs(10), client.stop())
-            .await
-            .unwrap();
+        stop(client).await;
         eventually("the closed connection leaves the used document", || {
             used.peers().0.is_empty()
         })
         .await;
-        tokio::time::timeout(Duration::from_secs(10), server.stop())
-            .await
-            .unwrap();
+        stop(server).await;
     }
 
     fn frame(fields: &[(&str, ciborium::Value)]) -> Result<Vec<u8>, std::io::Error> {
@@ -708,10 +715,7 @@ mod on_demand {
     async fn a_peer_that_leaves_leaves_the_documents_it_joined() {
         use futures::StreamExt as _;
         let text = |s: &str| ciborium::Value::Text(s.to_string());
-        let server = samod::Repo::build_tokio()
-            .with_connect_on_demand(true)
-            .load()
-            .await;
+        let server = server().await;
         let used = server.create(automerge::Automerge::new()).await.unwrap();
         let acceptor = server
             .make_acceptor("channel://server".parse().unwrap())
@@ -763,8 +767,6 @@ mod on_demand {
             used.peers().0.is_empty()
         })
         .await;
-        tokio::time::timeout(Duration::from_secs(10), server.stop())
-            .await
-            .unwrap();
+        stop(server).await;
     }
 }
