@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use rapport_core::DocId;
 
+use crate::open_dir::OpenDir;
+
 /// The two kinds of chunk in automerge-repo storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ChunkKind {
@@ -63,22 +65,26 @@ pub trait Backend: Send + Sync {
 /// Chunks in a directory, in the automerge-repo layout.
 #[derive(Debug, Clone)]
 pub struct FsBackend {
-    root: PathBuf,
+    /// The root (listings open each document's folders from its
+    /// descriptor: every read lists two per document).
+    root: OpenDir,
 }
 
 impl FsBackend {
     pub fn new(root: impl Into<PathBuf>) -> FsBackend {
-        FsBackend { root: root.into() }
+        FsBackend {
+            root: OpenDir::new(root.into()),
+        }
     }
 
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 
     fn doc_dir(&self, doc: &DocId) -> PathBuf {
         let id = doc.to_bs58();
         let (head, tail) = id.split_at(2);
-        self.root.join(head).join(tail)
+        self.root.path().join(head).join(tail)
     }
 
     fn path(&self, key: &ChunkKey) -> PathBuf {
@@ -90,7 +96,7 @@ impl FsBackend {
     /// Temporary files live outside every document directory, so a crash
     /// mid-write never leaves a half chunk where a reader (or samod) looks.
     fn tmp_dir(&self) -> PathBuf {
-        self.root.join(".tmp")
+        self.root.path().join(".tmp")
     }
 }
 
@@ -107,7 +113,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Backend for FsBackend {
     fn docs(&self) -> io::Result<Vec<DocId>> {
         let mut out = Vec::new();
-        let entries = match fs::read_dir(&self.root) {
+        let entries = match fs::read_dir(self.root.path()) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
             Err(e) => return Err(e),
@@ -135,18 +141,19 @@ impl Backend for FsBackend {
     }
 
     fn list(&self, doc: &DocId, kind: ChunkKind) -> io::Result<Vec<String>> {
-        use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+        use rustix::fs::{AtFlags, Dir, FileType, OFlags};
         // Every read lists its documents' chunk folders: rustix's `Dir` has
         // no `fstat` and no 32 KiB buffer per folder as libc's `opendir`
         // has. A folder of up to eight chunks (its first buffer) takes four
         // system calls (open, read, the read that finds the end, close);
         // a full one (64 incrementals before compaction) three reads more.
-        let dir = self.doc_dir(doc).join(kind.as_str());
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let fd = match rustix::fs::open(&dir, flags, Mode::empty()) {
+        let id = doc.to_bs58();
+        let (head, tail) = id.split_at(2);
+        let dir = format!("{head}/{tail}/{}", kind.as_str());
+        let fd = match self.root.open(&dir, OFlags::RDONLY | OFlags::DIRECTORY) {
             Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
         };
         let mut entries = Dir::new(fd)?;
         let mut names = Vec::new();
@@ -190,7 +197,7 @@ impl Backend for FsBackend {
         let dir = path
             .parent()
             .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.clone());
+            .unwrap_or_else(|| self.root.path().to_path_buf());
         fs::create_dir_all(&dir)?;
         fs::create_dir_all(self.tmp_dir())?;
         let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())?;
@@ -211,6 +218,7 @@ impl Backend for FsBackend {
     fn quarantine(&self, key: &ChunkKey) -> io::Result<String> {
         let dir = self
             .root
+            .path()
             .join(".quarantine")
             .join(key.doc.to_bs58())
             .join(key.kind.as_str());

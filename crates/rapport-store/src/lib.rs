@@ -11,6 +11,7 @@ mod backend;
 mod conformance;
 mod error;
 pub mod fields;
+mod open_dir;
 pub mod receive;
 mod store;
 mod view;
