@@ -181,16 +181,12 @@ impl State {
             connection_id: *connection_id,
         });
         if notify_doc_actors {
-            if self.connect_on_demand {
-                // PATCHED (rapport): on demand, an actor knows a connection
-                // only if the connection joined its document, and every
-                // join is recorded in the connection's subscriptions
-                // (`spawn_actor`, `ensure_unready_connections`,
-                // `handle_doc_message`): tell those actors, not every one.
-                self.notify_joined_actors_of_removed_connection(results, &conn, *connection_id);
-            } else {
-                self.notify_doc_actors_of_removed_connection(results, *connection_id);
-            }
+            // PATCHED (rapport): an actor knows a connection only if the
+            // connection joined its document, and every join is recorded in
+            // the connection's subscriptions (`spawn_actor`,
+            // `ensure_connections`, and on demand `ensure_unready_connections`
+            // and `handle_doc_message`): tell those actors, not every one.
+            self.notify_joined_actors_of_removed_connection(results, &conn, *connection_id);
         }
         Some(conn)
     }
@@ -952,19 +948,6 @@ impl State {
                     HubToDocMsgPayload::ConnectionClosed { connection_id },
                 );
             }
-        }
-    }
-
-    fn notify_doc_actors_of_removed_connection(
-        &mut self,
-        out: &mut HubResults,
-        connection_id: crate::ConnectionId,
-    ) {
-        for actor_info in self.document_actors() {
-            out.send_to_doc_actor(
-                actor_info.actor_id,
-                HubToDocMsgPayload::ConnectionClosed { connection_id },
-            );
         }
     }
 
