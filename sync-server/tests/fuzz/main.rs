@@ -66,10 +66,12 @@ fn install_panic_hook() {
         let thread = std::thread::current().name().unwrap_or("?").to_string();
         // The relay's document threads: a panic there escaped its guard.
         let escaped = thread.starts_with("relay-doc");
-        // automerge is vendored (`vendor/automerge`), hexane from crates.io.
+        // automerge and hexane are vendored (`vendor/automerge`,
+        // `vendor/hexane`); the registry's paths too, should either return.
         let in_automerge = file.contains("/automerge-")
             || file.contains("vendor/automerge/")
-            || file.contains("/hexane-");
+            || file.contains("/hexane-")
+            || file.contains("vendor/hexane/");
         if !escaped && in_automerge {
             // The relay's guard catches these by design; show the first few.
             if AUTOMERGE_PANICS.fetch_add(1, Ordering::Relaxed) < 3 {
