@@ -1015,6 +1015,60 @@ fn request(peer: &str, doc: &str) -> Message {
     Message::Binary(frame.into())
 }
 
+/// A change far bigger than the relay's socket buffers (4 KiB,
+/// `SOCKET_BUFFER_BYTES`) goes through both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_bigger_than_the_socket_buffers_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    // Varied text, so the change does not compress below the buffers.
+    let big: String = (0..40_000u32)
+        .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+        .collect();
+
+    let sam = client(&relay, "sam-1", &t.sam).await;
+    let doc = new_doc(&sam, "big", &big).await;
+    register(&relay, &t.sam, "acme", doc.document_id()).await;
+    let jo = client(&relay, "jo-1", &t.jo).await;
+    let jo_doc = within("jo finds the document", jo.repo.find(doc.document_id().clone()))
+        .await
+        .unwrap()
+        .expect("jo sees it");
+    eventually("jo gets the big value", || {
+        get(&jo_doc, "big").as_deref() == Some(big.as_str())
+    })
+    .await;
+    let reply = big.chars().rev().collect::<String>();
+    put(&jo_doc, "reply", &reply);
+    eventually("sam gets jo's big reply", || {
+        get(&doc, "reply").as_deref() == Some(reply.as_str())
+    })
+    .await;
+    relay.stop().await;
+}
+
+/// A member connected when a search starts is asked too, though a
+/// document spawned by another member's message starts with that member's
+/// connection alone: a search that no peer answers joins every connection
+/// (vendor/samod-core/PATCHED.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_connected_when_a_search_starts_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let id: DocumentId = "2DUVejeTyruK7DNjUZ7LKHhDmHVJ".parse().unwrap();
+    register(&relay, &t.sam, "acme", &id).await;
+
+    // Sam is connected and says nothing; jo asks; the relay asks sam.
+    let mut sam = joined(&relay, "sam-2", &t.sam).await;
+    let mut jo = joined(&relay, "jo-1", &t.jo).await;
+    jo.send(request("jo-1", &id.to_string())).await.unwrap();
+    let heard = documents_heard(&mut sam, &id.to_string()).await;
+    assert!(heard.contains(&id.to_string()), "{heard:?}");
+    relay.stop().await;
+}
+
 /// While the relay searches for a document it does not hold, a member who
 /// connects is asked for it, though the member said nothing about it:
 /// connecting on demand still joins every connection to a document being
