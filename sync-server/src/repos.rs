@@ -654,12 +654,8 @@ mod on_demand {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_connection_joins_the_documents_its_peer_uses_and_leaves_them_when_it_closes() {
-        let server = server().await;
-        let used = server.create(automerge::Automerge::new()).await.unwrap();
-        let unused = server.create(automerge::Automerge::new()).await.unwrap();
-
+    /// A client repo connected to `server` over an in-memory channel.
+    async fn client_of(server: &samod::Repo) -> samod::Repo {
         let client = samod::Repo::build_tokio().load().await;
         let acceptor = server
             .make_acceptor("channel://server".parse().unwrap())
@@ -672,6 +668,71 @@ mod on_demand {
             .await
             .unwrap()
             .unwrap();
+        client
+    }
+
+    /// A document loaded from storage for one peer's message joins that
+    /// peer's connection, not every connection of the repo (each joined
+    /// connection costs the document a sync state and a share-policy
+    /// decision: half the relay's memory at 500 clients).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_document_loaded_for_one_peer_joins_only_that_peer() {
+        let storage = samod::storage::InMemoryStorage::new();
+        let doc_id = {
+            let first = samod::Repo::build_tokio()
+                .with_storage(storage.clone())
+                .load()
+                .await;
+            let mut doc = automerge::Automerge::new();
+            doc.transact(|tx| {
+                use automerge::transaction::Transactable as _;
+                tx.put(automerge::ROOT, "k", "v")
+            })
+            .unwrap();
+            let handle = first.create(doc).await.unwrap();
+            let id = handle.document_id().clone();
+            stop(first).await;
+            id
+        };
+        let server = samod::Repo::build_tokio()
+            .with_storage(storage)
+            .with_connect_on_demand(true)
+            .load()
+            .await;
+        let asking = client_of(&server).await;
+        let silent = client_of(&server).await;
+
+        let found = tokio::time::timeout(Duration::from_secs(10), asking.find(doc_id.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            found.is_some(),
+            "the asking client gets the stored document"
+        );
+        let on_server = server.find(doc_id).await.unwrap().unwrap();
+        eventually("the document has the asking client as a peer", || {
+            on_server.peers().0.len() == 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            on_server.peers().0.len(),
+            1,
+            "the silent client's connection never joined the document"
+        );
+        stop(asking).await;
+        stop(silent).await;
+        stop(server).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_joins_the_documents_its_peer_uses_and_leaves_them_when_it_closes() {
+        let server = server().await;
+        let used = server.create(automerge::Automerge::new()).await.unwrap();
+        let unused = server.create(automerge::Automerge::new()).await.unwrap();
+
+        let client = client_of(&server).await;
         let found = tokio::time::timeout(
             Duration::from_secs(10),
             client.find(used.document_id().clone()),

@@ -1031,10 +1031,13 @@ async fn a_change_bigger_than_the_socket_buffers_syncs() {
     let doc = new_doc(&sam, "big", &big).await;
     register(&relay, &t.sam, "acme", doc.document_id()).await;
     let jo = client(&relay, "jo-1", &t.jo).await;
-    let jo_doc = within("jo finds the document", jo.repo.find(doc.document_id().clone()))
-        .await
-        .unwrap()
-        .expect("jo sees it");
+    let jo_doc = within(
+        "jo finds the document",
+        jo.repo.find(doc.document_id().clone()),
+    )
+    .await
+    .unwrap()
+    .expect("jo sees it");
     eventually("jo gets the big value", || {
         get(&jo_doc, "big").as_deref() == Some(big.as_str())
     })

@@ -279,8 +279,12 @@ impl State {
         self.actors.insert(actor_id, handle);
         self.document_to_actor.insert(document_id, actor_id);
         self.searches.mark(actor_id); // PATCHED (rapport)
-        self.unready.insert(actor_id); // PATCHED (rapport)
-        self.unready_dirty = true; // PATCHED (rapport)
+        // PATCHED (rapport): on demand, a document joins the other
+        // connections only once it searches (`update_document_search_phase`).
+        if !self.connect_on_demand {
+            self.unready.insert(actor_id);
+            self.unready_dirty = true;
+        }
     }
 
     pub(crate) fn find_actor_for_document(&self, document_id: &DocumentId) -> Option<&ActorInfo> {
@@ -314,8 +318,20 @@ impl State {
         };
         actor_info.search_phase = new_phase.clone();
         self.searches.mark(actor_id); // PATCHED (rapport)
-        // PATCHED (rapport)
-        if new_phase == DocSearchPhase::Ready {
+        // PATCHED (rapport): on demand, only a search that no peer is
+        // answering joins every connection: a document loading from storage
+        // has the connection whose message spawned it, and the others as
+        // they speak; a peer syncing the document to us is asked first, as
+        // the actor asks no one else meanwhile (`Request::generate_messages`).
+        let unready = match &new_phase {
+            DocSearchPhase::Ready => false,
+            _ if !self.connect_on_demand => true,
+            DocSearchPhase::Loading => false,
+            DocSearchPhase::Searching(peers) => {
+                !peers.values().any(|p| *p == crate::PeerRequestState::Syncing)
+            }
+        };
+        if !unready {
             self.unready.remove(&actor_id);
         } else if self.unready.insert(actor_id) {
             self.unready_dirty = true;
@@ -1000,9 +1016,19 @@ impl State {
         // Create the actor and initialize it
         self.add_document_actor(actor_id, document_id.clone());
 
+        // PATCHED (rapport): on demand, a document spawned by a peer's
+        // message starts with that peer's connection only; it joins the
+        // others if it has to search for the document
+        // (`update_document_search_phase`), or as they speak about it
+        // (`handle_doc_message`).
+        let only = match &from_sync_msg {
+            Some((conn_id, _)) if self.connect_on_demand => Some(*conn_id),
+            _ => None,
+        };
         let mut initial_connections: HashMap<ConnectionId, (PeerId, Option<DocMessage>)> = self
             .established_peers()
             .iter()
+            .filter(|(c, _)| only.is_none_or(|only| *c == only))
             .map(|(c, p)| (*c, (p.clone(), None)))
             .collect();
 
