@@ -1030,6 +1030,11 @@ async fn a_change_bigger_than_the_socket_buffers_syncs() {
     let sam = client(&relay, "sam-1", &t.sam).await;
     let doc = new_doc(&sam, "big", &big).await;
     register(&relay, &t.sam, "acme", doc.document_id()).await;
+    within(
+        "the relay has sam's big change",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
     let jo = client(&relay, "jo-1", &t.jo).await;
     let jo_doc = within(
         "jo finds the document",
