@@ -399,16 +399,21 @@ fn write_atomically(tmp_dir: &Path, path: &Path, data: &[u8], fsync: bool) -> st
     Ok(())
 }
 
+// samod's I/O loop holds each storage operation as one future, as big as
+// the biggest of the four; the reads and the delete are boxed so that it
+// is the size of a write (~0.4 KB instead of 1.9 KB). Writes are what pile
+// up: thousands wait for a writer at once under load (`relay-load` at 500
+// clients held 3,500 of them, 6.9 MiB, at its peak).
 impl Storage for DurableStorage {
     fn load(&self, key: StorageKey) -> impl Future<Output = Option<Vec<u8>>> + Send {
         let (reads, ledger) = (self.reads.clone(), self.ledger.clone());
-        async move {
+        Box::pin(async move {
             let data = reads.load(key.clone()).await?;
             if let Some((doc, hashes)) = proven_by_loading(&key, &data) {
                 ledger.loaded(&doc, hashes);
             }
             Some(data)
-        }
+        })
     }
 
     fn load_range(
@@ -416,7 +421,7 @@ impl Storage for DurableStorage {
         prefix: StorageKey,
     ) -> impl Future<Output = HashMap<StorageKey, Vec<u8>>> + Send {
         let (reads, ledger) = (self.reads.clone(), self.ledger.clone());
-        async move {
+        Box::pin(async move {
             let found = reads.load_range(prefix).await;
             for (key, data) in &found {
                 if let Some((doc, hashes)) = proven_by_loading(key, data) {
@@ -424,7 +429,7 @@ impl Storage for DurableStorage {
                 }
             }
             found
-        }
+        })
     }
 
     fn put(&self, key: StorageKey, data: Vec<u8>) -> impl Future<Output = ()> + Send {
@@ -478,7 +483,7 @@ impl Storage for DurableStorage {
             .into_iter()
             .next()
             .is_some_and(|doc| self.ledger.failed(doc));
-        async move {
+        Box::pin(async move {
             if keep {
                 tracing::warn!(path = %path.display(), "kept a superseded chunk: a write of its document failed");
                 return;
@@ -490,7 +495,7 @@ impl Storage for DurableStorage {
                     tracing::warn!(path = %path.display(), error = %e, "could not delete a superseded chunk")
                 }
             }
-        }
+        })
     }
 }
 
