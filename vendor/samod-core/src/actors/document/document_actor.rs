@@ -46,7 +46,11 @@ pub struct DocumentActor {
     /// Current load state
     load_state: Load,
     /// Sync states for each connected peer
-    peer_connections: HashMap<ConnectionId, PeerDocConnection>,
+    ///
+    /// PATCHED (rapport): boxed. A map's first allocation has room for
+    /// four entries, and a document joined on demand usually has one peer:
+    /// four 432-byte slots were 1,760 bytes per loaded document.
+    peer_connections: HashMap<ConnectionId, Box<PeerDocConnection>>,
     /// PATCHED (rapport): bumped whenever a connection is added or removed,
     /// so samod can tell that the set of peers did not change without
     /// comparing it after every task.
@@ -646,8 +650,10 @@ impl DocumentActor {
             let pending_sync_messages = loading.take_pending_sync_messages();
             if self.doc.get_heads().is_empty() {
                 tracing::debug!("no data found on disk, requesting document");
-                let request =
-                    Request::new(self.document_id.clone(), self.peer_connections.values());
+                let request = Request::new(
+                    self.document_id.clone(),
+                    self.peer_connections.values().map(|c| &**c),
+                );
                 self.phase = Phase::Requesting(request);
             } else {
                 tracing::trace!("load complete, transitioning to ready");
@@ -730,7 +736,7 @@ impl DocumentActor {
             "Connection ID already exists"
         );
         self.peer_connections
-            .insert(conn_id, PeerDocConnection::new(peer_id, conn_id));
+            .insert(conn_id, Box::new(PeerDocConnection::new(peer_id, conn_id)));
         self.peers_version += 1; // PATCHED (rapport)
         if let Phase::Requesting(request) = &mut self.phase
             && let Some(conn) = self.peer_connections.get(&conn_id)
