@@ -1022,13 +1022,22 @@ async fn a_change_bigger_than_the_socket_buffers_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let t = setup(dir.path());
     let relay = Relay::start(dir.path()).await;
-    // Varied text, so the change does not compress below the buffers.
-    let big: String = (0..40_000u32)
-        .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+    // Random letters (xorshift), so the change does not compress below
+    // the buffers.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let big: String = (0..40_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
         .collect();
 
     let sam = client(&relay, "sam-1", &t.sam).await;
     let doc = new_doc(&sam, "big", &big).await;
+    let saved = doc.with_document(|d| d.save().len());
+    assert!(saved > 16 * 1024, "the document saves to {saved} bytes");
     register(&relay, &t.sam, "acme", doc.document_id()).await;
     within(
         "the relay has sam's big change",
@@ -1068,8 +1077,13 @@ async fn a_member_connected_when_a_search_starts_is_asked() {
     let id: DocumentId = "2DUVejeTyruK7DNjUZ7LKHhDmHVJ".parse().unwrap();
     register(&relay, &t.sam, "acme", &id).await;
 
-    // Sam is connected and says nothing; jo asks; the relay asks sam.
+    // Sam is connected (the relay has answered the join) and says
+    // nothing; jo asks; the relay asks sam.
     let mut sam = joined(&relay, "sam-2", &t.sam).await;
+    within("the relay answers sam's join", sam.next())
+        .await
+        .expect("a peer message")
+        .unwrap();
     let mut jo = joined(&relay, "jo-1", &t.jo).await;
     jo.send(request("jo-1", &id.to_string())).await.unwrap();
     let heard = documents_heard(&mut sam, &id.to_string()).await;

@@ -84,8 +84,8 @@ impl SamodLoader {
 
     /// PATCHED (rapport): connects a connection to a loaded document only
     /// once its peer sends a message about the document, or while the
-    /// document is still loading or being searched for; by default every
-    /// connection is connected to every loaded document.
+    /// document is being searched for with no peer sending it; by default
+    /// every connection is connected to every loaded document.
     ///
     /// A repo serving many peers (a sync server) then keeps a sync state,
     /// and makes a share-policy decision, only for the documents each peer

@@ -119,8 +119,8 @@ impl<S, R, A> RepoBuilder<S, R, A> {
 
     /// PATCHED (rapport): connect each connection to a loaded document only
     /// once its peer sends a message about the document (or while the
-    /// document is still loading or being searched for), instead of every
-    /// connection to every loaded document.
+    /// document is being searched for with no peer sending it), instead of
+    /// every connection to every loaded document.
     ///
     /// For a repo that serves many peers, such as a sync server: it then
     /// keeps a sync state, and asks the share policy, only for the

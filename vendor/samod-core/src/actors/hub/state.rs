@@ -68,8 +68,10 @@ pub(crate) struct State {
     /// once its peer sends a message about it (see `ensure_connections`).
     connect_on_demand: bool,
 
-    /// PATCHED (rapport): the actors not yet `Ready` (loading, or searching
-    /// the peers), which every connection is connected to even on demand.
+    /// PATCHED (rapport): the actors every connection is connected to even
+    /// on demand: those searching the peers with none syncing the document
+    /// to us (`update_document_search_phase`). Off demand, also those
+    /// loading; there `ensure_connections` does not read it.
     unready: HashSet<DocumentActorId>,
 
     /// PATCHED (rapport): an actor became unready or a connection was
@@ -344,11 +346,11 @@ impl State {
     }
 
     pub(crate) fn ensure_connections(&mut self) -> Vec<(DocumentActorId, ConnectionId, PeerId)> {
-        // PATCHED (rapport): on demand, a connection joins a document that
-        // is ready when its peer first sends a message about it
-        // (`handle_doc_message`), and only documents still loading or
-        // searching are joined to every connection here, so that a search
-        // asks every peer, as without it.
+        // PATCHED (rapport): on demand, a connection joins a document when
+        // its peer first sends a message about it (`handle_doc_message`, or
+        // `spawn_actor` for the message that spawns it), and only documents
+        // searching with no peer syncing them to us are joined to every
+        // connection here, so that a search asks every peer, as without it.
         if self.connect_on_demand {
             return self.ensure_unready_connections();
         }
