@@ -147,6 +147,25 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     .await
 }
 
+/// Waits until the relay holds every change sam made to `doc`, then
+/// connects jo, who finds the document.
+async fn jo_finds(relay: &Relay, t: &Tokens, sam: &Client, doc: &DocHandle) -> (Client, DocHandle) {
+    within(
+        "the relay has sam's changes",
+        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
+    )
+    .await;
+    let jo = client(relay, "jo-1", &t.jo).await;
+    let jo_doc = within(
+        "jo finds the document",
+        jo.repo.find(doc.document_id().clone()),
+    )
+    .await
+    .unwrap()
+    .expect("jo sees it");
+    (jo, jo_doc)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_of_a_team_converge_and_others_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,20 +184,7 @@ async fn two_members_of_a_team_converge_and_others_cannot_read() {
         "idempotent"
     );
     put(&doc, "edit", "1");
-    within(
-        "the relay has sam's changes",
-        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
-    )
-    .await;
-
-    let jo = client(&relay, "jo-1", &t.jo).await;
-    let jo_doc = within(
-        "jo finds the document",
-        jo.repo.find(doc.document_id().clone()),
-    )
-    .await
-    .unwrap()
-    .expect("jo sees it");
+    let (_jo, jo_doc) = jo_finds(&relay, &t, &sam, &doc).await;
     eventually("jo gets sam's edits", || {
         get(&jo_doc, "edit").as_deref() == Some("1")
     })
@@ -1039,19 +1045,7 @@ async fn a_change_bigger_than_the_socket_buffers_syncs() {
     let saved = doc.with_document(|d| d.save().len());
     assert!(saved > 16 * 1024, "the document saves to {saved} bytes");
     register(&relay, &t.sam, "acme", doc.document_id()).await;
-    within(
-        "the relay has sam's big change",
-        doc.they_have_our_changes(sam.dialer.connection_id().unwrap()),
-    )
-    .await;
-    let jo = client(&relay, "jo-1", &t.jo).await;
-    let jo_doc = within(
-        "jo finds the document",
-        jo.repo.find(doc.document_id().clone()),
-    )
-    .await
-    .unwrap()
-    .expect("jo sees it");
+    let (_jo, jo_doc) = jo_finds(&relay, &t, &sam, &doc).await;
     eventually("jo gets the big value", || {
         get(&jo_doc, "big").as_deref() == Some(big.as_str())
     })
@@ -1065,17 +1059,24 @@ async fn a_change_bigger_than_the_socket_buffers_syncs() {
     relay.stop().await;
 }
 
+/// A relay, and a document sam registered and never sent: the relay has no
+/// copy, so a request for it starts a search.
+async fn registered_never_sent() -> (tempfile::TempDir, Tokens, Relay, DocumentId) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = setup(dir.path());
+    let relay = Relay::start(dir.path()).await;
+    let id: DocumentId = "2DUVejeTyruK7DNjUZ7LKHhDmHVJ".parse().unwrap();
+    register(&relay, &t.sam, "acme", &id).await;
+    (dir, t, relay, id)
+}
+
 /// A member connected when a search starts is asked too, though a
 /// document spawned by another member's message starts with that member's
 /// connection alone: a search that no peer answers joins every connection
 /// (vendor/samod-core/PATCHED.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_connected_when_a_search_starts_is_asked() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = setup(dir.path());
-    let relay = Relay::start(dir.path()).await;
-    let id: DocumentId = "2DUVejeTyruK7DNjUZ7LKHhDmHVJ".parse().unwrap();
-    register(&relay, &t.sam, "acme", &id).await;
+    let (_dir, t, relay, id) = registered_never_sent().await;
 
     // Sam is connected (the relay has answered the join) and says
     // nothing; jo asks; the relay asks sam.
@@ -1097,12 +1098,7 @@ async fn a_member_connected_when_a_search_starts_is_asked() {
 /// searched for (vendor/samod-core/PATCHED.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_who_connects_during_a_search_is_asked() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = setup(dir.path());
-    let relay = Relay::start(dir.path()).await;
-    // Registered, never sent: the relay has no copy.
-    let id: DocumentId = "2DUVejeTyruK7DNjUZ7LKHhDmHVJ".parse().unwrap();
-    register(&relay, &t.sam, "acme", &id).await;
+    let (_dir, t, relay, id) = registered_never_sent().await;
 
     // Jo asks for it, and the relay starts looking.
     let mut jo = joined(&relay, "jo-1", &t.jo).await;
