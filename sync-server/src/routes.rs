@@ -244,7 +244,9 @@ async fn sync(
             let kill = kill.child_token();
             let done = CancellationToken::new();
             tracing::info!(%peer, team = %identity.team, handle = %identity.handle, "peer connected");
-            match state.repos.enter(&identity.team).await {
+            // Boxed: starting a team's repo is a big future, and this one
+            // lives as long as the connection (3.4 KB each inline).
+            match Box::pin(state.repos.enter(&identity.team)).await {
                 Ok(lease) => {
                     let transport = relay_transport(
                         socket,
