@@ -151,6 +151,8 @@ pub enum Frame {
     Binary(Vec<u8>),
     Text(String),
     Ping(Vec<u8>),
+    /// Nothing sent for this long: the connection stays open.
+    Pause(std::time::Duration),
 }
 
 /// One hostile input.
@@ -192,6 +194,7 @@ impl Case {
                     Frame::Binary(b) => format!("binary {}", hex(b)),
                     Frame::Text(t) => format!("text {}", hex(t.as_bytes())),
                     Frame::Ping(p) => format!("ping {}", hex(p)),
+                    Frame::Pause(d) => format!("pause {d:?}"),
                 })
                 .collect::<Vec<_>>()
                 .join("\n  "),
@@ -222,6 +225,7 @@ impl Case {
                         Frame::Binary(b) => format!("binary {}", head(b)),
                         Frame::Text(t) => format!("text {} bytes", t.len()),
                         Frame::Ping(p) => format!("ping {} bytes", p.len()),
+                        Frame::Pause(d) => format!("pause {d:?}"),
                     })
                     .collect();
                 format!("{}: ws as {who:?}: [{}]", self.family, shown.join(", "))

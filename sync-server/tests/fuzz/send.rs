@@ -138,6 +138,10 @@ async fn ws(
             Frame::Binary(b) => Message::Binary(b.clone().into()),
             Frame::Text(t) => Message::Text(t.clone().into()),
             Frame::Ping(p) => Message::Ping(p.clone().into()),
+            Frame::Pause(d) => {
+                tokio::time::sleep(*d).await;
+                continue;
+            }
         };
         if socket.send(message).await.is_err() {
             break;
