@@ -36,7 +36,10 @@ fn row<'a>(stdout: &'a str, prefix: &[&str]) -> Vec<&'a str> {
 
 /// Runs `bench` with `args`; its standard output, once it succeeded.
 fn run(bench: &str, args: &[&str]) -> String {
-    let out = Command::new(bench).args(args).output().unwrap();
+    let out = Command::new(bench)
+        .args(args)
+        .output()
+        .expect("the bench binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
