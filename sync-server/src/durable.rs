@@ -406,10 +406,10 @@ fn write_atomically(tmp_dir: &Path, path: &Path, data: &[u8], fsync: bool) -> st
 
 // samod's I/O loop holds each storage operation as one task, sized for the
 // biggest of the four futures; the reads and the delete are boxed so that
-// the write is the biggest, and a task takes 784 bytes (1,984 with the reads
-// inline, 1,320 while `DurableStorage` was its fields rather than a pointer). Writes are what pile up:
-// thousands wait for a writer at once under load (`relay-load` at 500
-// clients held 3,500 of them, 6.9 MiB, at its peak).
+// the write is the biggest, and a task takes 784 bytes (1,984 with the
+// reads inline, 1,320 while `DurableStorage` was its fields rather than a
+// pointer). Writes are what pile up: thousands wait for a writer at once
+// under load (`relay-load` at 500 clients held 3,500 of them at its peak).
 impl Storage for DurableStorage {
     fn load(&self, key: StorageKey) -> impl Future<Output = Option<Vec<u8>>> + Send {
         let (reads, ledger) = (self.0.reads.clone(), self.0.ledger.clone());

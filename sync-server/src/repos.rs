@@ -674,7 +674,7 @@ mod on_demand {
     /// A document loaded from storage for one peer's message joins that
     /// peer's connection, not every connection of the repo (each joined
     /// connection costs the document a sync state and a share-policy
-    /// decision: half the relay's memory at 500 clients).
+    /// decision: 12-16 MiB of the relay at `relay-load`'s 500 clients).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_document_loaded_for_one_peer_joins_only_that_peer() {
         let storage = samod::storage::InMemoryStorage::new();
