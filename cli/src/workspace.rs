@@ -19,7 +19,8 @@ use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
 use rapport_store::fields::{self, EditError, Edited, FieldIndex};
 use rapport_store::{
-    ChunkKey, FsBackend, Loaded, PeopleSection, PersonRow, Store, StoreError, View, Views, Whole,
+    ChunkKey, FsBackend, Listings, Loaded, PeopleSection, PersonRow, Store, StoreError, View,
+    Views, Whole,
 };
 
 use serde::Serialize;
@@ -249,6 +250,9 @@ pub struct Workspace<'a> {
     pub ctx: &'a Ctx,
     pub store: Store<FsBackend>,
     views: Views,
+    /// Chunk folders' listings remembered by earlier reads, kept beside
+    /// the views: a read takes a folder's while its metadata is unchanged.
+    listings: Listings,
     pub personal: DocId,
     pub me: Owner,
     /// The account documents listed in the personal document.
@@ -289,6 +293,7 @@ impl<'a> Workspace<'a> {
             ctx,
             store: open_store(ctx),
             views: Views::new(&ctx.paths.views),
+            listings: Listings::open(ctx.paths.views.join("listings")),
             personal,
             me: Owner {
                 name: String::new(),
@@ -363,19 +368,21 @@ impl<'a> Workspace<'a> {
         let loaded = self.loaded.borrow();
         let wanted: Vec<bool> = ids.iter().map(|id| !loaded.contains_key(id)).collect();
         drop(loaded);
-        let (store, views) = (&self.store, &self.views);
+        let (store, views, listings) = (&self.store, &self.views, &self.listings);
         let one = |i: usize| -> Option<T> {
             if !wanted[i] {
                 return None;
             }
-            let chunks = store.list_chunks(&ids[i]).ok()?;
+            let chunks = store.list_chunks_with(&ids[i], listings).ok()?;
             f(views, &ids[i], &chunks)
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(MAX_READ_THREADS);
         if threads < 2 || ids.len() < PARALLEL_FROM {
-            return (0..ids.len()).map(one).collect();
+            let results = (0..ids.len()).map(one).collect();
+            self.remember_listings();
+            return results;
         }
         // Documents are handed out one at a time, so a big one does not
         // hold up a thread's share of small ones.
@@ -403,7 +410,14 @@ impl<'a> Workspace<'a> {
                 results[i] = value;
             }
         });
+        self.remember_listings();
         results
+    }
+
+    /// Saves the listings this command may remember; failing to is no
+    /// error (they are a cache: the next read lists again).
+    fn remember_listings(&self) {
+        self.listings.save().ok();
     }
 
     fn read_stored(
@@ -411,7 +425,8 @@ impl<'a> Workspace<'a> {
         id: DocId,
         parts: Parts,
     ) -> anyhow::Result<Result<DocData, rapport_core::Error>> {
-        let chunks = self.store.list_chunks(&id)?;
+        let chunks = self.store.list_chunks_with(&id, &self.listings)?;
+        self.remember_listings();
         if let Some(data) = self.views.read(&id, &chunks, parts) {
             return Ok(Ok(data));
         }
@@ -438,7 +453,8 @@ impl<'a> Workspace<'a> {
         let from_view = if self.loaded.borrow().contains_key(&id) {
             None
         } else {
-            let chunks = self.store.list_chunks(&id)?;
+            let chunks = self.store.list_chunks_with(&id, &self.listings)?;
+            self.remember_listings();
             self.views.read_about(&id, &chunks, person)
         };
         let data = match from_view {

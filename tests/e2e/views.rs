@@ -153,7 +153,9 @@ fn views_always_match_a_fresh_decode() {
                 let decoded = outputs(&home, true);
                 assert_eq!(served, decoded, "seed {seed}, step {i}: a view differs");
                 // Damage one view: it must be rebuilt, not served.
-                if let Some(entry) = std::fs::read_dir(&views).unwrap().flatten().next() {
+                let mut entries = std::fs::read_dir(&views).unwrap().flatten();
+                if let Some(entry) = entries.find(|e| e.path().extension() == Some("view".as_ref()))
+                {
                     let bytes = std::fs::read(entry.path()).unwrap();
                     std::fs::write(entry.path(), &bytes[..bytes.len() / 2]).unwrap();
                 }
@@ -168,5 +170,62 @@ fn views_always_match_a_fresh_decode() {
             done >= 20,
             "seed {seed}: only {done} of 24 steps went through"
         );
+    }
+}
+
+/// Reads remember the listings of chunk folders not changed for a few
+/// seconds (see `rapport_store::Listings`) and take them while a folder is
+/// unchanged. A change must still show in the next read, even one that left
+/// this home's views as they were: the edit is made in a copy of the home,
+/// and only its new chunks are brought over (as a relay or another program
+/// writing the store would), so the remembered listing alone stands
+/// between the stale view and the read.
+#[test]
+fn remembered_listings_never_hide_a_new_chunk() {
+    let home = Home::demo();
+    let other = Home::new();
+    let mut rng = Rng(0x5eed_1157_1e55_0001);
+    let mut added = Vec::new();
+    for i in 0..2 {
+        // Past the margin, so the next reads remember every folder.
+        std::thread::sleep(std::time::Duration::from_millis(3_200));
+        let before = outputs(&home, false);
+        assert!(
+            home.path().join("views/listings").exists(),
+            "no listing was remembered"
+        );
+        copy_tree(&home.path().join("store"), &other.path().join("store"));
+        copy_tree(
+            &home.path().join("config.toml"),
+            &other.path().join("config.toml"),
+        );
+        let stepped = (0..10).any(|_| step(&other, &mut rng, i, &mut added));
+        assert!(stepped, "no step went through");
+        let mut brought = 0;
+        for chunk in other.chunk_files() {
+            let here = home.path().join(chunk.strip_prefix(other.path()).unwrap());
+            if !here.exists() {
+                std::fs::create_dir_all(here.parent().unwrap()).unwrap();
+                std::fs::copy(&chunk, &here).unwrap();
+                brought += 1;
+            }
+        }
+        assert!(brought > 0, "step {i} wrote no chunk");
+        let served = outputs(&home, false);
+        let decoded = outputs(&home, true);
+        assert_eq!(served, decoded, "step {i}: a read missed the new chunk");
+        assert_ne!(served, before, "step {i} changed nothing a read shows");
+    }
+}
+
+/// Copies a file, or a folder's files, over whatever `to` holds.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
     }
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use rapport_core::DocId;
 
+use crate::listings::FolderStamp;
 use crate::open_dir::OpenDir;
 
 /// The two kinds of chunk in automerge-repo storage.
@@ -50,6 +51,12 @@ pub trait Backend: Send + Sync {
     fn docs(&self) -> io::Result<Vec<DocId>>;
     /// The names of a document's chunks of one kind.
     fn list(&self, doc: &DocId, kind: ChunkKind) -> io::Result<Vec<String>>;
+    /// The metadata of the folder of a document's chunks of one kind, for
+    /// [`Listings`](crate::Listings); `None` where there is no such folder
+    /// (or no folders at all: then every read lists).
+    fn stamp(&self, _doc: &DocId, _kind: ChunkKind) -> io::Result<Option<FolderStamp>> {
+        Ok(None)
+    }
     /// A chunk's bytes; `None` if it does not exist (e.g. a compaction removed it).
     fn get(&self, key: &ChunkKey) -> io::Result<Option<Vec<u8>>>;
     fn put(&self, key: &ChunkKey, bytes: &[u8]) -> io::Result<()>;
@@ -182,6 +189,33 @@ impl Backend for FsBackend {
         }
         names.sort();
         Ok(names)
+    }
+
+    fn stamp(&self, doc: &DocId, kind: ChunkKind) -> io::Result<Option<FolderStamp>> {
+        let id = doc.to_bs58();
+        let (head, tail) = id.split_at(2);
+        let stat = match self.root.stat(&format!("{head}/{tail}/{}", kind.as_str())) {
+            Ok(stat) => stat,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Directory {
+            return Ok(None);
+        }
+        // The fields' integer types differ between platforms.
+        #[allow(clippy::useless_conversion)]
+        Ok(Some(FolderStamp {
+            ino: stat.st_ino.try_into().unwrap_or(0),
+            size: stat.st_size.try_into().unwrap_or(0),
+            mtime: (
+                stat.st_mtime.try_into().unwrap_or(0),
+                stat.st_mtime_nsec.try_into().unwrap_or(0),
+            ),
+            ctime: (
+                stat.st_ctime.try_into().unwrap_or(0),
+                stat.st_ctime_nsec.try_into().unwrap_or(0),
+            ),
+        }))
     }
 
     fn get(&self, key: &ChunkKey) -> io::Result<Option<Vec<u8>>> {

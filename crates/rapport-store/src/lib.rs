@@ -11,6 +11,7 @@ mod backend;
 mod conformance;
 mod error;
 pub mod fields;
+mod listings;
 mod open_dir;
 pub mod receive;
 mod store;
@@ -18,6 +19,7 @@ mod view;
 
 pub use backend::{Backend, ChunkKey, ChunkKind, FsBackend, MemBackend};
 pub use error::StoreError;
+pub use listings::{FolderStamp, Listings};
 pub use store::{
     Absorbed, ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, genesis,
     snapshot_name,

@@ -44,6 +44,16 @@ impl OpenDir {
         Some(self.fd.get_or_init(|| fd))
     }
 
+    /// The metadata of `relative` (a path inside the directory), not
+    /// following a last symbolic link.
+    pub(crate) fn stat(&self, relative: &str) -> io::Result<rustix::fs::Stat> {
+        let nofollow = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+        Ok(match self.fd() {
+            Some(dir) => rustix::fs::statat(dir, relative, nofollow)?,
+            None => rustix::fs::lstat(self.path.join(relative))?,
+        })
+    }
+
     /// Opens `relative` (a path inside the directory) with `flags`.
     pub(crate) fn open(&self, relative: &str, flags: OFlags) -> io::Result<OwnedFd> {
         let flags = flags | OFlags::CLOEXEC;

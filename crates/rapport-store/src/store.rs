@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backend::{Backend, ChunkKey, ChunkKind};
 use crate::error::StoreError;
+use crate::listings::Listings;
 
 /// Incremental chunks a document may gather before a write compacts it.
 pub const DEFAULT_COMPACT_AFTER: usize = 64;
@@ -147,6 +148,17 @@ impl<B: Backend> Store<B> {
 
     /// The chunks a document is made of now (a cheap directory listing).
     pub fn list_chunks(&self, id: &DocId) -> Result<Vec<ChunkKey>, StoreError> {
+        self.list_chunks_with(id, &Listings::none())
+    }
+
+    /// [`list_chunks`](Self::list_chunks), taking a folder's remembered
+    /// listing while its metadata is unchanged, and offering the listings
+    /// it makes to be remembered (see [`Listings`]).
+    pub fn list_chunks_with(
+        &self,
+        id: &DocId,
+        listings: &Listings,
+    ) -> Result<Vec<ChunkKey>, StoreError> {
         // Incrementals are listed before snapshots. A compaction writes its
         // snapshot before it removes the chunks it folded in, so whatever
         // it removed before the first listing is in a snapshot the second
@@ -157,15 +169,31 @@ impl<B: Backend> Store<B> {
         // in the document"), or worse, loaded without them. Snapshots still
         // come first in the keys, as automerge wants a document chunk first.
         let mut keys = Vec::new();
+        // A remembered listing is the folder's entries when it is looked
+        // at (the stamp), so the order holds for it too. The stamp is taken
+        // before the listing it may be remembered with.
         for kind in [ChunkKind::Incremental, ChunkKind::Snapshot] {
-            let names = self
-                .backend
-                .list(id, kind)
-                .map_err(|source| StoreError::Io {
-                    action: "list",
-                    path: format!("{} {}", id.to_bs58(), kind.as_str()),
-                    source,
-                })?;
+            let io = |source| StoreError::Io {
+                action: "list",
+                path: format!("{} {}", id.to_bs58(), kind.as_str()),
+                source,
+            };
+            let stamp = if listings.is_off() {
+                None
+            } else {
+                self.backend.stamp(id, kind).map_err(io)?
+            };
+            let remembered = stamp.and_then(|stamp| listings.get(id, kind, &stamp));
+            let names = match remembered {
+                Some(names) => names,
+                None => {
+                    let names = self.backend.list(id, kind).map_err(io)?;
+                    if let Some(stamp) = stamp {
+                        listings.offer(id, kind, stamp, &names);
+                    }
+                    names
+                }
+            };
             keys.extend(names.into_iter().map(|name| ChunkKey {
                 doc: *id,
                 kind,

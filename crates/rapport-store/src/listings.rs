@@ -1,0 +1,397 @@
+//! Remembered listings of chunk folders, trusted while a folder's metadata
+//! is unchanged: git's "racy clean" rule, applied to directories.
+//!
+//! A read over many documents lists two chunk folders per document, so that
+//! a view is used only for the exact chunks it was built from; at 100k
+//! records over 200 accounts that listing was a fifth of `agenda`. Every
+//! change to a folder's entries (a chunk written, renamed in or removed)
+//! sets the folder's ctime and mtime to the time of the change. So when a
+//! folder was listed and its ctime was then already older than the listing
+//! by more than the file system's clock granularity, any later change
+//! gives it a different ctime: while its inode, size, mtime and ctime are
+//! what they were at the listing, its entries are too, and one `statx`
+//! stands for the open, reads and close of a listing.
+//!
+//! A folder changed less than [`MARGIN`] before the listing is not
+//! remembered (a change in the same clock tick would leave its times
+//! unchanged), nor is one whose ctime has no sub-second part (a coarse
+//! file system, where a clock set back could give a later change the same
+//! time). What is left is the clock stepped back after a listing and a
+//! later change landing on the very nanosecond of the remembered ctime, as
+//! with git's index.
+//!
+//! The listings are one file beside the views (`listings`), a cache like
+//! them: damaged or missing, it is ignored, and every folder is listed.
+//! Each entry is a fact about one folder at one ctime, so two commands
+//! saving at once lose at most each other's new entries, never make a
+//! wrong one.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rapport_core::DocId;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::ChunkKind;
+
+/// How much older than the time of a listing a folder's last change must
+/// be for the listing to be remembered: above any file system's timestamp
+/// granularity (two seconds on FAT) and the kernel's coarse clock (a tick).
+pub const MARGIN: Duration = Duration::from_secs(3);
+
+const MAGIC: &[u8; 4] = b"RPLS";
+/// Bump when the file's format changes.
+const VERSION: u32 = 1;
+/// Magic, version, CRC-32 of the rest.
+const PREFIX: usize = 12;
+
+/// A chunk folder's metadata, as `statx` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderStamp {
+    pub ino: u64,
+    pub size: u64,
+    /// Seconds and nanoseconds since the epoch.
+    pub mtime: (i64, u32),
+    pub ctime: (i64, u32),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    doc: [u8; 16],
+    kind: u8,
+    stamp: FolderStamp,
+    names: Vec<String>,
+}
+
+fn kind_byte(kind: ChunkKind) -> u8 {
+    match kind {
+        ChunkKind::Snapshot => 0,
+        ChunkKind::Incremental => 1,
+    }
+}
+
+fn kind_of(byte: u8) -> Option<ChunkKind> {
+    match byte {
+        0 => Some(ChunkKind::Snapshot),
+        1 => Some(ChunkKind::Incremental),
+        _ => None,
+    }
+}
+
+type Key = (DocId, ChunkKind);
+
+/// The remembered listings of one command: those read from the file, and
+/// those this command may add to it ([`save`](Self::save)).
+#[derive(Debug)]
+pub struct Listings {
+    path: Option<PathBuf>,
+    /// Folders whose ctime is before this may be remembered: the time the
+    /// listings were opened (before any folder was looked at), less
+    /// [`MARGIN`], in the form of a ctime.
+    before: (i64, u32),
+    known: HashMap<Key, (FolderStamp, Vec<String>)>,
+    fresh: Mutex<HashMap<Key, (FolderStamp, Vec<String>)>>,
+}
+
+impl Listings {
+    /// No remembered listings, and none kept: every folder is listed.
+    pub fn none() -> Listings {
+        Listings {
+            path: None,
+            before: (i64::MIN, 0),
+            known: HashMap::new(),
+            fresh: Mutex::default(),
+        }
+    }
+
+    /// The listings remembered in `path` (none if it is missing or
+    /// damaged), to be used and added to from now on.
+    pub fn open(path: impl Into<PathBuf>) -> Listings {
+        Listings::open_at(path, SystemTime::now())
+    }
+
+    /// [`open`](Self::open) as if it were `now` (tests move the clock).
+    pub fn open_at(path: impl Into<PathBuf>, now: SystemTime) -> Listings {
+        let path = path.into();
+        let known = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| decode(&bytes))
+            .unwrap_or_default();
+        let before = now
+            .checked_sub(MARGIN)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or((i64::MIN, 0), |d| {
+                (
+                    i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                    d.subsec_nanos(),
+                )
+            });
+        Listings {
+            path: Some(path),
+            before,
+            known,
+            fresh: Mutex::default(),
+        }
+    }
+
+    fn fresh(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (FolderStamp, Vec<String>)>> {
+        // Every change under the lock is one insert: a poisoned map is whole.
+        self.fresh.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The names in a folder whose metadata is `stamp` now, if a listing
+    /// of it at that stamp is remembered.
+    pub fn get(&self, doc: &DocId, kind: ChunkKind, stamp: &FolderStamp) -> Option<Vec<String>> {
+        let key = (*doc, kind);
+        if let Some((known, names)) = self.known.get(&key)
+            && known == stamp
+        {
+            return Some(names.clone());
+        }
+        let fresh = self.fresh();
+        let (known, names) = fresh.get(&key)?;
+        (known == stamp).then(|| names.clone())
+    }
+
+    /// Remembers that the folder had `names` when its metadata was `stamp`,
+    /// read before it was listed, if its last change was long enough
+    /// before the listing.
+    pub fn offer(&self, doc: &DocId, kind: ChunkKind, stamp: FolderStamp, names: &[String]) {
+        if self.path.is_none() || stamp.ctime >= self.before || stamp.ctime.1 == 0 {
+            return;
+        }
+        self.fresh().insert((*doc, kind), (stamp, names.to_vec()));
+    }
+
+    /// Whether these are [`none`](Self::none): then a folder is not even
+    /// looked at before it is listed.
+    pub fn is_off(&self) -> bool {
+        self.path.is_none()
+    }
+
+    /// Adds this command's new listings to the file (atomically; the file
+    /// is a cache, so it is not synced). Nothing to add, nothing written.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let fresh = std::mem::take(&mut *self.fresh());
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        // Another command may have saved since this one opened the file.
+        let mut all = std::fs::read(path)
+            .ok()
+            .and_then(|bytes| decode(&bytes))
+            .unwrap_or_default();
+        all.extend(fresh);
+        write_atomically(path, &encode(&all)?)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<HashMap<Key, (FolderStamp, Vec<String>)>> {
+    let (prefix, body) = bytes.split_at_checked(PREFIX)?;
+    if &prefix[..4] != MAGIC
+        || prefix[4..8] != VERSION.to_le_bytes()
+        || prefix[8..12] != crc32fast::hash(body).to_le_bytes()
+    {
+        return None;
+    }
+    let entries: Vec<Entry> = match postcard::take_from_bytes(body) {
+        Ok((entries, [])) => entries,
+        _ => return None,
+    };
+    entries
+        .into_iter()
+        .map(|e| {
+            let kind = kind_of(e.kind)?;
+            Some(((DocId::from_bytes(e.doc), kind), (e.stamp, e.names)))
+        })
+        .collect()
+}
+
+fn encode(all: &HashMap<Key, (FolderStamp, Vec<String>)>) -> std::io::Result<Vec<u8>> {
+    let entries: Vec<Entry> = all
+        .iter()
+        .map(|((doc, kind), (stamp, names))| Entry {
+            doc: *doc.as_bytes(),
+            kind: kind_byte(*kind),
+            stamp: *stamp,
+            names: names.clone(),
+        })
+        .collect();
+    let body = postcard::to_stdvec(&entries).map_err(std::io::Error::other)?;
+    let mut bytes = Vec::with_capacity(PREFIX + body.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&VERSION.to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    Ok(bytes)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.as_file_mut().write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{Backend, ChunkKey, FsBackend, MemBackend, Store};
+
+    fn key(doc: DocId, kind: ChunkKind, name: &str) -> ChunkKey {
+        ChunkKey {
+            doc,
+            kind,
+            name: name.into(),
+        }
+    }
+
+    fn names(keys: &[ChunkKey]) -> Vec<String> {
+        keys.iter()
+            .map(|k| format!("{}/{}", k.kind.as_str(), k.name))
+            .collect()
+    }
+
+    /// A store with one document of one incremental chunk, and where its
+    /// listings are kept.
+    fn store() -> (tempfile::TempDir, Store<FsBackend>, DocId, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(FsBackend::new(tmp.path().join("store")));
+        let doc = DocId::random();
+        let first = key(doc, ChunkKind::Incremental, "aa");
+        store.backend().put(&first, b"one").unwrap();
+        let path = tmp.path().join("views/listings");
+        (tmp, store, doc, path)
+    }
+
+    fn later() -> SystemTime {
+        SystemTime::now() + MARGIN + Duration::from_secs(1)
+    }
+
+    #[test]
+    fn a_folder_changed_within_the_margin_is_listed_every_time() {
+        let (_tmp, store, doc, path) = store();
+        let listings = Listings::open(&path);
+        let listed = store.list_chunks_with(&doc, &listings).unwrap();
+        assert_eq!(names(&listed), ["incremental/aa"]);
+        listings.save().unwrap();
+        assert!(!path.exists(), "a folder just written was remembered");
+    }
+
+    #[test]
+    fn a_remembered_listing_stands_until_the_folder_changes() {
+        let (_tmp, store, doc, path) = store();
+        let listings = Listings::open_at(&path, later());
+        store.list_chunks_with(&doc, &listings).unwrap();
+        listings.save().unwrap();
+        assert!(path.exists());
+
+        // What is remembered is what a read gets, without a listing: shown
+        // by remembering a listing the folder never had.
+        let stamp = store
+            .backend()
+            .stamp(&doc, ChunkKind::Incremental)
+            .unwrap()
+            .unwrap();
+        let planted = Listings::open_at(&path, later());
+        planted.offer(&doc, ChunkKind::Incremental, stamp, &["zz".into()]);
+        planted.save().unwrap();
+        let listings = Listings::open_at(&path, later());
+        let listed = store.list_chunks_with(&doc, &listings).unwrap();
+        assert_eq!(names(&listed), ["incremental/zz"]);
+
+        // A chunk written changes the folder's ctime: listed again, and
+        // right (whatever the clock says).
+        let second = key(doc, ChunkKind::Incremental, "bb");
+        store.backend().put(&second, b"two").unwrap();
+        let listed = store.list_chunks_with(&doc, &listings).unwrap();
+        assert_eq!(names(&listed), ["incremental/aa", "incremental/bb"]);
+        // And a chunk removed.
+        store.backend().remove(&second).unwrap();
+        let listings = Listings::open_at(&path, later());
+        let listed = store.list_chunks_with(&doc, &listings).unwrap();
+        assert_eq!(names(&listed), ["incremental/aa"]);
+    }
+
+    #[test]
+    fn a_folder_that_appears_later_is_listed() {
+        let (_tmp, store, doc, path) = store();
+        let listings = Listings::open_at(&path, later());
+        store.list_chunks_with(&doc, &listings).unwrap();
+        listings.save().unwrap();
+        let snapshot = key(doc, ChunkKind::Snapshot, "ss");
+        store.backend().put(&snapshot, b"all").unwrap();
+        let listings = Listings::open_at(&path, later());
+        let listed = store.list_chunks_with(&doc, &listings).unwrap();
+        assert_eq!(names(&listed), ["snapshot/ss", "incremental/aa"]);
+    }
+
+    #[test]
+    fn a_damaged_file_is_ignored_and_replaced() {
+        let (_tmp, store, doc, path) = store();
+        let listings = Listings::open_at(&path, later());
+        store.list_chunks_with(&doc, &listings).unwrap();
+        listings.save().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+
+        let stamp = store
+            .backend()
+            .stamp(&doc, ChunkKind::Incremental)
+            .unwrap()
+            .unwrap();
+        let listings = Listings::open_at(&path, later());
+        assert_eq!(listings.get(&doc, ChunkKind::Incremental, &stamp), None);
+        store.list_chunks_with(&doc, &listings).unwrap();
+        listings.save().unwrap();
+        let listings = Listings::open_at(&path, later());
+        assert_eq!(
+            listings.get(&doc, ChunkKind::Incremental, &stamp),
+            Some(vec!["aa".into()])
+        );
+    }
+
+    #[test]
+    fn a_coarse_clock_is_not_trusted() {
+        let (_tmp, _store, doc, path) = store();
+        let listings = Listings::open_at(&path, later());
+        let coarse = FolderStamp {
+            ino: 1,
+            size: 4096,
+            mtime: (1_700_000_000, 0),
+            ctime: (1_700_000_000, 0),
+        };
+        listings.offer(&doc, ChunkKind::Incremental, coarse, &["aa".into()]);
+        assert_eq!(listings.get(&doc, ChunkKind::Incremental, &coarse), None);
+        listings.save().unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_store_in_memory_has_no_stamps_and_is_listed() {
+        let store = Store::new(MemBackend::new());
+        let doc = DocId::random();
+        store
+            .backend()
+            .put(&key(doc, ChunkKind::Incremental, "aa"), b"one")
+            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let listings = Listings::open_at(tmp.path().join("listings"), later());
+        let listed = store.list_chunks_with(&doc, &listings).unwrap();
+        assert_eq!(names(&listed), ["incremental/aa"]);
+        listings.save().unwrap();
+        assert!(!tmp.path().join("listings").exists());
+    }
+}
