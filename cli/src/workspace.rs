@@ -2,6 +2,7 @@
 //! the account documents it lists, and finding records by the names people
 //! use.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -222,19 +223,18 @@ impl PeopleList {
         }
     }
 
-    /// The people, by id.
-    pub fn rows(&self) -> anyhow::Result<Vec<(&str, PersonRow<'_>)>> {
+    /// The people, by id: borrowed as the view's reading decoded them, or
+    /// made from the decoded people.
+    pub fn rows(&self) -> Cow<'_, [(&str, PersonRow<'_>)]> {
         match self {
-            PeopleList::View { id, section } => section
-                .rows()
-                // `read_people` decoded these very bytes before handing them out.
-                .with_context(|| format!("the view of {id} did not decode")),
-            PeopleList::Doc(doc) => Ok(doc
-                .data
-                .people
-                .iter()
-                .map(|(id, p)| (id.as_ref(), PersonRow::of(p)))
-                .collect()),
+            PeopleList::View { section, .. } => Cow::Borrowed(section.rows()),
+            PeopleList::Doc(doc) => Cow::Owned(
+                doc.data
+                    .people
+                    .iter()
+                    .map(|(id, p)| (id.as_ref(), PersonRow::of(p)))
+                    .collect(),
+            ),
         }
     }
 }
@@ -1382,8 +1382,8 @@ pub fn find_person_in(lists: &[PeopleList], query: &str) -> anyhow::Result<(usiz
     let mut groups = Vec::with_capacity(lists.len());
     for list in lists {
         let names = list
-            .rows()?
-            .into_iter()
+            .rows()
+            .iter()
             .map(|(id, p)| Named {
                 id: RecordId::from(id.to_string()),
                 name: p.name.to_string(),

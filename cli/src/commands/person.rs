@@ -351,13 +351,13 @@ fn list(
     // views, not decoded into whole people.
     let lists = ws.people_lists(scope)?;
     let labels: Vec<String> = lists.iter().map(PeopleList::label).collect();
+    let people: Vec<_> = lists.iter().map(PeopleList::rows).collect();
     let mut rows = Vec::new();
-    for (i, list) in lists.iter().enumerate() {
+    for (i, list) in people.iter().enumerate() {
         rows.extend(
-            list.rows()?
-                .into_iter()
+            list.iter()
                 .filter(|(_, p)| shown(p))
-                .map(|(id, p)| (i, id, p)),
+                .map(|(id, p)| (i, *id, p)),
         );
     }
     sort_rows(&mut rows, &labels, |p| p.name);

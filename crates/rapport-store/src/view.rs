@@ -27,6 +27,7 @@ use rapport_core::model::{Account, AccountEntry, Activity, Owner, PrivateNote};
 use rapport_core::{DocId, RecordId};
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use yoke::{Yoke, Yokeable};
 
 use crate::backend::ChunkKey;
 use crate::fields::{ColdFile, FieldIndex};
@@ -126,21 +127,23 @@ pub struct View {
     pub genesis: Option<Vec<u8>>,
 }
 
-/// A document's head and the bytes of its people section, checked: see
-/// [`Views::read_people`].
+/// A document's head and its people, read in place from the view's
+/// bytes: see [`Views::read_people`].
 pub struct PeopleSection {
     pub head: DocData,
-    /// The view's bytes, read as far as the end of the people section.
-    bytes: Vec<u8>,
-    /// Where the people section starts in them.
-    start: usize,
+    /// The rows, decoded once (on the thread that read the view), with the
+    /// bytes they borrow from.
+    rows: Yoke<Rows<'static>, Vec<u8>>,
 }
 
+/// The people of a section, by id.
+#[derive(Yokeable)]
+struct Rows<'a>(Vec<(&'a str, PersonRow<'a>)>);
+
 impl PeopleSection {
-    /// The people, by id, read in place. `None` only if the bytes do not
-    /// decode, which [`Views::read_people`] checked they do.
-    pub fn rows(&self) -> Option<Vec<(&str, PersonRow<'_>)>> {
-        decode_borrowed(self.bytes.get(self.start..)?)
+    /// The people, by id, borrowed from the view's bytes.
+    pub fn rows(&self) -> &[(&str, PersonRow<'_>)] {
+        &self.rows.get().0
     }
 }
 
@@ -713,19 +716,17 @@ impl Views {
     pub fn read_people(&self, id: &DocId, chunks: &[ChunkKey]) -> Option<PeopleSection> {
         let prefix = self.prefix(id, chunks, |s| matches!(s, Section::Head | Section::People))?;
         let head = prefix.head(Parts::PEOPLE)?;
-        // Checked (its checksum, and that it decodes) before it is handed
-        // out, so `rows` reads what was checked.
+        // Its checksum checked, then decoded once, here (on a reading
+        // thread), borrowing the bytes it is handed out with.
         prefix.section(Section::People)?;
         let range = prefix.range(Section::People)?;
-        let mut bytes = prefix.bytes;
-        bytes.truncate(range.end);
-        let section = PeopleSection {
-            head,
-            bytes,
-            start: range.start,
-        };
-        section.rows()?;
-        Some(section)
+        let rows = Yoke::try_attach_to_cart(prefix.bytes, |bytes: &[u8]| {
+            decode_borrowed(bytes.get(range).ok_or(())?)
+                .map(Rows)
+                .ok_or(())
+        })
+        .ok()?;
+        Some(PeopleSection { head, rows })
     }
 
     /// The view of `id` read whole, if it is valid for exactly these

@@ -114,7 +114,7 @@ impl From<StoredPerson> for Person {
 /// nothing is allocated but the (usually empty) lists. The fields are
 /// [`StoredPerson`]'s, in its order (postcard has no field names; a test
 /// checks the two read the same).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, yoke::Yokeable)]
 #[expect(
     dead_code,
     reason = "the fields a listing does not show are only read past"
@@ -179,6 +179,12 @@ impl<'a> PersonRow<'a> {
 /// A field read past: decoded (postcard cannot skip bytes it has not
 /// read) and dropped.
 struct Skip<T>(PhantomData<T>);
+
+impl<T> Clone for Skip<T> {
+    fn clone(&self) -> Self {
+        Skip(PhantomData)
+    }
+}
 
 impl<T> std::fmt::Debug for Skip<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

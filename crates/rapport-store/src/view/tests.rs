@@ -328,7 +328,7 @@ fn a_person_row_reads_what_a_stored_person_holds() {
         ["worse"],
         "the people's problems, as a read of the people gives"
     );
-    let rows = section.rows().unwrap();
+    let rows = section.rows();
     let from_data: Vec<(&str, PersonRow<'_>)> = data
         .people
         .iter()
@@ -350,7 +350,7 @@ fn a_person_row_reads_what_a_stored_person_holds() {
             })
             .collect()
     };
-    assert_eq!(shown(&rows), shown(&from_data));
+    assert_eq!(shown(rows), shown(&from_data));
     assert_eq!(rows.len(), 3);
     assert!(views.read_people(&id(), &[key("b")]).is_none(), "stale");
     let path = views.path(&id());
