@@ -40,27 +40,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if items.is_empty() {
         return out.line(format!("Nothing due in the next {} days.", args.days));
     }
-    // One write for the whole agenda: it can run to thousands of lines,
-    // so each is written in place rather than formatted on its own.
-    let mut text = out.bold(&format!(
+    // The agenda can run to thousands of lines: each is written in place
+    // rather than formatted on its own, and written out in pieces.
+    let mut chunked = out.chunked();
+    chunked.text().push_str(&out.bold(&format!(
         "Agenda for {} (next {} days)",
         ctx.today, args.days
-    ));
+    )));
     // The dimmed line is "<22 spaces> → command"; the styling around it
     // is whatever `dim` puts around any text.
     let dimmed = out.dim("\0");
     let (dim_start, arrow_end) = dimmed.split_once('\0').unwrap_or(("", ""));
     let arrow = format!("{dim_start}{:<22} → ", "");
-    // Room for every line, so the text is not copied as it grows: the
-    // fields, the styling, and the date, kind and separators (under 64).
-    let fixed = 64 + arrow.len() + arrow_end.len();
-    text.reserve(
-        items
-            .iter()
-            .map(|i| fixed + i.doc.len() + i.subject.len() + i.detail.len() + i.command.len())
-            .sum(),
-    );
     for item in &items {
+        let text = chunked.text();
         text.push('\n');
         let start = text.len();
         // Writing to a String cannot fail.
@@ -70,11 +63,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             Some(d) => write!(text, "{d}"),
             None => write!(text, "now"),
         };
-        pad(&mut text, start, 22);
+        pad(text, start, 22);
         text.push(' ');
         let start = text.len();
         text.push_str(item.kind);
-        pad(&mut text, start, 15);
+        pad(text, start, 15);
         for part in [
             " ",
             item.doc,
@@ -89,8 +82,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         ] {
             text.push_str(part);
         }
+        chunked.line_done()?;
     }
-    out.line(text)
+    chunked.text().push('\n');
+    Ok(chunked.finish()?)
 }
 
 /// Pads what was written since `start` with spaces to `width` characters,
