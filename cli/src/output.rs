@@ -35,7 +35,7 @@ fn table_text<S: AsRef<str>, R: AsRef<[S]>>(
 ) -> String {
     let mut text = Vec::new();
     let mut out = Chunked::to(&mut text);
-    write_table(&mut out, headers, rows, bold_header).unwrap_or_default();
+    write_table(&mut out, headers, rows.len(), |i| &rows[i], bold_header).unwrap_or_default();
     out.finish().unwrap_or_default();
     String::from_utf8(text).unwrap_or_default()
 }
@@ -82,26 +82,29 @@ impl<W: Write> Chunked<W> {
     }
 }
 
+/// Writes a table of `count` rows, made by `row` (twice each: once to
+/// measure the columns, once to write them).
 fn write_table<S: AsRef<str>, R: AsRef<[S]>, W: Write>(
     out: &mut Chunked<W>,
     headers: &[&str],
-    rows: &[R],
+    count: usize,
+    row: impl Fn(usize) -> R,
     bold_header: bool,
 ) -> std::io::Result<()> {
     let header: Vec<String> = headers.iter().map(|h| h.to_uppercase()).collect();
-    let columns = rows
-        .iter()
-        .map(|r| r.as_ref().len())
-        .fold(header.len(), usize::max);
-    let mut widths = vec![0; columns];
+    let mut widths = vec![0; header.len()];
     measure(&mut widths, &header);
-    for row in rows {
-        measure(&mut widths, row.as_ref());
+    for i in 0..count {
+        let row = row(i);
+        let row = row.as_ref();
+        if row.len() > widths.len() {
+            widths.resize(row.len(), 0);
+        }
+        measure(&mut widths, row);
     }
-    let mut cells = Vec::with_capacity(columns);
-    write_row(out.text(), &widths, &header, bold_header, &mut cells);
-    for row in rows {
-        write_row(out.text(), &widths, row.as_ref(), false, &mut cells);
+    write_row(out.text(), &widths, &header, bold_header);
+    for i in 0..count {
+        write_row(out.text(), &widths, row(i).as_ref(), false);
         out.line_done()?;
     }
     Ok(())
@@ -142,13 +145,7 @@ fn measure<S: AsRef<str>>(widths: &mut [usize], row: &[S]) {
 }
 
 /// Writes one row of a table: as many lines as its tallest cell.
-fn write_row<'a, S: AsRef<str>>(
-    text: &mut String,
-    widths: &[usize],
-    row: &'a [S],
-    bold: bool,
-    cells: &mut Vec<std::str::Split<'a, char>>,
-) {
+fn write_row<S: AsRef<str>>(text: &mut String, widths: &[usize], row: &[S], bold: bool) {
     if !bold && !row.iter().any(|c| c.as_ref().contains('\n')) {
         // The common case, one line per cell, without splitting them.
         let start = text.len();
@@ -163,8 +160,7 @@ fn write_row<'a, S: AsRef<str>>(
         text.push('\n');
         return;
     }
-    cells.clear();
-    cells.extend(row.iter().map(|c| c.as_ref().split('\n')));
+    let mut cells: Vec<_> = row.iter().map(|c| c.as_ref().split('\n')).collect();
     let lines = cells.iter().map(|c| c.clone().count()).max().unwrap_or(1);
     for _ in 0..lines {
         let start = text.len();
@@ -272,11 +268,24 @@ impl Output {
         rows: Vec<R>,
         empty: &str,
     ) -> anyhow::Result<()> {
-        if rows.is_empty() {
+        self.table_of(headers, rows.len(), |i| &rows[i], empty)
+    }
+
+    /// [`table`](Self::table) of `count` rows made by `row` as they are
+    /// written (twice each), not held: a table of every person at 100k
+    /// records has 10k rows.
+    pub fn table_of<S: AsRef<str>, R: AsRef<[S]>>(
+        &self,
+        headers: &[&str],
+        count: usize,
+        row: impl Fn(usize) -> R,
+        empty: &str,
+    ) -> anyhow::Result<()> {
+        if count == 0 {
             return self.line(self.dim(empty));
         }
         let mut out = self.chunked();
-        write_table(&mut out, headers, &rows, self.color)?;
+        write_table(&mut out, headers, count, row, self.color)?;
         Ok(out.finish()?)
     }
 

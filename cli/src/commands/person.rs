@@ -361,26 +361,26 @@ fn list(
         );
     }
     sort_rows(&mut rows, &labels, |p| p.name);
-    let table: Vec<[Cow<str>; 6]> = rows
-        .iter()
-        .map(|(i, id, p)| {
-            [
-                if p.archived {
-                    Cow::Owned(format!("{} [archived]", p.name))
-                } else {
-                    Cow::Borrowed(p.name)
-                },
-                Cow::Borrowed(p.title.unwrap_or_default()),
-                Cow::Borrowed(labels[*i].as_str()),
-                Cow::Borrowed(p.political_status.map_or("", PoliticalStatus::as_str)),
-                Cow::Borrowed(p.email.unwrap_or_default()),
-                Cow::Borrowed(rapport_core::ids::short(id)),
-            ]
-        })
-        .collect();
-    out.table(
+    // Each row is made as it is written, not held: 10k at 100k records.
+    let row = |r: usize| -> [Cow<str>; 6] {
+        let (i, id, p) = rows[r];
+        [
+            if p.archived {
+                Cow::Owned(format!("{} [archived]", p.name))
+            } else {
+                Cow::Borrowed(p.name)
+            },
+            Cow::Borrowed(p.title.unwrap_or_default()),
+            Cow::Borrowed(labels[i].as_str()),
+            Cow::Borrowed(p.political_status.map_or("", PoliticalStatus::as_str)),
+            Cow::Borrowed(p.email.unwrap_or_default()),
+            Cow::Borrowed(rapport_core::ids::short(id)),
+        ]
+    };
+    out.table_of(
         &["name", "title", "account", "status", "email", "id"],
-        table,
+        rows.len(),
+        row,
         "No people yet: add one with `rapport person add NAME`.",
     )
 }
