@@ -32,8 +32,9 @@ pub struct ServeArgs {
     /// written and unloaded from memory [default: 60].
     #[arg(long, env = "RAPPORT_RELAY_UNLOAD_IDLE_SECS")]
     pub unload_idle_secs: Option<u64>,
-    /// Do not fsync document writes (faster; a power cut may then lose
-    /// changes the relay acknowledged; a killed process never does).
+    /// Do not wait for document writes to reach the disk (no syncfs;
+    /// faster; a power cut may then lose changes the relay acknowledged; a
+    /// killed process never does).
     #[arg(long, env = "RAPPORT_RELAY_NO_FSYNC")]
     pub no_fsync: bool,
     /// A TOML file with any of: listen, data_dir, max_message_bytes,
@@ -67,8 +68,8 @@ pub struct Config {
     /// How long a team may have no connection before its documents leave
     /// memory.
     pub unload_idle_after: Duration,
-    /// fsync every document write (and its directory) before the changes
-    /// in it are acknowledged.
+    /// Make every document write (and its rename) durable before the
+    /// changes in it are acknowledged (see `durable::Writes`).
     pub fsync: bool,
 }
 

@@ -10,8 +10,9 @@
 //!
 //! So the relay stores documents through [`DurableStorage`] — the same
 //! automerge-repo directory layout as samod's filesystem storage, but each
-//! file written to a temporary name, fsynced, renamed into place, and its
-//! directory fsynced — which records in a per-team [`Ledger`] which changes
+//! file written to a temporary name, made durable, renamed into place, and
+//! the rename made durable (the writes waiting at once together: see
+//! [`Writes`]) — which records in a per-team [`Ledger`] which changes
 //! are on disk. The transport holds each outgoing `sync` message until
 //! [`Ledger::wait`] says the heads it announces are durable.
 //!
@@ -177,20 +178,137 @@ struct Shared {
     reads: TokioFilesystemStorage,
     ledger: Arc<Ledger>,
     metrics: Arc<Metrics>,
-    /// Bounds the writes running at once across the relay: each one holds a
-    /// blocking thread through its fsyncs.
-    writers: Arc<tokio::sync::Semaphore>,
+    /// The relay's writes: how many run at once, and their group commit.
+    writes: Arc<Writes>,
     /// Called when a write fails (the team's repo restarts from disk).
     on_failure: Arc<dyn Fn() + Send + Sync>,
 }
 
-/// Document writes the relay runs at once. Each waits for two fsyncs
-/// (the chunk, then its folder), and a journaling file system commits
-/// concurrent fsyncs together: on a fresh ext4 with a journal,
-/// `relay-load --clients 500` did 327-340 sessions/s with 16 at once and
-/// 386-398 with 64 (on tmpfs, or where creating the file dominates, the
-/// same). Each holds a blocking thread while it runs.
+/// Document writes the relay runs at once, up to the point where their
+/// temporary files are written: each holds a blocking thread meanwhile.
+/// (With an fsync per file, on a fresh ext4 with a journal, `relay-load
+/// --clients 500` did 327-340 sessions/s with 16 at once and 386-398 with
+/// 64.)
 pub const CONCURRENT_WRITES: usize = 64;
+
+/// The relay's document writes: at most [`CONCURRENT_WRITES`] writing
+/// their temporary files at once, then made durable together, a batch at
+/// a time (group commit):
+///
+/// 1. each chunk is written to a temporary file, not synced;
+/// 2. one `syncfs` makes every temporary file of the batch durable (and
+///    any folder created for it);
+/// 3. each is renamed into place;
+/// 4. a second `syncfs` makes the renames durable;
+/// 5. only then is each write done, and its changes count as durable.
+///
+/// A chunk's name never holds less than all its bytes, as with an fsync
+/// of each file and of its folder; but a batch takes two file system
+/// commits, not two per chunk. `syncfs` also flushes whatever else is
+/// waiting to be written on that file system.
+pub struct Writes {
+    permits: tokio::sync::Semaphore,
+    /// Where the temporary files are: `syncfs` is called on it.
+    tmp_dir: PathBuf,
+    queue: Mutex<CommitQueue>,
+}
+
+#[derive(Default)]
+struct CommitQueue {
+    pending: Vec<Pending>,
+    /// Whether a blocking task is committing batches (it stops once the
+    /// queue is empty; the next write starts another).
+    running: bool,
+}
+
+/// A chunk written to a temporary file, waiting to be committed.
+struct Pending {
+    tmp: tempfile::TempPath,
+    path: PathBuf,
+    done: tokio::sync::oneshot::Sender<std::io::Result<()>>,
+}
+
+impl Writes {
+    /// Writes whose temporary files are in `tmp_dir`.
+    pub fn new(tmp_dir: &Path) -> Writes {
+        Writes {
+            permits: tokio::sync::Semaphore::new(CONCURRENT_WRITES),
+            tmp_dir: tmp_dir.to_path_buf(),
+            queue: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CommitQueue> {
+        // Every change under the lock is a push, a take or a flag: a
+        // poisoned queue is whole.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Renames `tmp` to `path` with the next batch, durably; returns once
+    /// the rename is on disk.
+    async fn commit(
+        self: &Arc<Self>,
+        tmp: tempfile::TempPath,
+        path: PathBuf,
+    ) -> std::io::Result<()> {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut queue = self.lock();
+            queue.pending.push(Pending { tmp, path, done });
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if lead {
+            let writes = self.clone();
+            tokio::task::spawn_blocking(move || writes.run());
+        }
+        committed
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("the commit of a chunk was dropped")))
+    }
+
+    /// Commits batches until none is waiting.
+    fn run(&self) {
+        loop {
+            let batch = {
+                let mut queue = self.lock();
+                if queue.pending.is_empty() {
+                    queue.running = false;
+                    return;
+                }
+                std::mem::take(&mut queue.pending)
+            };
+            let data = sync_fs(&self.tmp_dir);
+            let renamed: Vec<_> = batch
+                .into_iter()
+                .map(|p| {
+                    let result = match &data {
+                        Ok(()) => p.tmp.persist(&p.path).map_err(|e| e.error),
+                        Err(e) => Err(copy_error(e)),
+                    };
+                    (p.done, result)
+                })
+                .collect();
+            let names = sync_fs(&self.tmp_dir);
+            for (done, result) in renamed {
+                let result = result.and_then(|()| names.as_ref().map_err(copy_error).copied());
+                // The write may have been dropped (its repo stopping).
+                let _ = done.send(result);
+            }
+        }
+    }
+}
+
+fn copy_error(e: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), e.to_string())
+}
+
+/// Flushes everything waiting to be written on the file system that holds
+/// `dir`, its journal included.
+fn sync_fs(dir: &Path) -> std::io::Result<()> {
+    let dir = std::fs::File::open(dir)?;
+    rustix::fs::syncfs(&dir)?;
+    Ok(())
+}
 
 impl DurableStorage {
     /// Storage on `docs_dir`; temporary files go to `tmp_dir` (on the same
@@ -201,7 +319,7 @@ impl DurableStorage {
         fsync: bool,
         ledger: Arc<Ledger>,
         metrics: Arc<Metrics>,
-        writers: Arc<tokio::sync::Semaphore>,
+        writes: Arc<Writes>,
         on_failure: Arc<dyn Fn() + Send + Sync>,
     ) -> DurableStorage {
         DurableStorage(Arc::new(Shared {
@@ -211,7 +329,7 @@ impl DurableStorage {
             reads: TokioFilesystemStorage::new(docs_dir),
             ledger,
             metrics,
-            writers,
+            writes,
             on_failure,
         }))
     }
@@ -386,6 +504,24 @@ fn create_dirs(dir: &Path, fsync: bool) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `data` to a temporary file in `tmp_dir`, not synced, for
+/// [`Writes::commit`] to rename to `path` (whose folder it creates, also
+/// not synced: the commit's `syncfs` covers both).
+fn write_temporary(
+    tmp_dir: &Path,
+    path: &Path,
+    data: &[u8],
+) -> std::io::Result<tempfile::TempPath> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("a key with no directory"))?;
+    create_dirs(parent, false)?;
+    std::fs::create_dir_all(tmp_dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir)?;
+    tmp.write_all(data)?;
+    Ok(tmp.into_temp_path())
+}
+
 fn write_atomically(tmp_dir: &Path, path: &Path, data: &[u8], fsync: bool) -> std::io::Result<()> {
     let parent = path
         .parent()
@@ -450,16 +586,31 @@ impl Storage for DurableStorage {
         let path_for_log = path.clone();
         let shared = self.0.clone();
         async move {
-            let permit = shared.writers.clone().acquire_owned().await;
+            let permit = shared.writes.permits.acquire().await;
             let written = tokio::task::spawn_blocking({
                 let shared = shared.clone();
                 move || {
-                    let _permit = permit;
-                    write_atomically(&shared.tmp_dir, &path, &data, shared.fsync)
-                        .map_err(|e| (path, e))
+                    if shared.fsync {
+                        write_temporary(&shared.tmp_dir, &path, &data)
+                            .map(|tmp| Some((tmp, path.clone())))
+                            .map_err(|e| (path, e))
+                    } else {
+                        write_atomically(&shared.tmp_dir, &path, &data, false)
+                            .map(|()| None)
+                            .map_err(|e| (path, e))
+                    }
                 }
             })
             .await;
+            drop(permit);
+            let written = match written {
+                Ok(Ok(Some((tmp, path)))) => Ok(shared
+                    .writes
+                    .commit(tmp, path.clone())
+                    .await
+                    .map_err(|e| (path, e))),
+                other => other.map(|r| r.map(|_| ())),
+            };
             let ok = match written {
                 Ok(Ok(())) => true,
                 Ok(Err((path, e))) => {
@@ -518,6 +669,64 @@ mod tests {
             doc.commit();
         }
         doc
+    }
+
+    /// Writes committed at once all land, whole, each in its place, and
+    /// one that cannot be renamed fails alone; the committing task stops
+    /// when nothing waits, and the next write starts another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_committed_together_each_land_or_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (docs, tmp) = (dir.path().join("docs"), dir.path().join("tmp"));
+        let writes = Arc::new(Writes::new(&tmp));
+        let chunk = |i: usize| docs.join(format!("ab/cd{}/incremental/{i:064x}", i % 3));
+        let spoiled = 17;
+        let mut running = Vec::new();
+        for i in 0..40 {
+            let path = if i == spoiled {
+                docs.join("ab/spoiled/incremental/x")
+            } else {
+                chunk(i)
+            };
+            let (writes, tmp) = (writes.clone(), tmp.clone());
+            running.push(tokio::spawn(async move {
+                let data = vec![i as u8; 1000 + i];
+                let staged = {
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let staged = write_temporary(&tmp, &path, &data).unwrap();
+                        if i == spoiled {
+                            // Its folder becomes a file before the rename.
+                            let folder = path.parent().unwrap();
+                            std::fs::rename(folder, folder.with_extension("moved")).unwrap();
+                            std::fs::write(folder, b"in the way").unwrap();
+                        }
+                        staged
+                    })
+                    .await
+                    .unwrap()
+                };
+                writes.commit(staged, path).await
+            }));
+        }
+        for (i, r) in running.into_iter().enumerate() {
+            let r = r.await.unwrap();
+            if i == spoiled {
+                assert!(r.is_err(), "renamed under a file");
+            } else {
+                r.unwrap();
+                assert_eq!(std::fs::read(chunk(i)).unwrap(), vec![i as u8; 1000 + i]);
+            }
+        }
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "no temporary file left"
+        );
+        assert!(!writes.lock().running, "the committing task stopped");
+        let staged = write_temporary(&tmp, &chunk(99), b"later").unwrap();
+        writes.commit(staged, chunk(99)).await.unwrap();
+        assert_eq!(std::fs::read(chunk(99)).unwrap(), b"later");
     }
 
     #[test]

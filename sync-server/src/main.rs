@@ -188,8 +188,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Blocking threads (file reads and writes, large payload checks) are
     // capped well under tokio's default of 512: a burst of syncs would
     // otherwise start hundreds, each with its own stack and malloc arena.
-    // Document writes take at most `CONCURRENT_WRITES` of them, each through
-    // its fsyncs; the rest are left for loads, deletes and payload checks.
+    // Document writes take at most `CONCURRENT_WRITES` of them, each while
+    // it writes its temporary file, and one more commits them in batches;
+    // the rest are left for loads, deletes and payload checks.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(rapport_relay::durable::CONCURRENT_WRITES + 32)

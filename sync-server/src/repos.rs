@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Config;
 use crate::RELAY_PEER_ID;
 use crate::acl::Acl;
-use crate::durable::{CONCURRENT_WRITES, DurableStorage, Ledger};
+use crate::durable::{DurableStorage, Ledger, Writes};
 use crate::error::RelayError;
 use crate::metrics::{Metrics, Observer};
 use crate::poison::{self, Poisons, Recent};
@@ -129,7 +129,8 @@ pub struct Repos {
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     closed: AtomicBool,
     loaded: AtomicUsize,
-    writers: Arc<tokio::sync::Semaphore>,
+    /// Every team's document writes, committed together.
+    writes: Arc<Writes>,
     /// Where every team's documents run (see `document_threads`).
     pool: Arc<samod::SharedPool>,
     generations: AtomicU64,
@@ -195,7 +196,7 @@ impl Repos {
             slots: Mutex::new(HashMap::new()),
             closed: false.into(),
             loaded: 0.into(),
-            writers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
+            writes: Arc::new(Writes::new(&config.data_dir.join("tmp"))),
             pool: Arc::new(samod::SharedPool::new(pool)),
             generations: 0.into(),
             poisons: Arc::new(Poisons::load(config.data_dir.join("poisoned.json"))),
@@ -413,7 +414,7 @@ impl Repos {
                 self.fsync,
                 ledger.clone(),
                 self.metrics.clone(),
-                self.writers.clone(),
+                self.writes.clone(),
                 on_failure,
             ))
             .with_peer_id(samod::PeerId::from(RELAY_PEER_ID))
