@@ -196,7 +196,11 @@ impl Repos {
             slots: Mutex::new(HashMap::new()),
             closed: false.into(),
             loaded: 0.into(),
-            writes: Arc::new(Writes::new(&config.data_dir.join("tmp"))),
+            writes: Arc::new(Writes::new(&config.data_dir.join("tmp")).map_err(|e| {
+                RelayError::Internal(format!(
+                    "could not open the data directory's tmp folder: {e}"
+                ))
+            })?),
             pool: Arc::new(samod::SharedPool::new(pool)),
             generations: 0.into(),
             poisons: Arc::new(Poisons::load(config.data_dir.join("poisoned.json"))),
