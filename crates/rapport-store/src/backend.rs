@@ -194,7 +194,32 @@ impl Backend for FsBackend {
     fn stamp(&self, doc: &DocId, kind: ChunkKind) -> io::Result<Option<FolderStamp>> {
         let id = doc.to_bs58();
         let (head, tail) = id.split_at(2);
-        let stat = match self.root.stat(&format!("{head}/{tail}/{}", kind.as_str())) {
+        let folder = format!("{head}/{tail}/{}", kind.as_str());
+        #[cfg(target_os = "linux")]
+        match self.root.statx(&folder) {
+            Ok(x) => {
+                use rustix::fs::{FileType, StatxFlags};
+                let wanted = StatxFlags::TYPE | StatxFlags::INO | StatxFlags::SIZE;
+                let times = StatxFlags::MTIME | StatxFlags::CTIME;
+                let mask = StatxFlags::from_bits_retain(x.stx_mask);
+                if !mask.contains(wanted | times)
+                    || FileType::from_raw_mode(x.stx_mode.into()) != FileType::Directory
+                {
+                    return Ok(None);
+                }
+                return Ok(Some(FolderStamp {
+                    ino: x.stx_ino,
+                    size: x.stx_size,
+                    mtime: (x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec),
+                    ctime: (x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec),
+                }));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // Before Linux 4.11 (or in an old container): `stat` below.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOSYS.raw_os_error()) => {}
+            Err(e) => return Err(e),
+        }
+        let stat = match self.root.stat(&folder) {
             Ok(stat) => stat,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),

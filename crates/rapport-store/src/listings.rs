@@ -14,11 +14,14 @@
 //!
 //! A folder changed less than [`MARGIN`] before the listing is not
 //! remembered (a change in the same clock tick would leave its times
-//! unchanged), nor is one whose ctime has no sub-second part (a coarse
+//! unchanged), nor is one whose times have no sub-second part (a coarse
 //! file system, where a clock set back could give a later change the same
-//! time). What is left is the clock stepped back after a listing and a
-//! later change landing on the very nanosecond of the remembered ctime, as
-//! with git's index.
+//! time), nor one whose stamp changed while it was listed. On Linux the
+//! stamp is taken with `AT_STATX_FORCE_SYNC`, so a network file system
+//! asks its server rather than its attribute cache. What is left is the
+//! clock stepped back after a listing and a later change landing on the
+//! very nanosecond of the remembered ctime, as with git's index, and on a
+//! network file system a server clock more than the margin behind ours.
 //!
 //! The listings are one file beside the views (`listings`), a cache like
 //! them: damaged or missing, it is ignored, and every folder is listed.
@@ -83,6 +86,9 @@ fn kind_of(byte: u8) -> Option<ChunkKind> {
 
 type Key = (DocId, ChunkKind);
 
+/// Listings by folder, each with the stamp it was listed at.
+type Remembered = HashMap<Key, (FolderStamp, Vec<String>)>;
+
 /// The remembered listings of one command: those read from the file, and
 /// those this command may add to it ([`save`](Self::save)).
 #[derive(Debug)]
@@ -92,8 +98,9 @@ pub struct Listings {
     /// listings were opened (before any folder was looked at), less
     /// [`MARGIN`], in the form of a ctime.
     before: (i64, u32),
-    known: HashMap<Key, (FolderStamp, Vec<String>)>,
-    fresh: Mutex<HashMap<Key, (FolderStamp, Vec<String>)>>,
+    known: Remembered,
+    /// Listings this command may remember, and whether any is not saved.
+    fresh: Mutex<(Remembered, bool)>,
 }
 
 impl Listings {
@@ -137,7 +144,7 @@ impl Listings {
         }
     }
 
-    fn fresh(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (FolderStamp, Vec<String>)>> {
+    fn fresh(&self) -> std::sync::MutexGuard<'_, (Remembered, bool)> {
         // Every change under the lock is one insert: a poisoned map is whole.
         self.fresh.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -152,7 +159,7 @@ impl Listings {
             return Some(names.clone());
         }
         let fresh = self.fresh();
-        let (known, names) = fresh.get(&key)?;
+        let (known, names) = fresh.0.get(&key)?;
         (known == stamp).then(|| names.clone())
     }
 
@@ -160,10 +167,14 @@ impl Listings {
     /// read before it was listed, if its last change was long enough
     /// before the listing.
     pub fn offer(&self, doc: &DocId, kind: ChunkKind, stamp: FolderStamp, names: &[String]) {
-        if self.path.is_none() || stamp.ctime >= self.before || stamp.ctime.1 == 0 {
+        let recent = stamp.ctime >= self.before || stamp.mtime >= self.before;
+        let coarse = stamp.ctime.1 == 0 || stamp.mtime.1 == 0;
+        if self.path.is_none() || recent || coarse {
             return;
         }
-        self.fresh().insert((*doc, kind), (stamp, names.to_vec()));
+        let mut fresh = self.fresh();
+        fresh.0.insert((*doc, kind), (stamp, names.to_vec()));
+        fresh.1 = true;
     }
 
     /// Whether these are [`none`](Self::none): then a folder is not even
@@ -178,10 +189,14 @@ impl Listings {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let fresh = std::mem::take(&mut *self.fresh());
-        if fresh.is_empty() {
-            return Ok(());
-        }
+        // Kept (for this command's later reads), but saved once.
+        let fresh = {
+            let mut fresh = self.fresh();
+            if !std::mem::replace(&mut fresh.1, false) {
+                return Ok(());
+            }
+            fresh.0.clone()
+        };
         // Another command may have saved since this one opened the file.
         let mut all = std::fs::read(path)
             .ok()
@@ -192,7 +207,7 @@ impl Listings {
     }
 }
 
-fn decode(bytes: &[u8]) -> Option<HashMap<Key, (FolderStamp, Vec<String>)>> {
+fn decode(bytes: &[u8]) -> Option<Remembered> {
     let (prefix, body) = bytes.split_at_checked(PREFIX)?;
     if &prefix[..4] != MAGIC
         || prefix[4..8] != VERSION.to_le_bytes()
@@ -213,7 +228,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Key, (FolderStamp, Vec<String>)>> {
         .collect()
 }
 
-fn encode(all: &HashMap<Key, (FolderStamp, Vec<String>)>) -> std::io::Result<Vec<u8>> {
+fn encode(all: &Remembered) -> std::io::Result<Vec<u8>> {
     let entries: Vec<Entry> = all
         .iter()
         .map(|((doc, kind), (stamp, names))| Entry {
@@ -321,6 +336,28 @@ mod tests {
         let listings = Listings::open_at(&path, later());
         let listed = store.list_chunks_with(&doc, &listings).unwrap();
         assert_eq!(names(&listed), ["incremental/aa"]);
+    }
+
+    /// Saving keeps what it saved for the same command's later reads, and
+    /// writes the file only when there is something new.
+    #[test]
+    fn a_saved_listing_is_still_used_and_saved_once() {
+        let (_tmp, store, doc, path) = store();
+        let listings = Listings::open_at(&path, later());
+        store.list_chunks_with(&doc, &listings).unwrap();
+        listings.save().unwrap();
+        let stamp = store
+            .backend()
+            .stamp(&doc, ChunkKind::Incremental)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            listings.get(&doc, ChunkKind::Incremental, &stamp),
+            Some(vec!["aa".into()])
+        );
+        std::fs::remove_file(&path).unwrap();
+        listings.save().unwrap();
+        assert!(!path.exists(), "saved again with nothing new");
     }
 
     #[test]

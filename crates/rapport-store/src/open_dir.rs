@@ -54,6 +54,24 @@ impl OpenDir {
         })
     }
 
+    /// `statx` of `relative` with `AT_STATX_FORCE_SYNC` (a network file
+    /// system asks its server rather than answer from its cache), not
+    /// following a last symbolic link, for the basic fields.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn statx(&self, relative: &str) -> io::Result<rustix::fs::Statx> {
+        use rustix::fs::{AtFlags, StatxFlags};
+        let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_FORCE_SYNC;
+        Ok(match self.fd() {
+            Some(dir) => rustix::fs::statx(dir, relative, flags, StatxFlags::BASIC_STATS)?,
+            None => rustix::fs::statx(
+                rustix::fs::CWD,
+                self.path.join(relative),
+                flags,
+                StatxFlags::BASIC_STATS,
+            )?,
+        })
+    }
+
     /// Opens `relative` (a path inside the directory) with `flags`.
     pub(crate) fn open(&self, relative: &str, flags: OFlags) -> io::Result<OwnedFd> {
         let flags = flags | OFlags::CLOEXEC;

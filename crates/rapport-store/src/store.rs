@@ -178,18 +178,30 @@ impl<B: Backend> Store<B> {
                 path: format!("{} {}", id.to_bs58(), kind.as_str()),
                 source,
             };
-            let stamp = if listings.is_off() {
-                None
-            } else {
-                self.backend.stamp(id, kind).map_err(io)?
+            // A folder that cannot be looked at is listed (the listing
+            // reports any real error).
+            let stamp = || {
+                if listings.is_off() {
+                    None
+                } else {
+                    self.backend.stamp(id, kind).ok().flatten()
+                }
             };
-            let remembered = stamp.and_then(|stamp| listings.get(id, kind, &stamp));
+            let before = stamp();
+            let remembered = before.and_then(|stamp| listings.get(id, kind, &stamp));
             let names = match remembered {
                 Some(names) => names,
                 None => {
                     let names = self.backend.list(id, kind).map_err(io)?;
-                    if let Some(stamp) = stamp {
-                        listings.offer(id, kind, stamp, &names);
+                    // Remembered only if nothing changed while it was
+                    // listed: else it would be remembered under a stamp
+                    // the folder had without those names (harmless until
+                    // a file system rolled back to a snapshot brought the
+                    // stamp back).
+                    if let Some(seen) = before
+                        && stamp() == Some(seen)
+                    {
+                        listings.offer(id, kind, seen, &names);
                     }
                     names
                 }
