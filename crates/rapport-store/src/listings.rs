@@ -293,6 +293,23 @@ mod tests {
         SystemTime::now() + MARGIN + Duration::from_secs(1)
     }
 
+    /// Lists the document as a read past the margin does, and saves what
+    /// it remembers.
+    fn remember(store: &Store<FsBackend>, doc: &DocId, path: &Path) {
+        let listings = Listings::open_at(path, later());
+        store.list_chunks_with(doc, &listings).unwrap();
+        listings.save().unwrap();
+    }
+
+    /// The stamp of the document's incremental folder now.
+    fn stamp(store: &Store<FsBackend>, doc: &DocId) -> FolderStamp {
+        store
+            .backend()
+            .stamp(doc, ChunkKind::Incremental)
+            .unwrap()
+            .unwrap()
+    }
+
     #[test]
     fn a_folder_changed_within_the_margin_is_listed_every_time() {
         let (_tmp, store, doc, path) = store();
@@ -306,18 +323,12 @@ mod tests {
     #[test]
     fn a_remembered_listing_stands_until_the_folder_changes() {
         let (_tmp, store, doc, path) = store();
-        let listings = Listings::open_at(&path, later());
-        store.list_chunks_with(&doc, &listings).unwrap();
-        listings.save().unwrap();
+        remember(&store, &doc, &path);
         assert!(path.exists());
 
         // What is remembered is what a read gets, without a listing: shown
         // by remembering a listing the folder never had.
-        let stamp = store
-            .backend()
-            .stamp(&doc, ChunkKind::Incremental)
-            .unwrap()
-            .unwrap();
+        let stamp = stamp(&store, &doc);
         let planted = Listings::open_at(&path, later());
         planted.offer(&doc, ChunkKind::Incremental, stamp, &["zz".into()]);
         planted.save().unwrap();
@@ -346,11 +357,7 @@ mod tests {
         let listings = Listings::open_at(&path, later());
         store.list_chunks_with(&doc, &listings).unwrap();
         listings.save().unwrap();
-        let stamp = store
-            .backend()
-            .stamp(&doc, ChunkKind::Incremental)
-            .unwrap()
-            .unwrap();
+        let stamp = stamp(&store, &doc);
         assert_eq!(
             listings.get(&doc, ChunkKind::Incremental, &stamp),
             Some(vec!["aa".into()])
@@ -363,9 +370,7 @@ mod tests {
     #[test]
     fn a_folder_that_appears_later_is_listed() {
         let (_tmp, store, doc, path) = store();
-        let listings = Listings::open_at(&path, later());
-        store.list_chunks_with(&doc, &listings).unwrap();
-        listings.save().unwrap();
+        remember(&store, &doc, &path);
         let snapshot = key(doc, ChunkKind::Snapshot, "ss");
         store.backend().put(&snapshot, b"all").unwrap();
         let listings = Listings::open_at(&path, later());
@@ -376,19 +381,13 @@ mod tests {
     #[test]
     fn a_damaged_file_is_ignored_and_replaced() {
         let (_tmp, store, doc, path) = store();
-        let listings = Listings::open_at(&path, later());
-        store.list_chunks_with(&doc, &listings).unwrap();
-        listings.save().unwrap();
+        remember(&store, &doc, &path);
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
 
-        let stamp = store
-            .backend()
-            .stamp(&doc, ChunkKind::Incremental)
-            .unwrap()
-            .unwrap();
+        let stamp = stamp(&store, &doc);
         let listings = Listings::open_at(&path, later());
         assert_eq!(listings.get(&doc, ChunkKind::Incremental, &stamp), None);
         store.list_chunks_with(&doc, &listings).unwrap();
