@@ -107,8 +107,8 @@ pub fn no_delay(
 
 /// Raises this process's soft limit on open files to its hard limit, and
 /// returns the limit now in force (`None`: unlimited). Each connection
-/// takes a descriptor and each document write up to three (a temporary
-/// file, its folder, the chunk's folder), so the usual soft limit of 1024
+/// takes a descriptor and each document write one or two (its temporary
+/// file, and a folder it creates or fsyncs), so the usual soft limit of 1024
 /// is below what `max_connections` (1024) and the writers need at once; a
 /// write that fails for want of one restarts its team.
 ///
