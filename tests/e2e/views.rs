@@ -177,16 +177,17 @@ fn views_always_match_a_fresh_decode() {
 /// seconds (see `rapport_store::Listings`) and take them while a folder is
 /// unchanged. A change must still show in the next read, even one that left
 /// this home's views as they were: the edit is made in a copy of the home,
-/// and only its new chunks are brought over (as a relay or another program
-/// writing the store would), so the remembered listing alone stands
-/// between the stale view and the read.
+/// and the copy's chunks are then mirrored into this one (as a relay or
+/// another program writing the store would), so the remembered listing
+/// alone stands between the stale view and the read. The last round also
+/// compacts the copy, so chunks are removed as well as added.
 #[test]
 fn remembered_listings_never_hide_a_new_chunk() {
     let home = Home::demo();
     let other = Home::new();
     let mut rng = Rng(0x5eed_1157_1e55_0001);
     let mut added = Vec::new();
-    for i in 0..2 {
+    for i in 0..3 {
         // Past the margin, so the next reads remember every folder.
         std::thread::sleep(std::time::Duration::from_millis(3_200));
         let before = outputs(&home, false);
@@ -194,6 +195,7 @@ fn remembered_listings_never_hide_a_new_chunk() {
             home.path().join("views/listings").exists(),
             "no listing was remembered"
         );
+        let _ = std::fs::remove_dir_all(other.path().join("store"));
         copy_tree(&home.path().join("store"), &other.path().join("store"));
         copy_tree(
             &home.path().join("config.toml"),
@@ -201,21 +203,42 @@ fn remembered_listings_never_hide_a_new_chunk() {
         );
         let stepped = (0..10).any(|_| step(&other, &mut rng, i, &mut added));
         assert!(stepped, "no step went through");
-        let mut brought = 0;
-        for chunk in other.chunk_files() {
-            let here = home.path().join(chunk.strip_prefix(other.path()).unwrap());
-            if !here.exists() {
-                std::fs::create_dir_all(here.parent().unwrap()).unwrap();
-                std::fs::copy(&chunk, &here).unwrap();
-                brought += 1;
-            }
+        let compact = i == 2;
+        if compact {
+            other.ok(&["doctor", "--compact"]);
         }
-        assert!(brought > 0, "step {i} wrote no chunk");
+        let (brought, removed) = mirror_chunks(&other, &home);
+        assert!(brought > 0, "round {i} wrote no chunk");
+        assert_eq!(compact, removed > 0, "round {i}: chunks removed");
         let served = outputs(&home, false);
         let decoded = outputs(&home, true);
-        assert_eq!(served, decoded, "step {i}: a read missed the new chunk");
-        assert_ne!(served, before, "step {i} changed nothing a read shows");
+        assert_eq!(served, decoded, "round {i}: a read missed a changed chunk");
+        assert_ne!(served, before, "round {i} changed nothing a read shows");
     }
+}
+
+/// Makes `to`'s chunk files those of `from`: copies the missing ones,
+/// removes the extra ones. Returns how many of each.
+fn mirror_chunks(from: &Home, to: &Home) -> (usize, usize) {
+    let theirs = from.chunk_files();
+    let mut brought = 0;
+    for chunk in &theirs {
+        let here = to.path().join(chunk.strip_prefix(from.path()).unwrap());
+        if !here.exists() {
+            std::fs::create_dir_all(here.parent().unwrap()).unwrap();
+            std::fs::copy(chunk, &here).unwrap();
+            brought += 1;
+        }
+    }
+    let mut removed = 0;
+    for chunk in to.chunk_files() {
+        let there = from.path().join(chunk.strip_prefix(to.path()).unwrap());
+        if !there.exists() {
+            std::fs::remove_file(&chunk).unwrap();
+            removed += 1;
+        }
+    }
+    (brought, removed)
 }
 
 /// Copies a file, or a folder's files, over whatever `to` holds.
