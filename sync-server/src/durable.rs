@@ -688,14 +688,13 @@ fn write_temporary(
     Ok(tmp)
 }
 
+/// Writes `data` to `path` on its own, not in a batch: through a
+/// temporary file, with `fsync` synced before and after the rename.
 fn write_atomically(tmp_dir: &Path, path: &Path, data: &[u8], fsync: bool) -> std::io::Result<()> {
+    let tmp = write_temporary(tmp_dir, path, data, fsync)?;
     let parent = path
         .parent()
         .ok_or_else(|| std::io::Error::other("a key with no directory"))?;
-    create_dirs(parent, fsync)?;
-    std::fs::create_dir_all(tmp_dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir)?;
-    tmp.write_all(data)?;
     if fsync {
         tmp.as_file().sync_all()?;
     }
