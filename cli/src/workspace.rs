@@ -272,8 +272,12 @@ pub struct Workspace<'a> {
 const MAX_READ_THREADS: usize = 4;
 
 /// Documents below which one thread reads them all (a thread costs more
-/// than a few reads).
+/// than a few reads); from there, their views are read from the pack.
 const PARALLEL_FROM: usize = 8;
+
+/// One in this many documents of a read (at least 4) may be stale in the
+/// views' pack before the read writes it anew.
+const STALE_BEFORE_REPACK: usize = 16;
 
 pub fn open_store(ctx: &Ctx) -> Store<FsBackend> {
     Store::new(FsBackend::new(&ctx.paths.store))
@@ -368,20 +372,36 @@ impl<'a> Workspace<'a> {
         let loaded = self.loaded.borrow();
         let wanted: Vec<bool> = ids.iter().map(|id| !loaded.contains_key(id)).collect();
         drop(loaded);
-        let (store, views, listings) = (&self.store, &self.views, &self.listings);
-        let one = |i: usize| -> Option<T> {
+        // Many documents: their views are read from the pack when it
+        // holds them for their chunks (one file instead of one each).
+        let many = ids.len() >= PARALLEL_FROM;
+        let packed;
+        let views = if many {
+            packed = self.views.with_pack();
+            &packed
+        } else {
+            &self.views
+        };
+        let (store, listings) = (&self.store, &self.listings);
+        let one = |i: usize| -> (Option<Vec<ChunkKey>>, Option<T>) {
             if !wanted[i] {
-                return None;
+                return (None, None);
             }
-            let chunks = store.list_chunks_with(&ids[i], listings).ok()?;
-            f(views, &ids[i], &chunks)
+            let Ok(chunks) = store.list_chunks_with(&ids[i], listings) else {
+                return (None, None);
+            };
+            let value = f(views, &ids[i], &chunks);
+            (Some(chunks), value)
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(MAX_READ_THREADS);
-        if threads < 2 || ids.len() < PARALLEL_FROM {
-            let results = (0..ids.len()).map(one).collect();
+        if threads < 2 || !many {
+            let (chunks, results): (Vec<_>, Vec<_>) = (0..ids.len()).map(one).unzip();
             self.remember_listings();
+            if many {
+                self.repack(views, ids, &chunks);
+            }
             return results;
         }
         // Documents are handed out one at a time, so a big one does not
@@ -398,6 +418,7 @@ impl<'a> Workspace<'a> {
             }
         };
         let mut results: Vec<Option<T>> = (0..ids.len()).map(|_| None).collect();
+        let mut chunks: Vec<Option<Vec<ChunkKey>>> = vec![None; ids.len()];
         std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
             let mut all = work();
@@ -406,12 +427,39 @@ impl<'a> Workspace<'a> {
                 // ordinary path rather than failing the command.
                 all.extend(helper.join().unwrap_or_default());
             }
-            for (i, value) in all {
+            for (i, (listed, value)) in all {
+                chunks[i] = listed;
                 results[i] = value;
             }
         });
         self.remember_listings();
+        self.repack(views, ids, &chunks);
         results
+    }
+
+    /// Writes the views' pack anew after a read of `ids` through `views`
+    /// (with the chunks it listed), if there is none or the read found
+    /// more than a few documents missing from it or stale there
+    /// ([`Views::repack`]); the pack keeps its entries of the workspace's
+    /// other documents. Failing to is no error: the pack is a cache.
+    ///
+    /// A few stale documents are left to be read from their files (a few
+    /// system calls each), so a read after each edit does not rewrite the
+    /// pack: it is rewritten once one in [`STALE_BEFORE_REPACK`] of the
+    /// documents read (at least 4) changed since it was written.
+    fn repack(&self, views: &Views, ids: &[DocId], chunks: &[Option<Vec<ChunkKey>>]) {
+        let allowed = (ids.len() / STALE_BEFORE_REPACK).max(4);
+        if views.pack_missed().is_some_and(|missed| missed < allowed) {
+            return;
+        }
+        let docs: Vec<(DocId, Option<&[ChunkKey]>)> = ids
+            .iter()
+            .zip(chunks)
+            .map(|(id, c)| (*id, c.as_deref()))
+            .collect();
+        let workspace =
+            |id: &DocId| *id == self.personal || self.accounts.iter().any(|a| a.0 == *id);
+        views.repack(&docs, workspace).ok();
     }
 
     /// Saves the listings this command may remember; failing to is no

@@ -217,6 +217,95 @@ fn remembered_listings_never_hide_a_new_chunk() {
     }
 }
 
+/// Reads over eight documents or more take the views from one pack
+/// (`rapport-store`'s `view/pack.rs`), written anew only once several
+/// documents changed since. Whatever the pack holds, a read must equal a
+/// fresh decode: after an edit of one document (stale in the pack, so
+/// read from its view's file), of five (the pack written anew), of chunks
+/// mirrored from a copy (the document's view as stale as its entry), with
+/// the pack damaged, and with only the pack left of the views.
+#[test]
+fn the_pack_never_serves_a_stale_view() {
+    let home = Home::demo();
+    for n in 0..6 {
+        let account = format!("Extra {n}");
+        home.ok(&["account", "add", &account]);
+        home.ok(&[
+            "person",
+            "add",
+            &format!("Extra Person {n}"),
+            "--account",
+            &account,
+        ]);
+    }
+    let pack = home.path().join("views/pack");
+    let views = home.path().join("views");
+    let other = Home::new();
+    let mut rng = Rng(0x5eed_0000_9ac4_0001);
+    let mut added = Vec::new();
+    for round in [
+        "one edit",
+        "five edits",
+        "mirrored chunks",
+        "damaged",
+        "only the pack",
+    ] {
+        outputs(&home, false);
+        let before = std::fs::read(&pack).expect("a read over ten documents writes the pack");
+        match round {
+            "one edit" => {
+                home.ok(&["person", "edit", "Extra Person 0", "--title", "Chief"])
+                    .code
+            }
+            "five edits" => (1..6)
+                .map(|n| {
+                    let person = format!("Extra Person {n}");
+                    home.ok(&["person", "edit", &person, "--title", "Chief"])
+                        .code
+                })
+                .sum(),
+            "mirrored chunks" => {
+                let _ = std::fs::remove_dir_all(other.path().join("store"));
+                copy_tree(&home.path().join("store"), &other.path().join("store"));
+                copy_tree(
+                    &home.path().join("config.toml"),
+                    &other.path().join("config.toml"),
+                );
+                assert!((0..10).any(|i| step(&other, &mut rng, i, &mut added)));
+                assert!(mirror_chunks(&other, &home).0 > 0);
+                0
+            }
+            "damaged" => {
+                let mut bytes = before.clone();
+                let at = bytes.len() / 2;
+                bytes[at] ^= 0x20;
+                std::fs::write(&pack, bytes).unwrap();
+                0
+            }
+            _ => {
+                for entry in std::fs::read_dir(&views).unwrap().flatten() {
+                    if entry.path().extension() == Some("view".as_ref()) {
+                        std::fs::remove_file(entry.path()).unwrap();
+                    }
+                }
+                0
+            }
+        };
+        let served = outputs(&home, false);
+        let after = std::fs::read(&pack).unwrap();
+        match round {
+            "one edit" => assert_eq!(after, before, "one stale document: the pack is kept"),
+            "five edits" => assert_ne!(after, before, "five stale documents: written anew"),
+            _ => {}
+        }
+        let decoded = outputs(&home, true);
+        assert_eq!(
+            served, decoded,
+            "{round}: a read differs from a fresh decode"
+        );
+    }
+}
+
 /// Makes `to`'s chunk files those of `from`: copies the missing ones,
 /// removes the extra ones. Returns how many of each.
 fn mirror_chunks(from: &Home, to: &Home) -> (usize, usize) {

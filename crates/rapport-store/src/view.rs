@@ -33,6 +33,7 @@ use crate::backend::ChunkKey;
 use crate::fields::{ColdFile, FieldIndex};
 
 mod activity;
+mod pack;
 mod person;
 
 use activity::ActivityRef;
@@ -86,6 +87,11 @@ const SECTIONS: [Section; 10] = [
 ];
 
 impl Section {
+    /// Its place in [`SECTIONS`] (file order).
+    fn index(self) -> usize {
+        self as usize
+    }
+
     fn wanted(self, parts: Parts) -> bool {
         match self {
             Section::Head => true,
@@ -368,10 +374,13 @@ impl Whole {
     }
 }
 
-/// A directory of views, one file per document.
+/// A directory of views, one file per document, and their [`pack`].
 #[derive(Debug, Clone)]
 pub struct Views {
     dir: PathBuf,
+    /// The pack, when opened for a read of many documents
+    /// ([`with_pack`](Self::with_pack)): a view is read from it first.
+    pack: Option<std::sync::Arc<pack::Pack>>,
 }
 
 fn fingerprint(chunks: &[ChunkKey]) -> Vec<String> {
@@ -436,35 +445,34 @@ fn encode_section(section: Section, data: &DocData) -> std::io::Result<Vec<u8>> 
     }
 }
 
-/// A view file read as far as the sections a read needs.
+/// A view read as far as the sections a read needs: from its file, or
+/// from the views' [`pack`].
 struct Prefix {
-    header: Header,
+    /// Byte length and CRC-32 of each section, as the view's header has
+    /// them.
+    sections: [(u32, u32); SECTIONS.len()],
     bytes: Vec<u8>,
-    /// Where the first section starts.
-    start: usize,
+    /// Where each section starts in [`bytes`](Self::bytes), for those that
+    /// may be there (`None`: not read).
+    starts: [Option<usize>; SECTIONS.len()],
 }
 
 impl Prefix {
-    /// Where `section` is in [`bytes`](Self::bytes), if the file is that
-    /// long. A section the read skipped is there as zeros: only its
-    /// checksum ([`section`](Self::section)) keeps it from being used.
+    /// Where `section` is in [`bytes`](Self::bytes), if they are that
+    /// long. A section a read of the file skipped is there as zeros: only
+    /// its checksum ([`section`](Self::section)) keeps it from being used.
     fn range(&self, section: Section) -> Option<std::ops::Range<usize>> {
-        let i = SECTIONS.iter().position(|s| *s == section)?;
-        let offset: usize = self.header.sections[..i]
-            .iter()
-            .map(|(len, _)| *len as usize)
-            .sum();
-        let from = self.start + offset;
-        let to = from + self.header.sections[i].0 as usize;
+        let i = section.index();
+        let from = self.starts[i]?;
+        let to = from + self.sections[i].0 as usize;
         (to <= self.bytes.len()).then_some(from..to)
     }
 
     /// The bytes of `section`, its checksum verified; `None` if it was not
     /// read or is damaged.
     fn section(&self, section: Section) -> Option<&[u8]> {
-        let i = SECTIONS.iter().position(|s| *s == section)?;
         let bytes = &self.bytes[self.range(section)?];
-        (crc32fast::hash(bytes) == self.header.sections[i].1).then_some(bytes)
+        (crc32fast::hash(bytes) == self.sections[section.index()].1).then_some(bytes)
     }
 
     fn decode<T: DeserializeOwned>(&self, section: Section) -> Option<T> {
@@ -600,7 +608,62 @@ fn read_range(file: &File, bytes: &mut Vec<u8>, range: std::ops::Range<usize>) -
 
 impl Views {
     pub fn new(dir: impl Into<PathBuf>) -> Views {
-        Views { dir: dir.into() }
+        Views {
+            dir: dir.into(),
+            pack: None,
+        }
+    }
+
+    fn pack_path(&self) -> PathBuf {
+        self.dir.join("pack")
+    }
+
+    /// These views with their pack open, for a read of many documents:
+    /// each view is then read from the pack when it holds it for the
+    /// document's chunks, else from its file. Without a pack (none yet,
+    /// damaged, another version) they read files only.
+    pub fn with_pack(&self) -> Views {
+        Views {
+            dir: self.dir.clone(),
+            pack: pack::Pack::open(&self.pack_path()).map(std::sync::Arc::new),
+        }
+    }
+
+    /// How many documents reads through these views found missing from
+    /// the pack, held in it for other chunks, or damaged there (they were
+    /// read from their files); `None` if there is no pack.
+    pub fn pack_missed(&self) -> Option<usize> {
+        self.pack.as_ref().map(|p| p.missed())
+    }
+
+    /// Writes the pack anew after a read of `docs` (each with the chunks
+    /// the read listed for it; `None` if it did not list them), when one of
+    /// them has a view file valid for its chunks that the pack lacks. It
+    /// then holds, for each of `docs`, the pack's entry if it is for those
+    /// chunks, else the file's view, and the pack's other entries that
+    /// `keep` keeps (the documents of the workspace the read did not
+    /// cover). `Ok(false)`: nothing newer to hold, nothing written. Only a
+    /// cache: callers may ignore a failure.
+    pub fn repack(
+        &self,
+        docs: &[(DocId, Option<&[ChunkKey]>)],
+        keep: impl Fn(&DocId) -> bool,
+    ) -> std::io::Result<bool> {
+        let docs: Vec<(DocId, Option<Vec<String>>)> = docs
+            .iter()
+            .map(|(id, chunks)| (*id, chunks.map(fingerprint)))
+            .collect();
+        let old = self.pack.as_deref();
+        let plan = pack::plan(old, &docs, keep, |id, fingerprint| {
+            self.file_prefix(id, fingerprint, pack::packed)
+        });
+        match plan {
+            Some(plan) => {
+                plan.write(old, &self.dir, &self.pack_path())?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     fn path(&self, id: &DocId) -> PathBuf {
@@ -613,11 +676,31 @@ impl Views {
     }
 
     /// Reads the view of `id` as far as the `wanted` sections go, if the
-    /// view is of this version, built for exactly these chunks, and whole.
+    /// view is of this version, built for exactly these chunks, and whole:
+    /// from the pack when it holds it so, else from its file.
     fn prefix(
         &self,
         id: &DocId,
         chunks: &[ChunkKey],
+        wanted: impl Fn(Section) -> bool,
+    ) -> Option<Prefix> {
+        let fingerprint = fingerprint(chunks);
+        if let Some(prefix) = self
+            .pack
+            .as_ref()
+            .and_then(|p| p.prefix(id, &fingerprint, &wanted))
+        {
+            return Some(prefix);
+        }
+        self.file_prefix(id, &fingerprint, wanted)
+    }
+
+    /// [`prefix`](Self::prefix) from the view's file, for the chunks of
+    /// `fingerprint`.
+    fn file_prefix(
+        &self,
+        id: &DocId,
+        fingerprint: &[String],
         wanted: impl Fn(Section) -> bool,
     ) -> Option<Prefix> {
         // Positioned reads of exact lengths: no seeks, and no reads past
@@ -640,7 +723,7 @@ impl Views {
         let total: usize = header.sections.iter().map(|(len, _)| *len as usize).sum();
         // A truncated or extended file is damaged, whichever sections this
         // read needs.
-        if start + total != len || header.chunks != fingerprint(chunks) {
+        if start + total != len || header.chunks != fingerprint {
             return None;
         }
         // Read what is wanted and not read yet, skipping what is not;
@@ -665,10 +748,16 @@ impl Views {
         if let Some(p) = pending {
             read_range(&file, &mut bytes, p)?;
         }
+        let mut starts = [None; SECTIONS.len()];
+        let mut at = start;
+        for (slot, (len, _)) in starts.iter_mut().zip(header.sections) {
+            *slot = Some(at);
+            at += len as usize;
+        }
         Some(Prefix {
-            header,
+            sections: header.sections,
             bytes,
-            start,
+            starts,
         })
     }
 

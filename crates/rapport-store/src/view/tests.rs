@@ -431,3 +431,202 @@ fn adding_an_activity_reads_as_writing_the_whole_data_would() {
         }
     }
 }
+
+#[test]
+fn sections_know_their_place() {
+    for (i, section) in SECTIONS.iter().enumerate() {
+        assert_eq!(section.index(), i, "{section:?}");
+    }
+}
+
+/// Three documents' views, written for chunk `a` each (the second one's
+/// account renamed, so their views differ), and their ids.
+fn three_views(views: &Views) -> Vec<(DocId, DocData)> {
+    (1..=3u8)
+        .map(|n| {
+            let id = DocId::from_bytes([n; 16]);
+            let mut data = sample();
+            if let Some(account) = &mut data.account {
+                account.name = format!("Account {n}");
+            }
+            views.write(&id, &[key("a")], &mut data, None).unwrap();
+            data.retain(Parts::ALL);
+            (id, data)
+        })
+        .collect()
+}
+
+/// What a read of `id` through the pack alone gives: every part a packed
+/// read takes, the people rows, and the agenda entries, as JSON.
+fn packed_read(views: &Views, id: &DocId, chunks: &[ChunkKey]) -> Option<serde_json::Value> {
+    let parts = Parts {
+        activities: false,
+        ..Parts::ALL
+    };
+    let data = views.read(id, chunks, parts)?;
+    let people = views.read_people(id, chunks)?;
+    let rows = format!("{:?}", people.rows());
+    let agenda = views.read_agenda(id, chunks, |_, entries| {
+        serde_json::to_value(entries).unwrap()
+    })?;
+    Some(serde_json::json!([json(&data), rows, agenda]))
+}
+
+fn remove_view_files(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.path().extension() == Some("view".as_ref()) {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_pack_serves_a_view_only_for_its_exact_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let docs = three_views(&views);
+    let expected: Vec<_> = docs
+        .iter()
+        .map(|(id, _)| packed_read(&views, id, &[key("a")]).unwrap())
+        .collect();
+    let a = [key("a")];
+    let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
+        docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
+    assert_eq!(views.with_pack().pack_missed(), None, "no pack yet");
+    assert!(views.repack(&listed, |_| true).unwrap());
+    // Only the pack can serve them now.
+    remove_view_files(dir.path());
+    let packed = views.with_pack();
+    for ((id, _), expected) in docs.iter().zip(&expected) {
+        assert_eq!(
+            packed_read(&packed, id, &[key("a")]).as_ref(),
+            Some(expected)
+        );
+    }
+    assert_eq!(packed.pack_missed(), Some(0));
+    assert!(
+        packed
+            .read(&docs[0].0, &[key("a"), key("b")], Parts::PEOPLE)
+            .is_none()
+    );
+    assert!(packed.read(&docs[1].0, &[], Parts::PEOPLE).is_none());
+    assert!(
+        packed.read(&id(), &[key("a")], Parts::PEOPLE).is_none(),
+        "not packed"
+    );
+    assert_eq!(packed.pack_missed(), Some(3));
+    // The activity log is not packed: its file alone has it.
+    assert!(packed.read(&docs[0].0, &[key("a")], Parts::ALL).is_none());
+    assert!(
+        views.read(&docs[0].0, &[key("a")], Parts::PEOPLE).is_none(),
+        "no pack without with_pack"
+    );
+}
+
+#[test]
+fn a_damaged_pack_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let docs = three_views(&views);
+    let a = [key("a")];
+    let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
+        docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
+    views.repack(&listed, |_| true).unwrap();
+    let path = dir.path().join("pack");
+    let good = std::fs::read(&path).unwrap();
+    let flipped = |at: usize| {
+        let mut b = good.clone();
+        b[at] ^= 1;
+        b
+    };
+    let second = good.windows(9).position(|w| w == b"Account 2").unwrap();
+    let damaged: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("one byte short", good[..good.len() - 1].to_vec()),
+        ("a byte added", [&good[..], b"x"].concat()),
+        ("empty", Vec::new()),
+        ("another version", flipped(4)),
+        ("a flipped bit in the index", flipped(30)),
+        ("a flipped bit in the second's head", flipped(second)),
+    ];
+    let files: Vec<_> = docs
+        .iter()
+        .map(|(id, _)| std::fs::read(views.path(id)).unwrap())
+        .collect();
+    for (what, bytes) in damaged {
+        std::fs::write(&path, &bytes).unwrap();
+        // With the files there, every read is right...
+        let packed = views.with_pack();
+        for (id, data) in &docs {
+            let read = packed.read(id, &[key("a")], Parts::PEOPLE).unwrap();
+            let mut expected = data.clone();
+            expected.retain(Parts::PEOPLE);
+            assert_eq!(json(&read), json(&expected), "{what}");
+        }
+        // ...and without them, the damaged part is not served.
+        remove_view_files(dir.path());
+        let packed = views.with_pack();
+        let served = docs
+            .iter()
+            .filter(|(id, _)| packed.read(id, &[key("a")], Parts::PEOPLE).is_some())
+            .count();
+        let expected = if what.contains("second") { 2 } else { 0 };
+        assert_eq!(served, expected, "{what}");
+        if what.contains("second") {
+            assert_eq!(packed.pack_missed(), Some(1), "the damage counts as a miss");
+        }
+        for ((id, _), bytes) in docs.iter().zip(&files) {
+            std::fs::write(views.path(id), bytes).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_repack_takes_changed_views_from_their_files_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let docs = three_views(&views);
+    let a = [key("a")];
+    let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
+        docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
+    views.repack(&listed, |_| true).unwrap();
+    let path = dir.path().join("pack");
+    let first = std::fs::read(&path).unwrap();
+    // Nothing newer in the files: not written again.
+    assert!(!views.with_pack().repack(&listed, |_| true).unwrap());
+    // The second document changed (chunks a and b), its view file with it.
+    let ab = [key("a"), key("b")];
+    let mut changed = docs[1].1.clone();
+    changed.people.clear();
+    views.write(&docs[1].0, &ab, &mut changed, None).unwrap();
+    let packed = views.with_pack();
+    let read = packed.read(&docs[1].0, &ab, Parts::PEOPLE).unwrap();
+    assert!(
+        read.people.is_empty(),
+        "the stale entry is not served: the file is"
+    );
+    assert_eq!(packed.pack_missed(), Some(1));
+    // A repack of the second alone keeps the third (kept) and drops the
+    // first (not kept).
+    let third = docs[2].0;
+    assert!(
+        packed
+            .repack(&[(docs[1].0, Some(&ab[..]))], |id| *id == third)
+            .unwrap()
+    );
+    assert_ne!(std::fs::read(&path).unwrap(), first);
+    remove_view_files(dir.path());
+    let packed = views.with_pack();
+    let read = packed.read(&docs[1].0, &ab, Parts::PEOPLE).unwrap();
+    assert!(read.people.is_empty());
+    assert!(
+        packed.read(&docs[1].0, &a, Parts::PEOPLE).is_none(),
+        "the old entry is gone"
+    );
+    assert!(packed.read(&third, &a, Parts::PEOPLE).is_some());
+    assert!(packed.read(&docs[0].0, &a, Parts::PEOPLE).is_none());
+    // A document missing with no valid file adds nothing: not written.
+    let before = std::fs::read(&path).unwrap();
+    assert!(!packed.repack(&[(id(), Some(&a[..]))], |_| true).unwrap());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
