@@ -641,12 +641,8 @@ impl<'a> Workspace<'a> {
         let ids = self.all_ids();
         let mut views = self
             .through_views(&ids, |views, id, chunks| {
-                views.read_agenda(id, chunks, |head, entries| {
-                    (
-                        problem_warnings(head),
-                        agenda::select(&head.title(), entries, window),
-                    )
-                })
+                let (head, selection) = views.select_agenda(id, chunks, &window)?;
+                Some((problem_warnings(&head), selection))
             })
             .into_iter();
         let mut agenda_of = |id: DocId| match views.next().flatten() {

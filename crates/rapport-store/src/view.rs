@@ -445,6 +445,19 @@ fn encode_section(section: Section, data: &DocData) -> std::io::Result<Vec<u8>> 
     }
 }
 
+/// An agenda entry ([`Entry`]) read in place, its text not yet checked to
+/// be UTF-8 (postcard writes a string as its bytes).
+#[derive(Deserialize)]
+struct EntryRef<'a> {
+    kind: agenda::EntryKind,
+    due: agenda::Due,
+    #[serde(borrow)]
+    member: Option<&'a [u8]>,
+    subject: &'a [u8],
+    detail: &'a [u8],
+    command: &'a [u8],
+}
+
 /// A view read as far as the sections a read needs: from its file, or
 /// from the views' [`pack`].
 struct Prefix {
@@ -784,7 +797,7 @@ impl Views {
         prefix.data(Parts::ALL, Some(person))
     }
 
-    /// The agenda entries of `id`, handed to `f` with the document's head
+    /// Every agenda entry of `id`, handed to `f` with the document's head
     /// (its title and problems, as a read of [`Parts::ANALYSIS`] gives
     /// them), if its view is valid for exactly these chunks.
     pub fn read_agenda<T>(
@@ -797,6 +810,53 @@ impl Views {
         let head = prefix.head(Parts::ANALYSIS)?;
         let entries: Vec<Entry<'_>> = decode_borrowed(prefix.section(Section::Agenda)?)?;
         Some(f(&head, &entries))
+    }
+
+    /// The items of `id`'s agenda entries that fall in `window`, with the
+    /// document's head (as [`read_agenda`](Self::read_agenda) gives it),
+    /// if its view is valid for exactly these chunks: as
+    /// [`agenda::select`] of every entry gives them, but each entry read
+    /// in place, and its text checked to be UTF-8 only if it is selected.
+    pub fn select_agenda(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        window: &agenda::Window<'_>,
+    ) -> Option<(DocData, agenda::Selection)> {
+        let prefix = self.prefix(id, chunks, |s| matches!(s, Section::Head | Section::Agenda))?;
+        let head = prefix.head(Parts::ANALYSIS)?;
+        let bytes = prefix.section(Section::Agenda)?;
+        let (count, mut rest): (u64, &[u8]) = postcard::take_from_bytes(bytes).ok()?;
+        // Picked first, so the selection is allocated once, to size (this
+        // list is freed and its memory reused for the next document).
+        let mut picked = Vec::with_capacity(usize::try_from(count).ok()?.min(bytes.len()));
+        for _ in 0..count {
+            let (entry, after): (EntryRef<'_>, &[u8]) = postcard::take_from_bytes(rest).ok()?;
+            rest = after;
+            if let Some(day) = agenda::due_in(window, entry.due, entry.member) {
+                picked.push((
+                    entry.kind,
+                    day,
+                    [entry.subject, entry.detail, entry.command],
+                ));
+            }
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+        let mut selection = agenda::Selection::new(&head.title());
+        let text = picked.iter().flat_map(|p| p.2).map(<[u8]>::len).sum();
+        selection.reserve(picked.len(), text);
+        let text = |bytes| std::str::from_utf8(bytes).ok();
+        for (kind, day, [subject, detail, command]) in picked {
+            selection.add(
+                window,
+                kind,
+                day,
+                [text(subject)?, text(detail)?, text(command)?],
+            );
+        }
+        Some((head, selection))
     }
 
     /// The head and the people of `id`, to list them borrowed from the

@@ -630,3 +630,49 @@ fn a_repack_takes_changed_views_from_their_files_and_keeps_the_rest() {
     assert!(!packed.repack(&[(id(), Some(&a[..]))], |_| true).unwrap());
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+#[test]
+fn a_selection_read_in_place_is_that_of_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let mut data = sample();
+    views.write(&id(), &[key("a")], &mut data, None).unwrap();
+    let entries = agenda::entries(&data);
+    let members: Vec<Option<&str>> = std::iter::once(None)
+        .chain(entries.iter().filter_map(|e| e.member.as_deref().map(Some)))
+        .chain([Some("nobody")])
+        .collect();
+    let mut selected = 0;
+    for today in [day(1), day(10), day(28)] {
+        for days in [0, 7, 400] {
+            for member in &members {
+                let window = agenda::Window {
+                    today: today.unwrap(),
+                    days,
+                    member: *member,
+                };
+                let expected = agenda::select("Acme", &entries, window);
+                let (head, read) = views.select_agenda(&id(), &[key("a")], &window).unwrap();
+                assert_eq!(head.title(), "Acme");
+                let items: Vec<_> = read.items().collect();
+                assert_eq!(items, expected.items().collect::<Vec<_>>(), "{window:?}");
+                selected += items.len();
+            }
+        }
+    }
+    assert!(selected > 0, "some windows select something");
+    assert!(
+        views
+            .select_agenda(
+                &id(),
+                &[key("b")],
+                &agenda::Window {
+                    today: day(1).unwrap(),
+                    days: 7,
+                    member: None,
+                }
+            )
+            .is_none(),
+        "other chunks"
+    );
+}
