@@ -402,9 +402,13 @@ fn sort_rows<I, P>(rows: &mut [(usize, I, P)], labels: &[String], name: impl Fn(
 /// both are ASCII.
 fn cmp_lowercase(a: &str, b: &str) -> std::cmp::Ordering {
     if a.is_ascii() && b.is_ascii() {
-        let (a, b) = (a.bytes(), b.bytes());
-        a.map(|c| c.to_ascii_lowercase())
-            .cmp(b.map(|c| c.to_ascii_lowercase()))
+        // Bytes that are equal are equal lowercased: compare from the
+        // first that differs (names often share a long start).
+        let same = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+        let (a, b) = (&a.as_bytes()[same..], &b.as_bytes()[same..]);
+        a.iter()
+            .map(u8::to_ascii_lowercase)
+            .cmp(b.iter().map(u8::to_ascii_lowercase))
     } else {
         a.to_lowercase().cmp(&b.to_lowercase())
     }
@@ -826,7 +830,24 @@ mod tests {
             .map(String::from)
             .to_vec();
         let names = [
-            "bo", "Ana", "ana", "Émile", "zoë", "Bo", "ΟΔΟΣ", "οδοσ", "al", "AL", "Åsa",
+            "bo",
+            "Ana",
+            "ana",
+            "Émile",
+            "zoë",
+            "Bo",
+            "ΟΔΟΣ",
+            "οδοσ",
+            "al",
+            "AL",
+            "Åsa",
+            "Person 0001",
+            "person 0001",
+            "PERSON 0002",
+            "Person 000",
+            "Person 0001a",
+            "Person 0001B",
+            "Person_0001",
         ];
         // Rows in document order, then id order, as the lists give them.
         let mut rows: Vec<(usize, usize, &str)> = Vec::new();
