@@ -275,8 +275,9 @@ const MAX_READ_THREADS: usize = 4;
 /// than a few reads); from there, their views are read from the pack.
 const PARALLEL_FROM: usize = 8;
 
-/// One in this many documents of a read (at least 4) may be stale in the
-/// views' pack before the read writes it anew.
+/// A read writes the views' pack anew once one in this many of the
+/// documents it read (and at least 4) have a view newer than their entry
+/// in it, or none there; fewer are read from their views' files.
 const STALE_BEFORE_REPACK: usize = 16;
 
 pub fn open_store(ctx: &Ctx) -> Store<FsBackend> {
@@ -438,18 +439,18 @@ impl<'a> Workspace<'a> {
     }
 
     /// Writes the views' pack anew after a read of `ids` through `views`
-    /// (with the chunks it listed), if there is none or the read found
-    /// more than a few documents missing from it or stale there
-    /// ([`Views::repack`]); the pack keeps its entries of the workspace's
-    /// other documents. Failing to is no error: the pack is a cache.
+    /// (with the chunks it listed), if there is none, or if one in
+    /// [`STALE_BEFORE_REPACK`] of them (at least 4) have a view file newer
+    /// than their entry there, or none there ([`Views::repack`]); the pack
+    /// keeps its entries of the workspace's other documents. Failing to is
+    /// no error: the pack is a cache.
     ///
-    /// A few stale documents are left to be read from their files (a few
-    /// system calls each), so a read after each edit does not rewrite the
-    /// pack: it is rewritten once one in [`STALE_BEFORE_REPACK`] of the
-    /// documents read (at least 4) changed since it was written.
+    /// Fewer stale documents are read from their files (a few system calls
+    /// each), so a read after each edit does not rewrite the pack.
     fn repack(&self, views: &Views, ids: &[DocId], chunks: &[Option<Vec<ChunkKey>>]) {
-        let allowed = (ids.len() / STALE_BEFORE_REPACK).max(4);
-        if views.pack_missed().is_some_and(|missed| missed < allowed) {
+        let enough = (ids.len() / STALE_BEFORE_REPACK).max(4);
+        // Fewer misses than that cannot make enough newer entries.
+        if views.pack_missed().is_some_and(|missed| missed < enough) {
             return;
         }
         let docs: Vec<(DocId, Option<&[ChunkKey]>)> = ids
@@ -459,7 +460,7 @@ impl<'a> Workspace<'a> {
             .collect();
         let workspace =
             |id: &DocId| *id == self.personal || self.accounts.iter().any(|a| a.0 == *id);
-        views.repack(&docs, workspace).ok();
+        views.repack(&docs, workspace, enough).ok();
     }
 
     /// Saves the listings this command may remember; failing to is no

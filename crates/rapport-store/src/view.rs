@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use rapport_core::analysis::agenda::{self, Entry};
+use rapport_core::analysis::agenda;
 use rapport_core::doc::{Contacts, DocData, DocKind, Parts, Problem};
 use rapport_core::model::{Account, AccountEntry, Activity, Owner, PrivateNote};
 use rapport_core::{DocId, RecordId};
@@ -445,7 +445,7 @@ fn encode_section(section: Section, data: &DocData) -> std::io::Result<Vec<u8>> 
     }
 }
 
-/// An agenda entry ([`Entry`]) read in place, its text not yet checked to
+/// An agenda entry ([`agenda::Entry`]) read in place, its text not yet checked to
 /// be UTF-8 (postcard writes a string as its bytes).
 #[derive(Deserialize)]
 struct EntryRef<'a> {
@@ -650,24 +650,28 @@ impl Views {
     }
 
     /// Writes the pack anew after a read of `docs` (each with the chunks
-    /// the read listed for it; `None` if it did not list them), when one of
-    /// them has a view file valid for its chunks that the pack lacks. It
-    /// then holds, for each of `docs`, the pack's entry if it is for those
-    /// chunks, else the file's view, and the pack's other entries that
-    /// `keep` keeps (the documents of the workspace the read did not
-    /// cover). `Ok(false)`: nothing newer to hold, nothing written. Only a
-    /// cache: callers may ignore a failure.
+    /// the read listed for it; `None` if it did not list them), when at
+    /// least `at_least` of them (one, if there is no pack) have a view file
+    /// valid for their chunks that the pack lacks or holds for other
+    /// chunks. It then holds, for each of `docs`, the pack's entry if it
+    /// is for those chunks, else the file's view (else, for a document
+    /// whose chunks were not listed, its old entry as it is: checked
+    /// against its chunks when read, as every entry is), and the pack's
+    /// other entries that `keep` keeps (the documents of the workspace the
+    /// read did not cover). `Ok(false)`: too little newer to hold, nothing
+    /// written. Only a cache: callers may ignore a failure.
     pub fn repack(
         &self,
         docs: &[(DocId, Option<&[ChunkKey]>)],
         keep: impl Fn(&DocId) -> bool,
+        at_least: usize,
     ) -> std::io::Result<bool> {
         let docs: Vec<(DocId, Option<Vec<String>>)> = docs
             .iter()
             .map(|(id, chunks)| (*id, chunks.map(fingerprint)))
             .collect();
         let old = self.pack.as_deref();
-        let plan = pack::plan(old, &docs, keep, |id, fingerprint| {
+        let plan = pack::plan(old, &docs, keep, at_least, |id, fingerprint| {
             self.file_prefix(id, fingerprint, pack::packed)
         });
         match plan {
@@ -799,16 +803,18 @@ impl Views {
 
     /// Every agenda entry of `id`, handed to `f` with the document's head
     /// (its title and problems, as a read of [`Parts::ANALYSIS`] gives
-    /// them), if its view is valid for exactly these chunks.
+    /// them), if its view is valid for exactly these chunks: what
+    /// [`select_agenda`](Self::select_agenda) is checked against.
+    #[cfg(test)]
     pub fn read_agenda<T>(
         &self,
         id: &DocId,
         chunks: &[ChunkKey],
-        f: impl FnOnce(&DocData, &[Entry<'_>]) -> T,
+        f: impl FnOnce(&DocData, &[agenda::Entry<'_>]) -> T,
     ) -> Option<T> {
         let prefix = self.prefix(id, chunks, |s| matches!(s, Section::Head | Section::Agenda))?;
         let head = prefix.head(Parts::ANALYSIS)?;
-        let entries: Vec<Entry<'_>> = decode_borrowed(prefix.section(Section::Agenda)?)?;
+        let entries: Vec<agenda::Entry<'_>> = decode_borrowed(prefix.section(Section::Agenda)?)?;
         Some(f(&head, &entries))
     }
 
@@ -827,13 +833,14 @@ impl Views {
         let head = prefix.head(Parts::ANALYSIS)?;
         let bytes = prefix.section(Section::Agenda)?;
         let (count, mut rest): (u64, &[u8]) = postcard::take_from_bytes(bytes).ok()?;
+        let picker = agenda::Picker::new(*window);
         // Picked first, so the selection is allocated once, to size (this
         // list is freed and its memory reused for the next document).
         let mut picked = Vec::with_capacity(usize::try_from(count).ok()?.min(bytes.len()));
         for _ in 0..count {
             let (entry, after): (EntryRef<'_>, &[u8]) = postcard::take_from_bytes(rest).ok()?;
             rest = after;
-            if let Some(day) = agenda::due_in(window, entry.due, entry.member) {
+            if let Some(day) = picker.day(entry.due, entry.member) {
                 picked.push((
                     entry.kind,
                     day,

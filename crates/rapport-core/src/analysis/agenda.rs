@@ -243,17 +243,33 @@ fn mine(window: &Window, member: Option<&[u8]>) -> bool {
     }
 }
 
-/// Whether an entry due `due` for `member` falls in `window`: `None` if
-/// not, else the day it is listed under (`None`: undated).
-pub fn due_in(window: &Window, due: Due, member: Option<&[u8]>) -> Option<Option<Day>> {
-    if !mine(window, member) {
-        return None;
+/// What a [`Window`] selects, its last day computed once.
+#[derive(Debug, Clone, Copy)]
+pub struct Picker<'a> {
+    pub window: Window<'a>,
+    horizon: Day,
+}
+
+impl<'a> Picker<'a> {
+    pub fn new(window: Window<'a>) -> Picker<'a> {
+        Picker {
+            window,
+            horizon: window.today.add_days(window.days),
+        }
     }
-    match due {
-        Due::On(day) if day <= window.today.add_days(window.days) => Some(Some(day)),
-        Due::On(_) => None,
-        Due::Today => Some(Some(window.today)),
-        Due::Undated => Some(None),
+
+    /// Whether an entry due `due` for `member` falls in the window: `None`
+    /// if not, else the day it is listed under (`None`: undated).
+    pub fn day(&self, due: Due, member: Option<&[u8]>) -> Option<Option<Day>> {
+        if !mine(&self.window, member) {
+            return None;
+        }
+        match due {
+            Due::On(day) if day <= self.horizon => Some(Some(day)),
+            Due::On(_) => None,
+            Due::Today => Some(Some(self.window.today)),
+            Due::Undated => Some(None),
+        }
     }
 }
 
@@ -265,8 +281,8 @@ impl Selection {
         self.text.reserve_exact(text);
     }
 
-    /// Adds an entry that falls in `window` on `day` (as [`due_in`] gives
-    /// it), with its subject, detail and command.
+    /// Adds an entry that falls in `window` on `day` (as [`Picker::day`]
+    /// gives it), with its subject, detail and command.
     pub fn add(&mut self, window: &Window, kind: EntryKind, day: Option<Day>, fields: [&str; 3]) {
         self.push(kind, day, day.is_some_and(|d| d < window.today), fields);
     }
@@ -283,7 +299,8 @@ pub fn agenda(docs: &[&DocData], window: Window) -> Vec<Selection> {
 /// The items of one document's `entries` (its title is `doc`) that fall
 /// in `window`, unsorted.
 pub fn select(doc: &str, entries: &[Entry], window: Window) -> Selection {
-    let due = |e: &Entry| due_in(&window, e.due, e.member.as_deref().map(str::as_bytes));
+    let picker = Picker::new(window);
+    let due = |e: &Entry| picker.day(e.due, e.member.as_deref().map(str::as_bytes));
     // Counted first, so the selection is allocated once: grown as it
     // filled, its copies were a fifth of `agenda`'s page faults.
     let (mut items, mut text) = (0, 0);

@@ -23,10 +23,12 @@
 //! a view's file takes an open, a `statx`, two `pread`s and a close.
 //!
 //! A read over many documents writes the pack anew
-//! ([`Views::repack`](super::Views::repack)) when it found a document
-//! missing from it or held for other chunks, and that document's view file
-//! is valid: the first read after a write, or after chunks came from
-//! elsewhere, pays for it once.
+//! ([`Views::repack`](super::Views::repack)) when there is none, or when
+//! enough of its documents (the caller says how many: the CLI, one in
+//! sixteen and at least four) have a valid view file that the pack lacks
+//! or holds for other chunks; until then those few are read from their
+//! files. A document stale in its view file too is packed by the read
+//! after the one that rebuilt its view.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -222,7 +224,9 @@ impl Pack {
         fingerprint: &[String],
         wanted: &impl Fn(Section) -> bool,
     ) -> Option<Prefix> {
-        if SECTIONS.iter().any(|s| wanted(*s) && !packed(*s)) {
+        // A document with no chunks (not on this machine) has no view to
+        // pack: not a miss.
+        if fingerprint.is_empty() || SECTIONS.iter().any(|s| wanted(*s) && !packed(*s)) {
             return None;
         }
         let Some(e) = self.valid(id, fingerprint) else {
@@ -258,22 +262,29 @@ pub(super) struct Plan {
 }
 
 /// Decides the entries of a new pack: for each of `docs` (with the chunks
-/// a read just listed for it, `None` if it did not), the old entry if it
-/// is for those chunks, else the view's file if it is valid for them
-/// (`file`, reading the packed sections; each must check), else the old
-/// entry if the read did not list the document's chunks; then the old
-/// entries of documents not in `docs` that `keep` keeps. `None` if no
-/// entry would come from a view's file: the pack would hold nothing
-/// newer, and is not written.
+/// a read just listed for it, `None` if it did not; a document named twice
+/// counts once), the old entry if it is for those chunks, else the view's
+/// file if it is valid for them (`file`, reading the packed sections; each
+/// must check), else the old entry as it is if the read did not list the
+/// document's chunks (it is checked against them when read); then the old
+/// entries of documents not in `docs` that `keep` keeps. `None` if fewer
+/// than `at_least` entries (one, without an old pack) would come from
+/// views' files: the pack would hold too little that is newer, and is not
+/// written.
 pub(super) fn plan(
     old: Option<&Pack>,
     docs: &[(DocId, Option<Vec<String>>)],
     keep: impl Fn(&DocId) -> bool,
+    at_least: usize,
     file: impl Fn(&DocId, &[String]) -> Option<Prefix>,
 ) -> Option<Plan> {
     let mut entries = Vec::with_capacity(docs.len());
-    let mut fresh = false;
+    let mut fresh = 0;
+    let mut planned = std::collections::HashSet::with_capacity(docs.len());
     for (id, fingerprint) in docs {
+        if !planned.insert(*id) {
+            continue;
+        }
         let source = match fingerprint {
             None => old.and_then(|p| {
                 let i = *p.by_id.get(id)?;
@@ -284,7 +295,7 @@ pub(super) fn plan(
                 None => file(id, fp)
                     .filter(|prefix| ORDER.iter().all(|s| prefix.section(*s).is_some()))
                     .map(|prefix| {
-                        fresh = true;
+                        fresh += 1;
                         (fp.clone(), Source::File(Box::new(prefix)))
                     }),
             },
@@ -293,12 +304,12 @@ pub(super) fn plan(
             entries.push((*id, chunks, source));
         }
     }
-    if !fresh {
+    if fresh == 0 || (old.is_some() && fresh < at_least) {
         return None;
     }
     if let Some(old) = old {
         for (i, e) in old.entries.iter().enumerate() {
-            if keep(&e.id) && !docs.iter().any(|(id, _)| *id == e.id) {
+            if keep(&e.id) && !planned.contains(&e.id) {
                 entries.push((e.id, e.header.chunks.clone(), Source::Old(i)));
             }
         }

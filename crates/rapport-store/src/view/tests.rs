@@ -493,7 +493,7 @@ fn a_pack_serves_a_view_only_for_its_exact_chunks() {
     let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
         docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
     assert_eq!(views.with_pack().pack_missed(), None, "no pack yet");
-    assert!(views.repack(&listed, |_| true).unwrap());
+    assert!(views.repack(&listed, |_| true, 1).unwrap());
     // Only the pack can serve them now.
     remove_view_files(dir.path());
     let packed = views.with_pack();
@@ -509,7 +509,7 @@ fn a_pack_serves_a_view_only_for_its_exact_chunks() {
             .read(&docs[0].0, &[key("a"), key("b")], Parts::PEOPLE)
             .is_none()
     );
-    assert!(packed.read(&docs[1].0, &[], Parts::PEOPLE).is_none());
+    assert!(packed.read(&docs[1].0, &[key("b")], Parts::PEOPLE).is_none());
     assert!(
         packed.read(&id(), &[key("a")], Parts::PEOPLE).is_none(),
         "not packed"
@@ -531,7 +531,7 @@ fn a_damaged_pack_is_never_served() {
     let a = [key("a")];
     let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
         docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
-    views.repack(&listed, |_| true).unwrap();
+    views.repack(&listed, |_| true, 1).unwrap();
     let path = dir.path().join("pack");
     let good = std::fs::read(&path).unwrap();
     let flipped = |at: usize| {
@@ -589,11 +589,11 @@ fn a_repack_takes_changed_views_from_their_files_and_keeps_the_rest() {
     let a = [key("a")];
     let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
         docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
-    views.repack(&listed, |_| true).unwrap();
+    views.repack(&listed, |_| true, 1).unwrap();
     let path = dir.path().join("pack");
     let first = std::fs::read(&path).unwrap();
     // Nothing newer in the files: not written again.
-    assert!(!views.with_pack().repack(&listed, |_| true).unwrap());
+    assert!(!views.with_pack().repack(&listed, |_| true, 1).unwrap());
     // The second document changed (chunks a and b), its view file with it.
     let ab = [key("a"), key("b")];
     let mut changed = docs[1].1.clone();
@@ -611,7 +611,7 @@ fn a_repack_takes_changed_views_from_their_files_and_keeps_the_rest() {
     let third = docs[2].0;
     assert!(
         packed
-            .repack(&[(docs[1].0, Some(&ab[..]))], |id| *id == third)
+            .repack(&[(docs[1].0, Some(&ab[..]))], |id| *id == third, 1)
             .unwrap()
     );
     assert_ne!(std::fs::read(&path).unwrap(), first);
@@ -627,7 +627,7 @@ fn a_repack_takes_changed_views_from_their_files_and_keeps_the_rest() {
     assert!(packed.read(&docs[0].0, &a, Parts::PEOPLE).is_none());
     // A document missing with no valid file adds nothing: not written.
     let before = std::fs::read(&path).unwrap();
-    assert!(!packed.repack(&[(id(), Some(&a[..]))], |_| true).unwrap());
+    assert!(!packed.repack(&[(id(), Some(&a[..]))], |_| true, 1).unwrap());
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -675,4 +675,42 @@ fn a_selection_read_in_place_is_that_of_every_entry() {
             .is_none(),
         "other chunks"
     );
+}
+
+#[test]
+fn a_pack_is_written_again_only_for_enough_newer_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let docs = three_views(&views);
+    let a = [key("a")];
+    // A document named twice counts once: the pack still opens.
+    let mut listed: Vec<(DocId, Option<&[ChunkKey]>)> =
+        docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
+    listed.push(listed[0]);
+    assert!(views.repack(&listed, |_| true, 1).unwrap());
+    let packed = views.with_pack();
+    assert_eq!(packed.pack_missed(), Some(0), "the pack opens");
+    // A document with no chunks (not on this machine) is no miss.
+    assert!(packed.read(&id(), &[], Parts::PEOPLE).is_none());
+    assert_eq!(packed.pack_missed(), Some(0));
+    // Two documents changed: written again only if two are enough.
+    let ab = [key("a"), key("b")];
+    for (id, data) in &docs[..2] {
+        views.write(id, &ab, &mut data.clone(), None).unwrap();
+    }
+    let changed: Vec<(DocId, Option<&[ChunkKey]>)> = vec![
+        (docs[0].0, Some(&ab[..])),
+        (docs[1].0, Some(&ab[..])),
+        (docs[2].0, Some(&a[..])),
+    ];
+    let path = dir.path().join("pack");
+    let before = std::fs::read(&path).unwrap();
+    assert!(!packed.repack(&changed, |_| true, 3).unwrap());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(packed.repack(&changed, |_| true, 2).unwrap());
+    remove_view_files(dir.path());
+    let packed = views.with_pack();
+    for (id, chunks) in &changed {
+        assert!(packed.read(id, chunks.unwrap(), Parts::PEOPLE).is_some());
+    }
 }
