@@ -527,6 +527,26 @@ fn a_write_leaves_the_views_valid() {
     }
 }
 
+/// A window of billions of days is far away, not a crash (adding it to
+/// today overflowed chrono's dates and panicked; a cadence that large,
+/// which another client may write, goes through the same addition:
+/// `values::tests::far_days_saturate_instead_of_overflowing`).
+#[test]
+fn far_windows_are_no_crash() {
+    let home = Home::demo();
+    let all = home
+        .ok(&["agenda", "--days", "4294967295", "--json"])
+        .json();
+    let week = home.ok(&["agenda", "--json"]).json();
+    assert!(all.as_array().unwrap().len() > week.as_array().unwrap().len());
+    for date in ["+-999999999999d", "+999999999999999999m"] {
+        home.fails(
+            &["log", "add", "Ana Silva", "--kind", "call", "--date", date],
+            1,
+        );
+    }
+}
+
 #[test]
 fn views_are_only_a_cache() {
     let home = Home::demo();

@@ -34,11 +34,12 @@ impl Day {
             let (num, unit) = body.split_at(body.len().saturating_sub(1));
             let n: i64 = num.parse().map_err(|_| invalid())?;
             let days = match unit {
-                "d" => n,
-                "w" => n * 7,
-                "m" => n * 30,
+                "d" => Some(n),
+                "w" => n.checked_mul(7),
+                "m" => n.checked_mul(30),
                 _ => return Err(invalid()),
             };
+            let days = days.filter(|d| *d >= 0).ok_or_else(invalid)?;
             if days > 365 * 100 {
                 return Err(invalid());
             }
@@ -47,8 +48,18 @@ impl Day {
         s.parse().map_err(|_| invalid())
     }
 
+    /// `days` later (earlier when negative), saturating at the last (or
+    /// first) day a date can be rather than overflowing: a cadence or a
+    /// window of billions of days is far away, not a crash.
     pub fn add_days(self, days: i64) -> Day {
-        Day(self.0 + Duration::days(days))
+        let far = if days < 0 {
+            NaiveDate::MIN
+        } else {
+            NaiveDate::MAX
+        };
+        Day(Duration::try_days(days)
+            .and_then(|d| self.0.checked_add_signed(d))
+            .unwrap_or(far))
     }
 
     /// Whole days from `self` until `later` (negative when `later` is earlier).
@@ -512,7 +523,19 @@ mod tests {
         assert!(Day::parse_relative("2026-02-30", today).is_err());
         assert!(Day::parse_relative("+3x", today).is_err());
         assert!(Day::parse_relative("next week", today).is_err());
+        for far in ["+999999999999999999m", "+-5d", "--3w", "+-999999999999d"] {
+            assert!(Day::parse_relative(far, today).is_err(), "{far}");
+        }
         assert_eq!(today.days_until(day("2026-11-30")), 7);
+    }
+
+    #[test]
+    fn far_days_saturate_instead_of_overflowing() {
+        let today = day("2026-11-23");
+        assert_eq!(today.add_days(i64::from(u32::MAX)), Day(NaiveDate::MAX));
+        assert_eq!(today.add_days(i64::MAX), Day(NaiveDate::MAX));
+        assert_eq!(today.add_days(i64::MIN), Day(NaiveDate::MIN));
+        assert_eq!(today.add_days(7), day("2026-11-30"));
     }
 
     #[test]

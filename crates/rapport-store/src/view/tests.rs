@@ -509,7 +509,11 @@ fn a_pack_serves_a_view_only_for_its_exact_chunks() {
             .read(&docs[0].0, &[key("a"), key("b")], Parts::PEOPLE)
             .is_none()
     );
-    assert!(packed.read(&docs[1].0, &[key("b")], Parts::PEOPLE).is_none());
+    assert!(
+        packed
+            .read(&docs[1].0, &[key("b")], Parts::PEOPLE)
+            .is_none()
+    );
     assert!(
         packed.read(&id(), &[key("a")], Parts::PEOPLE).is_none(),
         "not packed"
