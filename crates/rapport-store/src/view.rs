@@ -468,6 +468,9 @@ struct Prefix {
     /// Where each section starts in [`bytes`](Self::bytes), for those that
     /// may be there (`None`: not read).
     starts: [Option<usize>; SECTIONS.len()],
+    /// The sections whose checksum was verified already (the bytes never
+    /// change once read): [`Prefix::checked`].
+    verified: [bool; SECTIONS.len()],
 }
 
 impl Prefix {
@@ -484,8 +487,20 @@ impl Prefix {
     /// The bytes of `section`, its checksum verified; `None` if it was not
     /// read or is damaged.
     fn section(&self, section: Section) -> Option<&[u8]> {
+        let i = section.index();
         let bytes = &self.bytes[self.range(section)?];
-        (crc32fast::hash(bytes) == self.sections[section.index()].1).then_some(bytes)
+        (self.verified[i] || crc32fast::hash(bytes) == self.sections[i].1).then_some(bytes)
+    }
+
+    /// The prefix if each of the `wanted` sections is there and its
+    /// checksum matches, remembered so that using them does not check
+    /// them again.
+    fn checked(mut self, wanted: impl Fn(Section) -> bool) -> Option<Prefix> {
+        for section in SECTIONS.into_iter().filter(|s| wanted(*s)) {
+            self.section(section)?;
+            self.verified[section.index()] = true;
+        }
+        Some(self)
     }
 
     fn decode<T: DeserializeOwned>(&self, section: Section) -> Option<T> {
@@ -775,6 +790,7 @@ impl Views {
             sections: header.sections,
             bytes,
             starts,
+            verified: [false; SECTIONS.len()],
         })
     }
 

@@ -210,6 +210,7 @@ impl Pack {
             sections: entry.header.sections,
             bytes,
             starts,
+            verified: [false; SECTIONS.len()],
         })
     }
 
@@ -235,11 +236,7 @@ impl Pack {
         };
         // Checked here too, so that a damaged entry is read from the file
         // and replaced, not left to fail every read.
-        let prefix = self.read(e, wanted).filter(|p| {
-            SECTIONS
-                .iter()
-                .all(|s| !wanted(*s) || p.section(*s).is_some())
-        });
+        let prefix = self.read(e, wanted).and_then(|p| p.checked(wanted));
         if prefix.is_none() {
             if let Ok(mut damaged) = self.damaged.lock() {
                 damaged.push(*id);
@@ -293,7 +290,7 @@ pub(super) fn plan(
             Some(fp) => match old.and_then(|p| p.valid(id, fp)) {
                 Some(i) => Some((fp.clone(), Source::Old(i))),
                 None => file(id, fp)
-                    .filter(|prefix| ORDER.iter().all(|s| prefix.section(*s).is_some()))
+                    .and_then(|prefix| prefix.checked(packed))
                     .map(|prefix| {
                         fresh += 1;
                         (fp.clone(), Source::File(Box::new(prefix)))
