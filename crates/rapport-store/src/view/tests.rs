@@ -456,6 +456,21 @@ fn three_views(views: &Views) -> Vec<(DocId, DocData)> {
         .collect()
 }
 
+/// The three documents of [`three_views`], each listed with chunk `a`, as
+/// a read of them hands them to [`Views::repack`].
+fn listed_at_a(docs: &[(DocId, DocData)]) -> Vec<(DocId, Option<&'static [ChunkKey]>)> {
+    static A: std::sync::LazyLock<[ChunkKey; 1]> = std::sync::LazyLock::new(|| [key("a")]);
+    docs.iter().map(|(id, _)| (*id, Some(&A[..]))).collect()
+}
+
+/// [`three_views`], packed: the views, the documents and the pack's path.
+fn three_packed(dir: &std::path::Path) -> (Views, Vec<(DocId, DocData)>, std::path::PathBuf) {
+    let views = Views::new(dir);
+    let docs = three_views(&views);
+    assert!(views.repack(&listed_at_a(&docs), |_| true, 1).unwrap());
+    (views, docs, dir.join("pack"))
+}
+
 /// What a read of `id` through the pack alone gives: every part a packed
 /// read takes, the people rows, and the agenda entries, as JSON.
 fn packed_read(views: &Views, id: &DocId, chunks: &[ChunkKey]) -> Option<serde_json::Value> {
@@ -489,11 +504,8 @@ fn a_pack_serves_a_view_only_for_its_exact_chunks() {
         .iter()
         .map(|(id, _)| packed_read(&views, id, &[key("a")]).unwrap())
         .collect();
-    let a = [key("a")];
-    let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
-        docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
     assert_eq!(views.with_pack().pack_missed(), None, "no pack yet");
-    assert!(views.repack(&listed, |_| true, 1).unwrap());
+    assert!(views.repack(&listed_at_a(&docs), |_| true, 1).unwrap());
     // Only the pack can serve them now.
     remove_view_files(dir.path());
     let packed = views.with_pack();
@@ -530,13 +542,7 @@ fn a_pack_serves_a_view_only_for_its_exact_chunks() {
 #[test]
 fn a_damaged_pack_is_never_served() {
     let dir = tempfile::tempdir().unwrap();
-    let views = Views::new(dir.path());
-    let docs = three_views(&views);
-    let a = [key("a")];
-    let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
-        docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
-    views.repack(&listed, |_| true, 1).unwrap();
-    let path = dir.path().join("pack");
+    let (views, docs, path) = three_packed(dir.path());
     let good = std::fs::read(&path).unwrap();
     let flipped = |at: usize| {
         let mut b = good.clone();
@@ -588,15 +594,11 @@ fn a_damaged_pack_is_never_served() {
 #[test]
 fn a_repack_takes_changed_views_from_their_files_and_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let views = Views::new(dir.path());
-    let docs = three_views(&views);
+    let (views, docs, path) = three_packed(dir.path());
     let a = [key("a")];
-    let listed: Vec<(DocId, Option<&[ChunkKey]>)> =
-        docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
-    views.repack(&listed, |_| true, 1).unwrap();
-    let path = dir.path().join("pack");
     let first = std::fs::read(&path).unwrap();
     // Nothing newer in the files: not written again.
+    let listed = listed_at_a(&docs);
     assert!(!views.with_pack().repack(&listed, |_| true, 1).unwrap());
     // The second document changed (chunks a and b), its view file with it.
     let ab = [key("a"), key("b")];
@@ -688,8 +690,7 @@ fn a_pack_is_written_again_only_for_enough_newer_views() {
     let docs = three_views(&views);
     let a = [key("a")];
     // A document named twice counts once: the pack still opens.
-    let mut listed: Vec<(DocId, Option<&[ChunkKey]>)> =
-        docs.iter().map(|(id, _)| (*id, Some(&a[..]))).collect();
+    let mut listed = listed_at_a(&docs);
     listed.push(listed[0]);
     assert!(views.repack(&listed, |_| true, 1).unwrap());
     let packed = views.with_pack();
