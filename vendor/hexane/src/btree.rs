@@ -885,7 +885,13 @@ impl<A: SlabAggregate> SlabBTree<A> {
         }
         if new.len() <= B {
             match self.node_mut(self.root) {
-                Node::Leaf(l) => l.aggs.extend_from_slice(new),
+                // PATCHED (rapport): room for exactly the aggregates given
+                // (one, for a small column), not the four a first push
+                // reserves.
+                Node::Leaf(l) => {
+                    l.aggs.reserve_exact(new.len());
+                    l.aggs.extend_from_slice(new)
+                }
                 // An empty tree always has a leaf root: `remove_and_cascade`
                 // and the LCA wipe path both reset it.  Reaching this means
                 // the tree was corrupted — fail loudly rather than silently

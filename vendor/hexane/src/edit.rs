@@ -167,6 +167,9 @@ where
         if col.slabs.is_empty() {
             let empty = <T::Encoding<C> as crate::encoding::ColumnEncoding>::empty_slab();
             col.index.splice(0..0, [WF::compute(&empty)]);
+            // PATCHED (rapport): room for the one slab a small column has,
+            // not the four a first push reserves.
+            col.slabs.reserve_exact(1);
             col.slabs.push(empty);
         }
         // the front of the column needs no lookup — and `col.edit()`
