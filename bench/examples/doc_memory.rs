@@ -1,9 +1,10 @@
 //! What one small automerge document costs in memory, as the relay holds
 //! thousands (one per client document in `relay-load`): N documents built
 //! the way `relay-load` builds them (an owner, then three rounds of one
-//! edit), each applied to a fresh `Automerge` as a relay receives them, and
-//! the resident memory they add. Usage:
-//! `cargo run --release -p rapport-bench --example doc_memory -- [N]`
+//! edit), each applied to a fresh `Automerge` as a relay receives them
+//! (`apply`) or loaded from its saved bytes as a relay opens a stored
+//! document (`load`), and the resident memory they add. Usage:
+//! `cargo run --release -p rapport-bench --example doc_memory -- [N] [apply|load]`
 
 use automerge::{AutoCommit, Automerge, ROOT, transaction::Transactable};
 
@@ -18,9 +19,12 @@ fn resident_kib() -> anyhow::Result<u64> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map_or(Ok(2500), |s| s.parse())?;
+    let n: usize = std::env::args().nth(1).map_or(Ok(2500), |s| s.parse())?;
+    let load = match std::env::args().nth(2).as_deref() {
+        None | Some("apply") => false,
+        Some("load") => true,
+        Some(other) => anyhow::bail!("unknown way {other}: apply or load"),
+    };
     let before = resident_kib()?;
     // Held boxed, as a relay holds each document behind its own pointer,
     // so the vector's growth is not counted.
@@ -32,8 +36,13 @@ fn main() -> anyhow::Result<()> {
             client.put(ROOT, "round", round as i64)?;
             client.commit();
         }
-        let mut doc = Automerge::new();
-        doc.apply_changes(client.get_changes(&[]))?;
+        let doc = if load {
+            Automerge::load(&client.save())?
+        } else {
+            let mut doc = Automerge::new();
+            doc.apply_changes(client.get_changes(&[]))?;
+            doc
+        };
         docs.push(Box::new(doc));
     }
     let added = resident_kib()?.saturating_sub(before);

@@ -324,6 +324,13 @@ impl<A: SlabAggregate> SlabBTree<A> {
             return tree;
         }
         tree.total_slabs = aggs.len();
+        // PATCHED (rapport): a tree of one leaf is the root leaf `new`
+        // made, not a second node beside it (which grew the node list to
+        // four and started a free list for the first).
+        if aggs.len() <= B {
+            tree.nodes[tree.root as usize] = Some(Node::Leaf(Leaf { aggs }));
+            return tree;
+        }
 
         let mut level: Vec<(NodeId, A, usize)> = aggs
             .chunks(B)

@@ -1936,7 +1936,11 @@ where
             // below then only flushes the last slab)
             while self.try_next_run()?.is_some() {}
         }
-        let slabs = self.iter.finalize()?;
+        let mut slabs = self.iter.finalize()?;
+        // PATCHED (rapport): no spare room for slabs a loaded column may
+        // never get (a small document's columns have one, and the list
+        // had grown to four).
+        slabs.shrink_to_fit();
         let total_len: usize = slabs.iter().map(|s| s.len).sum();
         if let Some(expected) = self.length {
             if total_len != expected {
