@@ -223,8 +223,9 @@ impl PeopleList {
         }
     }
 
-    /// The people, by id: borrowed as the view's reading decoded them, or
-    /// made from the decoded people.
+    /// The people and their ids: borrowed as the view's reading decoded
+    /// them (in the order it stored them, see [`PeopleSection::rows`]),
+    /// or made from the decoded people (by id).
     pub fn rows(&self) -> Cow<'_, [(&str, PersonRow<'_>)]> {
         match self {
             PeopleList::View { section, .. } => Cow::Borrowed(section.rows()),
@@ -1426,9 +1427,16 @@ pub fn find_person_in(lists: &[PeopleList], query: &str) -> anyhow::Result<(usiz
     let multi = lists.len() > 1;
     let mut groups = Vec::with_capacity(lists.len());
     for list in lists {
-        let names = list
-            .rows()
-            .iter()
+        // In the order `person list` shows them, whichever order the view
+        // (or a view of an older version) stored them in: ambiguous
+        // matches are listed in it.
+        let rows = list.rows();
+        let mut sorted: Vec<&(&str, PersonRow)> = rows.iter().collect();
+        sorted.sort_by(|(a_id, a), (b_id, b)| {
+            rapport_core::order::person_listing((a_id, a.name), (b_id, b.name))
+        });
+        let names = sorted
+            .into_iter()
             .map(|(id, p)| Named {
                 id: RecordId::from(id.to_string()),
                 name: p.name.to_string(),

@@ -341,3 +341,36 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         std::fs::copy(from, to).unwrap();
     }
 }
+
+/// People whose names match alike are listed in `person list`'s order
+/// (by name, then id) when a name is ambiguous, whether they were read
+/// from a view (which stores them in that order) or decoded (by id).
+#[test]
+fn ambiguous_names_list_alike_from_views_and_documents() {
+    let home = Home::demo();
+    for name in ["Zoe Park", "zoe park", "Zoe Park", "Aaron Zoe"] {
+        home.ok(&["person", "add", name, "--account", "Acme Logistics"]);
+    }
+    let ask = ["person", "show", "zoe", "--account", "Acme Logistics"];
+    let served = home.fails(&ask, 1).stderr;
+    let _ = std::fs::remove_dir_all(home.path().join("views"));
+    let decoded = home.fails(&ask, 1).stderr;
+    assert_eq!(served, decoded);
+    // "...: Aaron Zoe (e365…); Zoe Park (43f0…); zoe park (47dd…); ..."
+    let listed: Vec<&str> = served
+        .lines()
+        .find_map(|l| l.split_once("person records: "))
+        .map(|(_, names)| names.split("; ").collect())
+        .unwrap_or_default();
+    assert_eq!(listed.len(), 4, "{served}");
+    assert!(listed[0].starts_with("Aaron Zoe"), "{served}");
+    let ids = |name: &str| -> Vec<&str> {
+        listed
+            .iter()
+            .filter(|l| l.to_lowercase().starts_with(name))
+            .map(|l| l.rsplit('(').next().unwrap_or(""))
+            .collect()
+    };
+    let same = ids("zoe park");
+    assert!(same.windows(2).all(|w| w[0] < w[1]), "by id: {served}");
+}

@@ -5,6 +5,7 @@ use rapport_core::RecordId;
 use rapport_core::doc::{self, Collection, DocData, Parts};
 use rapport_core::enums::{DecisionOrientation, Direction, PoliticalStatus};
 use rapport_core::model::Person;
+use rapport_core::order::cmp_lowercase;
 use rapport_core::values::{validate_email, validate_name};
 use rapport_store::PersonRow;
 use serde::Serialize;
@@ -395,22 +396,6 @@ fn sort_rows<I, P>(rows: &mut [(usize, I, P)], labels: &[String], name: impl Fn(
     rows.sort_by_key(|(i, _, _)| rank[*i]);
     for account in rows.chunk_by_mut(|(i, _, _), (j, _, _)| rank[*i] == rank[*j]) {
         account.sort_by(|(_, _, p), (_, _, q)| cmp_lowercase(name(p), name(q)));
-    }
-}
-
-/// `a.to_lowercase().cmp(&b.to_lowercase())`, without allocating when
-/// both are ASCII.
-fn cmp_lowercase(a: &str, b: &str) -> std::cmp::Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        // Bytes that are equal are equal lowercased: compare from the
-        // first that differs (names often share a long start).
-        let same = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-        let (a, b) = (&a.as_bytes()[same..], &b.as_bytes()[same..]);
-        a.iter()
-            .map(u8::to_ascii_lowercase)
-            .cmp(b.iter().map(u8::to_ascii_lowercase))
-    } else {
-        a.to_lowercase().cmp(&b.to_lowercase())
     }
 }
 

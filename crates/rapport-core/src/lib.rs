@@ -14,6 +14,7 @@ mod error;
 pub mod ids;
 pub mod merge;
 pub mod model;
+pub mod order;
 pub mod resolve;
 pub mod values;
 

@@ -23,7 +23,8 @@ use std::path::PathBuf;
 
 use rapport_core::analysis::agenda;
 use rapport_core::doc::{Contacts, DocData, DocKind, Parts, Problem};
-use rapport_core::model::{Account, AccountEntry, Activity, Owner, PrivateNote};
+use rapport_core::model::{Account, AccountEntry, Activity, Owner, Person, PrivateNote};
+use rapport_core::order;
 use rapport_core::{DocId, RecordId};
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -142,12 +143,15 @@ pub struct PeopleSection {
     rows: Yoke<Rows<'static>, Vec<u8>>,
 }
 
-/// The people of a section, by id.
+/// The people of a section, with their ids.
 #[derive(Yokeable)]
 struct Rows<'a>(Vec<(&'a str, PersonRow<'a>)>);
 
 impl PeopleSection {
-    /// The people, by id, borrowed from the view's bytes.
+    /// The people and their ids, borrowed from the view's bytes, in the
+    /// order the view stored them: `person list`'s
+    /// ([`order::person_listing`]) since views stored them so, by id
+    /// before. Callers sort them (a sort finds them in order).
     pub fn rows(&self) -> &[(&str, PersonRow<'_>)] {
         &self.rows.get().0
     }
@@ -427,9 +431,14 @@ fn encode_section(section: Section, data: &DocData) -> std::io::Result<Vec<u8>> 
     match section {
         Section::Head => encode_head(data, data.problems.clone()),
         Section::People => {
-            let people: BTreeMap<&RecordId, StoredPerson> = data
-                .people
-                .iter()
+            // In the order `person list` shows them (a sort then finds
+            // them in order); readers do not rely on it.
+            let mut people: Vec<(&RecordId, &Person)> = data.people.iter().collect();
+            people.sort_by(|(a_id, a), (b_id, b)| {
+                order::person_listing((a_id.as_ref(), &a.name), (b_id.as_ref(), &b.name))
+            });
+            let people: Vec<(&RecordId, StoredPerson)> = people
+                .into_iter()
                 .map(|(k, p)| (k, p.clone().into()))
                 .collect();
             encode(&people)

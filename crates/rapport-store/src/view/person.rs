@@ -123,28 +123,21 @@ pub struct PersonRow<'a> {
     pub name: &'a str,
     #[serde(borrow)]
     pub email: Option<&'a str>,
-    #[serde(borrow)]
-    phone: Skip<Option<&'a str>>,
+    phone: Option<SkipText>,
     #[serde(borrow)]
     pub title: Option<&'a str>,
-    #[serde(borrow)]
-    reports_to: Skip<Option<&'a str>>,
-    #[serde(borrow)]
-    influences: Skip<Vec<&'a str>>,
-    #[serde(borrow)]
-    opposes: Skip<Vec<&'a str>>,
+    reports_to: Option<SkipText>,
+    influences: SkipTexts,
+    opposes: SkipTexts,
     orientation: Skip<Option<DecisionOrientation>>,
     pub political_status: Option<PoliticalStatus>,
-    #[serde(borrow)]
-    goals: Skip<&'a str>,
-    #[serde(borrow)]
-    notes: Skip<&'a str>,
+    goals: SkipText,
+    notes: SkipText,
     #[serde(borrow)]
     pub tags: Vec<&'a str>,
     pub archived: bool,
     created: Skip<Option<Day>>,
-    #[serde(borrow)]
-    merged_into: Skip<Option<&'a str>>,
+    merged_into: Option<SkipText>,
 }
 
 impl<'a> PersonRow<'a> {
@@ -153,19 +146,19 @@ impl<'a> PersonRow<'a> {
         PersonRow {
             name: &p.name,
             email: p.email.as_deref(),
-            phone: Skip(PhantomData),
+            phone: None,
             title: p.title.as_deref(),
-            reports_to: Skip(PhantomData),
-            influences: Skip(PhantomData),
-            opposes: Skip(PhantomData),
+            reports_to: None,
+            influences: SkipTexts,
+            opposes: SkipTexts,
             orientation: Skip(PhantomData),
             political_status: p.political_status,
-            goals: Skip(PhantomData),
-            notes: Skip(PhantomData),
+            goals: SkipText,
+            notes: SkipText,
             tags: p.tags.iter().map(String::as_str).collect(),
             archived: p.archived,
             created: Skip(PhantomData),
-            merged_into: Skip(PhantomData),
+            merged_into: None,
         }
     }
 
@@ -195,5 +188,40 @@ impl<T> std::fmt::Debug for Skip<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Skip<T> {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         T::deserialize(de).map(|_| Skip(PhantomData))
+    }
+}
+
+/// A text (or an id) read past: its bytes are taken as they are, neither
+/// checked as UTF-8 nor copied (postcard writes a text as its bytes).
+#[derive(Debug, Clone, Copy)]
+struct SkipText;
+
+impl<'de> Deserialize<'de> for SkipText {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        <&'de [u8]>::deserialize(de).map(|_| SkipText)
+    }
+}
+
+/// A list of texts (or ids) read past, without collecting them.
+#[derive(Debug, Clone, Copy)]
+struct SkipTexts;
+
+impl<'de> Deserialize<'de> for SkipTexts {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Each;
+        impl<'de> serde::de::Visitor<'de> for Each {
+            type Value = SkipTexts;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of texts")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<SkipTexts, A::Error> {
+                while seq.next_element::<SkipText>()?.is_some() {}
+                Ok(SkipTexts)
+            }
+        }
+        de.deserialize_seq(Each)
     }
 }

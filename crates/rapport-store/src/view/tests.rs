@@ -329,11 +329,20 @@ fn a_person_row_reads_what_a_stored_person_holds() {
         "the people's problems, as a read of the people gives"
     );
     let rows = section.rows();
-    let from_data: Vec<(&str, PersonRow<'_>)> = data
+    // In the order `person list` shows them: by name, then id.
+    let mut from_data: Vec<(&str, PersonRow<'_>)> = data
         .people
         .iter()
         .map(|(id, p)| (id.as_ref(), PersonRow::of(p)))
         .collect();
+    from_data.sort_by(|(a_id, a), (b_id, b)| {
+        rapport_core::order::person_listing((a_id, a.name), (b_id, b.name))
+    });
+    assert_ne!(
+        data.people.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+        from_data.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        "the sample's ids are not in the order of its names"
+    );
     let shown = |rows: &[(&str, PersonRow<'_>)]| -> Vec<String> {
         rows.iter()
             .map(|(id, p)| {
