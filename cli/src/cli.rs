@@ -37,6 +37,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create your personal document: who you are to your teammates.
     Init(commands::init::Args),
@@ -134,7 +135,17 @@ mod tests {
             }
         }
         let mut missing = Vec::new();
-        walk(&Cli::command(), "rapport".into(), &mut missing);
+        // Subcommands are made when first used (`defer`): built all here.
+        let mut cli = Cli::command();
+        cli.build();
+        assert!(
+            cli.get_subcommands()
+                .map(|s| s.get_subcommands().count())
+                .sum::<usize>()
+                > 30,
+            "the tree is built"
+        );
+        walk(&cli, "rapport".into(), &mut missing);
         assert!(
             missing.is_empty(),
             "commands without an example: {missing:?}"

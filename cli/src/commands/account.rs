@@ -15,6 +15,7 @@ use crate::error::user_hint;
 use crate::workspace::{Doc, Workspace};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Add an account.
     #[command(

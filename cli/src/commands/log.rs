@@ -17,6 +17,7 @@ use crate::render::{Rec, name_list, names};
 use crate::workspace::{Doc, Named, Workspace, find_person};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Log what happened with one or more people (of the same account).
     #[command(

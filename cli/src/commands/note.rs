@@ -13,6 +13,7 @@ use crate::render::archived_mark;
 use crate::workspace::{Named, Workspace, find};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Write a private note.
     #[command(

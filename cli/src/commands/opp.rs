@@ -16,6 +16,7 @@ use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Named, Workspace, find_person};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Add an opportunity with an account (or, with --person, with one contact).
     #[command(
@@ -102,6 +103,7 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum PlayerCmd {
     /// Add a key player, or change their role.
     #[command(

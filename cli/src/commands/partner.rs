@@ -17,6 +17,7 @@ use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Named, Workspace, find_person};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Add a partnership with an account (or, with --person, with one person).
     #[command(
@@ -85,6 +86,7 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum CommitmentCmd {
     /// Add a commitment.
     #[command(

@@ -18,6 +18,7 @@ use crate::render::{Rec, names, person_name};
 use crate::workspace::{Doc, PeopleList, Workspace, find_person, find_person_in};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Add a person to an account (or, without --account, to your personal contacts).
     #[command(

@@ -16,6 +16,7 @@ use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Named, Workspace, find_person};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Plan an investment: something you will do for a person, unpaid.
     #[command(

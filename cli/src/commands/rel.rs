@@ -15,6 +15,7 @@ use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Workspace, find_person};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Record your (or a teammate's) relationship with a person.
     #[command(

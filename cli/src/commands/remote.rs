@@ -5,6 +5,7 @@ use crate::error::{user, user_hint};
 use crate::remotes::{RemoteEntry, Remotes, SyncState, TOKEN_ENV};
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Add a relay (or replace one of the same name) with your team and token.
     #[command(after_help = "Examples:\n  \
