@@ -130,11 +130,40 @@ fn pad(text: &mut String, mut n: usize) {
     }
 }
 
+/// The width of a cell of one line of ASCII (the common case), found in
+/// one pass over its bytes; `None` for any other.
+fn one_ascii_line(cell: &str) -> Option<usize> {
+    cell.bytes()
+        .all(|b| b != b'\n' && b.is_ascii())
+        .then_some(cell.len())
+}
+
+/// Writes a row of one line per cell, each `width` columns wide.
+fn write_line<S: AsRef<str>>(
+    text: &mut String,
+    widths: &[usize],
+    row: &[S],
+    width: impl Fn(&str) -> usize,
+) {
+    let start = text.len();
+    for (cell, w) in row.iter().map(AsRef::as_ref).zip(widths) {
+        text.push_str(cell);
+        pad(text, w - width(cell) + 2);
+    }
+    for w in widths.iter().skip(row.len()) {
+        pad(text, w + 2);
+    }
+    text.truncate(start + text[start..].trim_end().len());
+    text.push('\n');
+}
+
 /// Widens `widths` to the widest line of each cell of `row`.
 fn measure<S: AsRef<str>>(widths: &mut [usize], row: &[S]) {
     for (width, cell) in widths.iter_mut().zip(row) {
         let cell = cell.as_ref();
-        if cell.contains('\n') {
+        if let Some(w) = one_ascii_line(cell) {
+            *width = (*width).max(w);
+        } else if cell.contains('\n') {
             for line in cell.split('\n') {
                 *width = (*width).max(display_width(line));
             }
@@ -146,19 +175,15 @@ fn measure<S: AsRef<str>>(widths: &mut [usize], row: &[S]) {
 
 /// Writes one row of a table: as many lines as its tallest cell.
 fn write_row<S: AsRef<str>>(text: &mut String, widths: &[usize], row: &[S], bold: bool) {
-    if !bold && !row.iter().any(|c| c.as_ref().contains('\n')) {
-        // The common case, one line per cell, without splitting them.
-        let start = text.len();
-        for (cell, width) in row.iter().map(AsRef::as_ref).zip(widths) {
-            text.push_str(cell);
-            pad(text, width - display_width(cell) + 2);
+    if !bold {
+        // The common cases, one line per cell, without splitting them;
+        // of ASCII (the most common), a byte a column.
+        if row.iter().all(|c| one_ascii_line(c.as_ref()).is_some()) {
+            return write_line(text, widths, row, str::len);
         }
-        for width in widths.iter().skip(row.len()) {
-            pad(text, width + 2);
+        if !row.iter().any(|c| c.as_ref().contains('\n')) {
+            return write_line(text, widths, row, display_width);
         }
-        text.truncate(start + text[start..].trim_end().len());
-        text.push('\n');
-        return;
     }
     let mut cells: Vec<_> = row.iter().map(|c| c.as_ref().split('\n')).collect();
     let lines = cells.iter().map(|c| c.clone().count()).max().unwrap_or(1);

@@ -354,7 +354,7 @@ fn list(
     let lists = ws.people_lists(scope)?;
     let labels: Vec<String> = lists.iter().map(PeopleList::label).collect();
     let people: Vec<_> = lists.iter().map(PeopleList::rows).collect();
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(people.iter().map(|p| p.len()).sum());
     for (i, list) in people.iter().enumerate() {
         rows.extend(
             list.iter()
