@@ -52,7 +52,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let dimmed = out.dim("\0");
     let (dim_start, arrow_end) = dimmed.split_once('\0').unwrap_or(("", ""));
     let arrow = format!("{dim_start}{:<22} → ", "");
-    for item in &items {
+    for item in items.iter() {
         let text = chunked.text();
         text.push('\n');
         let start = text.len();

@@ -439,7 +439,7 @@ fn agenda_keep_in_touch_resets_with_any_logged_activity() {
     a.0.relationships.get_mut(&r).unwrap().cadence_days = Some(30);
     a.log(&p, "sam", "2026-10-01", Direction::Neutral);
     let selections = agenda(&[&a.0], window(Some("sam")));
-    let items = sorted(&selections);
+    let items: Vec<_> = sorted(&selections).iter().collect();
     let kit = items.iter().find(|i| i.kind == "keep-in-touch").unwrap();
     assert!(kit.overdue);
     assert_eq!(kit.due, Some(day("2026-10-31")));
@@ -509,7 +509,7 @@ fn agenda_lists_plans_decisions_commitments_reviews_and_high_findings() {
         },
     );
     let selections = agenda(&[&a.0], window(Some("sam")));
-    let items = sorted(&selections);
+    let items: Vec<_> = sorted(&selections).iter().collect();
     let kinds: Vec<&str> = items.iter().map(|i| i.kind).collect();
     assert_eq!(
         kinds.iter().filter(|k| **k == "plan-due").count(),
