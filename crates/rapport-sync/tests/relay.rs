@@ -342,3 +342,21 @@ async fn unknown_documents_are_unavailable_and_a_dead_relay_is_unreachable() {
         .unwrap_err();
     assert!(matches!(err, SyncError::Unreachable { .. }), "{err}");
 }
+
+/// A document far bigger than the sync connection's buffers (16 KiB on
+/// this side, 4 KiB on the relay's) goes up and comes back down whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_bigger_than_the_socket_buffers_syncs_both_ways() {
+    // Not compressible to under the buffers: a different line each.
+    let big: String = (0..20_000)
+        .map(|i| format!("line {i:x} {}\n", i * 7919))
+        .collect();
+    assert!(big.len() > 300 * 1024);
+    let (_dir, relay, t, id, sam_doc) = with_shared_doc("big", &big).await;
+    let (mut jo_doc, r) = sync_one(&t.jo, "jo-1", id, AutoCommit::new(), false).await;
+    assert_eq!(r.outcome, Outcome::Synced, "{r:?}");
+    assert_eq!(get(&jo_doc, "big").as_deref(), Some(big.as_str()));
+    let mut sam_doc = sam_doc;
+    assert_eq!(jo_doc.get_heads(), sam_doc.get_heads());
+    relay.stop().await;
+}
