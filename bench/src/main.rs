@@ -330,13 +330,16 @@ fn time_commands(
 }
 
 /// The floor a read command is measured against: reading the bytes of
-/// every view file of the workspace (warm page cache), median of `runs`.
+/// every view file of the workspace (warm page cache), median of `runs`
+/// and at least 31 (a read of 12 MiB takes 1-2 ms: with 7 runs, the
+/// median moved from 1.3 to 1.9 ms between two runs of the bench an
+/// hour apart, and every ratio with it).
 /// Only the views (`.view`): the field indexes beside them (`.fields`)
 /// are read by edits, never by reads, and would only inflate the floor.
 fn read_floor(views: &std::path::Path, runs: usize) -> anyhow::Result<(Duration, u64)> {
     let mut times = Vec::new();
     let mut bytes = 0;
-    for _ in 0..runs.max(3) {
+    for _ in 0..runs.max(31) {
         let start = Instant::now();
         bytes = 0;
         for entry in std::fs::read_dir(views)? {
