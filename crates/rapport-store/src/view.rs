@@ -902,7 +902,7 @@ impl Views {
         prefix.section(Section::People)?;
         let range = prefix.range(Section::People)?;
         let rows = Yoke::try_attach_to_cart(prefix.bytes, |bytes: &[u8]| {
-            decode_borrowed(bytes.get(range).ok_or(())?)
+            person::read_rows(bytes.get(range).ok_or(())?)
                 .map(Rows)
                 .ok_or(())
         })

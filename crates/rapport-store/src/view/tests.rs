@@ -728,3 +728,93 @@ fn a_pack_is_written_again_only_for_enough_newer_views() {
         assert!(packed.read(id, chunks.unwrap(), Parts::PEOPLE).is_some());
     }
 }
+
+mod person_rows {
+    use super::super::person::{StoredPerson, read_rows};
+    use super::*;
+    use proptest::prelude::*;
+    use rapport_core::enums::DecisionOrientation;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z ]{0,12}", "\\PC{0,6}", Just(String::new())]
+    }
+
+    fn person() -> impl Strategy<Value = Person> {
+        let ids = || proptest::collection::vec("[0-9a-f]{1,16}", 0..3);
+        (
+            (
+                text(),
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+            ),
+            (
+                proptest::option::of(text()),
+                proptest::option::of("[0-9a-f]{16}"),
+                ids(),
+                ids(),
+            ),
+            (
+                proptest::option::of(proptest::sample::select(DecisionOrientation::ALL)),
+                proptest::option::of(proptest::sample::select(PoliticalStatus::ALL)),
+            ),
+            (
+                text(),
+                text(),
+                proptest::collection::vec(text(), 0..4),
+                any::<bool>(),
+            ),
+            (
+                proptest::option::of(-1_000_000i32..4_000_000),
+                proptest::option::of("[0-9a-f]{16}"),
+            ),
+        )
+            .prop_map(|(a, b, c, d, e)| {
+                let mut p = Person::named(&a.0);
+                (p.email, p.phone) = (a.1, a.2);
+                p.title = b.0;
+                p.reports_to = b.1.map(RecordId::from);
+                p.influences = b.2.into_iter().map(RecordId::from).collect();
+                p.opposes = b.3.into_iter().map(RecordId::from).collect();
+                (p.orientation, p.political_status) = c;
+                p.goals = Notes::new(&d.0);
+                p.notes = Notes::new(&d.1);
+                (p.tags, p.archived) = (d.2, d.3);
+                p.created =
+                    e.0.and_then(|n| Day::ymd(2026, 1, 1).map(|d| d.add_days(i64::from(n))));
+                p.merged_into = e.1.map(RecordId::from);
+                p
+            })
+    }
+
+    fn shown(rows: &[(&str, PersonRow<'_>)]) -> Vec<String> {
+        rows.iter().map(|(id, p)| format!("{id} {p:?}")).collect()
+    }
+
+    proptest! {
+        /// The hand reader reads what postcard wrote for the stored
+        /// people, and nothing that is cut short.
+        #[test]
+        fn rows_read_as_written(people in proptest::collection::vec(person(), 0..6)) {
+            let stored: Vec<(RecordId, StoredPerson)> = people
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (RecordId::from(format!("id{i}")), p.clone().into()))
+                .collect();
+            let bytes = postcard::to_stdvec(&stored).unwrap();
+            let ids: Vec<String> = (0..people.len()).map(|i| format!("id{i}")).collect();
+            let expected: Vec<(&str, PersonRow<'_>)> = ids
+                .iter()
+                .zip(&people)
+                .map(|(id, p)| (id.as_str(), PersonRow::of(p)))
+                .collect();
+            let read = read_rows(&bytes).expect("reads");
+            prop_assert_eq!(shown(&read), shown(&expected));
+            for cut in 0..bytes.len() {
+                prop_assert!(read_rows(&bytes[..cut]).is_none(), "cut at {}", cut);
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert!(read_rows(&longer).is_none(), "a byte too many");
+        }
+    }
+}
