@@ -1406,9 +1406,16 @@ fn resolve_in(
     Ok(resolve(kind, query, &candidates)?)
 }
 
+/// A document's people as candidates for a name, in the order `person
+/// list` shows them (as [`find_person_in`] has them): ambiguous matches
+/// are listed in it, whichever command asked.
 pub fn people(data: &DocData) -> Vec<Named> {
-    data.people
-        .iter()
+    let mut people: Vec<_> = data.people.iter().collect();
+    people.sort_by(|(a_id, a), (b_id, b)| {
+        rapport_core::order::person_listing((a_id.as_str(), &a.name), (b_id.as_str(), &b.name))
+    });
+    people
+        .into_iter()
         .map(|(id, p)| Named {
             id: id.clone(),
             name: p.name.clone(),
@@ -1423,8 +1430,8 @@ pub fn find_person(docs: &[Doc], query: &str) -> anyhow::Result<(usize, RecordId
     find(docs, "person", query, people)
 }
 
-/// [`find_person`] among [`PeopleList`]s: the same candidates, read in
-/// place rather than from decoded people.
+/// [`find_person`] among [`PeopleList`]s: the same candidates, in the
+/// same order, read in place rather than from decoded people.
 pub fn find_person_in(lists: &[PeopleList], query: &str) -> anyhow::Result<(usize, RecordId)> {
     let multi = lists.len() > 1;
     let mut groups = Vec::with_capacity(lists.len());

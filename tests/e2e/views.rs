@@ -356,6 +356,18 @@ fn ambiguous_names_list_alike_from_views_and_documents() {
     let _ = std::fs::remove_dir_all(home.path().join("views"));
     let decoded = home.fails(&ask, 1).stderr;
     assert_eq!(served, decoded);
+    // A command that decodes the document to find the person lists them
+    // alike.
+    let edit = [
+        "person",
+        "edit",
+        "zoe",
+        "--account",
+        "Acme Logistics",
+        "--title",
+        "CTO",
+    ];
+    assert_eq!(home.fails(&edit, 1).stderr, served);
     // "...: Aaron Zoe (e365…); Zoe Park (43f0…); zoe park (47dd…); ..."
     let listed: Vec<&str> = served
         .lines()
