@@ -101,15 +101,18 @@ struct Known {
 }
 
 impl Known {
-    fn get(&self, key: &Key) -> Option<(&FolderStamp, Vec<String>)> {
-        let (stamp, range) = self.folders.get(key)?;
+    /// The folder's names, if it is remembered at `stamp`.
+    fn get(&self, key: &Key, stamp: &FolderStamp) -> Option<Vec<String>> {
+        let (known, range) = self.folders.get(key)?;
+        if known != stamp {
+            return None;
+        }
         let names = &self.names[range.clone()];
-        let names = if names.is_empty() {
+        Some(if names.is_empty() {
             Vec::new()
         } else {
             names.split('/').map(String::from).collect()
-        };
-        Some((stamp, names))
+        })
     }
 }
 
@@ -177,9 +180,7 @@ impl Listings {
     /// of it at that stamp is remembered.
     pub fn get(&self, doc: &DocId, kind: ChunkKind, stamp: &FolderStamp) -> Option<Vec<String>> {
         let key = (*doc, kind);
-        if let Some((known, names)) = self.known.get(&key)
-            && known == stamp
-        {
+        if let Some(names) = self.known.get(&key, stamp) {
             return Some(names);
         }
         let fresh = self.fresh();
@@ -386,7 +387,9 @@ mod tests {
         let known = decode_known(&bytes).unwrap();
         assert_eq!(known.folders.len(), all.len());
         for (key, (stamp, names)) in &all {
-            assert_eq!(known.get(key), Some((stamp, names.clone())));
+            assert_eq!(known.get(key, stamp), Some(names.clone()));
+            let other = FolderStamp { ino: 99, ..*stamp };
+            assert_eq!(known.get(key, &other), None);
         }
         let mut bad = all.clone();
         bad.insert(
