@@ -1411,9 +1411,7 @@ fn resolve_in(
 /// are listed in it, whichever command asked.
 pub fn people(data: &DocData) -> Vec<Named> {
     let mut people: Vec<_> = data.people.iter().collect();
-    people.sort_by(|(a_id, a), (b_id, b)| {
-        rapport_core::order::person_listing((a_id.as_str(), &a.name), (b_id.as_str(), &b.name))
-    });
+    rapport_core::order::sort_people(&mut people, |(id, p)| (id.as_str(), &p.name));
     people
         .into_iter()
         .map(|(id, p)| Named {
@@ -1441,9 +1439,7 @@ pub fn find_person_in(lists: &[PeopleList], query: &str) -> anyhow::Result<(usiz
         // matches are listed in it.
         let rows = list.rows();
         let mut sorted: Vec<&(&str, PersonRow)> = rows.iter().collect();
-        sorted.sort_by(|(a_id, a), (b_id, b)| {
-            rapport_core::order::person_listing((a_id, a.name), (b_id, b.name))
-        });
+        rapport_core::order::sort_people(&mut sorted, |(id, p)| (id, p.name));
         let names = sorted
             .into_iter()
             .map(|(id, p)| Named {

@@ -434,9 +434,7 @@ fn encode_section(section: Section, data: &DocData) -> std::io::Result<Vec<u8>> 
             // In the order `person list` shows them (a sort then finds
             // them in order); readers do not rely on it.
             let mut people: Vec<(&RecordId, &Person)> = data.people.iter().collect();
-            people.sort_by(|(a_id, a), (b_id, b)| {
-                order::person_listing((a_id.as_ref(), &a.name), (b_id.as_ref(), &b.name))
-            });
+            order::sort_people(&mut people, |(id, p)| (id.as_str(), &p.name));
             let people: Vec<(&RecordId, StoredPerson)> = people
                 .into_iter()
                 .map(|(k, p)| (k, p.clone().into()))

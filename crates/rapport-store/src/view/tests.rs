@@ -335,9 +335,7 @@ fn a_person_row_reads_what_a_stored_person_holds() {
         .iter()
         .map(|(id, p)| (id.as_ref(), PersonRow::of(p)))
         .collect();
-    from_data.sort_by(|(a_id, a), (b_id, b)| {
-        rapport_core::order::person_listing((a_id, a.name), (b_id, b.name))
-    });
+    rapport_core::order::sort_people(&mut from_data, |(id, p)| (id, p.name));
     assert_ne!(
         data.people.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
         from_data.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
