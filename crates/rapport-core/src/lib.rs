@@ -23,4 +23,6 @@ pub use ids::{DocId, RecordId};
 pub use values::{Day, Notes};
 
 #[cfg(test)]
+mod automerge_load;
+#[cfg(test)]
 mod convergence;

@@ -288,6 +288,44 @@ impl MarkIndexColumn {
         self.data.splice(index, 0, mark_values);
     }
 
+    /// PATCHED (rapport): a new column of `len` ops from the entries of
+    /// those that have one, each with its position (ascending), as
+    /// [`extend`](Self::extend)`(0, ..)` of the same ops would make it,
+    /// but spliced in as runs: no value is made for the ops between.
+    pub(crate) fn extend_sparse(&mut self, len: usize, values: Vec<(usize, MarkIndexBuilder)>) {
+        debug_assert_eq!(self.data.len(), 0);
+        let mut runs = Vec::with_capacity(2 * values.len() + 1);
+        let mut at = 0;
+        for (i, v) in values {
+            debug_assert!(i >= at && i < len);
+            if i > at {
+                runs.push(Run {
+                    count: i - at,
+                    value: None,
+                });
+            }
+            let value = match v {
+                MarkIndexBuilder::Start(id, mark) => {
+                    self.cache.insert(id, mark);
+                    MarkIdx::Start(id)
+                }
+                MarkIndexBuilder::End(id) => MarkIdx::End(id),
+            };
+            runs.push(Run {
+                count: 1,
+                value: Some(value),
+            });
+            at = i + 1;
+        }
+        if len > at {
+            runs.push(Run {
+                count: len - at,
+                value: None,
+            });
+        }
+        self.data.splice_runs(0, 0, runs);
+    }
+
     pub(crate) fn undo(&mut self, index: usize, values: Vec<Option<MarkIndexBuilder>>) {
         let del = values.len();
         for v in &values {
