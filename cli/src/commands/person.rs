@@ -387,7 +387,8 @@ fn list(
     )
 }
 
-/// By account name, then person, ignoring case; the same name in one
+/// By account name (as written, case counting, as before this sort was
+/// split in two), then person name ignoring case; the same name in one
 /// account keeps the order of the ids. Sorted by the account's place among
 /// the names first (found once per document, not once per row), then each
 /// account's people among themselves: far fewer name comparisons than one
