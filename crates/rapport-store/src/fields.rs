@@ -110,29 +110,64 @@ struct Slot {
     nested: Option<Box<Nested>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Nested {
     /// For a list or a text (one object, no conflict): its elements, in
     /// order, so an edit can name the ones it puts over, deletes or
     /// inserts after. (None for a text whose elements are not one
-    /// character each, or that has formatting marks.)
+    /// character each, or that has formatting marks.) Held as runs, as
+    /// the index's file holds them: the notes of 73k activities are 2.8
+    /// million characters and about 150k runs.
+    Runs(runs::Runs),
+    /// The same, one entry per element: a list or text an edit changed
+    /// ([`Slot::elems_mut`]).
     Elems(Vec<Elem>),
     /// For a map (one object, no conflict, at most [`MAX_DEPTH`] maps
     /// below the record): its fields.
     Children(Vec<Slot>),
 }
 
-impl Slot {
-    fn elems(&self) -> Option<&Vec<Elem>> {
-        match self.nested.as_deref() {
-            Some(Nested::Elems(elems)) => Some(elems),
-            _ => None,
+/// Elements held as runs or one by one are equal if they are the same
+/// elements.
+impl PartialEq for Nested {
+    fn eq(&self, other: &Nested) -> bool {
+        match (self, other) {
+            (Nested::Children(a), Nested::Children(b)) => a == b,
+            (Nested::Children(_), _) | (_, Nested::Children(_)) => false,
+            (Nested::Runs(a), Nested::Runs(b)) if a == b => true,
+            _ => self.elems() == other.elems(),
         }
     }
+}
 
+impl Eq for Nested {}
+
+impl Nested {
+    /// The elements one by one; `None` if they are not elements, or are
+    /// too many to hold (a damaged run).
+    fn elems(&self) -> Option<std::borrow::Cow<'_, [Elem]>> {
+        match self {
+            Nested::Runs(runs) => runs.expand().map(std::borrow::Cow::Owned),
+            Nested::Elems(elems) => Some(std::borrow::Cow::Borrowed(elems)),
+            Nested::Children(_) => None,
+        }
+    }
+}
+
+impl Slot {
+    fn elems(&self) -> Option<std::borrow::Cow<'_, [Elem]>> {
+        self.nested.as_deref()?.elems()
+    }
+
+    /// The elements one by one, to change them (runs are expanded once,
+    /// in place).
     fn elems_mut(&mut self) -> Option<&mut Vec<Elem>> {
-        match self.nested.as_deref_mut() {
-            Some(Nested::Elems(elems)) => Some(elems),
+        let nested = self.nested.as_deref_mut()?;
+        if let Nested::Runs(runs) = nested {
+            *nested = Nested::Elems(runs.expand()?);
+        }
+        match nested {
+            Nested::Elems(elems) => Some(elems),
             _ => None,
         }
     }
@@ -177,7 +212,7 @@ mod slot_codec {
                 flags |= TEXT;
             }
             match self.nested.as_deref() {
-                Some(Nested::Elems(_)) => flags |= ELEMS,
+                Some(Nested::Runs(_) | Nested::Elems(_)) => flags |= ELEMS,
                 Some(Nested::Children(_)) => flags |= CHILDREN,
                 None => {}
             }
@@ -186,7 +221,10 @@ mod slot_codec {
             t.serialize_element(&self.ops)?;
             t.serialize_element(&flags)?;
             match self.nested.as_deref() {
-                Some(Nested::Elems(elems)) => t.serialize_element(&runs::Runs(elems))?,
+                Some(Nested::Runs(runs)) => t.serialize_element(runs)?,
+                Some(Nested::Elems(elems)) => {
+                    t.serialize_element(&elems.iter().cloned().collect::<runs::Runs>())?
+                }
                 Some(Nested::Children(children)) => t.serialize_element(children)?,
                 None => {}
             }
@@ -210,8 +248,8 @@ mod slot_codec {
                     let nested = match (flags & ELEMS != 0, flags & CHILDREN != 0) {
                         (false, false) => None,
                         (true, false) => {
-                            let elems: runs::Elems = seq.next_element()?.ok_or_else(missing)?;
-                            Some(Box::new(Nested::Elems(elems.0)))
+                            let runs: runs::Runs = seq.next_element()?.ok_or_else(missing)?;
+                            Some(Box::new(Nested::Runs(runs)))
                         }
                         (false, true) => {
                             let children: Vec<Slot> = seq.next_element()?.ok_or_else(missing)?;
@@ -259,64 +297,52 @@ impl Elem {
 /// is elements with consecutive counters of one actor, each holding its
 /// own insertion, so a note of a thousand characters is one entry.
 mod runs {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize};
 
     use super::{Elem, OpRef};
 
     /// `len` elements from `id` on (counters `id.counter + i`), each
     /// holding its own insertion; or one element (`len` 1) with `values`.
-    #[derive(Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     struct Run {
         id: OpRef,
         len: u32,
         values: Vec<OpRef>,
     }
 
-    /// Elements, serialized as runs.
-    pub(super) struct Runs<'a>(pub(super) &'a [Elem]);
+    /// Elements as runs, each as long as it can be (made by
+    /// [`FromIterator`]); read from a file as they are there.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub(super) struct Runs(Vec<Run>);
 
-    impl Serialize for Runs<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut runs: Vec<Run> = Vec::new();
-            for e in self.0 {
-                match runs.last_mut() {
-                    Some(run)
-                        if e.values.is_empty()
-                            && run.values.is_empty()
-                            && run.id.actor == e.id.actor
-                            && run.id.counter + u64::from(run.len) == e.id.counter =>
-                    {
-                        run.len += 1;
-                    }
-                    _ => runs.push(Run {
-                        id: e.id,
-                        len: 1,
-                        values: e.values.clone(),
-                    }),
+    impl Runs {
+        /// Appends `e`, to the last run if it continues it.
+        pub(super) fn push(&mut self, e: Elem) {
+            match self.0.last_mut() {
+                Some(run)
+                    if e.values.is_empty()
+                        && run.values.is_empty()
+                        && run.id.actor == e.id.actor
+                        && run.len < u32::MAX
+                        && run.id.counter + u64::from(run.len) == e.id.counter =>
+                {
+                    run.len += 1;
                 }
+                _ => self.0.push(Run {
+                    id: e.id,
+                    len: 1,
+                    values: e.values,
+                }),
             }
-            runs.serialize(s)
         }
-    }
 
-    /// Elements, deserialized from runs.
-    pub(super) struct Elems(pub(super) Vec<Elem>);
-
-    impl<'de> Deserialize<'de> for Elems {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Elems, D::Error> {
-            let runs = Vec::<Run>::deserialize(d)?;
-            // Sized once, not grown by doubling (the elements of a log of
-            // 73k activities' notes are 2.8 million).
-            let total = runs.iter().map(|r| u64::from(r.len)).sum::<u64>();
+        /// The elements one by one; `None` if they are too many to hold
+        /// (only a damaged file says so).
+        pub(super) fn expand(&self) -> Option<Vec<Elem>> {
+            let total = self.0.iter().map(|r| u64::from(r.len)).sum::<u64>();
             let mut elems = Vec::new();
-            usize::try_from(total)
-                .ok()
-                .and_then(|total| elems.try_reserve_exact(total).ok())
-                .ok_or_else(|| serde::de::Error::custom("too many elements"))?;
-            for run in runs {
-                if run.len == 0 || (run.len > 1 && !run.values.is_empty()) {
-                    return Err(serde::de::Error::custom("a malformed run of elements"));
-                }
+            elems.try_reserve_exact(usize::try_from(total).ok()?).ok()?;
+            for run in &self.0 {
                 for i in 0..u64::from(run.len) {
                     elems.push(Elem {
                         id: OpRef {
@@ -327,7 +353,30 @@ mod runs {
                     });
                 }
             }
-            Ok(Elems(elems))
+            Some(elems)
+        }
+    }
+
+    impl FromIterator<Elem> for Runs {
+        fn from_iter<I: IntoIterator<Item = Elem>>(elems: I) -> Runs {
+            let mut runs = Runs::default();
+            for e in elems {
+                runs.push(e);
+            }
+            runs
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Runs {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Runs, D::Error> {
+            let runs = Vec::<Run>::deserialize(d)?;
+            if runs
+                .iter()
+                .any(|run| run.len == 0 || (run.len > 1 && !run.values.is_empty()))
+            {
+                return Err(serde::de::Error::custom("a malformed run of elements"));
+            }
+            Ok(Runs(runs))
         }
     }
 }
@@ -1255,7 +1304,7 @@ impl Tables<'_> {
                         text = typ == automerge::ObjType::Text;
                         nested = self
                             .elements(doc, value)
-                            .map(|elems| Box::new(Nested::Elems(elems)));
+                            .map(|runs| Box::new(Nested::Runs(runs)));
                     }
                     _ => {}
                 }
@@ -1272,15 +1321,14 @@ impl Tables<'_> {
         fields
     }
 
-    fn elements(&mut self, doc: &Automerge, seq: &ObjId) -> Option<Vec<Elem>> {
-        let seq = sequence(doc, seq)?;
-        // Sized once: collected through `Option`, the list grew by
-        // doubling, up to twice the room (200 MB where 110 were used, for
-        // a log of 73k activities' notes).
-        let mut elems = Vec::with_capacity(seq.len());
-        for (id, values) in seq {
+    /// The elements of the list or text `seq`, as runs: the index of a
+    /// log of 73k activities' notes holds 2.8 million characters, which
+    /// one by one took 110 MB, and as runs about 150k entries.
+    fn elements(&mut self, doc: &Automerge, seq: &ObjId) -> Option<runs::Runs> {
+        let mut runs = runs::Runs::default();
+        for (id, values) in sequence(doc, seq)? {
             // Almost every element holds its own insertion: no list is
-            // allocated for it (a list of one each took 180 MB more).
+            // allocated for it.
             let values = match values.as_slice() {
                 [value] if *value == id => Vec::new(),
                 _ => values
@@ -1288,12 +1336,12 @@ impl Tables<'_> {
                     .map(|v| self.op_ref(v))
                     .collect::<Option<_>>()?,
             };
-            elems.push(Elem {
+            runs.push(Elem {
                 id: self.op_ref(&id)?,
                 values,
             });
         }
-        Some(elems)
+        Some(runs)
     }
 }
 
@@ -1449,7 +1497,7 @@ impl Mirror {
                         SeqField {
                             real: real_obj,
                             text: slot.text,
-                            elems: elems.clone(),
+                            elems: elems.into_owned(),
                             by_elem,
                             by_value,
                         },

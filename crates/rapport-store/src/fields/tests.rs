@@ -2043,3 +2043,46 @@ fn a_load_keeps_the_cold_file_and_indexes_what_changed_since() {
         .unwrap();
     assert!(matches!(files.cold, ColdFile::Remove));
 }
+
+/// Random elements: runs of consecutive counters of a few actors, some
+/// holding values put over them.
+fn elems() -> impl proptest::strategy::Strategy<Value = Vec<super::Elem>> {
+    use proptest::prelude::*;
+    let op = (0..40u64, 0..3u32).prop_map(|(counter, actor)| super::OpRef { counter, actor });
+    let elem = (op.clone(), 1..5usize, proptest::collection::vec(op, 0..3));
+    proptest::collection::vec(elem, 0..12).prop_map(|parts| {
+        let mut out = Vec::new();
+        for (start, len, values) in parts {
+            for i in 0..len as u64 {
+                out.push(super::Elem {
+                    id: super::OpRef {
+                        counter: start.counter + i,
+                        actor: start.actor,
+                    },
+                    // Only the first of a part holds other values.
+                    values: if i == 0 { values.clone() } else { Vec::new() },
+                });
+            }
+        }
+        out
+    })
+}
+
+proptest::proptest! {
+    /// Elements held as runs (as the index holds them in memory and on
+    /// disk) are the same elements: expanded back, written and read
+    /// back, and compared with the same elements held one by one.
+    #[test]
+    fn elements_held_as_runs_are_the_same_elements(elems in elems()) {
+        let runs: super::runs::Runs = elems.iter().cloned().collect();
+        proptest::prop_assert_eq!(runs.expand().unwrap(), elems.clone());
+        let bytes = postcard::to_allocvec(&runs).unwrap();
+        let back: super::runs::Runs = postcard::from_bytes(&bytes).unwrap();
+        proptest::prop_assert_eq!(back.expand().unwrap(), elems.clone());
+        let held = super::Nested::Runs(runs);
+        proptest::prop_assert!(held == super::Nested::Elems(elems.clone()));
+        let mut other = elems.clone();
+        other.push(super::Elem { id: super::OpRef { counter: 99, actor: 0 }, values: Vec::new() });
+        proptest::prop_assert!(held != super::Nested::Elems(other));
+    }
+}
