@@ -5,6 +5,7 @@ use clap::Subcommand;
 use rapport_core::doc::{self, Collection, DocData, Parts};
 use rapport_core::enums::{ActivityKind, Direction};
 use rapport_core::model::Activity;
+use rapport_core::resolve::may_match;
 use rapport_core::{Notes, RecordId};
 
 use super::{apply, cell, parse_day, parse_opt};
@@ -14,7 +15,7 @@ use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
 use crate::render::archived_mark;
 use crate::render::{Rec, name_list, names};
-use crate::workspace::{Doc, Named, Workspace, find_person};
+use crate::workspace::{Doc, Named, Workspace, find, find_person};
 
 #[derive(Subcommand)]
 #[command(defer = true)]
@@ -122,7 +123,14 @@ fn find_entry(
         people: true,
         ..Parts::NONE
     };
-    ws.find_one(account, parts, "activity", query, entries)
+    // Only the entries the query may match are read out of the logs:
+    // resolving among them finds what resolving among all of them finds
+    // (`may_match`), with the same names (`entries`).
+    let mut docs = ws.read_scope_where(ws.scope(account)?, parts, |id, notes| {
+        may_match(query, id, None, &first_line(notes))
+    })?;
+    let (i, id) = find(&docs, "activity", query, entries)?;
+    Ok((docs.swap_remove(i), id))
 }
 
 pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {

@@ -35,42 +35,57 @@ impl<K> Candidate<K> {
     }
 }
 
-/// One way a query can match a candidate.
-type Rule<'a, K> = dyn Fn(&Candidate<K>) -> bool + 'a;
+/// How many ways a query can match a candidate ([`matches`]).
+const RULES: usize = 5;
 
-/// Resolves `query` among `candidates`, trying in turn: the exact id, the
-/// exact email, the exact name (case-insensitive), a unique id prefix (4+
-/// characters), then a name containing the query. The first rule with
-/// matches decides: one match wins, several are an
-/// [`Error::Ambiguous`] listing them.
+/// Whether `query` (`q` trimmed, `ql` lowercased too) matches a candidate
+/// of this id, email and name by rule `rule`: the exact id, the exact
+/// email, the exact name (case-insensitive), a unique id prefix (4+
+/// characters), then a name containing the query.
+fn matches(rule: usize, q: &str, ql: &str, id: &str, email: Option<&str>, name: &str) -> bool {
+    match rule {
+        0 => id == q,
+        1 => email.is_some_and(|e| e.eq_ignore_ascii_case(q)),
+        2 => name.to_lowercase() == ql,
+        3 => q.len() >= 4 && id.to_lowercase().starts_with(ql),
+        _ => !ql.is_empty() && name.to_lowercase().contains(ql),
+    }
+}
+
+/// Whether `query` matches a candidate of this id, email and name by any
+/// of [`resolve`]'s rules. [`resolve`] among the candidates that may
+/// match gives what it gives among all of them (the others match no
+/// rule), so a caller can leave them out before making them: `log edit`
+/// reads only those of 73k activities.
+pub fn may_match(query: &str, id: &str, email: Option<&str>, name: &str) -> bool {
+    let q = query.trim();
+    let ql = q.to_lowercase();
+    (0..RULES).any(|rule| matches(rule, q, &ql, id, email, name))
+}
+
+/// Resolves `query` among `candidates`, trying in turn each rule of
+/// [`matches`]. The first rule with matches decides: one match wins,
+/// several are an [`Error::Ambiguous`] listing them.
 pub fn resolve<K: Clone>(kind: &str, query: &str, candidates: &[Candidate<K>]) -> Result<K, Error> {
     let q = query.trim();
     let ql = q.to_lowercase();
-    let rules: [&Rule<'_, K>; 5] = [
-        &|c| c.id == q,
-        &|c| {
-            c.email
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(q))
-        },
-        &|c| c.name.to_lowercase() == ql,
-        &|c| q.len() >= 4 && c.id.to_lowercase().starts_with(&ql),
-        &|c| !ql.is_empty() && c.name.to_lowercase().contains(&ql),
-    ];
-    for rule in rules {
+    for rule in 0..RULES {
         for active_only in [true, false] {
-            let matches: Vec<&Candidate<K>> = candidates
+            let found: Vec<&Candidate<K>> = candidates
                 .iter()
-                .filter(|c| (!active_only || !c.archived) && rule(c))
+                .filter(|c| {
+                    (!active_only || !c.archived)
+                        && matches(rule, q, &ql, &c.id, c.email.as_deref(), &c.name)
+                })
                 .collect();
-            match matches.len() {
+            match found.len() {
                 0 => continue,
-                1 => return Ok(matches[0].key.clone()),
+                1 => return Ok(found[0].key.clone()),
                 _ => {
                     return Err(Error::Ambiguous {
                         kind: kind.to_string(),
                         query: q.to_string(),
-                        candidates: matches.iter().map(|c| c.describe()).collect(),
+                        candidates: found.iter().map(|c| c.describe()).collect(),
                     });
                 }
             }
@@ -163,5 +178,41 @@ mod tests {
             resolve("person", "", &people()),
             Err(Error::NotFound { .. })
         ));
+    }
+
+    proptest::proptest! {
+        /// Resolving among the candidates that `may_match` keeps gives
+        /// what resolving among all of them gives: the same one, or the
+        /// same error listing the same candidates.
+        #[test]
+        fn candidates_that_may_not_match_change_nothing(
+            cands in proptest::collection::vec(
+                ("[0-9a-f]{4,6}", "[A-Ca-c ]{0,5}", proptest::option::of("[ab]@[xy]"), proptest::bool::ANY),
+                0..12,
+            ),
+            query in "[0-9a-fA-C@xy ]{0,5}",
+        ) {
+            let all: Vec<Candidate<usize>> = cands
+                .iter()
+                .enumerate()
+                .map(|(key, (id, name, email, archived))| Candidate {
+                    key,
+                    id: id.clone(),
+                    name: name.clone(),
+                    email: email.clone(),
+                    context: None,
+                    archived: *archived,
+                })
+                .collect();
+            let kept: Vec<Candidate<usize>> = all
+                .iter()
+                .filter(|c| may_match(&query, &c.id, c.email.as_deref(), &c.name))
+                .cloned()
+                .collect();
+            proptest::prop_assert_eq!(
+                format!("{:?}", resolve("entry", &query, &all)),
+                format!("{:?}", resolve("entry", &query, &kept))
+            );
+        }
     }
 }

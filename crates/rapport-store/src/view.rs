@@ -522,13 +522,6 @@ impl Prefix {
         Some(pairs.into_iter().collect())
     }
 
-    /// The activities that involve `person`: each is read in place and
-    /// tested, and only those kept are copied out.
-    fn activities_of(&self, person: &RecordId) -> Option<BTreeMap<RecordId, Activity>> {
-        let pairs = self.activities_where(|_, a| a.involves(person))?;
-        Some(pairs.into_iter().collect())
-    }
-
     /// The activities of the log that `keep` keeps, each read in place.
     fn activities_where(
         &self,
@@ -564,9 +557,13 @@ impl Prefix {
         Some(data)
     }
 
-    /// Decodes the head and the sections of `parts`; with `person`, only
-    /// the activities that involve that person.
-    fn data(&self, parts: Parts, person: Option<&RecordId>) -> Option<DocData> {
+    /// Decodes the head and the sections of `parts`; with `keep`, only
+    /// the activities it keeps (each read in place first).
+    fn data(
+        &self,
+        parts: Parts,
+        keep: Option<&dyn Fn(&str, &ActivityRef<'_>) -> bool>,
+    ) -> Option<DocData> {
         let mut data = self.head(parts)?;
         if parts.people {
             let people: Vec<(RecordId, StoredPerson)> = self.decode(Section::People)?;
@@ -589,8 +586,8 @@ impl Prefix {
             data.contacts = Some(self.decode::<Option<Contacts>>(Section::Contacts)??);
         }
         if parts.activities {
-            data.activities = match person {
-                Some(person) => self.activities_of(person)?,
+            data.activities = match keep {
+                Some(keep) => self.activities_where(keep)?.into_iter().collect(),
                 None => self.records(Section::Activities)?,
             };
         }
@@ -808,6 +805,21 @@ impl Views {
         prefix.data(parts, None)
     }
 
+    /// The records of `parts` of `id`, as [`read`](Self::read) gives
+    /// them, but of the activity log only the activities that `keep`
+    /// keeps, given each one's id and notes read in place (the others are
+    /// never copied out), if its view is valid for exactly these chunks.
+    pub fn read_where(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        parts: Parts,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Option<DocData> {
+        let prefix = self.prefix(id, chunks, |s| s.wanted(parts))?;
+        prefix.data(parts, Some(&|id, a| keep(id, a.notes())))
+    }
+
     /// What `person show` needs of `id`: every part, but of the activity
     /// log only the activities that involve `person` (so a big log is not
     /// held in memory), if its view is valid for exactly these chunks.
@@ -821,7 +833,7 @@ impl Views {
         let prefix = self.prefix(id, chunks, |s| {
             s != Section::Genesis && s != Section::Agenda
         })?;
-        prefix.data(Parts::ALL, Some(person))
+        prefix.data(Parts::ALL, Some(&|_, a| a.involves(person)))
     }
 
     /// Every agenda entry of `id`, handed to `f` with the document's head

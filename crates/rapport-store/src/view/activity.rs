@@ -25,6 +25,10 @@ pub(super) struct ActivityRef<'a> {
 }
 
 impl ActivityRef<'_> {
+    pub(super) fn notes(&self) -> &str {
+        self.notes
+    }
+
     pub(super) fn involves(&self, person: &RecordId) -> bool {
         self.people.contains(&person.as_ref())
     }
