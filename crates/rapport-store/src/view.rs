@@ -559,11 +559,7 @@ impl Prefix {
 
     /// Decodes the head and the sections of `parts`; with `keep`, only
     /// the activities it keeps (each read in place first).
-    fn data(
-        &self,
-        parts: Parts,
-        keep: Option<&dyn Fn(&str, &ActivityRef<'_>) -> bool>,
-    ) -> Option<DocData> {
+    fn data(&self, parts: Parts, keep: Option<&KeepActivity<'_>>) -> Option<DocData> {
         let mut data = self.head(parts)?;
         if parts.people {
             let people: Vec<(RecordId, StoredPerson)> = self.decode(Section::People)?;
@@ -595,6 +591,10 @@ impl Prefix {
         Some(data)
     }
 }
+
+/// Which activities a read keeps, given each one's id and the activity
+/// read in place.
+type KeepActivity<'k> = dyn Fn(&str, &ActivityRef<'_>) -> bool + 'k;
 
 /// An activity log written as a map, decoded as the list of its pairs,
 /// keeping only those `keep` says (each read in place first, and copied
