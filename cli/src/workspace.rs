@@ -247,6 +247,10 @@ pub enum Scope {
     One(DocId),
 }
 
+/// Which activities a read keeps, given each one's id and notes
+/// ([`Workspace::read_scope_where`]).
+type KeepActivity<'k> = dyn Fn(&str, &str) -> bool + Sync + 'k;
+
 pub struct Workspace<'a> {
     pub ctx: &'a Ctx,
     pub store: Store<FsBackend>,
@@ -539,28 +543,8 @@ impl<'a> Workspace<'a> {
         parts: Parts,
         keep: impl Fn(&str, &str) -> bool + Sync,
     ) -> anyhow::Result<Vec<Doc>> {
-        let keep = &keep;
         self.scope_each(scope, |ids| {
-            let views = self.through_views(&ids, |views, id, chunks| {
-                let data = views.read_where(id, chunks, parts, keep)?;
-                Some((problem_warnings(&data), data))
-            });
-            ids.into_iter()
-                .zip(views)
-                .map(move |(id, view)| match view {
-                    Some((warnings, data)) => {
-                        for warning in warnings {
-                            self.ctx.out.warn(warning);
-                        }
-                        Ok(Doc { id, data })
-                    }
-                    None => self.read(id, parts).map(|mut doc| {
-                        doc.data
-                            .activities
-                            .retain(|id, a| keep(id.as_str(), a.notes.as_str()));
-                        doc
-                    }),
-                })
+            self.map_each(ids, parts, Some(&keep), |doc| doc)
         })
     }
 
@@ -630,21 +614,27 @@ impl<'a> Workspace<'a> {
         ids: Vec<DocId>,
         parts: Parts,
     ) -> impl Iterator<Item = anyhow::Result<Doc>> {
-        self.map_each(ids, parts, |doc| doc)
+        self.map_each(ids, parts, None, |doc| doc)
     }
 
     /// `f` of each of `ids` as [`read`](Self::read) gives it, in order: on
     /// the reading threads for the documents with a valid view (so each
     /// document's data is dropped as soon as `f` is done with it), then
-    /// on this one for the others. Warnings come in document order.
+    /// on this one for the others. Warnings come in document order. With
+    /// `keep`, of each activity log only the activities it keeps (see
+    /// [`read_scope_where`](Self::read_scope_where)).
     fn map_each<T: Send>(
         &self,
         ids: Vec<DocId>,
         parts: Parts,
+        keep: Option<&KeepActivity<'_>>,
         f: impl Fn(Doc) -> T + Sync,
     ) -> impl Iterator<Item = anyhow::Result<T>> {
         let views = self.through_views(&ids, |views, id, chunks| {
-            let data = views.read(id, chunks, parts)?;
+            let data = match keep {
+                Some(keep) => views.read_where(id, chunks, parts, keep)?,
+                None => views.read(id, chunks, parts)?,
+            };
             let warnings = problem_warnings(&data);
             Some((warnings, f(Doc { id: *id, data })))
         });
@@ -657,7 +647,14 @@ impl<'a> Workspace<'a> {
                     }
                     Ok(value)
                 }
-                None => self.read(id, parts).map(&f),
+                None => self.read(id, parts).map(|mut doc| {
+                    if let Some(keep) = keep {
+                        doc.data
+                            .activities
+                            .retain(|id, a| keep(id.as_str(), a.notes.as_str()));
+                    }
+                    f(doc)
+                }),
             })
     }
 
@@ -670,7 +667,7 @@ impl<'a> Workspace<'a> {
         f: impl Fn(Doc) -> T + Sync,
     ) -> anyhow::Result<Vec<T>> {
         let ids = self.accounts.iter().map(|(id, _)| *id).collect();
-        self.map_each(ids, parts, f).collect()
+        self.map_each(ids, parts, None, f).collect()
     }
 
     /// The agenda over every document, each document's items apart (the

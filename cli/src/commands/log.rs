@@ -5,7 +5,7 @@ use clap::Subcommand;
 use rapport_core::doc::{self, Collection, DocData, Parts};
 use rapport_core::enums::{ActivityKind, Direction};
 use rapport_core::model::Activity;
-use rapport_core::resolve::may_match;
+use rapport_core::resolve::Query;
 use rapport_core::{Notes, RecordId};
 
 use super::{apply, cell, parse_day, parse_opt};
@@ -106,11 +106,17 @@ fn entries(data: &DocData) -> Vec<Named> {
         .iter()
         .map(|(id, a)| Named {
             id: id.clone(),
-            name: first_line(a.notes.as_str()),
+            name: entry_name(a.notes.as_str()),
             email: None,
             archived: a.archived,
         })
         .collect()
+}
+
+/// The name an entry is found by ([`entries`], and the filter of
+/// [`find_entry`], which must agree): its notes' first line.
+fn entry_name(notes: &str) -> String {
+    first_line(notes)
 }
 
 fn find_entry(
@@ -125,9 +131,10 @@ fn find_entry(
     };
     // Only the entries the query may match are read out of the logs:
     // resolving among them finds what resolving among all of them finds
-    // (`may_match`), with the same names (`entries`).
+    // (`Query::may_match`), with the names `entries` gives them.
+    let prepared = Query::new(query);
     let mut docs = ws.read_scope_where(ws.scope(account)?, parts, |id, notes| {
-        may_match(query, id, None, &first_line(notes))
+        prepared.may_match(id, None, &entry_name(notes))
     })?;
     let (i, id) = find(&docs, "activity", query, entries)?;
     Ok((docs.swap_remove(i), id))

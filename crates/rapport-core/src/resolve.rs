@@ -35,47 +35,63 @@ impl<K> Candidate<K> {
     }
 }
 
-/// How many ways a query can match a candidate ([`matches`]).
+/// How many ways a query can match a candidate ([`Query::matches`]).
 const RULES: usize = 5;
 
-/// Whether `query` (`q` trimmed, `ql` lowercased too) matches a candidate
-/// of this id, email and name by rule `rule`: the exact id, the exact
-/// email, the exact name (case-insensitive), a unique id prefix (4+
-/// characters), then a name containing the query.
-fn matches(rule: usize, q: &str, ql: &str, id: &str, email: Option<&str>, name: &str) -> bool {
-    match rule {
-        0 => id == q,
-        1 => email.is_some_and(|e| e.eq_ignore_ascii_case(q)),
-        2 => name.to_lowercase() == ql,
-        3 => q.len() >= 4 && id.to_lowercase().starts_with(ql),
-        _ => !ql.is_empty() && name.to_lowercase().contains(ql),
+/// A query as [`resolve`] reads it: trimmed, and lowercased for the rules
+/// that ignore case (made once for every candidate).
+pub struct Query {
+    q: String,
+    ql: String,
+}
+
+impl Query {
+    pub fn new(query: &str) -> Query {
+        let q = query.trim();
+        Query {
+            q: q.to_string(),
+            ql: q.to_lowercase(),
+        }
+    }
+
+    /// Whether it matches a candidate of this id, email and name by rule
+    /// `rule`: the exact id, the exact email, the exact name
+    /// (case-insensitive), a unique id prefix (4+ characters), then a name
+    /// containing the query.
+    fn matches(&self, rule: usize, id: &str, email: Option<&str>, name: &str) -> bool {
+        let (q, ql) = (self.q.as_str(), self.ql.as_str());
+        match rule {
+            0 => id == q,
+            1 => email.is_some_and(|e| e.eq_ignore_ascii_case(q)),
+            2 => name.to_lowercase() == ql,
+            3 => q.len() >= 4 && id.to_lowercase().starts_with(ql),
+            4 => !ql.is_empty() && name.to_lowercase().contains(ql),
+            _ => false,
+        }
+    }
+
+    /// Whether it matches a candidate of this id, email and name by any of
+    /// [`resolve`]'s rules. [`resolve`] among the candidates that may
+    /// match gives what it gives among all of them (the others match no
+    /// rule), so a caller can leave them out before making them: `log
+    /// edit` reads only those of 73k activities.
+    pub fn may_match(&self, id: &str, email: Option<&str>, name: &str) -> bool {
+        (0..RULES).any(|rule| self.matches(rule, id, email, name))
     }
 }
 
-/// Whether `query` matches a candidate of this id, email and name by any
-/// of [`resolve`]'s rules. [`resolve`] among the candidates that may
-/// match gives what it gives among all of them (the others match no
-/// rule), so a caller can leave them out before making them: `log edit`
-/// reads only those of 73k activities.
-pub fn may_match(query: &str, id: &str, email: Option<&str>, name: &str) -> bool {
-    let q = query.trim();
-    let ql = q.to_lowercase();
-    (0..RULES).any(|rule| matches(rule, q, &ql, id, email, name))
-}
-
 /// Resolves `query` among `candidates`, trying in turn each rule of
-/// [`matches`]. The first rule with matches decides: one match wins,
-/// several are an [`Error::Ambiguous`] listing them.
+/// [`Query::matches`]. The first rule with matches decides: one match
+/// wins, several are an [`Error::Ambiguous`] listing them.
 pub fn resolve<K: Clone>(kind: &str, query: &str, candidates: &[Candidate<K>]) -> Result<K, Error> {
-    let q = query.trim();
-    let ql = q.to_lowercase();
+    let query = Query::new(query);
     for rule in 0..RULES {
         for active_only in [true, false] {
             let found: Vec<&Candidate<K>> = candidates
                 .iter()
                 .filter(|c| {
                     (!active_only || !c.archived)
-                        && matches(rule, q, &ql, &c.id, c.email.as_deref(), &c.name)
+                        && query.matches(rule, &c.id, c.email.as_deref(), &c.name)
                 })
                 .collect();
             match found.len() {
@@ -84,7 +100,7 @@ pub fn resolve<K: Clone>(kind: &str, query: &str, candidates: &[Candidate<K>]) -
                 _ => {
                     return Err(Error::Ambiguous {
                         kind: kind.to_string(),
-                        query: q.to_string(),
+                        query: query.q.clone(),
                         candidates: found.iter().map(|c| c.describe()).collect(),
                     });
                 }
@@ -93,7 +109,7 @@ pub fn resolve<K: Clone>(kind: &str, query: &str, candidates: &[Candidate<K>]) -
     }
     Err(Error::NotFound {
         kind: kind.to_string(),
-        query: q.to_string(),
+        query: query.q,
     })
 }
 
@@ -204,9 +220,10 @@ mod tests {
                     archived: *archived,
                 })
                 .collect();
+            let prepared = Query::new(&query);
             let kept: Vec<Candidate<usize>> = all
                 .iter()
-                .filter(|c| may_match(&query, &c.id, c.email.as_deref(), &c.name))
+                .filter(|c| prepared.may_match(&c.id, c.email.as_deref(), &c.name))
                 .cloned()
                 .collect();
             proptest::prop_assert_eq!(
