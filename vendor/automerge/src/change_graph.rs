@@ -890,7 +890,13 @@ impl ChangeGraphCols {
         self.0.iter()
     }
 
-    pub(crate) fn finalize(self, changes: &[Change], authors: &mut Authors) -> ChangeGraph {
+    // PATCHED (rapport): from the summaries of the changes (hash, length,
+    // author), which is all it reads of them, not the changes.
+    pub(crate) fn finalize(
+        self,
+        changes: &[crate::op_set2::change::collector::ChangeSummary],
+        authors: &mut Authors,
+    ) -> ChangeGraph {
         let mut graph = self.0;
         debug_assert_eq!(changes.len(), graph.len());
         debug_assert!(graph.hashes.is_empty());
@@ -899,16 +905,16 @@ impl ChangeGraphCols {
         // `load()` estimates op counts from dependencies, but that is ambiguous
         // for an isolated actor whose first change can start above counter 1.
         // Reconstruction has the verified changes, so use their exact lengths.
-        graph.num_ops = changes.iter().map(|change| change.len() as u64).collect();
+        graph.num_ops = changes.iter().map(|change| change.len as u64).collect();
 
         for c in changes {
-            let hash = c.hash();
+            let hash = c.hash;
             let idx = graph.hashes.len();
             let node_idx = NodeIdx(idx as u32);
             graph.nodes_by_hash.insert(hash, node_idx);
             graph.hashes.push(hash);
-            if let Some(author) = c.author() {
-                authors.assign_author(author.into_owned(), graph.actors[idx].into());
+            if let Some(author) = &c.author {
+                authors.assign_author(author.clone(), graph.actors[idx].into());
             }
         }
 
