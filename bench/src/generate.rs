@@ -26,9 +26,19 @@ pub struct Workspace {
 }
 
 /// What [`fill`] names of the records it wrote.
-struct Filled {
+pub struct Filled {
     person: String,
     activity: Option<RecordId>,
+}
+
+/// How [`fill`] commits the records it writes.
+#[derive(Clone, Copy, PartialEq)]
+pub enum History {
+    /// All at once, in the caller's one change (the bench: fast to write).
+    OneChange,
+    /// Each in a change of its own, as months of use write them
+    /// (`examples/history_doc.rs`).
+    ChangePerRecord,
 }
 
 fn day(i: usize) -> Day {
@@ -37,7 +47,14 @@ fn day(i: usize) -> Day {
         .add_days(-((i % 700) as i64))
 }
 
-fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<Filled> {
+/// Writes `records` records into `doc` (an account document).
+pub fn fill(doc: &mut AutoCommit, records: usize, history: History) -> anyhow::Result<Filled> {
+    // After each record.
+    let end = |doc: &mut AutoCommit| {
+        if history == History::ChangePerRecord {
+            doc.commit();
+        }
+    };
     let people_n = (records / 10).max(1);
     let rels_n = records / 10;
     let plan_n = records / 20;
@@ -55,6 +72,7 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<Filled> {
             p.reports_to = Some(people[i / 2 % i].clone());
         }
         doc::put_record(doc, Collection::People, &id, &p)?;
+        end(doc);
         people.push(id);
     }
     for i in 0..rels_n {
@@ -66,6 +84,7 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<Filled> {
         r.cadence_days = Some([14, 30, 90][i % 3]);
         r.desired_reason = Some("They shape the budget".into());
         doc::put_record(doc, Collection::Relationships, &RecordId::random(), &r)?;
+        end(doc);
     }
     for i in 0..plan_n {
         let item = PlanItem {
@@ -85,6 +104,7 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<Filled> {
             created: Some(day(i)),
         };
         doc::put_record(doc, Collection::Plan, &RecordId::random(), &item)?;
+        end(doc);
     }
     for i in 0..opps_n {
         let mut players = std::collections::BTreeMap::new();
@@ -116,6 +136,7 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<Filled> {
             created: Some(day(i)),
         };
         doc::put_record(doc, Collection::Opportunities, &RecordId::random(), &o)?;
+        end(doc);
     }
     let mut activity = None;
     for i in 0..acts_n {
@@ -132,6 +153,7 @@ fn fill(doc: &mut AutoCommit, records: usize) -> anyhow::Result<Filled> {
         };
         let id = RecordId::random();
         doc::put_record(doc, Collection::Activities, &id, &a)?;
+        end(doc);
         // One in the middle of the log.
         if i == acts_n / 2 {
             activity = Some(id);
@@ -195,8 +217,8 @@ fn write(home: &Path, records: usize, sizes: Vec<(String, usize)>) -> anyhow::Re
             created: None,
         };
         let mut loaded = store.create(|d| doc::init_account(d, &account))?;
-        let filled =
-            fill(&mut loaded.doc, size).with_context(|| format!("could not fill {name}"))?;
+        let filled = fill(&mut loaded.doc, size, History::OneChange)
+            .with_context(|| format!("could not fill {name}"))?;
         if i == 0 {
             person = filled.person;
             activity = filled.activity.map(|a| a.to_string()).unwrap_or_default();
