@@ -166,15 +166,16 @@ pub fn fill(doc: &mut AutoCommit, records: usize, history: History) -> anyhow::R
 }
 
 /// Writes a workspace of `records` records into `home`: one big account
-/// with almost all of them, two small accounts and a personal document.
-pub fn generate(home: &Path, records: usize) -> anyhow::Result<Workspace> {
+/// with almost all of them, two small accounts and a personal document,
+/// each account's records committed as `history` says.
+pub fn generate(home: &Path, records: usize, history: History) -> anyhow::Result<Workspace> {
     let small = 50.min(records / 10);
     let sizes = vec![
         (BIG_ACCOUNT.to_string(), records.saturating_sub(2 * small)),
         ("Smallco A".into(), small),
         ("Smallco B".into(), small),
     ];
-    write(home, records, sizes)
+    write(home, records, sizes, history)
 }
 
 /// Writes a workspace of `records` records spread evenly over `accounts`
@@ -187,12 +188,17 @@ pub fn generate_spread(home: &Path, records: usize, accounts: usize) -> anyhow::
             (format!("Account {i:03}"), size)
         })
         .collect();
-    write(home, records, sizes)
+    write(home, records, sizes, History::OneChange)
 }
 
 /// Writes one account document per `(name, records)` and a personal
 /// document listing them; the person named is from the first account.
-fn write(home: &Path, records: usize, sizes: Vec<(String, usize)>) -> anyhow::Result<Workspace> {
+fn write(
+    home: &Path,
+    records: usize,
+    sizes: Vec<(String, usize)>,
+    history: History,
+) -> anyhow::Result<Workspace> {
     let store = Store::new(FsBackend::new(home.join("store")));
     let owner = Owner {
         name: "Sam Lee".into(),
@@ -217,7 +223,7 @@ fn write(home: &Path, records: usize, sizes: Vec<(String, usize)>) -> anyhow::Re
             created: None,
         };
         let mut loaded = store.create(|d| doc::init_account(d, &account))?;
-        let filled = fill(&mut loaded.doc, size, History::OneChange)
+        let filled = fill(&mut loaded.doc, size, history)
             .with_context(|| format!("could not fill {name}"))?;
         if i == 0 {
             person = filled.person;

@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
         let ws = if args.spread {
             generate::generate_spread(dir, args.sizes[0], args.accounts)?
         } else {
-            generate::generate(dir, args.sizes[0])?
+            generate::generate(dir, args.sizes[0], generate::History::OneChange)?
         };
         println!(
             "generated {} records in {}; try: RAPPORT_HOME={} rapport person show '{}'",
@@ -140,7 +140,7 @@ fn main() -> anyhow::Result<()> {
     for &records in &args.sizes {
         let big = tempfile::tempdir()?;
         let start = Instant::now();
-        let ws = generate::generate(big.path(), records)?;
+        let ws = generate::generate(big.path(), records, generate::History::OneChange)?;
         eprintln!(
             "generated {} records in one big account in {:.1?}",
             ws.records,
@@ -235,6 +235,32 @@ fn main() -> anyhow::Result<()> {
             &mut rows,
         )?;
         drop(big);
+
+        // The same records, each written by a change of its own, as
+        // months of use write them: what loading a long history costs
+        // (the first run loads; the next read the views it wrote).
+        let history = tempfile::tempdir()?;
+        let start = Instant::now();
+        let ws = generate::generate(history.path(), records, generate::History::ChangePerRecord)?;
+        eprintln!(
+            "generated {} records in one big account, one change each, in {:.1?}",
+            ws.records,
+            start.elapsed()
+        );
+        let commands: Vec<(String, Vec<String>)> = vec![(
+            "person show (by name, all docs; one change per record)".into(),
+            vec!["person".into(), "show".into(), ws.person.clone()],
+        )];
+        time_commands(
+            &me,
+            &rapport,
+            history.path(),
+            records,
+            commands,
+            args.runs,
+            &mut rows,
+        )?;
+        drop(history);
 
         let spread = tempfile::tempdir()?;
         let start = Instant::now();
