@@ -138,14 +138,9 @@ fn main() -> anyhow::Result<()> {
     }
     let mut rows = Vec::new();
     for &records in &args.sizes {
-        let big = tempfile::tempdir()?;
-        let start = Instant::now();
-        let ws = generate::generate(big.path(), records, generate::History::OneChange)?;
-        eprintln!(
-            "generated {} records in one big account in {:.1?}",
-            ws.records,
-            start.elapsed()
-        );
+        let (big, ws) = generated("in one big account", |home| {
+            generate::generate(home, records, generate::History::OneChange)
+        })?;
         let commands: Vec<(String, Vec<String>)> = vec![
             (
                 "person show (by name, all docs)".into(),
@@ -239,14 +234,9 @@ fn main() -> anyhow::Result<()> {
         // The same records, each written by a change of its own, as
         // months of use write them: what loading a long history costs
         // (the first run loads; the next read the views it wrote).
-        let history = tempfile::tempdir()?;
-        let start = Instant::now();
-        let ws = generate::generate(history.path(), records, generate::History::ChangePerRecord)?;
-        eprintln!(
-            "generated {} records in one big account, one change each, in {:.1?}",
-            ws.records,
-            start.elapsed()
-        );
+        let (history, ws) = generated("in one big account, one change each,", |home| {
+            generate::generate(home, records, generate::History::ChangePerRecord)
+        })?;
         let commands: Vec<(String, Vec<String>)> = vec![(
             "person show (by name, all docs; one change per record)".into(),
             vec!["person".into(), "show".into(), ws.person.clone()],
@@ -262,15 +252,10 @@ fn main() -> anyhow::Result<()> {
         )?;
         drop(history);
 
-        let spread = tempfile::tempdir()?;
-        let start = Instant::now();
-        generate::generate_spread(spread.path(), records, args.accounts)?;
-        eprintln!(
-            "generated {records} records over {} accounts in {:.1?}",
-            args.accounts,
-            start.elapsed()
-        );
         let n = args.accounts;
+        let (spread, _) = generated(&format!("over {n} accounts"), |home| {
+            generate::generate_spread(home, records, n)
+        })?;
         let commands: Vec<(String, Vec<String>)> = vec![
             (format!("agenda ({n} accounts)"), vec!["agenda".into()]),
             (
@@ -319,6 +304,23 @@ fn ratio(median: Duration, floor: Duration) -> String {
 }
 
 /// Runs each command `runs` times in `home` and adds a row per command.
+/// A workspace `generate` writes into a new temporary folder, its time
+/// reported (`what` says where its records are).
+fn generated(
+    what: &str,
+    generate: impl FnOnce(&std::path::Path) -> anyhow::Result<generate::Workspace>,
+) -> anyhow::Result<(tempfile::TempDir, generate::Workspace)> {
+    let home = tempfile::tempdir()?;
+    let start = Instant::now();
+    let ws = generate(home.path())?;
+    eprintln!(
+        "generated {} records {what} in {:.1?}",
+        ws.records,
+        start.elapsed()
+    );
+    Ok((home, ws))
+}
+
 fn time_commands(
     me: &PathBuf,
     rapport: &PathBuf,
