@@ -10,6 +10,10 @@
 //!   operation is read, not all of them at the end. A document of many
 //!   changes by several actors, with deletions and edits of old objects,
 //!   must load with the same history: the same heads, changes and bytes.
+//! - it holds each operation's count of successors and width in a byte,
+//!   the rare larger ones in a map beside: an operation superseded 300
+//!   times, a counter incremented 300 times and an element 300
+//!   characters wide must load as they were saved.
 
 use automerge::marks::{ExpandMark, Mark};
 use automerge::transaction::Transactable as _;
@@ -222,4 +226,64 @@ proptest! {
         prop_assert_eq!(loaded.hydrate(ROOT, None).unwrap(), ours.hydrate(ROOT, None).unwrap());
         prop_assert_eq!(loaded.save(), bytes);
     }
+}
+
+#[test]
+fn operations_of_many_successors_and_wide_elements_load_as_they_were_saved() {
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "contested", "first").unwrap();
+    doc.put(ROOT, "count", automerge::ScalarValue::counter(0)).unwrap();
+    doc.put(ROOT, "limit", automerge::ScalarValue::counter(0)).unwrap();
+    let text = doc.put_object(ROOT, "text", ObjType::Text).unwrap();
+    doc.splice_text(&text, 0, 0, "ab").unwrap();
+    doc.commit();
+    // 300 actors each put over the same value (it gets 300 successors)
+    // and increment the counter once.
+    let mut forks: Vec<AutoCommit> = (0..300).map(|_| doc.fork()).collect();
+    for (i, fork) in forks.iter_mut().enumerate() {
+        fork.put(ROOT, "contested", i as i64).unwrap();
+        fork.increment(ROOT, "count", 1).unwrap();
+        fork.commit();
+    }
+    for fork in &mut forks {
+        doc.merge(fork).unwrap();
+    }
+    // A counter with exactly 255 increments (the first value held aside).
+    for _ in 0..255 {
+        doc.increment(ROOT, "limit", 2).unwrap();
+    }
+    // A text element 300 characters wide, between narrow ones.
+    doc.insert(&text, 1, "w".repeat(300)).unwrap();
+    doc.commit();
+    let bytes = doc.save();
+    let mut loaded = AutoCommit::load(&bytes).unwrap();
+    assert_eq!(
+        loaded.get_all(ROOT, "contested").unwrap().len(),
+        300,
+        "every concurrent value is a conflict"
+    );
+    assert_eq!(
+        loaded.get_all(ROOT, "contested").unwrap(),
+        doc.get_all(ROOT, "contested").unwrap()
+    );
+    assert_eq!(
+        loaded.get(ROOT, "count").unwrap().unwrap().0,
+        automerge::Value::counter(300)
+    );
+    assert_eq!(
+        loaded.get(ROOT, "limit").unwrap().unwrap().0,
+        automerge::Value::counter(510)
+    );
+    assert_eq!(loaded.text(&text).unwrap(), doc.text(&text).unwrap());
+    assert_eq!(loaded.length(&text), doc.length(&text));
+    assert_eq!(loaded.length(&text), 302);
+    // Positions after the wide element count its width.
+    loaded.splice_text(&text, 301, 0, "c").unwrap();
+    doc.splice_text(&text, 301, 0, "c").unwrap();
+    assert_eq!(loaded.text(&text).unwrap(), doc.text(&text).unwrap());
+    assert_eq!(
+        loaded.hydrate(ROOT, None).unwrap(),
+        doc.hydrate(ROOT, None).unwrap()
+    );
+    assert_eq!(AutoCommit::load(&bytes).unwrap().save(), bytes);
 }

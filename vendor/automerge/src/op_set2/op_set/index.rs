@@ -8,10 +8,11 @@ use std::collections::HashMap;
 
 pub(crate) struct IndexBuilder {
     counters: HashMap<OpId, Vec<(usize, usize)>>,
-    succ: Vec<u32>,
+    // PATCHED (rapport): a byte for each op (`Bytes32`; were `u32`s, and
+    // the widths `u64`s before that: 31 MB for a 100k-record document).
+    succ: Bytes32,
     top: Vec<bool>,
-    // PATCHED (rapport): u32, as `finish` stores them (was u64).
-    widths: Vec<u32>,
+    widths: Bytes32,
     incs: Vec<Option<i64>>,
     // PATCHED (rapport): only the ops that have a mark index entry, with
     // their position (was one `Option<MarkIndexBuilder>`, 64 bytes, for
@@ -164,9 +165,9 @@ impl IndexBuilder {
     pub(crate) fn new(op_set: &OpSet, encoding: TextEncoding) -> Self {
         Self {
             counters: HashMap::new(),
-            succ: Vec::with_capacity(op_set.len()),
+            succ: Bytes32::with_capacity(op_set.len()),
             top: Vec::with_capacity(op_set.len()),
-            widths: Vec::with_capacity(op_set.len()),
+            widths: Bytes32::with_capacity(op_set.len()),
             incs: Vec::with_capacity(op_set.sub_len()),
             marks: Vec::new(),
             obj_info: ObjIndex::default(),
@@ -178,7 +179,7 @@ impl IndexBuilder {
 
     pub(crate) fn flush(&mut self) {
         let len = self.succ.len();
-        for (delta, succ) in self.succ[self.last_flush..].iter().rev().enumerate() {
+        for (delta, succ) in self.succ.small[self.last_flush..].iter().rev().enumerate() {
             if *succ == 0 {
                 self.top[len - delta - 1] = true;
                 break;
@@ -204,7 +205,7 @@ impl IndexBuilder {
         if let Some(i) = op.get_increment_value() {
             for (succ_idx, op_idx) in count.into_iter().flatten() {
                 self.incs[succ_idx] = Some(i);
-                self.succ[op_idx] -= 1;
+                self.succ.set(op_idx, self.succ.get(op_idx) - 1);
             }
         }
 
@@ -233,14 +234,18 @@ impl IndexBuilder {
             self.widths
                 .iter()
                 .zip(self.top.iter())
-                .map(|(w, t)| if *t { Some(*w) } else { None }),
+                .map(|(w, t)| if *t { Some(w) } else { None }),
         );
+        drop(self.widths);
 
-        let visible: Vec<bool> = self.succ.iter().map(|&n| n == 0).collect();
-        let visible = hexane::Column::from_values(visible);
+        // PATCHED (rapport): streamed into their columns too (each went
+        // through a `Vec` of its own).
+        let mut visible = hexane::Column::new();
+        visible.extend(self.succ.small.iter().map(|&n| n == 0));
 
-        let top: Vec<bool> = self.top.to_vec();
-        let top = hexane::PrefixColumn::from_values(top);
+        let mut top = hexane::PrefixColumn::new();
+        top.extend(self.top.iter().copied());
+        drop(self.top);
 
         let inc = hexane::Column::from_values(self.incs);
 
@@ -260,6 +265,65 @@ impl IndexBuilder {
             },
             self.mark_order,
         )
+    }
+}
+
+/// PATCHED (rapport): a `u32` for each op of a load in one byte, the rare
+/// values of 255 and over in a map beside: most ops have no successor or
+/// one, and a width of 0 or 1.
+#[derive(Debug, Default)]
+struct Bytes32 {
+    small: Vec<u8>,
+    big: HashMap<usize, u32>,
+}
+
+impl Bytes32 {
+    /// In `small`, a value held in `big`.
+    const BIG: u8 = u8::MAX;
+
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            small: Vec::with_capacity(n),
+            big: HashMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.small.len()
+    }
+
+    fn push(&mut self, value: u32) {
+        let i = self.small.len();
+        self.small.push(Self::small(value).unwrap_or(Self::BIG));
+        if self.small[i] == Self::BIG {
+            self.big.insert(i, value);
+        }
+    }
+
+    fn get(&self, i: usize) -> u32 {
+        match self.small[i] {
+            Self::BIG => self.big[&i],
+            n => u32::from(n),
+        }
+    }
+
+    fn set(&mut self, i: usize, value: u32) {
+        if self.small[i] == Self::BIG {
+            self.big.remove(&i);
+        }
+        self.small[i] = Self::small(value).unwrap_or(Self::BIG);
+        if self.small[i] == Self::BIG {
+            self.big.insert(i, value);
+        }
+    }
+
+    /// `value` in a byte, if it fits besides `BIG`.
+    fn small(value: u32) -> Option<u8> {
+        u8::try_from(value).ok().filter(|&n| n != Self::BIG)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.len()).map(|i| self.get(i))
     }
 }
 
