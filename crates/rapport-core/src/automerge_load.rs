@@ -225,6 +225,15 @@ proptest! {
         prop_assert_eq!(hashes(&mut loaded), hashes(&mut ours));
         prop_assert_eq!(loaded.hydrate(ROOT, None).unwrap(), ours.hydrate(ROOT, None).unwrap());
         prop_assert_eq!(loaded.save(), bytes);
+        // What the patched `max_op` and `first_root_change` give is what
+        // the changes' metadata says, before and after the load.
+        for doc in [&mut ours, &mut loaded] {
+            let meta = doc.get_changes_meta(&[]);
+            let max_op = meta.iter().map(|c| c.max_op).max().unwrap_or(0);
+            let root = meta.iter().find(|c| c.deps.is_empty()).map(|c| c.hash);
+            prop_assert_eq!(doc.document().max_op(), max_op);
+            prop_assert_eq!(doc.document().first_root_change(), root);
+        }
     }
 }
 
@@ -232,8 +241,10 @@ proptest! {
 fn operations_of_many_successors_and_wide_elements_load_as_they_were_saved() {
     let mut doc = AutoCommit::new();
     doc.put(ROOT, "contested", "first").unwrap();
-    doc.put(ROOT, "count", automerge::ScalarValue::counter(0)).unwrap();
-    doc.put(ROOT, "limit", automerge::ScalarValue::counter(0)).unwrap();
+    doc.put(ROOT, "count", automerge::ScalarValue::counter(0))
+        .unwrap();
+    doc.put(ROOT, "limit", automerge::ScalarValue::counter(0))
+        .unwrap();
     let text = doc.put_object(ROOT, "text", ObjType::Text).unwrap();
     doc.splice_text(&text, 0, 0, "ab").unwrap();
     doc.commit();
@@ -286,4 +297,36 @@ fn operations_of_many_successors_and_wide_elements_load_as_they_were_saved() {
         doc.hydrate(ROOT, None).unwrap()
     );
     assert_eq!(AutoCommit::load(&bytes).unwrap().save(), bytes);
+}
+
+#[test]
+fn the_first_root_change_and_max_op_are_those_the_metadata_lists() {
+    let check = |doc: &mut AutoCommit| {
+        let meta = doc.get_changes_meta(&[]);
+        let max_op = meta.iter().map(|c| c.max_op).max().unwrap_or(0);
+        let root = meta.iter().find(|c| c.deps.is_empty()).map(|c| c.hash);
+        assert_eq!(doc.document().max_op(), max_op);
+        assert_eq!(doc.document().first_root_change(), root);
+    };
+    let mut empty = AutoCommit::new();
+    check(&mut empty);
+    assert_eq!(empty.document().first_root_change(), None);
+    // Two documents begun apart, merged: two changes without
+    // dependencies, one actor far ahead in operations.
+    let mut a = AutoCommit::new();
+    a.put(ROOT, "a", 1).unwrap();
+    a.commit();
+    let mut b = AutoCommit::new();
+    let list = b.put_object(ROOT, "list", ObjType::List).unwrap();
+    for i in 0..50 {
+        b.insert(&list, i, i as i64).unwrap();
+    }
+    b.commit();
+    a.merge(&mut b).unwrap();
+    check(&mut a);
+    b.merge(&mut a).unwrap();
+    check(&mut b);
+    let mut loaded = AutoCommit::load(&a.save()).unwrap();
+    check(&mut loaded);
+    assert_eq!(loaded.document().max_op(), 51);
 }

@@ -852,12 +852,7 @@ impl FieldIndex {
     fn empty(doc: &Automerge, activities: bool) -> FieldIndex {
         FieldIndex {
             heads: doc.get_heads(),
-            max_op: doc
-                .get_changes_meta(&[])
-                .iter()
-                .map(|c| c.max_op)
-                .max()
-                .unwrap_or(0),
+            max_op: doc.max_op(),
             actors: Vec::new(),
             keys: Vec::new(),
             records: vec![BTreeMap::new(); RECORD_MAPS],

@@ -205,6 +205,13 @@ impl ChangeGraph {
         self.max_op as u64
     }
 
+    /// PATCHED (rapport): see `Automerge::first_root_change`. Nodes are in
+    /// the order `get_build_indexes` sorts them in.
+    pub(crate) fn first_root(&self) -> Option<ChangeHash> {
+        let node = self.parents.iter().position(Option::is_none)?;
+        self.hashes.get(node).copied()
+    }
+
     pub(crate) fn max_op_for_actor(&mut self, actor_index: usize) -> u64 {
         self.seq_index
             .get(actor_index)

@@ -224,14 +224,7 @@ impl FieldIndex {
         let made = |id: &legacy::OpId| {
             id.actor() == change.actor_id() && (start..end).contains(&id.counter())
         };
-        let copy_start = scratch
-            .document()
-            .get_changes_meta(&[])
-            .iter()
-            .map(|c| c.max_op)
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let copy_start = scratch.document().max_op() + 1;
         let copy_actor = ActorId::random();
         // An operation of this change, as the copy numbers it.
         let renumber = |id: &legacy::OpId| -> Option<legacy::OpId> {
