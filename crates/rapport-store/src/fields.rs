@@ -80,6 +80,9 @@ const ROOT_SLOT: usize = INDEXED.len();
 const ROOT_RECORDS: [&str; 1] = ["account"];
 const RECORD_MAPS: usize = INDEXED.len() + 1;
 
+/// A slot's operations: one in the slot itself, as most are.
+type Ops = smallvec::SmallVec<[OpRef; 1]>;
+
 /// An operation id, its actor as an index into [`FieldIndex::actors`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct OpRef {
@@ -94,8 +97,8 @@ struct OpRef {
 struct Slot {
     /// Index into [`FieldIndex::keys`].
     key: u32,
-    /// One, or more for a conflict.
-    ops: Vec<OpRef>,
+    /// One, or more for a conflict (held in the slot when one).
+    ops: Ops,
     /// Whether every current value is a scalar (not a list, text or map).
     scalar: bool,
     /// Whether the value is a text (one object).
@@ -200,7 +203,7 @@ mod slot_codec {
     use serde::ser::{SerializeTuple, Serializer};
     use serde::{Deserialize, Serialize};
 
-    use super::{Nested, OpRef, Slot, runs};
+    use super::{Nested, Ops, Slot, runs};
 
     const SCALAR: u8 = 1;
     const TEXT: u8 = 2;
@@ -248,7 +251,7 @@ mod slot_codec {
                 fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot, A::Error> {
                     let missing = || de::Error::custom("a truncated slot");
                     let key: u32 = seq.next_element()?.ok_or_else(missing)?;
-                    let ops: Vec<OpRef> = seq.next_element()?.ok_or_else(missing)?;
+                    let ops: Ops = seq.next_element()?.ok_or_else(missing)?;
                     let flags: u8 = seq.next_element()?.ok_or_else(missing)?;
                     let nested = match (flags & ELEMS != 0, flags & CHILDREN != 0) {
                         (false, false) => None,
@@ -1039,7 +1042,7 @@ impl FieldIndex {
             record.fields.retain(|s| s.key != k);
             record.fields.push(Slot {
                 key: k,
-                ops: vec![OpRef {
+                ops: smallvec::smallvec![OpRef {
                     counter: start + i as u64,
                     actor,
                 }],
@@ -1290,7 +1293,7 @@ impl Tables<'_> {
                 vec![(field.id(), scalar)]
             };
             let scalar = values.iter().all(|(_, s)| *s);
-            let ops: Option<Vec<OpRef>> = values.iter().map(|(id, _)| self.op_ref(id)).collect();
+            let ops: Option<Ops> = values.iter().map(|(id, _)| self.op_ref(id)).collect();
             let Some(ops) = ops else { continue };
             let kind = match (&values[..], &field.value) {
                 ([_], automerge::ValueRef::Scalar(v)) => scalar_ref_kind(v),
@@ -1321,6 +1324,9 @@ impl Tables<'_> {
                 nested,
             });
         }
+        // Held as long as the index is: no room for more (pushes leave up
+        // to half of it spare).
+        fields.shrink_to_fit();
         fields
     }
 
@@ -1719,11 +1725,11 @@ fn translate<'a>(
         }
         let preds = match (current(&obj, key), &op.action) {
             // A delete supersedes whatever is there.
-            (Some(slot), legacy::OpType::Delete) => slot.ops.clone(),
+            (Some(slot), legacy::OpType::Delete) => slot.ops.to_vec(),
             // A list, text or map replaced: what a loaded edit does
             // there depends on the real object; load it.
             (Some(slot), _) if !slot.scalar => return None,
-            (Some(slot), _) => slot.ops.clone(),
+            (Some(slot), _) => slot.ops.to_vec(),
             (None, _) => Vec::new(),
         };
         op.obj = legacy::ObjectId::Id(map.real.clone());
@@ -1785,7 +1791,7 @@ fn translate<'a>(
 /// The slot whose value is the object `obj`, anywhere in `fields`.
 fn slot_of(fields: &mut [Slot], obj: OpRef) -> Option<&mut Slot> {
     for slot in fields {
-        if slot.ops == [obj] {
+        if slot.ops.as_slice() == [obj] {
             return Some(slot);
         }
         if let Some(children) = slot.children_mut()
@@ -1882,7 +1888,7 @@ impl FieldIndex {
                     };
                     fields.push(Slot {
                         key: k,
-                        ops: vec![new],
+                        ops: smallvec::smallvec![new],
                         scalar,
                         text,
                         kind,

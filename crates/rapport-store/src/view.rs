@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use yoke::{Yoke, Yokeable};
 
 use crate::backend::ChunkKey;
-use crate::fields::{ColdFile, FieldIndex};
+use crate::fields::{ColdFile, FieldIndex, Files};
 
 mod activity;
 mod pack;
@@ -386,6 +386,10 @@ pub struct Views {
     /// ([`with_pack`](Self::with_pack)): a view is read from it first.
     pack: Option<std::sync::Arc<pack::Pack>>,
 }
+
+/// A [`FieldIndex`] encoded for the chunks it was built from
+/// ([`Views::encode_fields`]), to be written.
+pub struct EncodedFields(Files);
 
 fn fingerprint(chunks: &[ChunkKey]) -> Vec<String> {
     let mut names: Vec<String> = chunks
@@ -1046,9 +1050,30 @@ impl Views {
         chunks: &[ChunkKey],
         index: &FieldIndex,
     ) -> std::io::Result<()> {
-        let files = index
+        self.write_encoded_fields(id, Views::encode_fields(chunks, index)?)
+    }
+
+    /// The files of `index`, saved for `chunks`, as
+    /// [`write_encoded_fields`](Self::write_encoded_fields) writes them:
+    /// a tenth of the index in memory, so a caller can drop the index
+    /// before it decodes the document's records.
+    pub fn encode_fields(
+        chunks: &[ChunkKey],
+        index: &FieldIndex,
+    ) -> std::io::Result<EncodedFields> {
+        index
             .to_files(fingerprint(chunks))
-            .ok_or_else(|| std::io::Error::other("the field index does not encode"))?;
+            .map(EncodedFields)
+            .ok_or_else(|| std::io::Error::other("the field index does not encode"))
+    }
+
+    /// Saves the field index of `id` that
+    /// [`encode_fields`](Self::encode_fields) encoded, atomically.
+    pub fn write_encoded_fields(
+        &self,
+        id: &DocId,
+        EncodedFields(files): EncodedFields,
+    ) -> std::io::Result<()> {
         // The cold file first: the index names it, and an index naming a
         // cold file that is not there reads as having only its own
         // activities.
