@@ -203,6 +203,10 @@ proptest! {
         ours.put(ROOT, "title", "a history").unwrap();
         ours.commit();
         let mut theirs = ours.fork();
+        // One actor names an author: its changes carry it in their extra
+        // bytes, which a load hashes with the rest.
+        let author = automerge::Author::from(b"teammate".to_vec());
+        theirs.set_author(Some(author.clone()));
         let mut on_theirs = false;
         for step in &steps {
             match step {
@@ -225,6 +229,11 @@ proptest! {
         prop_assert_eq!(hashes(&mut loaded), hashes(&mut ours));
         prop_assert_eq!(loaded.hydrate(ROOT, None).unwrap(), ours.hydrate(ROOT, None).unwrap());
         prop_assert_eq!(loaded.save(), bytes);
+        let their_actor = theirs.get_actor().clone();
+        prop_assert_eq!(
+            loaded.get_author_for_actor(&their_actor),
+            ours.get_author_for_actor(&their_actor)
+        );
         // What the patched `max_op` and `first_root_change` give is what
         // the changes' metadata says, before and after the load.
         for doc in [&mut ours, &mut loaded] {

@@ -392,7 +392,8 @@ pub(crate) fn encode_author_footer<'a>(author: &Option<Author<'_>>) -> Cow<'a, [
 /// Read the footer identifier, expected to be [`Footer::Author`], followed by
 /// the expected length of the author bytes. The resulting bytes are the
 /// [`Author`].
-fn decode_author_footer<'a>(mut buff: &'a [u8]) -> Option<Author<'a>> {
+// PATCHED (rapport): pub(crate), for `ChangeSummary` (was private).
+pub(crate) fn decode_author_footer<'a>(mut buff: &'a [u8]) -> Option<Author<'a>> {
     let id = leb128::read::unsigned(&mut buff).ok()?;
     let len = leb128::read::unsigned(&mut buff).ok()? as usize;
     if id == Footer::Author as u64 && buff.len() >= len {

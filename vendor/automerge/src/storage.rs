@@ -14,7 +14,8 @@ pub use load::VerificationMode;
 pub(crate) use {
     bundle::{BundleMetadata, BundleStorage},
     change::{AsChangeOp, Change, ChangeOp, Compressed, ReadChangeOpError},
-    chunk::{CheckSum, Chunk, ChunkType, Header},
+    // PATCHED (rapport): `hash_parts` too.
+    chunk::{hash_parts, CheckSum, Chunk, ChunkType, Header},
     columns::{ColumnSpec, Columns, RawColumn, RawColumns},
     document::{CompressConfig, Document},
 };

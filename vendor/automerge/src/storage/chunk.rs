@@ -200,10 +200,8 @@ impl Header {
             hash,
             checksum: hash.checksum().into(),
             data_len: data.len(),
-            header_size: MAGIC_BYTES.len()
-                + 4 // checksum
-                + 1 // chunk type
-                + (ulebsize(data.len() as u64) as usize),
+            // (PATCHED (rapport): `len_for`, with the same sum.)
+            header_size: Self::len_for(data.len()),
             chunk_type,
         }
     }
@@ -227,6 +225,12 @@ impl Header {
 
     pub(crate) fn len(&self) -> usize {
         self.header_size
+    }
+
+    /// PATCHED (rapport): the `len` of a header of `data_len` bytes of
+    /// data, before they are hashed.
+    pub(crate) fn len_for(data_len: usize) -> usize {
+        MAGIC_BYTES.len() + 4 + 1 + (ulebsize(data_len as u64) as usize)
     }
 
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
@@ -300,12 +304,21 @@ impl Header {
 }
 
 fn hash(typ: ChunkType, data: &[u8]) -> ChangeHash {
+    hash_parts(typ, &[data])
+}
+
+/// PATCHED (rapport): `hash` of the data that `parts` make, one after the
+/// other, without laying them out in one buffer.
+pub(crate) fn hash_parts(typ: ChunkType, parts: &[&[u8]]) -> ChangeHash {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut header = Vec::with_capacity(5);
     header.push(u8::from(typ));
-    leb128::write::unsigned(&mut header, data.len() as u64).unwrap();
+    leb128::write::unsigned(&mut header, len as u64).unwrap();
     let mut hasher = Sha256::new();
     hasher.update(&header);
-    hasher.update(data);
+    for part in parts {
+        hasher.update(part);
+    }
     let hash_result = hasher.finalize();
     let array: [u8; 32] = hash_result.into();
     ChangeHash(array)

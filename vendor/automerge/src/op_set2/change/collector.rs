@@ -8,7 +8,7 @@ use std::num::NonZero;
 
 use super::super::types::{Action, ActorIdx};
 use super::super::ValueMeta;
-use super::{length_prefixed_bytes, shift_range};
+use super::length_prefixed_bytes;
 use super::{ActorMapper, ChangeOpsColumns};
 
 use crate::author::Authors;
@@ -291,15 +291,52 @@ impl<'a> OpEncoderStrategy<'a> {
     where
         G: GetHash,
     {
-        let cols = self.into_change_cols(change, mapper)?;
-        let num_ops = cols.num_ops as usize;
-        let start_op = cols.start_op.unwrap_or(change.max_op + 1);
-        let ops_meta = cols.meta;
-        let col_data = cols.data;
-        let actor = cols.actor;
-        let other_actors = cols.other_actors;
+        Ok(self.lay_out(change, graph, mapper)?.into_stored(change))
+    }
 
-        let mut data = Vec::with_capacity(col_data.len());
+    /// PATCHED (rapport): what a load keeps of the change (see
+    /// `ChangeSummary`), and its dependencies, without laying out its
+    /// bytes: its hash is taken over the parts as they are. The one change
+    /// of a 100k-record document is 27 MB of columns, and its bytes were
+    /// another 27 MB at the load's peak.
+    fn summarize<G>(
+        self,
+        change: &BuildChangeMetadata<'_>,
+        graph: &G,
+        mapper: &mut ActorMapper<'_>,
+    ) -> Result<(Vec<ChangeHash>, ChangeSummary), Error>
+    where
+        G: GetHash,
+    {
+        let parts = self.lay_out(change, graph, mapper)?;
+        let extra = change.extra.as_ref();
+        let hash = crate::storage::hash_parts(
+            ChunkType::Change,
+            &[&parts.head, &parts.cols.data, extra],
+        );
+        let summary = ChangeSummary {
+            hash,
+            len: parts.cols.num_ops as usize,
+            author: crate::change::decode_author_footer(extra).map(|a| a.into_owned()),
+        };
+        Ok((parts.deps, summary))
+    }
+
+    /// PATCHED (rapport): the change's columns and what comes before them
+    /// in its data (`finish`'s first half, unchanged).
+    fn lay_out<G>(
+        self,
+        change: &BuildChangeMetadata<'_>,
+        graph: &G,
+        mapper: &mut ActorMapper<'_>,
+    ) -> Result<LaidOut, Error>
+    where
+        G: GetHash,
+    {
+        let cols = self.into_change_cols(change, mapper)?;
+        let start_op = cols.start_op.unwrap_or(change.max_op + 1);
+
+        let mut data = Vec::new();
 
         leb128::write::unsigned(&mut data, change.deps.len() as u64).unwrap();
 
@@ -314,7 +351,7 @@ impl<'a> OpEncoderStrategy<'a> {
             data.write_all(hash.as_bytes()).unwrap();
         }
 
-        length_prefixed_bytes(&actor, &mut data);
+        length_prefixed_bytes(&cols.actor, &mut data);
 
         leb128::write::unsigned(&mut data, change.seq).unwrap();
         leb128::write::unsigned(&mut data, start_op).unwrap();
@@ -322,48 +359,80 @@ impl<'a> OpEncoderStrategy<'a> {
 
         length_prefixed_bytes(change.message_str(), &mut data);
 
-        leb128::write::unsigned(&mut data, other_actors.len() as u64).unwrap();
+        leb128::write::unsigned(&mut data, cols.other_actors.len() as u64).unwrap();
 
-        for actor in other_actors.iter() {
+        for actor in cols.other_actors.iter() {
             length_prefixed_bytes(actor, &mut data);
         }
 
-        ops_meta.raw_columns().write(&mut data);
+        cols.meta.raw_columns().write(&mut data);
 
-        let ops_data_start = data.len();
-        let ops_data = ops_data_start..(ops_data_start + col_data.len());
+        Ok(LaidOut {
+            head: data,
+            cols,
+            deps,
+            start_op,
+        })
+    }
+}
 
-        data.extend(col_data);
-        let extra_bytes = data.len()..(data.len() + change.extra.len());
+/// PATCHED (rapport): a change's data in its parts (see
+/// `OpEncoderStrategy::lay_out`).
+struct LaidOut {
+    /// The data before the columns.
+    head: Vec<u8>,
+    cols: ChangeCols,
+    deps: Vec<ChangeHash>,
+    start_op: u64,
+}
+
+impl LaidOut {
+    /// `finish`'s second half. PATCHED (rapport): the change's bytes are
+    /// laid out once, in place: room for the header, the data after it,
+    /// hashed where it lies. The columns were copied into a buffer made
+    /// only their size (so it grew to twice that), then copied again
+    /// behind the header: four times the columns held at once.
+    fn into_stored(self, change: &BuildChangeMetadata<'_>) -> StoredChange<'static, Verified> {
+        let LaidOut {
+            head,
+            cols,
+            deps,
+            start_op,
+        } = self;
+        let data_len = head.len() + cols.data.len() + change.extra.len();
+        let header_len = Header::len_for(data_len);
+        let mut bytes = Vec::with_capacity(header_len + data_len);
+        bytes.resize(header_len, 0);
+        bytes.extend_from_slice(&head);
+        let ops_data = bytes.len()..(bytes.len() + cols.data.len());
+        bytes.extend(cols.data);
+        let extra_bytes = bytes.len()..(bytes.len() + change.extra.len());
         if !change.extra.is_empty() {
-            data.extend(change.extra.as_ref());
+            bytes.extend(change.extra.as_ref());
         }
 
-        let header = Header::new(ChunkType::Change, &data);
+        let header = Header::new(ChunkType::Change, &bytes[header_len..]);
+        debug_assert_eq!(header.len(), header_len);
+        let mut header_bytes = Vec::with_capacity(header_len);
+        header.write(&mut header_bytes);
+        bytes[..header_len].copy_from_slice(&header_bytes);
 
-        let mut bytes = Vec::with_capacity(header.len() + data.len());
-        header.write(&mut bytes);
-        bytes.extend(data);
-
-        let ops_data = shift_range(ops_data, header.len());
-        let extra_bytes = shift_range(extra_bytes, header.len());
-
-        Ok(StoredChange {
+        StoredChange {
             bytes: Cow::Owned(bytes),
             header,
             dependencies: deps,
-            actor,
-            other_actors,
+            actor: cols.actor,
+            other_actors: cols.other_actors,
             seq: change.seq,
             start_op: NonZero::new(start_op).unwrap(),
             timestamp: change.timestamp,
             message: change.message.as_ref().map(|s| s.to_string()),
-            ops_meta,
+            ops_meta: cols.meta,
             ops_data,
             extra_bytes,
-            num_ops,
+            num_ops: cols.num_ops as usize,
             _phantom: PhantomData,
-        })
+        }
     }
 }
 
@@ -642,6 +711,20 @@ impl<'a> ChangeBuilder<'a> {
     {
         let encoder = std::mem::take(&mut self.encoder);
         encoder.finish(change, graph, mapper)
+    }
+
+    /// PATCHED (rapport): see `OpEncoderStrategy::summarize`.
+    fn summarize<G>(
+        &mut self,
+        change: &BuildChangeMetadata<'_>,
+        graph: &G,
+        mapper: &mut ActorMapper<'_>,
+    ) -> Result<(Vec<ChangeHash>, ChangeSummary), Error>
+    where
+        G: GetHash,
+    {
+        let encoder = std::mem::take(&mut self.encoder);
+        encoder.summarize(change, graph, mapper)
     }
 
     pub(crate) fn max_op(&self) -> u64 {
@@ -1065,23 +1148,34 @@ impl<'a> ChangeCollector<'a> {
                 return;
             }
             done.max_ops[actor] = change.max_op;
-            let stored = match builder.finish(change, &*done, &mut self.mapper) {
-                Ok(stored) => stored,
+            // A load keeps only summaries, and lays out no change's bytes.
+            let finished = if done.keep {
+                builder
+                    .finish(change, &*done, &mut self.mapper)
+                    .map(|stored| (stored.dependencies().to_vec(), Change::from(stored)))
+                    .map(|(deps, change)| (deps, change.hash(), Some(change)))
+            } else {
+                builder
+                    .summarize(change, &*done, &mut self.mapper)
+                    .map(|(deps, summary)| {
+                        let hash = summary.hash;
+                        done.summaries.push(summary);
+                        (deps, hash, None)
+                    })
+            };
+            let (deps, hash, change) = match finished {
+                Ok(finished) => finished,
                 Err(e) => {
                     done.error = Some(e);
                     return;
                 }
             };
-            let hash = stored.hash();
-            for dep in stored.dependencies() {
+            for dep in &deps {
                 done.heads.remove(dep);
             }
             done.heads.insert(hash);
-            let change = Change::from(stored);
-            if done.keep {
+            if let Some(change) = change {
                 done.changes.push(change);
-            } else {
-                done.summaries.push(ChangeSummary::from(&change));
             }
         }
     }
