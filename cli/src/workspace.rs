@@ -1324,6 +1324,9 @@ impl<'a> Workspace<'a> {
     /// The index is built first and only its files are kept while the
     /// records are decoded: as built, it takes ten times its files (a cold
     /// read of 100k records held 40 MB of index beside 20 MB of records).
+    /// So a document that does not decode (another client's writing) has
+    /// its index built for nothing, on every read of it, as it is loaded
+    /// on every read anyway.
     fn save_views(
         &self,
         id: DocId,

@@ -10,10 +10,11 @@
 //!   operation is read, not all of them at the end. A document of many
 //!   changes by several actors, with deletions and edits of old objects,
 //!   must load with the same history: the same heads, changes and bytes.
-//! - it holds each operation's count of successors and width in a byte,
-//!   the rare larger ones in a map beside: an operation superseded 300
-//!   times, a counter incremented 300 times and an element 300
-//!   characters wide must load as they were saved.
+//! - it holds each operation's count of successors and width in a byte
+//!   (an increment's `u32::MAX` too), the rare larger ones in a map
+//!   beside: an operation superseded 300 times, counters incremented 300
+//!   and 255 times, and an element 300 characters wide must load as they
+//!   were saved.
 
 use automerge::marks::{ExpandMark, Mark};
 use automerge::transaction::Transactable as _;
@@ -207,6 +208,8 @@ proptest! {
         // bytes, which a load hashes with the rest.
         let author = automerge::Author::from(b"teammate".to_vec());
         theirs.set_author(Some(author.clone()));
+        theirs.put(ROOT, "by", "a teammate").unwrap();
+        theirs.commit();
         let mut on_theirs = false;
         for step in &steps {
             match step {
@@ -230,10 +233,14 @@ proptest! {
         prop_assert_eq!(loaded.hydrate(ROOT, None).unwrap(), ours.hydrate(ROOT, None).unwrap());
         prop_assert_eq!(loaded.save(), bytes);
         let their_actor = theirs.get_actor().clone();
-        prop_assert_eq!(
-            loaded.get_author_for_actor(&their_actor),
-            ours.get_author_for_actor(&their_actor)
-        );
+        prop_assert_eq!(loaded.get_author_for_actor(&their_actor), Some(author));
+        // Each change's bytes, as a load's change collector lays them
+        // out for `get_changes`, parse back to the same change.
+        for change in loaded.get_changes(&[]) {
+            let parsed = automerge::Change::from_bytes(change.raw_bytes().to_vec()).unwrap();
+            prop_assert_eq!(parsed.hash(), change.hash());
+            prop_assert_eq!(parsed.decode(), change.decode());
+        }
         // What the patched `max_op` and `first_root_change` give is what
         // the changes' metadata says, before and after the load.
         for doc in [&mut ours, &mut loaded] {

@@ -378,7 +378,6 @@ mod runs {
             for e in elems {
                 runs.push(e);
             }
-            runs.shrink_to_fit();
             runs
         }
     }

@@ -24,6 +24,25 @@ impl FieldIndex {
 }
 
 /// An account document with one person, saved as the CLI saves it.
+/// A slot's operations (a `SmallVec` since session 19, a `Vec` before)
+/// encode as the `Vec` did, so index files written before read the same.
+#[test]
+fn a_slots_operations_encode_as_a_list_of_them_did() {
+    for n in 0..4u32 {
+        let ops: Vec<super::OpRef> = (0..n)
+            .map(|i| super::OpRef {
+                counter: 1 + u64::from(i) * 300,
+                actor: i,
+            })
+            .collect();
+        let held = super::Ops::from_slice(&ops);
+        let bytes = postcard::to_allocvec(&held).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&ops).unwrap());
+        let read: super::Ops = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(read.as_slice(), ops.as_slice());
+    }
+}
+
 fn account(person: &Person) -> (AutoCommit, RecordId) {
     let mut d = AutoCommit::new();
     let account = Account::named("Acme");

@@ -110,15 +110,6 @@ pub(crate) struct ChangeSummary {
     pub(crate) author: Option<crate::author::Author<'static>>,
 }
 
-impl From<&Change> for ChangeSummary {
-    fn from(change: &Change) -> ChangeSummary {
-        ChangeSummary {
-            hash: change.hash(),
-            len: change.len(),
-            author: change.author().map(|a| a.into_owned()),
-        }
-    }
-}
 
 impl Finished {
     fn len(&self) -> usize {
@@ -246,12 +237,12 @@ impl<'a> OpEncoderStrategy<'a> {
             Self::Enc(e) => e.add(index, op),
             Self::Sparse(n, ops) => {
                 // PATCHED (rapport): grows from one, doubling, and never
-                // past the change's operations: a load holds every change
-                // of a long history at once, most of them with just one
-                // operation come (their record's key in its collection,
-                // which comes before the records themselves), and `push`
-                // makes room for four (a 100k-change load held 53 MB
-                // of them, 6.6 MB now).
+                // past the change's operations. A load holds every change
+                // of a long history at once, most of them after only one
+                // of their operations has come (a record's key in its
+                // collection, which comes before the records themselves),
+                // and `push` made room for four: a 100k-change load held
+                // 53 MB of them, 6.6 MB now.
                 if ops.len() == ops.capacity() {
                     let left = (*n as usize).saturating_sub(ops.len());
                     ops.reserve_exact(ops.len().max(1).min(left.max(1)));

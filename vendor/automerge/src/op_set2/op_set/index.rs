@@ -268,9 +268,10 @@ impl IndexBuilder {
     }
 }
 
-/// PATCHED (rapport): a `u32` for each op of a load in one byte, the rare
-/// values of 255 and over in a map beside: most ops have no successor or
-/// one, and a width of 0 or 1.
+/// PATCHED (rapport): a `u32` for each op of a load in one byte: most ops
+/// have no successor or one, and a width of 0 or 1. `u32::MAX`, which
+/// `vis_num` gives every increment op, has a byte of its own; the rare
+/// other values over 253 are in a map beside.
 #[derive(Debug, Default)]
 struct Bytes32 {
     small: Vec<u8>,
@@ -280,6 +281,8 @@ struct Bytes32 {
 impl Bytes32 {
     /// In `small`, a value held in `big`.
     const BIG: u8 = u8::MAX;
+    /// In `small`, `u32::MAX`.
+    const MAX: u8 = u8::MAX - 1;
 
     fn with_capacity(n: usize) -> Self {
         Self {
@@ -303,6 +306,7 @@ impl Bytes32 {
     fn get(&self, i: usize) -> u32 {
         match self.small[i] {
             Self::BIG => self.big[&i],
+            Self::MAX => u32::MAX,
             n => u32::from(n),
         }
     }
@@ -317,9 +321,12 @@ impl Bytes32 {
         }
     }
 
-    /// `value` in a byte, if it fits besides `BIG`.
+    /// `value` in a byte, if it has one.
     fn small(value: u32) -> Option<u8> {
-        u8::try_from(value).ok().filter(|&n| n != Self::BIG)
+        match value {
+            u32::MAX => Some(Self::MAX),
+            n => u8::try_from(n).ok().filter(|&n| n < Self::MAX),
+        }
     }
 
     fn iter(&self) -> impl Iterator<Item = u32> + '_ {
