@@ -244,9 +244,7 @@ proptest! {
         // What the patched `max_op` and `first_root_change` give is what
         // the changes' metadata says, before and after the load.
         for doc in [&mut ours, &mut loaded] {
-            let meta = doc.get_changes_meta(&[]);
-            let max_op = meta.iter().map(|c| c.max_op).max().unwrap_or(0);
-            let root = meta.iter().find(|c| c.deps.is_empty()).map(|c| c.hash);
+            let (max_op, root) = from_metadata(doc);
             prop_assert_eq!(doc.document().max_op(), max_op);
             prop_assert_eq!(doc.document().first_root_change(), root);
         }
@@ -318,9 +316,7 @@ fn operations_of_many_successors_and_wide_elements_load_as_they_were_saved() {
 #[test]
 fn the_first_root_change_and_max_op_are_those_the_metadata_lists() {
     let check = |doc: &mut AutoCommit| {
-        let meta = doc.get_changes_meta(&[]);
-        let max_op = meta.iter().map(|c| c.max_op).max().unwrap_or(0);
-        let root = meta.iter().find(|c| c.deps.is_empty()).map(|c| c.hash);
+        let (max_op, root) = from_metadata(doc);
         assert_eq!(doc.document().max_op(), max_op);
         assert_eq!(doc.document().first_root_change(), root);
     };
@@ -345,4 +341,14 @@ fn the_first_root_change_and_max_op_are_those_the_metadata_lists() {
     let mut loaded = AutoCommit::load(&a.save()).unwrap();
     check(&mut loaded);
     assert_eq!(loaded.document().max_op(), 51);
+}
+
+/// The highest operation and the first change with no dependencies, as
+/// the changes' metadata gives them: what the patched `max_op` and
+/// `first_root_change` must give.
+fn from_metadata(doc: &mut AutoCommit) -> (u64, Option<automerge::ChangeHash>) {
+    let meta = doc.get_changes_meta(&[]);
+    let max_op = meta.iter().map(|c| c.max_op).max().unwrap_or(0);
+    let root = meta.iter().find(|c| c.deps.is_empty()).map(|c| c.hash);
+    (max_op, root)
 }
