@@ -326,6 +326,46 @@ impl DocData {
         Ok(data)
     }
 
+    /// A copy of `parts` alone: what `self.clone()` then
+    /// [`retain`](Self::retain) gives, without copying the other parts
+    /// first.
+    pub fn copy_parts(&self, parts: Parts) -> DocData {
+        fn copy<T: Clone>(wanted: bool, records: &BTreeMap<RecordId, T>) -> BTreeMap<RecordId, T> {
+            if wanted {
+                records.clone()
+            } else {
+                BTreeMap::new()
+            }
+        }
+        let mut out = DocData {
+            schema: self.schema,
+            kind: self.kind,
+            account: self.account.clone(),
+            owner: self.owner.clone(),
+            accounts: self.accounts.clone(),
+            private_notes: self.private_notes.clone(),
+            people: copy(parts.people, &self.people),
+            relationships: copy(parts.relationships, &self.relationships),
+            opportunities: copy(parts.opportunities, &self.opportunities),
+            plan: copy(parts.plan, &self.plan),
+            // The contacts are derived from the whole log: copied, or
+            // derived from it below when there are none.
+            activities: copy(
+                parts.activities || (parts.contacts && self.contacts.is_none()),
+                &self.activities,
+            ),
+            partnerships: copy(parts.partnerships, &self.partnerships),
+            contacts: if parts.contacts {
+                self.contacts.clone()
+            } else {
+                None
+            },
+            problems: self.problems.clone(),
+        };
+        out.retain(parts);
+        out
+    }
+
     /// Keeps only `parts`: the other collections are emptied, the problems
     /// of their records dropped, and the contacts derived when asked for
     /// (from `activities`, so those must be here then). Every way of reading
@@ -395,22 +435,36 @@ impl DocData {
 
 /// The schema version and kind at the root.
 pub fn read_header<D: ReadDoc>(doc: &D) -> Result<(u64, DocKind), Error> {
-    let schema = match doc.get(&ROOT, "schema")? {
-        Some((Value::Scalar(s), _)) => match s.as_ref() {
+    let scalar = |key: &str| match doc.get(&ROOT, key) {
+        Ok(Some((Value::Scalar(s), _))) => Ok(Some(s.into_owned())),
+        Ok(_) => Ok(None),
+        Err(e) => Err(e),
+    };
+    header_from(scalar("schema")?.as_ref(), scalar("kind")?.as_ref())
+}
+
+/// The schema version and kind from the root's `schema` and `kind`
+/// values (`None`: missing, or an object).
+pub(crate) fn header_from(
+    schema: Option<&automerge::ScalarValue>,
+    kind: Option<&automerge::ScalarValue>,
+) -> Result<(u64, DocKind), Error> {
+    let schema = match schema {
+        Some(s) => match s {
             automerge::ScalarValue::Uint(u) => *u,
             automerge::ScalarValue::Int(i) if *i >= 0 => *i as u64,
             automerge::ScalarValue::F64(f) if *f >= 0.0 => *f as u64,
             other => return Err(Error::Corrupt(format!("schema is {other}, not a number"))),
         },
-        _ => return Err(Error::Corrupt("no schema version at the root".into())),
+        None => return Err(Error::Corrupt("no schema version at the root".into())),
     };
-    let kind = match doc.get(&ROOT, "kind")? {
-        Some((Value::Scalar(s), _)) => match s.as_str() {
+    let kind = match kind {
+        Some(s) => match s.as_str() {
             Some("account") => DocKind::Account,
             Some("personal") => DocKind::Personal,
             _ => return Err(Error::Corrupt(format!("unknown document kind {s}"))),
         },
-        _ => return Err(Error::Corrupt("no document kind at the root".into())),
+        None => return Err(Error::Corrupt("no document kind at the root".into())),
     };
     Ok((schema, kind))
 }
@@ -482,18 +536,61 @@ where
                 }
             }
         };
-        match serde_json::from_value::<T>(crate::decode::to_json(&value)) {
-            Ok(record) => {
-                out.insert(RecordId::from(item.key.into_owned()), record);
-            }
-            Err(e) => problems.push(Problem {
-                collection: collection.key().to_string(),
-                key: item.key.into_owned(),
-                error: e.to_string(),
-            }),
-        }
+        let json = crate::decode::to_json(&value);
+        decode_item(&mut out, problems, collection, item.key.into_owned(), json);
     }
     out
+}
+
+/// Decodes the record `key` of `collection`, as JSON, into `out`, or
+/// notes in `problems` why it does not decode.
+pub(crate) fn decode_item<T: serde::de::DeserializeOwned>(
+    out: &mut BTreeMap<RecordId, T>,
+    problems: &mut Vec<Problem>,
+    collection: Collection,
+    key: String,
+    json: serde_json::Value,
+) {
+    match serde_json::from_value::<T>(json) {
+        Ok(record) => {
+            out.insert(RecordId::from(key), record);
+        }
+        Err(e) => problems.push(Problem {
+            collection: collection.key().to_string(),
+            key,
+            error: e.to_string(),
+        }),
+    }
+}
+
+/// [`decode_item`] into the collection of `data` it belongs to.
+pub(crate) fn decode_into(
+    data: &mut DocData,
+    collection: Collection,
+    key: String,
+    json: serde_json::Value,
+) {
+    let problems = &mut data.problems;
+    match collection {
+        Collection::People => decode_item(&mut data.people, problems, collection, key, json),
+        Collection::Relationships => {
+            decode_item(&mut data.relationships, problems, collection, key, json)
+        }
+        Collection::Opportunities => {
+            decode_item(&mut data.opportunities, problems, collection, key, json)
+        }
+        Collection::Plan => decode_item(&mut data.plan, problems, collection, key, json),
+        Collection::Activities => {
+            decode_item(&mut data.activities, problems, collection, key, json)
+        }
+        Collection::Partnerships => {
+            decode_item(&mut data.partnerships, problems, collection, key, json)
+        }
+        Collection::PrivateNotes => {
+            decode_item(&mut data.private_notes, problems, collection, key, json)
+        }
+        Collection::Accounts => decode_item(&mut data.accounts, problems, collection, key, json),
+    }
 }
 
 /// Records `ids` of `collection`, decoded as [`read_collection`] decodes

@@ -16,6 +16,7 @@ pub mod merge;
 pub mod model;
 pub mod order;
 pub mod resolve;
+pub mod scan;
 pub mod values;
 
 pub use error::Error;

@@ -320,8 +320,15 @@ pub fn select(doc: &str, entries: &[Entry], window: Window) -> Selection {
 
 /// Everything `data` may put on an agenda, on any day, for anyone.
 pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
-    let doc = data.title();
     let mut items = Vec::new();
+    each_entry(data, |e| items.push(e));
+    items
+}
+
+/// [`entries`], each handed to `f` in turn rather than collected (those
+/// of 100k records are 10 MB).
+pub fn each_entry(data: &DocData, mut emit: impl FnMut(Entry<'static>)) {
+    let doc = data.title();
     let name = |id| {
         data.people
             .get(id)
@@ -351,7 +358,7 @@ pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
             .map(|l| Due::On(l.add_days(i64::from(cadence))))
             .unwrap_or(Due::Today);
         let who = name(&r.person);
-        items.push(entry(
+        emit(entry(
             EntryKind::KeepInTouch,
             due,
             Some(&r.member),
@@ -371,7 +378,7 @@ pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
         let Some(due) = x.due else {
             continue;
         };
-        items.push(entry(
+        emit(entry(
             EntryKind::PlanDue,
             Due::On(due),
             Some(&x.owner),
@@ -388,7 +395,7 @@ pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
         let Some(due) = o.decision_date else {
             continue;
         };
-        items.push(entry(
+        emit(entry(
             EntryKind::DecisionDue,
             Due::On(due),
             None,
@@ -410,7 +417,7 @@ pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
                 Party::Us => "we owe",
                 Party::Them => "they owe",
             };
-            items.push(entry(
+            emit(entry(
                 EntryKind::CommitmentDue,
                 Due::On(due),
                 None,
@@ -424,7 +431,7 @@ pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
             ));
         }
         if let Some(due) = p.next_review {
-            items.push(entry(
+            emit(entry(
                 EntryKind::ReviewDue,
                 Due::On(due),
                 None,
@@ -462,7 +469,7 @@ pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
             }
             _ => format!("rapport gap {}", shell_quote(&doc)),
         };
-        items.push(entry(
+        emit(entry(
             EntryKind::Finding,
             Due::Undated,
             None,
@@ -471,7 +478,6 @@ pub fn entries(data: &DocData) -> Vec<Entry<'static>> {
             command,
         ));
     }
-    items
 }
 
 /// An item's place by (undated, day, kind, document's rank), as one

@@ -1,0 +1,344 @@
+//! The scan against the load: for documents made by Rapport's writes,
+//! raw edits of other clients, and concurrent copies merged, every part
+//! [`read_saved`] gives is what [`DocData::read`] gives on the loaded
+//! document; what it does not handle, it refuses.
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::doc::{self, put_record};
+use crate::ids::RecordId;
+use crate::model::{Account, Activity, Owner, Person};
+use crate::values::{Day, Notes};
+
+/// What the load reads of `bytes`, as JSON.
+fn loaded(bytes: &[u8]) -> Json {
+    let doc = AutoCommit::load(bytes).expect("loads");
+    serde_json::to_value(DocData::read(&doc, Parts::ALL).expect("reads")).unwrap()
+}
+
+fn scanned(bytes: &[u8]) -> Result<Json, Unsupported> {
+    read_saved(bytes).map(|d| serde_json::to_value(d).unwrap())
+}
+
+fn account_doc() -> AutoCommit {
+    let mut doc = AutoCommit::new();
+    doc::init_account(&mut doc, &Account::named("Acme")).unwrap();
+    doc
+}
+
+fn person_id(k: usize) -> RecordId {
+    RecordId::from(format!("p{k:02}"))
+}
+
+fn record_obj(doc: &AutoCommit, c: Collection, id: &RecordId) -> Option<automerge::ObjId> {
+    let coll = match doc.get(ROOT, c.key()).ok()?? {
+        (automerge::Value::Object(ObjType::Map), o) => o,
+        _ => return None,
+    };
+    match doc.get(&coll, id.as_str()).ok()?? {
+        (automerge::Value::Object(ObjType::Map), o) => Some(o),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// A person added (or written over) through Rapport's writes.
+    Person(usize, String),
+    /// A person's notes rewritten (a text edit).
+    Notes(usize, String),
+    /// A person's tags: one inserted at a place, or one deleted.
+    Tag(usize, usize, Option<String>),
+    /// An activity with people, through Rapport's writes.
+    Activity(usize, Vec<usize>),
+    /// A field of a person set raw, as another client could: a title, a
+    /// number where a string goes, a null, a nested map.
+    Raw(usize, u8),
+    /// A person's tag written over in place.
+    Overwrite(usize, usize),
+    /// A person deleted, or its key made a plain value.
+    Delete(usize),
+    Scalar(usize),
+    /// The account renamed.
+    Account(String),
+    Commit,
+    Merge,
+    Switch,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let name = "[A-Za-z ]{0,8}";
+    prop_oneof![
+        4 => (0..6usize, name).prop_map(|(k, n)| Step::Person(k, n)),
+        3 => (0..6usize, "\\PC{0,12}").prop_map(|(k, n)| Step::Notes(k, n)),
+        3 => (0..6usize, 0..4usize, proptest::option::of("[a-z]{1,5}"))
+            .prop_map(|(k, i, t)| Step::Tag(k, i, t)),
+        2 => (0..6usize, proptest::collection::vec(0..6usize, 0..3))
+            .prop_map(|(k, p)| Step::Activity(k, p)),
+        2 => (0..6usize, any::<u8>()).prop_map(|(k, v)| Step::Raw(k, v)),
+        1 => (0..6usize, 0..4usize).prop_map(|(k, i)| Step::Overwrite(k, i)),
+        1 => (0..6usize).prop_map(Step::Delete),
+        1 => (0..6usize).prop_map(Step::Scalar),
+        1 => name.prop_map(Step::Account),
+        3 => Just(Step::Commit),
+        1 => Just(Step::Merge),
+        1 => Just(Step::Switch),
+    ]
+}
+
+fn take(doc: &mut AutoCommit, step: &Step) {
+    let people = Collection::People;
+    match step {
+        Step::Person(k, name) => {
+            let mut p = Person::named(name);
+            p.tags = vec!["a".into(), "b".into()];
+            put_record(doc, people, &person_id(*k), &p).unwrap();
+        }
+        Step::Notes(k, notes) => {
+            if let Ok(Some(mut p)) = doc::read_record::<_, Person>(doc, people, &person_id(*k)) {
+                p.notes = Notes::new(notes);
+                put_record(doc, people, &person_id(*k), &p).unwrap();
+            }
+        }
+        Step::Tag(k, i, tag) => {
+            if let Ok(Some(mut p)) = doc::read_record::<_, Person>(doc, people, &person_id(*k)) {
+                let i = (*i).min(p.tags.len());
+                match tag {
+                    Some(t) => p.tags.insert(i, t.clone()),
+                    None if i < p.tags.len() => {
+                        p.tags.remove(i);
+                    }
+                    None => {}
+                }
+                put_record(doc, people, &person_id(*k), &p).unwrap();
+            }
+        }
+        Step::Activity(k, with) => {
+            let a = Activity {
+                date: Day::ymd(2026, 11, 1 + *k as u32).unwrap(),
+                people: with.iter().map(|p| person_id(*p)).collect(),
+                kind: crate::enums::ActivityKind::Call,
+                direction: crate::enums::Direction::Give,
+                by: "sam".into(),
+                notes: Notes::new(&format!("activity {k}")),
+                opportunity: None,
+                archived: false,
+            };
+            put_record(
+                doc,
+                Collection::Activities,
+                &RecordId::from(format!("a{k}")),
+                &a,
+            )
+            .unwrap();
+        }
+        Step::Raw(k, v) => {
+            if let Some(r) = record_obj(doc, people, &person_id(*k)) {
+                match v % 5 {
+                    0 => doc.put(&r, "title", format!("title {v}")).unwrap(),
+                    1 => doc.put(&r, "title", i64::from(*v)).unwrap(),
+                    2 => doc.put(&r, "title", automerge::ScalarValue::Null).unwrap(),
+                    3 => {
+                        let m = doc.put_object(&r, "extra", ObjType::Map).unwrap();
+                        doc.put(&m, "x", f64::from(*v) / 4.0).unwrap();
+                        let t = doc.put_object(&m, "t", ObjType::Text).unwrap();
+                        doc.splice_text(&t, 0, 0, "nested").unwrap();
+                    }
+                    _ => doc.put(&r, "archived", v % 2 == 0).unwrap(),
+                }
+            }
+        }
+        Step::Overwrite(k, i) => {
+            if let Some(r) = record_obj(doc, people, &person_id(*k))
+                && let Ok(Some((automerge::Value::Object(ObjType::List), tags))) =
+                    doc.get(&r, "tags")
+                && *i < doc.length(&tags)
+            {
+                doc.put(&tags, *i, format!("over {i}")).unwrap();
+            }
+        }
+        Step::Delete(k) => {
+            doc::delete_record(doc, people, &person_id(*k)).unwrap();
+        }
+        Step::Scalar(k) => {
+            if let Ok(Some((_, coll))) = doc.get(ROOT, people.key()) {
+                doc.put(&coll, person_id(*k).as_str(), "not a record")
+                    .unwrap();
+            }
+        }
+        Step::Account(name) => {
+            doc::put_account(doc, &Account::named(name)).unwrap();
+        }
+        Step::Commit => {
+            doc.commit();
+        }
+        Step::Merge | Step::Switch => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Two copies edited apart and merged now and then: at the end, and
+    /// at every merge, the scan reads what the load reads.
+    #[test]
+    fn a_scan_reads_what_a_load_reads(steps in proptest::collection::vec(step(), 0..50)) {
+        let mut ours = account_doc();
+        let mut theirs = ours.fork();
+        let mut on_theirs = false;
+        for step in &steps {
+            match step {
+                Step::Merge => {
+                    ours.merge(&mut theirs).unwrap();
+                    theirs.merge(&mut ours).unwrap();
+                    let bytes = ours.save();
+                    prop_assert_eq!(scanned(&bytes), Ok(loaded(&bytes)));
+                }
+                Step::Switch => on_theirs = !on_theirs,
+                step if on_theirs => take(&mut theirs, step),
+                step => take(&mut ours, step),
+            }
+        }
+        ours.merge(&mut theirs).unwrap();
+        let bytes = ours.save();
+        prop_assert_eq!(scanned(&bytes), Ok(loaded(&bytes)));
+    }
+}
+
+/// Columns over a few hundred bytes are saved deflated: a document of many
+/// records reads the same through them.
+#[test]
+fn a_big_document_with_deflated_columns_reads_as_loaded() {
+    let mut doc = account_doc();
+    for k in 0..400 {
+        let mut p = Person::named(&format!("Person {k:04}"));
+        p.notes = Notes::new(&"notes of some length ".repeat(k % 5));
+        p.tags = vec![format!("t{}", k % 7)];
+        put_record(&mut doc, Collection::People, &person_id(k), &p).unwrap();
+        if k % 50 == 0 {
+            doc.commit();
+        }
+    }
+    let bytes = doc.save();
+    let scanned = scanned(&bytes).expect("scans");
+    assert_eq!(scanned, loaded(&bytes));
+    assert_eq!(scanned["people"].as_object().unwrap().len(), 400);
+}
+
+#[test]
+fn a_personal_document_reads_as_loaded() {
+    let mut doc = AutoCommit::new();
+    doc::init_personal(
+        &mut doc,
+        &Owner {
+            name: "Sam".into(),
+            handle: "sam".into(),
+            email: None,
+        },
+    )
+    .unwrap();
+    let accounts = match doc.get(ROOT, "accounts").unwrap() {
+        Some((_, o)) => o,
+        None => unreachable!(),
+    };
+    // A record that does not decode is a problem, in key order.
+    let r = doc.put_object(&accounts, "zz", ObjType::Text).unwrap();
+    doc.splice_text(&r, 0, 0, "an account?").unwrap();
+    doc.put(&accounts, "aa", 3).unwrap();
+    let bytes = doc.save();
+    let read = scanned(&bytes).expect("scans");
+    assert_eq!(read, loaded(&bytes));
+    assert_eq!(
+        read["problems"].as_array().unwrap().len(),
+        2,
+        "{}",
+        read["problems"]
+    );
+}
+
+#[test]
+fn what_the_scan_does_not_read_it_refuses() {
+    let refused = |bytes: &[u8], why: &str| match read_saved(bytes) {
+        Err(Unsupported(reason)) => assert!(reason.contains(why), "{reason}"),
+        Ok(_) => panic!("read, though {why}"),
+    };
+    let mut doc = account_doc();
+    put_record(
+        &mut doc,
+        Collection::People,
+        &person_id(1),
+        &Person::named("Ana"),
+    )
+    .unwrap();
+    let saved = doc.save();
+    scanned(&saved).expect("scans");
+
+    // A counter, anywhere.
+    let mut counted = doc.clone();
+    counted
+        .put(ROOT, "visits", automerge::ScalarValue::counter(1))
+        .unwrap();
+    counted.increment(ROOT, "visits", 2).unwrap();
+    refused(&counted.save(), "counter");
+
+    // A mark in a text.
+    let mut marked = doc.clone();
+    let r = record_obj(&marked, Collection::People, &person_id(1)).unwrap();
+    let t = marked.put_object(&r, "bio", ObjType::Text).unwrap();
+    marked.splice_text(&t, 0, 0, "hello").unwrap();
+    marked
+        .mark(
+            &t,
+            automerge::marks::Mark::new("bold".into(), true, 0, 3),
+            automerge::marks::ExpandMark::After,
+        )
+        .unwrap();
+    refused(&marked.save(), "mark");
+
+    // A change after the document (a second chunk).
+    let mut more = doc.clone();
+    more.put(ROOT, "x", 1).unwrap();
+    let mut two = saved.clone();
+    two.extend(more.save_incremental());
+    refused(&two, "more than one chunk");
+
+    // A changed byte, and a cut.
+    let mut flipped = saved.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    refused(&flipped, "checksum");
+    refused(&saved[..saved.len() - 1], "cut short");
+
+    // A root the read would refuse: the load reports it.
+    let mut rootless = AutoCommit::new();
+    rootless.put(ROOT, "schema", 1).unwrap();
+    refused(&rootless.save(), "the root");
+}
+
+/// [`DocData::copy_parts`] gives what a clone of every part, then
+/// `retain`, gives; with or without the contacts derived.
+#[test]
+fn a_copy_of_some_parts_is_a_clone_that_retains_them() {
+    let mut doc = account_doc();
+    for k in 0..6 {
+        take(&mut doc, &Step::Person(k, format!("P{k}")));
+        take(&mut doc, &Step::Activity(k, vec![k, (k + 1) % 6]));
+    }
+    take(&mut doc, &Step::Scalar(7));
+    let full = read_saved(&doc.save()).unwrap();
+    let mut underived = full.clone();
+    underived.contacts = None;
+    for data in [&full, &underived] {
+        for parts in [Parts::ALL, Parts::NONE, Parts::PEOPLE, Parts::ANALYSIS] {
+            let mut expected = data.clone();
+            expected.retain(parts);
+            assert_eq!(
+                serde_json::to_value(data.copy_parts(parts)).unwrap(),
+                serde_json::to_value(expected).unwrap(),
+            );
+        }
+    }
+}
