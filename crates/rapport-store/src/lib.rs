@@ -24,4 +24,4 @@ pub use store::{
     Absorbed, ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, genesis,
     snapshot_name,
 };
-pub use view::{EncodedFields, PeopleSection, PersonRow, View, Views, Whole};
+pub use view::{EncodedFields, Log, PeopleSection, PersonRow, View, Views, Whole};

@@ -432,27 +432,256 @@ fn encode_head(data: &DocData, problems: Vec<Problem>) -> std::io::Result<Vec<u8
 /// The bytes of `section` of a view of `data` (the first change is not
 /// in `data`: empty).
 fn encode_section(section: Section, data: &DocData) -> std::io::Result<Vec<u8>> {
-    match section {
-        Section::Head => encode_head(data, data.problems.clone()),
-        Section::People => {
-            // In the order `person list` shows them (a sort then finds
-            // them in order); readers do not rely on it.
-            let mut people: Vec<(&RecordId, &Person)> = data.people.iter().collect();
-            order::sort_people(&mut people, |(id, p)| (id.as_str(), &p.name));
-            let people: Vec<(&RecordId, StoredPerson)> = people
-                .into_iter()
-                .map(|(k, p)| (k, p.clone().into()))
-                .collect();
-            encode(&people)
+    match SectionValue::of(section, data, None)? {
+        SectionValue::Raw(bytes) => Ok(bytes.to_vec()),
+        // Made once here, where the bytes are held anyway (an edit's
+        // rewrite of the sections).
+        SectionValue::Agenda(data) => encode(&agenda::entries(data)),
+        value => encode(&value),
+    }
+}
+
+/// What a section of a view of `data` holds, before it is encoded.
+enum SectionValue<'a> {
+    /// Bytes as they are (the first change).
+    Raw(&'a [u8]),
+    Head(Box<Head>),
+    /// Made when encoded, each time (it is encoded twice: measured, then
+    /// written), never held beside the rest; the agenda entries one at a
+    /// time: those of 100k records are 10 MB.
+    People(&'a DocData),
+    Agenda(&'a DocData),
+    Relationships(&'a BTreeMap<RecordId, rapport_core::model::Relationship>),
+    Opportunities(&'a BTreeMap<RecordId, rapport_core::model::Opportunity>),
+    Plan(&'a BTreeMap<RecordId, rapport_core::model::PlanItem>),
+    Partnerships(&'a BTreeMap<RecordId, rapport_core::model::Partnership>),
+    Contacts(&'a Option<Contacts>),
+    Activities(&'a BTreeMap<RecordId, Activity>),
+    /// The activity log, its activities encoded as they came.
+    Log(&'a Log),
+}
+
+impl<'a> SectionValue<'a> {
+    fn of(
+        section: Section,
+        data: &'a DocData,
+        genesis: Option<&'a [u8]>,
+    ) -> std::io::Result<SectionValue<'a>> {
+        Ok(match section {
+            Section::Head => SectionValue::Head(Box::new(Head {
+                schema: data.schema,
+                kind: data.kind,
+                account: data.account.clone(),
+                owner: data.owner.clone(),
+                accounts: data.accounts.clone(),
+                private_notes: data.private_notes.clone(),
+                problems: data.problems.clone(),
+            })),
+            Section::People => SectionValue::People(data),
+            Section::Agenda => SectionValue::Agenda(data),
+            Section::Relationships => SectionValue::Relationships(&data.relationships),
+            Section::Opportunities => SectionValue::Opportunities(&data.opportunities),
+            Section::Plan => SectionValue::Plan(&data.plan),
+            Section::Partnerships => SectionValue::Partnerships(&data.partnerships),
+            Section::Contacts => SectionValue::Contacts(&data.contacts),
+            Section::Activities => SectionValue::Activities(&data.activities),
+            Section::Genesis => SectionValue::Raw(genesis.unwrap_or_default()),
+        })
+    }
+
+    /// Its encoded length and CRC-32, without holding its bytes.
+    fn measure(&self) -> std::io::Result<(u32, u32)> {
+        let (len, crc) = match self {
+            SectionValue::Raw(bytes) => (bytes.len(), crc32fast::hash(bytes)),
+            SectionValue::Log(log) => {
+                let mut crc = crc32fast::Hasher::new();
+                let mut len = 0;
+                log.each_part(|part| {
+                    crc.update(part);
+                    len += part.len();
+                    Ok(())
+                })?;
+                (len, crc.finalize())
+            }
+            value => postcard::serialize_with_flavor(value, Measure::default())
+                .map_err(std::io::Error::other)?,
+        };
+        Ok((u32::try_from(len).map_err(std::io::Error::other)?, crc))
+    }
+
+    fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        match self {
+            SectionValue::Raw(bytes) => out.write_all(bytes),
+            SectionValue::Log(log) => log.each_part(|part| out.write_all(part)),
+            value => postcard::to_io(value, out)
+                .map(drop)
+                .map_err(std::io::Error::other),
         }
-        Section::Agenda => encode(&agenda::entries(data)),
-        Section::Relationships => encode(&data.relationships),
-        Section::Opportunities => encode(&data.opportunities),
-        Section::Plan => encode(&data.plan),
-        Section::Partnerships => encode(&data.partnerships),
-        Section::Contacts => encode(&data.contacts),
-        Section::Activities => encode(&data.activities),
-        Section::Genesis => Ok(Vec::new()),
+    }
+}
+
+impl Serialize for SectionValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SectionValue::Raw(bytes) => s.serialize_bytes(bytes),
+            // Written in parts (`write_to`), never serialized whole.
+            SectionValue::Log(_) => Err(serde::ser::Error::custom("a log is written in parts")),
+            SectionValue::Head(v) => v.serialize(s),
+            SectionValue::People(data) => {
+                // In the order `person list` shows them (a sort then finds
+                // them in order); readers do not rely on it.
+                let mut people: Vec<(&RecordId, &Person)> = data.people.iter().collect();
+                order::sort_people(&mut people, |(id, p)| (id.as_str(), &p.name));
+                let people: Vec<(&RecordId, StoredPerson)> = people
+                    .into_iter()
+                    .map(|(k, p)| (k, p.clone().into()))
+                    .collect();
+                people.serialize(s)
+            }
+            SectionValue::Agenda(data) => {
+                // As the entries' vector is written, but each entry made,
+                // written and dropped in turn (after a pass to count them).
+                use serde::ser::SerializeSeq as _;
+                let mut count = 0;
+                agenda::each_entry(data, |_| count += 1);
+                let mut seq = s.serialize_seq(Some(count))?;
+                let mut failed = None;
+                agenda::each_entry(data, |e| {
+                    if failed.is_none() {
+                        failed = seq.serialize_element(&e).err();
+                    }
+                });
+                match failed {
+                    Some(e) => Err(e),
+                    None => seq.end(),
+                }
+            }
+            SectionValue::Relationships(v) => v.serialize(s),
+            SectionValue::Opportunities(v) => v.serialize(s),
+            SectionValue::Plan(v) => v.serialize(s),
+            SectionValue::Partnerships(v) => v.serialize(s),
+            SectionValue::Contacts(v) => v.serialize(s),
+            SectionValue::Activities(v) => v.serialize(s),
+        }
+    }
+}
+
+/// An activity log encoded one activity at a time, in any order, and
+/// written as a view's log section: what `encode(&activities)` gives
+/// for the same activities in a map. Each is a few dozen bytes here,
+/// against a few hundred as an [`Activity`] (a cold read of 73k
+/// activities held 22 MB of them).
+#[derive(Default)]
+pub struct Log {
+    /// The encoded (id, activity) pairs, in segments of [`Log::SEGMENT`]
+    /// bytes (or one pair, if longer): one growing vector held up to
+    /// twice its bytes, and left the freed halves behind.
+    segments: Vec<Vec<u8>>,
+    /// Each activity's id, and its pair's segment, start and end.
+    index: Vec<(RecordId, u32, u32, u32)>,
+    pair: Vec<u8>,
+}
+
+impl Log {
+    const SEGMENT: usize = 64 * 1024;
+
+    pub fn add(&mut self, id: RecordId, activity: &Activity) -> std::io::Result<()> {
+        let mut pair = std::mem::take(&mut self.pair);
+        pair.clear();
+        let pair = postcard::to_extend(&(&id, activity), pair).map_err(std::io::Error::other)?;
+        let room = self.segments.last().map_or(0, |s| s.capacity() - s.len());
+        if room < pair.len() {
+            self.segments
+                .push(Vec::with_capacity(pair.len().max(Self::SEGMENT)));
+        }
+        let segment = self.segments.len() - 1;
+        let bytes = &mut self.segments[segment];
+        let start = bytes.len();
+        bytes.extend_from_slice(&pair);
+        let number = |n: usize| u32::try_from(n).map_err(std::io::Error::other);
+        self.index
+            .push((id, number(segment)?, number(start)?, number(bytes.len())?));
+        self.pair = pair;
+        Ok(())
+    }
+
+    /// The activities that involve `person`, each read in place first
+    /// (as [`Views::read_about`] reads a view's log); `None` if one does
+    /// not decode.
+    pub fn involving(&self, person: &RecordId) -> Option<BTreeMap<RecordId, Activity>> {
+        let mut kept = BTreeMap::new();
+        for (id, segment, start, end) in &self.index {
+            let pair = self
+                .segments
+                .get(*segment as usize)?
+                .get(*start as usize..*end as usize)?;
+            let (_, activity): (&str, ActivityRef<'_>) = postcard::from_bytes(pair).ok()?;
+            if activity.involves(person) {
+                kept.insert(id.clone(), activity.into());
+            }
+        }
+        Some(kept)
+    }
+
+    /// Sorted by id, as a map of them is, once all are in.
+    fn sort(&mut self) {
+        self.index.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+
+    /// The section's bytes, in order: its count, then each pair.
+    fn each_part(&self, mut f: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+        f(&encode(&(self.index.len() as u64))?)?;
+        for (_, segment, start, end) in &self.index {
+            f(&self.segments[*segment as usize][*start as usize..*end as usize])?;
+        }
+        Ok(())
+    }
+}
+
+/// A postcard flavor that counts the bytes and takes their CRC-32,
+/// keeping none (a few KiB at a time, for the hasher).
+#[derive(Default)]
+struct Measure {
+    len: usize,
+    crc: crc32fast::Hasher,
+    buf: Vec<u8>,
+}
+
+impl Measure {
+    const BUF: usize = 4096;
+
+    fn flush(&mut self) {
+        self.crc.update(&self.buf);
+        self.len += self.buf.len();
+        self.buf.clear();
+    }
+}
+
+impl postcard::ser_flavors::Flavor for Measure {
+    type Output = (usize, u32);
+
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        if self.buf.len() == Self::BUF {
+            self.flush();
+        }
+        self.buf.push(b);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        if self.buf.len() + bytes.len() > Self::BUF {
+            self.flush();
+            self.crc.update(bytes);
+            self.len += bytes.len();
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn finalize(mut self) -> postcard::Result<(usize, u32)> {
+        self.flush();
+        Ok((self.len, self.crc.finalize()))
     }
 }
 
@@ -954,15 +1183,53 @@ impl Views {
         genesis: Option<&[u8]>,
     ) -> std::io::Result<()> {
         data.contacts = Some(Contacts::of(&data.activities));
-        let data = &*data;
-        let mut sections = Vec::with_capacity(SECTIONS.len());
-        for section in SECTIONS {
-            sections.push(match section {
-                Section::Genesis => genesis.unwrap_or_default().to_vec(),
-                _ => encode_section(section, data)?,
-            });
+        self.write_values(id, chunks, data, genesis, None)
+    }
+
+    /// Saves the view of a document read with its activity log encoded
+    /// aside (`log`, every activity that decodes; `data` holds none, but
+    /// their contacts), for `chunks`. No first change.
+    pub fn write_with_log(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        data: &DocData,
+        log: &mut Log,
+    ) -> std::io::Result<()> {
+        if data.contacts.is_none() || !data.activities.is_empty() {
+            return Err(std::io::Error::other(
+                "a log apart needs its contacts alone",
+            ));
         }
-        self.write_sections(id, chunks, &sections)
+        log.sort();
+        self.write_values(id, chunks, data, None, Some(log))
+    }
+
+    fn write_values(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        data: &DocData,
+        genesis: Option<&[u8]>,
+        log: Option<&Log>,
+    ) -> std::io::Result<()> {
+        // Each section is encoded twice, measured then written, rather
+        // than held as bytes: a view of 100k records is 12 MB, which
+        // growing vectors held as 16 MB beside the records.
+        let values = SECTIONS
+            .iter()
+            .map(|s| match (s, log) {
+                (Section::Activities, Some(log)) => Ok(SectionValue::Log(log)),
+                _ => SectionValue::of(*s, data, genesis),
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let mut lengths = [(0, 0); SECTIONS.len()];
+        for (slot, value) in lengths.iter_mut().zip(&values) {
+            *slot = value.measure()?;
+        }
+        self.write_view(id, chunks, lengths, |out| {
+            values.iter().try_for_each(|v| v.write_to(out))
+        })
     }
 
     /// Writes a view of `sections` (in file order) built from `chunks`,
@@ -973,13 +1240,28 @@ impl Views {
         chunks: &[ChunkKey],
         sections: &[impl AsRef<[u8]>],
     ) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
         let mut lengths = [(0, 0); SECTIONS.len()];
         for (slot, bytes) in lengths.iter_mut().zip(sections) {
             let bytes = bytes.as_ref();
             let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
             *slot = (len, crc32fast::hash(bytes));
         }
+        self.write_view(id, chunks, lengths, |out| {
+            sections.iter().try_for_each(|b| out.write_all(b.as_ref()))
+        })
+    }
+
+    /// Writes a view built from `chunks` whose sections have `lengths`
+    /// (length and CRC-32 each, in file order), `body` writing them,
+    /// atomically.
+    fn write_view(
+        &self,
+        id: &DocId,
+        chunks: &[ChunkKey],
+        lengths: [(u32, u32); SECTIONS.len()],
+        body: impl FnOnce(&mut std::io::BufWriter<&mut File>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
         let header = encode(&Header {
             chunks: fingerprint(chunks),
             sections: lengths,
@@ -992,9 +1274,7 @@ impl Views {
             out.write_all(&VERSION.to_le_bytes())?;
             out.write_all(&header_len.to_le_bytes())?;
             out.write_all(&header)?;
-            for bytes in sections {
-                out.write_all(bytes.as_ref())?;
-            }
+            body(&mut out)?;
             out.flush()?;
         }
         tmp.persist(self.path(id)).map_err(|e| e.error)?;

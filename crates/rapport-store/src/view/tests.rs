@@ -139,6 +139,54 @@ fn a_view_gives_back_what_was_written() {
     );
 }
 
+/// A view written with its activity log encoded aside, one activity at a
+/// time in any order, is the same file as one written from the data.
+#[test]
+fn a_view_with_its_log_apart_is_the_view_of_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = Views::new(dir.path());
+    let mut data = sample();
+    // Over several of the log's segments, and one pair longer than one.
+    for i in 0..2000 {
+        let mut a = data.activities.values().next().unwrap().clone();
+        a.notes = Notes::new(&format!(
+            "more notes, number {i}, to fill the log's segments"
+        ));
+        data.activities
+            .insert(RecordId::from(format!("z{i:04}")), a);
+    }
+    let mut long = data.activities.values().next().unwrap().clone();
+    long.notes = Notes::new(&"long ".repeat(20_000));
+    data.activities
+        .insert(RecordId::from("m-long".to_string()), long);
+    views.write(&id(), &[key("a")], &mut data, None).unwrap();
+    let whole = std::fs::read(views.path(&id())).unwrap();
+
+    let mut log = Log::default();
+    for (id, a) in data.activities.iter().rev() {
+        log.add(id.clone(), a).unwrap();
+    }
+    let mut apart = data.clone();
+    apart.activities.clear();
+    views
+        .write_with_log(&id(), &[key("a")], &apart, &mut log)
+        .unwrap();
+    assert_eq!(std::fs::read(views.path(&id())).unwrap(), whole);
+    // The log gives a person's activities as the view does.
+    let ana = RecordId::from("ana".to_string());
+    let about = views.read_about(&id(), &[key("a")], &ana).unwrap();
+    assert!(!about.activities.is_empty());
+    assert_eq!(log.involving(&ana).unwrap(), about.activities);
+
+    // Without its contacts, or with activities in the data, it refuses.
+    apart.contacts = None;
+    assert!(
+        views
+            .write_with_log(&id(), &[key("a")], &apart, &mut Log::default())
+            .is_err()
+    );
+}
+
 #[test]
 fn a_read_of_some_parts_equals_a_decode_of_those_parts() {
     let dir = tempfile::tempdir().unwrap();
