@@ -32,6 +32,11 @@ pub struct Cli {
     /// Pretend today is this date (YYYY-MM-DD); for tests and demos.
     #[arg(long, global = true, env = "RAPPORT_TODAY", hide = true)]
     pub today: Option<String>,
+    /// A document saved as one chunk of at least this many bytes is read
+    /// from its columns when it has no valid view, not loaded; for tests.
+    #[arg(long, global = true, env = "RAPPORT_SCAN_FROM", hide = true, value_name = "BYTES",
+          default_value_t = crate::workspace::SCAN_FROM)]
+    pub scan_from: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -102,6 +107,7 @@ pub fn run() -> anyhow::Result<()> {
         paths,
         out: Output::new(cli.json, cli.quiet),
         today,
+        scan_from: cli.scan_from,
     };
     commands::run(&ctx, cli.command)
 }

@@ -14,6 +14,9 @@ pub struct Ctx {
     pub paths: Paths,
     pub out: Output,
     pub today: Day,
+    /// A document without a valid view is scanned, not loaded, from this
+    /// size of its one chunk ([`crate::workspace::SCAN_FROM`]).
+    pub scan_from: u64,
 }
 
 /// The data and config locations.

@@ -20,8 +20,8 @@ use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
 use rapport_store::fields::{self, EditError, Edited, FieldIndex};
 use rapport_store::{
-    ChunkKey, FsBackend, Listings, Loaded, PeopleSection, PersonRow, Store, StoreError, View,
-    Views, Whole,
+    ChunkKey, ChunkKind, FsBackend, Listings, Loaded, Log, PeopleSection, PersonRow, Store,
+    StoreError, View, Views, Whole,
 };
 
 use serde::Serialize;
@@ -270,6 +270,31 @@ pub struct Workspace<'a> {
     /// The document in `loaded` that was loaded only to be read, with its
     /// size in operations.
     spare: Cell<Option<(DocId, u64)>>,
+    /// The last document this command scanned
+    /// ([`scan_to_view`](Self::scan_to_view)), for a read of it that
+    /// follows: `person show` finds the person among every document's
+    /// people, then reads that document about them.
+    scanned: RefCell<Option<Scanned>>,
+}
+
+/// A document scanned: its records but the activities (with their
+/// contacts), and its activity log encoded, for exactly `chunks`.
+struct Scanned {
+    id: DocId,
+    chunks: Vec<ChunkKey>,
+    data: DocData,
+    log: Log,
+}
+
+impl Scanned {
+    /// Every part, but of the activity log only the activities that
+    /// involve `person`: what [`Views::read_about`] gives.
+    fn about(self, person: &RecordId) -> Option<DocData> {
+        let mut data = self.data;
+        data.activities = self.log.involving(person)?;
+        data.retain(Parts::ALL);
+        Some(data)
+    }
 }
 
 /// Threads reading views at most: the reads are short system calls and
@@ -284,6 +309,16 @@ const PARALLEL_FROM: usize = 8;
 /// documents it read (and at least 4) have a view newer than their entry
 /// in it, or none there; fewer are read from their views' files.
 const STALE_BEFORE_REPACK: usize = 16;
+
+/// A document saved as one chunk of at least this many bytes, and without
+/// a valid view, is read from its columns ([`rapport_core::scan`]) instead
+/// of loaded: a load holds about 35 times the chunk's size at its peak
+/// (125 MiB for the 3.7 MB of 100k records), the scan little more than
+/// the records it decodes. Below it, the load is cheap, and it also
+/// writes what the scan cannot: the field index and the first change,
+/// with which the next edit need not load. (A scanned document's next
+/// edit loads it once, and writes them.)
+pub const SCAN_FROM: u64 = 1 << 20;
 
 pub fn open_store(ctx: &Ctx) -> Store<FsBackend> {
     Store::new(FsBackend::new(&ctx.paths.store))
@@ -313,6 +348,7 @@ impl<'a> Workspace<'a> {
             accounts: Vec::new(),
             loaded: RefCell::new(HashMap::new()),
             spare: Cell::new(None),
+            scanned: RefCell::new(None),
         };
         let data = ws
             .read(personal, Parts::NONE)
@@ -486,6 +522,9 @@ impl<'a> Workspace<'a> {
         if let Some(data) = self.views.read(&id, &chunks, parts) {
             return Ok(Ok(data));
         }
+        if let Some(data) = self.scan_to_view(id, &chunks, parts) {
+            return Ok(Ok(data));
+        }
         let mut loaded = self.store.load(&id)?;
         let chunks = loaded.chunks().to_vec();
         let mut data = self.save_views(id, &mut loaded.doc, &chunks, Indexed::Records);
@@ -494,6 +533,69 @@ impl<'a> Workspace<'a> {
             data.retain(parts);
         }
         Ok(data)
+    }
+
+    /// `parts` of the document `id`, whose chunks are `chunks`, when they
+    /// are one snapshot of at least [`Ctx::scan_from`] bytes: read from
+    /// its columns ([`rapport_core::scan`]), its activities encoded as
+    /// they come, and saved as its view. The activity log is most of a
+    /// big document, so it is never held decoded: if `parts` has the log,
+    /// the data is read back from the view saved (after every record
+    /// scanned is dropped); else the document scanned is kept for the
+    /// read that may follow ([`Scanned`]). `None` if it is not read this
+    /// way (the scan refuses it, or the view cannot be saved): the caller
+    /// loads it, which reads or reports it.
+    fn scan_to_view(&self, id: DocId, chunks: &[ChunkKey], parts: Parts) -> Option<DocData> {
+        let [only] = chunks else { return None };
+        if only.kind != ChunkKind::Snapshot {
+            return None;
+        }
+        let bytes = self.store.read_chunk(only).ok()??;
+        if (bytes.len() as u64) < self.ctx.scan_from {
+            return None;
+        }
+        // One scanned document kept at a time.
+        self.scanned.borrow_mut().take();
+        let mut log = Log::default();
+        let mut unwritten = false;
+        let data = rapport_core::scan::read_saved_with(&bytes, |id, activity| {
+            unwritten |= log.add(id, &activity).is_err();
+        })
+        .ok()?;
+        drop(bytes);
+        if unwritten {
+            return None;
+        }
+        if let Err(e) = self.views.write_with_log(&id, chunks, &data, &mut log) {
+            self.saved(id, Err(e));
+            return None;
+        }
+        if parts.activities {
+            drop((data, log));
+            return self.views.read(&id, chunks, parts);
+        }
+        let read = data.copy_parts(parts);
+        *self.scanned.borrow_mut() = Some(Scanned {
+            id,
+            chunks: chunks.to_vec(),
+            data,
+            log,
+        });
+        Some(read)
+    }
+
+    /// The document this command scanned, if it is `id` with exactly
+    /// `chunks`.
+    fn take_scanned(&self, id: DocId, chunks: &[ChunkKey]) -> Option<Scanned> {
+        let mut scanned = self.scanned.borrow_mut();
+        if scanned
+            .as_ref()
+            .is_some_and(|s| s.id == id && s.chunks == chunks)
+        {
+            scanned.take()
+        } else {
+            None
+        }
     }
 
     /// What `person show` needs of one document: every part, but of the
@@ -508,7 +610,13 @@ impl<'a> Workspace<'a> {
         } else {
             let chunks = self.store.list_chunks_with(&id, &self.listings)?;
             self.remember_listings();
-            self.views.read_about(&id, &chunks, person)
+            let scanned = || self.take_scanned(id, &chunks)?.about(person);
+            scanned()
+                .or_else(|| self.views.read_about(&id, &chunks, person))
+                .or_else(|| {
+                    self.scan_to_view(id, &chunks, Parts::NONE)?;
+                    scanned()
+                })
         };
         let data = match from_view {
             Some(data) => data,
