@@ -40,18 +40,18 @@ impl std::fmt::Display for Unsupported {
     }
 }
 
-/// The collections of a document, in the order [`DocData::read`] reads
-/// them (a personal document's first), which orders the problems.
-const READ_ORDER: [Collection; 8] = [
-    Collection::Accounts,
-    Collection::PrivateNotes,
-    Collection::People,
-    Collection::Relationships,
-    Collection::Opportunities,
-    Collection::Plan,
-    Collection::Activities,
-    Collection::Partnerships,
-];
+/// A personal document's own collections, which [`DocData::read`] reads
+/// before the shared ones (and only in a personal document).
+const PERSONAL: [Collection; 2] = [Collection::Accounts, Collection::PrivateNotes];
+
+/// The place of `collection` in the order [`DocData::read`] reads them,
+/// which orders the problems.
+fn read_rank(collection: &str) -> Option<usize> {
+    PERSONAL
+        .iter()
+        .chain(Collection::SHARED)
+        .position(|c| c.key() == collection)
+}
 
 /// Every part of the document saved in `bytes` (one document chunk, as
 /// `Automerge::save` writes it), equal to what [`DocData::read`] gives
@@ -547,10 +547,7 @@ impl Reader<'_> {
             DocKind::Account => "account",
             DocKind::Personal => "owner",
         };
-        let collections: &[Collection] = match kind {
-            DocKind::Account => &READ_ORDER[2..],
-            DocKind::Personal => &READ_ORDER,
-        };
+        let read = |c: &Collection| kind == DocKind::Personal || !PERSONAL.contains(c);
         let mut has_record = false;
         for (key, val) in &values {
             if let Val::Obj(id, ty) = val {
@@ -561,7 +558,10 @@ impl Reader<'_> {
                     has_record = true;
                     self.start_record(Dest::Root(record), Val::Obj(*id, *ty))?;
                 } else if *ty == ObjType::Map
-                    && let Some(c) = collections.iter().find(|c| c.key() == key)
+                    && let Some(c) = PERSONAL
+                        .iter()
+                        .chain(Collection::SHARED)
+                        .find(|c| c.key() == key && read(c))
                 {
                     self.want(*id, *ty, Owner::Collection(*c))?;
                 }
@@ -661,7 +661,7 @@ impl Reader<'_> {
         if self.pending.iter().any(Option::is_some) || !self.parts.is_empty() {
             return Err(Unsupported("a record left unread".into()));
         }
-        let rank = |p: &Problem| READ_ORDER.iter().position(|c| c.key() == p.collection);
+        let rank = |p: &Problem| read_rank(&p.collection);
         self.data
             .problems
             .sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.key.cmp(&b.key)));

@@ -418,15 +418,22 @@ fn encode<T: Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
 }
 
 fn encode_head(data: &DocData, problems: Vec<Problem>) -> std::io::Result<Vec<u8>> {
-    encode(&Head {
-        schema: data.schema,
-        kind: data.kind,
-        account: data.account.clone(),
-        owner: data.owner.clone(),
-        accounts: data.accounts.clone(),
-        private_notes: data.private_notes.clone(),
-        problems,
-    })
+    encode(&Head::of(data, problems))
+}
+
+impl Head {
+    /// The head of a view of `data`, with `problems`.
+    fn of(data: &DocData, problems: Vec<Problem>) -> Head {
+        Head {
+            schema: data.schema,
+            kind: data.kind,
+            account: data.account.clone(),
+            owner: data.owner.clone(),
+            accounts: data.accounts.clone(),
+            private_notes: data.private_notes.clone(),
+            problems,
+        }
+    }
 }
 
 /// The bytes of `section` of a view of `data` (the first change is not
@@ -468,15 +475,7 @@ impl<'a> SectionValue<'a> {
         genesis: Option<&'a [u8]>,
     ) -> std::io::Result<SectionValue<'a>> {
         Ok(match section {
-            Section::Head => SectionValue::Head(Box::new(Head {
-                schema: data.schema,
-                kind: data.kind,
-                account: data.account.clone(),
-                owner: data.owner.clone(),
-                accounts: data.accounts.clone(),
-                private_notes: data.private_notes.clone(),
-                problems: data.problems.clone(),
-            })),
+            Section::Head => SectionValue::Head(Box::new(Head::of(data, data.problems.clone()))),
             Section::People => SectionValue::People(data),
             Section::Agenda => SectionValue::Agenda(data),
             Section::Relationships => SectionValue::Relationships(&data.relationships),

@@ -133,8 +133,9 @@ impl<'a> Source<'a> {
         Ok(())
     }
 
-    /// An unsigned LEB128 number; `None` at the end of the column.
-    fn uleb_or_end(&mut self) -> Result<Option<u64>, Unsupported> {
+    /// A LEB128 number's bits, how many it has (a multiple of 7), and its
+    /// last byte; `None` at the end of the column.
+    fn leb_or_end(&mut self) -> Result<Option<(u64, u32, u8)>, Unsupported> {
         let Some(first) = self.byte()? else {
             return Ok(None);
         };
@@ -149,7 +150,12 @@ impl<'a> Source<'a> {
             value |= u64::from(b & 0x7f) << shift;
             shift += 7;
         }
-        Ok(Some(value))
+        Ok(Some((value, shift, b)))
+    }
+
+    /// An unsigned LEB128 number; `None` at the end of the column.
+    fn uleb_or_end(&mut self) -> Result<Option<u64>, Unsupported> {
+        Ok(self.leb_or_end()?.map(|(value, _, _)| value))
     }
 
     fn uleb(&mut self) -> Result<u64, Unsupported> {
@@ -159,24 +165,13 @@ impl<'a> Source<'a> {
 
     /// A signed LEB128 number; `None` at the end of the column.
     fn sleb_or_end(&mut self) -> Result<Option<i64>, Unsupported> {
-        let Some(first) = self.byte()? else {
-            return Ok(None);
-        };
-        let mut value: i64 = i64::from(first & 0x7f);
-        let mut shift = 7;
-        let mut b = first;
-        while b & 0x80 != 0 {
-            b = self.some_byte()?;
-            if shift > 63 {
-                return Err(bad("a number overflows 64 bits"));
+        Ok(self.leb_or_end()?.map(|(bits, shift, last)| {
+            let mut value = bits as i64;
+            if shift < 64 && last & 0x40 != 0 {
+                value |= -1i64 << shift;
             }
-            value |= i64::from(b & 0x7f) << shift;
-            shift += 7;
-        }
-        if shift < 64 && b & 0x40 != 0 {
-            value |= -1i64 << shift;
-        }
-        Ok(Some(value))
+            value
+        }))
     }
 
     fn sleb(&mut self) -> Result<i64, Unsupported> {
