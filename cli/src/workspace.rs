@@ -1506,6 +1506,9 @@ impl<'a> Workspace<'a> {
         if let Some(loaded) = self.loaded.borrow_mut().remove(&id) {
             return Ok(loaded);
         }
+        // A document scanned is not held through a load (an edit after a
+        // cold read scans the document, then loads it to edit).
+        self.scanned.borrow_mut().take();
         Ok(self.store.load(&id)?)
     }
 }

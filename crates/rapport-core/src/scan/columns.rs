@@ -103,6 +103,17 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// Whether every byte has been read.
+    fn is_empty(&mut self) -> Result<bool, Unsupported> {
+        match self {
+            Source::Plain(bytes) => Ok(bytes.is_empty()),
+            Source::Deflated(reader) => Ok(reader
+                .fill_buf()
+                .map_err(|e| bad(format!("a column does not inflate: {e}")))?
+                .is_empty()),
+        }
+    }
+
     fn some_byte(&mut self) -> Result<u8, Unsupported> {
         self.byte()?
             .ok_or_else(|| bad("a column ends within a value"))
@@ -155,7 +166,11 @@ impl<'a> Source<'a> {
 
     /// An unsigned LEB128 number; `None` at the end of the column.
     fn uleb_or_end(&mut self) -> Result<Option<u64>, Unsupported> {
-        Ok(self.leb_or_end()?.map(|(value, _, _)| value))
+        match self.leb_or_end()? {
+            // A tenth byte holds the 64th bit alone.
+            Some((_, 70, last)) if last > 1 => Err(bad("a number overflows 64 bits")),
+            leb => Ok(leb.map(|(value, _, _)| value)),
+        }
     }
 
     fn uleb(&mut self) -> Result<u64, Unsupported> {
@@ -165,13 +180,18 @@ impl<'a> Source<'a> {
 
     /// A signed LEB128 number; `None` at the end of the column.
     fn sleb_or_end(&mut self) -> Result<Option<i64>, Unsupported> {
-        Ok(self.leb_or_end()?.map(|(bits, shift, last)| {
-            let mut value = bits as i64;
-            if shift < 64 && last & 0x40 != 0 {
-                value |= -1i64 << shift;
-            }
-            value
-        }))
+        let Some((bits, shift, last)) = self.leb_or_end()? else {
+            return Ok(None);
+        };
+        // A tenth byte holds the sign alone.
+        if shift == 70 && last != 0 && last != 0x7f {
+            return Err(bad("a number overflows 64 bits"));
+        }
+        let mut value = bits as i64;
+        if shift < 64 && last & 0x40 != 0 {
+            value |= -1i64 << shift;
+        }
+        Ok(Some(value))
     }
 
     fn sleb(&mut self) -> Result<i64, Unsupported> {
@@ -224,6 +244,8 @@ struct Rle<'a, T> {
     left: u64,
     run: Run,
     value: T,
+    /// Whether the column's end was reached (a null before it is not).
+    ended: bool,
 }
 
 impl<'a, T: Item + Default> Rle<'a, T> {
@@ -233,13 +255,17 @@ impl<'a, T: Item + Default> Rle<'a, T> {
             left: 0,
             run: Run::Null,
             value: T::default(),
+            ended: false,
         }
     }
 
-    fn next(&mut self) -> Result<Option<&T>, Unsupported> {
+    /// The next run's head, if the current one is done; `false` at the
+    /// column's end.
+    fn fill(&mut self) -> Result<bool, Unsupported> {
         while self.left == 0 {
             let Some(count) = self.src.sleb_or_end()? else {
-                return Ok(None);
+                self.ended = true;
+                return Ok(false);
             };
             if count > 0 {
                 T::read(&mut self.src, &mut self.value)?;
@@ -252,6 +278,18 @@ impl<'a, T: Item + Default> Rle<'a, T> {
                 self.left = self.src.uleb()?;
                 self.run = Run::Null;
             }
+        }
+        Ok(true)
+    }
+
+    /// Whether every value has been read.
+    fn at_end(&mut self) -> Result<bool, Unsupported> {
+        Ok(!self.fill()?)
+    }
+
+    fn next(&mut self) -> Result<Option<&T>, Unsupported> {
+        if !self.fill()? {
+            return Ok(None);
         }
         self.left -= 1;
         match self.run {
@@ -283,6 +321,60 @@ impl Delta<'_> {
             }
             None => None,
         })
+    }
+}
+
+impl Delta<'_> {
+    /// Reads past `n` values (a successor list), a run at a time: a
+    /// repeated difference is added once for the run, so a long run costs
+    /// no more than a short one. The column must hold them.
+    fn skip(&mut self, mut n: u64) -> Result<(), Unsupported> {
+        while n > 0 {
+            if !self.deltas.fill()? {
+                return Err(bad("a successor column ends early"));
+            }
+            let take = n.min(self.deltas.left);
+            match self.deltas.run {
+                Run::Literal => {
+                    for _ in 0..take {
+                        self.next()?;
+                    }
+                }
+                Run::Repeat => {
+                    let add = i64::try_from(take)
+                        .ok()
+                        .and_then(|t| self.deltas.value.checked_mul(t))
+                        .and_then(|d| self.sum.checked_add(d))
+                        .ok_or_else(|| bad("a counter overflows"))?;
+                    self.sum = add;
+                    self.deltas.left -= take;
+                }
+                Run::Null => self.deltas.left -= take,
+            }
+            n -= take;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Item + Default> Rle<'_, T> {
+    /// Reads past `n` values, a run at a time. The column must hold them.
+    fn skip(&mut self, mut n: u64) -> Result<(), Unsupported> {
+        while n > 0 {
+            if !self.fill()? {
+                return Err(bad("a successor column ends early"));
+            }
+            let take = n.min(self.left);
+            if let Run::Literal = self.run {
+                for _ in 0..take {
+                    self.next()?;
+                }
+            } else {
+                self.left -= take;
+            }
+            n -= take;
+        }
+        Ok(())
     }
 }
 
@@ -387,6 +479,8 @@ pub struct Ops<'a> {
     expand: Bools<'a>,
     mark_name: Rle<'a, String>,
     raw: Vec<u8>,
+    /// How many actors the document lists.
+    actors: u32,
 }
 
 /// Parses `bytes` as exactly one document chunk, its checksum checked,
@@ -427,7 +521,8 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
     let mut body = Source::Plain(rest);
     let mut scratch = Vec::new();
     // Actors (their index is all this reader needs), then the heads.
-    for _ in 0..body.uleb()? {
+    let actors = u32::try_from(body.uleb()?).map_err(|_| bad("too many actors"))?;
+    for _ in 0..actors {
         let n = body.uleb()? as usize;
         body.take(n, &mut scratch)?;
     }
@@ -449,7 +544,10 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
     let Source::Plain(mut data) = body else {
         unreachable!("the body is plain bytes")
     };
-    let skip: usize = change_columns.iter().map(|(_, len)| len).sum();
+    let skip = change_columns
+        .iter()
+        .try_fold(0usize, |sum, (_, len)| sum.checked_add(*len))
+        .ok_or_else(|| bad("the change columns overflow"))?;
     data = data
         .get(skip..)
         .ok_or_else(|| bad("the change columns are cut short"))?;
@@ -503,6 +601,7 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
         expand: bools(source(op_column::EXPAND)),
         mark_name: Rle::new(source(op_column::MARK_NAME)),
         raw: Vec::new(),
+        actors,
     })
 }
 
@@ -510,8 +609,51 @@ impl Ops<'_> {
     /// The next operation; `None` after the last. Its key borrows from
     /// this reader until the next call.
     pub fn next_op(&mut self) -> Result<Option<Op<'_>>, Unsupported> {
+        let actors = self.actors;
+        let op = self.read_op()?;
+        if let Some(op) = &op {
+            let ids = [
+                Some(op.obj),
+                Some(op.id),
+                match op.key {
+                    Key::Elem(e) => e,
+                    Key::Map(_) => None,
+                },
+            ];
+            if ids
+                .iter()
+                .flatten()
+                .any(|i| i.actor >= actors && *i != Id::ROOT)
+            {
+                return Err(bad("an actor the document does not list"));
+            }
+        }
+        Ok(op)
+    }
+
+    fn read_op(&mut self) -> Result<Option<Op<'_>>, Unsupported> {
         // Every operation has an action: the column's end is the last.
         let Some(action) = self.action.next()?.copied() else {
+            if !self.action.ended {
+                return Err(bad("an operation without an action"));
+            }
+            // Every column ends with the operations, as automerge checks.
+            let ended = self.obj_actor.at_end()?
+                && self.obj_ctr.at_end()?
+                && self.key_actor.at_end()?
+                && self.key_ctr.deltas.at_end()?
+                && self.key_str.at_end()?
+                && self.id_actor.at_end()?
+                && self.id_ctr.deltas.at_end()?
+                && self.value_meta.at_end()?
+                && self.value.is_empty()?
+                && self.succ_count.at_end()?
+                && self.succ_actor.at_end()?
+                && self.succ_ctr.deltas.at_end()?
+                && self.mark_name.at_end()?;
+            if !ended {
+                return Err(bad("a column longer than the operations"));
+            }
             return Ok(None);
         };
         let action = match action {
@@ -546,10 +688,8 @@ impl Ops<'_> {
         self.value.take(len, &mut self.raw)?;
         let value = scalar(meta & 0b1111, &self.raw)?;
         let successors = self.succ_count.next()?.copied().unwrap_or(0);
-        for _ in 0..successors {
-            self.succ_actor.next()?;
-            self.succ_ctr.next()?;
-        }
+        self.succ_actor.skip(successors)?;
+        self.succ_ctr.skip(successors)?;
         if self.expand.next()? || self.mark_name.next()?.is_some() {
             return Err(bad("a mark"));
         }
@@ -577,16 +717,28 @@ impl Ops<'_> {
 
 /// A value from its type code and bytes, as automerge reads one.
 fn scalar(type_code: u64, raw: &[u8]) -> Result<ScalarValue, Unsupported> {
+    // A number's bytes are exactly its LEB128.
     let int = |raw: &[u8]| -> Result<i64, Unsupported> {
         let mut src = Source::Plain(raw);
         let v = src.sleb()?;
+        if !src.is_empty()? {
+            return Err(bad("a number value with bytes after it"));
+        }
+        Ok(v)
+    };
+    let uint = |raw: &[u8]| -> Result<u64, Unsupported> {
+        let mut src = Source::Plain(raw);
+        let v = src.uleb()?;
+        if !src.is_empty()? {
+            return Err(bad("a number value with bytes after it"));
+        }
         Ok(v)
     };
     Ok(match type_code {
         0 => ScalarValue::Null,
         1 => ScalarValue::Boolean(false),
         2 => ScalarValue::Boolean(true),
-        3 => ScalarValue::Uint(Source::Plain(raw).uleb()?),
+        3 => ScalarValue::Uint(uint(raw)?),
         4 => ScalarValue::Int(int(raw)?),
         5 => ScalarValue::F64(f64::from_le_bytes(
             raw.try_into().map_err(|_| bad("a float not of 8 bytes"))?,
@@ -604,4 +756,75 @@ fn scalar(type_code: u64, raw: &[u8]) -> Result<ScalarValue, Unsupported> {
             bytes: raw.to_vec(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uleb(bytes: &[u8]) -> Result<u64, Unsupported> {
+        Source::Plain(bytes).uleb()
+    }
+
+    fn sleb(bytes: &[u8]) -> Result<i64, Unsupported> {
+        Source::Plain(bytes).sleb()
+    }
+
+    #[test]
+    fn numbers_of_ten_bytes_read_to_their_64th_bit_and_no_further() {
+        let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(uleb(&max), Ok(u64::MAX));
+        let mut over = max;
+        over[9] = 0x03;
+        assert!(uleb(&over).is_err());
+        let min = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f];
+        assert_eq!(sleb(&min), Ok(i64::MIN));
+        assert_eq!(sleb(&[0x7f]), Ok(-1));
+        assert_eq!(sleb(&[0x3f]), Ok(63));
+        let mut bad_sign = min;
+        bad_sign[9] = 0x3f;
+        assert!(sleb(&bad_sign).is_err());
+        assert!(uleb(&[0x80]).is_err(), "cut within");
+    }
+
+    /// A successor list is read past a run at a time: a run of 2^60 of
+    /// them costs one step, and a column that ends early is refused.
+    #[test]
+    fn values_are_skipped_by_runs() {
+        // A run of 2^60 differences of 1, then a literal run of 5 and 7.
+        let mut bytes = Vec::new();
+        leb128_signed(&mut bytes, 1 << 60);
+        leb128_signed(&mut bytes, 1);
+        leb128_signed(&mut bytes, -2);
+        leb128_signed(&mut bytes, 5);
+        leb128_signed(&mut bytes, 7);
+        let mut delta = Delta {
+            deltas: Rle::new(Source::Plain(&bytes)),
+            sum: 0,
+        };
+        delta.skip((1 << 60) - 1).unwrap();
+        assert_eq!(delta.next(), Ok(Some(1 << 60)));
+        delta.skip(1).unwrap();
+        assert_eq!(delta.next(), Ok(Some((1 << 60) + 12)));
+        assert!(delta.skip(1).is_err());
+
+        let mut actors: Rle<'_, u64> = Rle::new(Source::Plain(&bytes));
+        actors.skip(1 << 60).unwrap();
+        assert_eq!(actors.next(), Ok(Some(&5)));
+        assert_eq!(actors.next(), Ok(Some(&7)));
+        assert_eq!(actors.next(), Ok(None));
+        assert!(actors.at_end().unwrap());
+    }
+
+    fn leb128_signed(out: &mut Vec<u8>, mut v: i64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
+            out.push(if done { byte } else { byte | 0x80 });
+            if done {
+                break;
+            }
+        }
+    }
 }
