@@ -275,6 +275,11 @@ pub struct Workspace<'a> {
     /// follows: `person show` finds the person among every document's
     /// people, then reads that document about them.
     scanned: RefCell<Option<Scanned>>,
+    /// Whether a scan keeps the document for a read about a person
+    /// ([`people_lists_to_read_about`](Self::people_lists_to_read_about));
+    /// any other read would only hold it (20 MB at 100k records) beside
+    /// its own work.
+    keep_scanned: Cell<bool>,
 }
 
 /// A document scanned: its records but the activities (with their
@@ -349,6 +354,7 @@ impl<'a> Workspace<'a> {
             loaded: RefCell::new(HashMap::new()),
             spare: Cell::new(None),
             scanned: RefCell::new(None),
+            keep_scanned: Cell::new(false),
         };
         let data = ws
             .read(personal, Parts::NONE)
@@ -574,6 +580,9 @@ impl<'a> Workspace<'a> {
             drop((data, log));
             return self.views.read(&id, chunks, parts);
         }
+        if !self.keep_scanned.get() {
+            return Some(data.copy_parts(parts));
+        }
         let read = data.copy_parts(parts);
         *self.scanned.borrow_mut() = Some(Scanned {
             id,
@@ -651,6 +660,17 @@ impl<'a> Workspace<'a> {
         self.scope_each(scope, |ids| {
             self.map_each(ids, parts, Some(&keep), |doc| doc)
         })
+    }
+
+    /// [`people_lists`](Self::people_lists), before a
+    /// [`read_about`](Self::read_about) of one of their documents: a big
+    /// document scanned for its people (its view missing) is kept for it,
+    /// which then reads its log in place instead of the view back.
+    pub fn people_lists_to_read_about(&self, scope: Scope) -> anyhow::Result<Vec<PeopleList>> {
+        self.keep_scanned.set(true);
+        let lists = self.people_lists(scope);
+        self.keep_scanned.set(false);
+        lists
     }
 
     /// The people of every document in scope, in [`read_scope`]'s order

@@ -409,7 +409,7 @@ fn show(
 ) -> anyhow::Result<()> {
     // Find the person among everyone's names, then read the rest of that
     // one document, keeping only the activities that involve the person.
-    let lists = ws.people_lists(ws.scope(account)?)?;
+    let lists = ws.people_lists_to_read_about(ws.scope(account)?)?;
     let (i, id) = find_person_in(&lists, query)?;
     let d = &ws.read_about(lists[i].id(), &id)?;
     drop(lists);
