@@ -276,7 +276,7 @@ pub struct Workspace<'a> {
     /// people, then reads that document about them.
     scanned: RefCell<Option<Scanned>>,
     /// Whether a scan keeps the document for a read about a person
-    /// ([`people_lists_to_read_about`](Self::people_lists_to_read_about));
+    /// ([`keeping_scanned`](Self::keeping_scanned));
     /// any other read would only hold it (20 MB at 100k records) beside
     /// its own work.
     keep_scanned: Cell<bool>,
@@ -547,8 +547,10 @@ impl<'a> Workspace<'a> {
     /// they come, and saved as its view. The activity log is most of a
     /// big document, so it is never held decoded: if `parts` has the log,
     /// the data is read back from the view saved (after every record
-    /// scanned is dropped); else the document scanned is kept for the
-    /// read that may follow ([`Scanned`]). `None` if it is not read this
+    /// scanned is dropped); else, when asked
+    /// ([`keeping_scanned`](Self::keeping_scanned)), the document scanned
+    /// is kept for the read about a person that follows ([`Scanned`]).
+    /// `None` if it is not read this
     /// way (the scan refuses it, or the view cannot be saved): the caller
     /// loads it, which reads or reports it.
     fn scan_to_view(&self, id: DocId, chunks: &[ChunkKey], parts: Parts) -> Option<DocData> {
@@ -581,7 +583,9 @@ impl<'a> Workspace<'a> {
             return self.views.read(&id, chunks, parts);
         }
         if !self.keep_scanned.get() {
-            return Some(data.copy_parts(parts));
+            let mut data = data;
+            data.retain(parts);
+            return Some(data);
         }
         let read = data.copy_parts(parts);
         *self.scanned.borrow_mut() = Some(Scanned {
@@ -623,7 +627,7 @@ impl<'a> Workspace<'a> {
             scanned()
                 .or_else(|| self.views.read_about(&id, &chunks, person))
                 .or_else(|| {
-                    self.scan_to_view(id, &chunks, Parts::NONE)?;
+                    self.keeping_scanned(|| self.scan_to_view(id, &chunks, Parts::NONE))?;
                     scanned()
                 })
         };
@@ -667,10 +671,15 @@ impl<'a> Workspace<'a> {
     /// document scanned for its people (its view missing) is kept for it,
     /// which then reads its log in place instead of the view back.
     pub fn people_lists_to_read_about(&self, scope: Scope) -> anyhow::Result<Vec<PeopleList>> {
+        self.keeping_scanned(|| self.people_lists(scope))
+    }
+
+    /// `f`, during which a document scanned is kept ([`Scanned`]).
+    fn keeping_scanned<T>(&self, f: impl FnOnce() -> T) -> T {
         self.keep_scanned.set(true);
-        let lists = self.people_lists(scope);
+        let out = f();
         self.keep_scanned.set(false);
-        lists
+        out
     }
 
     /// The people of every document in scope, in [`read_scope`]'s order
