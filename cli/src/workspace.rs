@@ -558,10 +558,11 @@ impl<'a> Workspace<'a> {
         if only.kind != ChunkKind::Snapshot {
             return None;
         }
-        let bytes = self.store.read_chunk(only).ok()??;
-        if (bytes.len() as u64) < self.ctx.scan_from {
+        // Its size first: a smaller one is loaded, which reads it.
+        if self.store.chunk_len(only).ok()?? < self.ctx.scan_from {
             return None;
         }
+        let bytes = self.store.read_chunk(only).ok()??;
         // One scanned document kept at a time.
         self.scanned.borrow_mut().take();
         let mut log = Log::default();

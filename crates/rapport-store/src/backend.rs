@@ -59,6 +59,11 @@ pub trait Backend: Send + Sync {
     }
     /// A chunk's bytes; `None` if it does not exist (e.g. a compaction removed it).
     fn get(&self, key: &ChunkKey) -> io::Result<Option<Vec<u8>>>;
+    /// A chunk's length in bytes, without reading it; `None` if it does
+    /// not exist.
+    fn len(&self, key: &ChunkKey) -> io::Result<Option<u64>> {
+        Ok(self.get(key)?.map(|b| b.len() as u64))
+    }
     fn put(&self, key: &ChunkKey, bytes: &[u8]) -> io::Result<()>;
     /// Removing a chunk that is not there is not an error.
     fn remove(&self, key: &ChunkKey) -> io::Result<()>;
@@ -261,6 +266,14 @@ impl Backend for FsBackend {
     fn get(&self, key: &ChunkKey) -> io::Result<Option<Vec<u8>>> {
         match fs::read(self.path(key)) {
             Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn len(&self, key: &ChunkKey) -> io::Result<Option<u64>> {
+        match fs::metadata(self.path(key)) {
+            Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

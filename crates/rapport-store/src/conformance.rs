@@ -68,6 +68,14 @@ pub fn round_trip<B: Backend>(make: &dyn Fn() -> B) {
     assert_eq!(data.people.len(), 1);
     assert_eq!(fresh.docs().unwrap(), vec![created.id]);
     assert_eq!(loaded.chunks().len(), 2, "the creation and one edit");
+    // A chunk's length, without reading it, is its bytes' length.
+    for key in loaded.chunks() {
+        let bytes = fresh.read_chunk(key).unwrap().unwrap();
+        assert_eq!(fresh.chunk_len(key).unwrap(), Some(bytes.len() as u64));
+    }
+    let mut gone = loaded.chunks()[0].clone();
+    gone.name = "not-there".into();
+    assert_eq!(fresh.chunk_len(&gone).unwrap(), None);
 }
 
 pub fn missing_document<B: Backend>(make: &dyn Fn() -> B) {

@@ -219,6 +219,11 @@ impl<B: Backend> Store<B> {
         self.backend.get(key).map_err(|e| self.io("read", key, e))
     }
 
+    /// A chunk's length in bytes, without reading it.
+    pub fn chunk_len(&self, key: &ChunkKey) -> Result<Option<u64>, StoreError> {
+        self.backend.len(key).map_err(|e| self.io("read", key, e))
+    }
+
     /// Starts a new document with `init`, which makes its first change.
     pub fn create(
         &self,
