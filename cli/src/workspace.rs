@@ -20,7 +20,7 @@ use rapport_core::resolve::{Candidate, resolve};
 use rapport_core::{DocId, RecordId};
 use rapport_store::fields::{self, EditError, Edited, FieldIndex};
 use rapport_store::{
-    ChunkKey, ChunkKind, FsBackend, Listings, Loaded, Log, PeopleSection, PersonRow, Store,
+    ChunkKey, ChunkKind, FsBackend, Listings, Loaded, Log, PeopleSection, PersonRow, Select, Store,
     StoreError, View, Views, Whole,
 };
 
@@ -247,10 +247,6 @@ pub enum Scope {
     One(DocId),
 }
 
-/// Which activities a read keeps, given each one's id and notes
-/// ([`Workspace::read_scope_where`]).
-type KeepActivity<'k> = dyn Fn(&str, &str) -> bool + Sync + 'k;
-
 pub struct Workspace<'a> {
     pub ctx: &'a Ctx,
     pub store: Store<FsBackend>,
@@ -383,13 +379,30 @@ impl<'a> Workspace<'a> {
     /// view for next time). Whichever way, the data holds exactly `parts`
     /// (see [`DocData::retain`]).
     pub fn read(&self, id: DocId, parts: Parts) -> anyhow::Result<Doc> {
-        let data = self.decode(id, parts)?;
+        self.read_selected(id, parts, None)
+    }
+
+    /// [`read`](Self::read), with `select`: of the activity log only the
+    /// activities it keeps (from a view or a scan, read in place; from a
+    /// load, dropped after).
+    fn read_selected(
+        &self,
+        id: DocId,
+        parts: Parts,
+        select: Option<&Select<'_>>,
+    ) -> anyhow::Result<Doc> {
+        let data = self.decode(id, parts, select)?;
         self.warn_problems(&data);
         Ok(Doc { id, data })
     }
 
-    /// [`read`](Self::read) without the warnings.
-    fn decode(&self, id: DocId, parts: Parts) -> anyhow::Result<DocData> {
+    /// [`read_selected`](Self::read_selected) without the warnings.
+    fn decode(
+        &self,
+        id: DocId,
+        parts: Parts,
+        select: Option<&Select<'_>>,
+    ) -> anyhow::Result<DocData> {
         let cached = self.loaded.borrow_mut().remove(&id);
         let data = match cached {
             Some(loaded) => {
@@ -397,9 +410,14 @@ impl<'a> Workspace<'a> {
                 self.loaded.borrow_mut().insert(id, loaded);
                 data
             }
-            None => self.read_stored(id, parts)?,
+            None => self.read_stored(id, parts, select)?,
         };
-        data.with_context(|| format!("could not read document {id}"))
+        let mut data = data.with_context(|| format!("could not read document {id}"))?;
+        if let Some(select) = select {
+            // Already done by a read in place; what it kept, it keeps.
+            select.retain(&mut data.activities);
+        }
+        Ok(data)
     }
 
     fn warn_problems(&self, data: &DocData) {
@@ -522,13 +540,14 @@ impl<'a> Workspace<'a> {
         &self,
         id: DocId,
         parts: Parts,
+        select: Option<&Select<'_>>,
     ) -> anyhow::Result<Result<DocData, rapport_core::Error>> {
         let chunks = self.store.list_chunks_with(&id, &self.listings)?;
         self.remember_listings();
-        if let Some(data) = self.views.read(&id, &chunks, parts) {
+        if let Some(data) = self.read_view(id, &chunks, parts, select) {
             return Ok(Ok(data));
         }
-        if let Some(data) = self.scan_to_view(id, &chunks, parts) {
+        if let Some(data) = self.scan_to_view(id, &chunks, parts, select) {
             return Ok(Ok(data));
         }
         let mut loaded = self.store.load(&id)?;
@@ -541,19 +560,41 @@ impl<'a> Workspace<'a> {
         Ok(data)
     }
 
+    /// `parts` of `id` from its view, if valid for exactly `chunks`; with
+    /// `select`, of its log only the activities it keeps.
+    fn read_view(
+        &self,
+        id: DocId,
+        chunks: &[ChunkKey],
+        parts: Parts,
+        select: Option<&Select<'_>>,
+    ) -> Option<DocData> {
+        match select {
+            Some(select) => self.views.read_where(&id, chunks, parts, select),
+            None => self.views.read(&id, chunks, parts),
+        }
+    }
+
     /// `parts` of the document `id`, whose chunks are `chunks`, when they
     /// are one snapshot of at least [`Ctx::scan_from`] bytes: read from
     /// its columns ([`rapport_core::scan`]), its activities encoded as
     /// they come, and saved as its view. The activity log is most of a
     /// big document, so it is never held decoded: if `parts` has the log,
     /// the data is read back from the view saved (after every record
-    /// scanned is dropped); else, when asked
+    /// scanned is dropped; with `select`, only the activities it keeps);
+    /// else, when asked
     /// ([`keeping_scanned`](Self::keeping_scanned)), the document scanned
     /// is kept for the read about a person that follows ([`Scanned`]).
     /// `None` if it is not read this
     /// way (the scan refuses it, or the view cannot be saved): the caller
     /// loads it, which reads or reports it.
-    fn scan_to_view(&self, id: DocId, chunks: &[ChunkKey], parts: Parts) -> Option<DocData> {
+    fn scan_to_view(
+        &self,
+        id: DocId,
+        chunks: &[ChunkKey],
+        parts: Parts,
+        select: Option<&Select<'_>>,
+    ) -> Option<DocData> {
         let [only] = chunks else { return None };
         if only.kind != ChunkKind::Snapshot {
             return None;
@@ -581,7 +622,7 @@ impl<'a> Workspace<'a> {
         }
         if parts.activities {
             drop((data, log));
-            return self.views.read(&id, chunks, parts);
+            return self.read_view(id, chunks, parts, select);
         }
         if !self.keep_scanned.get() {
             let mut data = data;
@@ -628,21 +669,41 @@ impl<'a> Workspace<'a> {
             scanned()
                 .or_else(|| self.views.read_about(&id, &chunks, person))
                 .or_else(|| {
-                    self.keeping_scanned(|| self.scan_to_view(id, &chunks, Parts::NONE))?;
+                    self.keeping_scanned(|| self.scan_to_view(id, &chunks, Parts::NONE, None))?;
                     scanned()
                 })
         };
         let data = match from_view {
             Some(data) => data,
-            None => self.decode(id, Parts::ALL)?,
+            None => self.decode(id, Parts::ALL, None)?,
         };
+        self.warn_problems_but_people(&data);
+        Ok(Doc { id, data })
+    }
+
+    /// `parts` of `id`, of its activity log only what `select` keeps, as
+    /// [`read_scope_where`](Self::read_scope_where) reads each document,
+    /// after [`people_lists`](Self::people_lists) found a person in it:
+    /// only the problems of collections other than people are reported
+    /// (that read reported those).
+    pub fn read_where_found(
+        &self,
+        id: DocId,
+        parts: Parts,
+        select: &Select<'_>,
+    ) -> anyhow::Result<Doc> {
+        let data = self.decode(id, parts, Some(select))?;
+        self.warn_problems_but_people(&data);
+        Ok(Doc { id, data })
+    }
+
+    fn warn_problems_but_people(&self, data: &DocData) {
         let title = data.title();
         for p in &data.problems {
             if p.collection != Collection::People.key() {
                 self.ctx.out.warn(problem_warning(&title, p));
             }
         }
-        Ok(Doc { id, data })
     }
 
     /// Every document in scope: the personal one first, then accounts by name.
@@ -651,19 +712,19 @@ impl<'a> Workspace<'a> {
     }
 
     /// Every document in scope, as [`read_scope`](Self::read_scope) gives
-    /// them, but of each activity log only the activities `keep` keeps,
-    /// given each one's id and notes: from a valid view they are read in
-    /// place and the others never copied out (`log edit` in a log of 73k
-    /// activities decoded all of them to find one); from a document read
+    /// them, but of each activity log only the activities `select` keeps:
+    /// from a valid view (or a scan) they are read in place and the others
+    /// never copied out (`log edit` in a log of 73k activities decoded all
+    /// of them to find one, `log list` to show 50); from a document read
     /// otherwise, the others are dropped after.
     pub fn read_scope_where(
         &self,
         scope: Scope,
         parts: Parts,
-        keep: impl Fn(&str, &str) -> bool + Sync,
+        select: &Select<'_>,
     ) -> anyhow::Result<Vec<Doc>> {
         self.scope_each(scope, |ids| {
-            self.map_each(ids, parts, Some(&keep), |doc| doc)
+            self.map_each(ids, parts, Some(select), |doc| doc)
         })
     }
 
@@ -756,18 +817,18 @@ impl<'a> Workspace<'a> {
     /// the reading threads for the documents with a valid view (so each
     /// document's data is dropped as soon as `f` is done with it), then
     /// on this one for the others. Warnings come in document order. With
-    /// `keep`, of each activity log only the activities it keeps (see
+    /// `select`, of each activity log only the activities it keeps (see
     /// [`read_scope_where`](Self::read_scope_where)).
     fn map_each<T: Send>(
         &self,
         ids: Vec<DocId>,
         parts: Parts,
-        keep: Option<&KeepActivity<'_>>,
+        select: Option<&Select<'_>>,
         f: impl Fn(Doc) -> T + Sync,
     ) -> impl Iterator<Item = anyhow::Result<T>> {
         let views = self.through_views(&ids, |views, id, chunks| {
-            let data = match keep {
-                Some(keep) => views.read_where(id, chunks, parts, keep)?,
+            let data = match select {
+                Some(select) => views.read_where(id, chunks, parts, select)?,
                 None => views.read(id, chunks, parts)?,
             };
             let warnings = problem_warnings(&data);
@@ -782,14 +843,7 @@ impl<'a> Workspace<'a> {
                     }
                     Ok(value)
                 }
-                None => self.read(id, parts).map(|mut doc| {
-                    if let Some(keep) = keep {
-                        doc.data
-                            .activities
-                            .retain(|id, a| keep(id.as_str(), a.notes.as_str()));
-                    }
-                    f(doc)
-                }),
+                None => self.read_selected(id, parts, select).map(&f),
             })
     }
 

@@ -114,7 +114,7 @@ fn outputs(home: &Home, fresh: bool) -> Vec<String> {
 
 /// [`outputs`], with `extra` arguments to every read.
 fn outputs_with(home: &Home, fresh: bool, extra: &[&str]) -> Vec<String> {
-    let reads: [&[&str]; 11] = [
+    let reads: [&[&str]; 13] = [
         &["person", "list", "--all", "--json"],
         // One document in scope: a cold read scans it and then reads it
         // about the person from what it scanned.
@@ -132,6 +132,9 @@ fn outputs_with(home: &Home, fresh: bool, extra: &[&str]) -> Vec<String> {
         &["person", "show", "Ana Silva", "--json"],
         &["person", "show", "Grace Okafor", "--json"],
         &["log", "list", "--json", "--limit", "1000"],
+        // The newest few of each log, read in place, then merged.
+        &["log", "list", "--json", "--limit", "7", "--all"],
+        &["log", "list", "--person", "Ana Silva", "--limit", "3"],
         &["plan", "list", "--json", "--status", "all"],
         &["rel", "list", "--json"],
         &["gap", "--json"],

@@ -7,6 +7,7 @@ use rapport_core::enums::{ActivityKind, Direction};
 use rapport_core::model::Activity;
 use rapport_core::resolve::Query;
 use rapport_core::{Notes, RecordId};
+use rapport_store::{ActivityRef, Select};
 
 use super::{apply, cell, parse_day, parse_opt};
 use crate::commands::opp::find_opp;
@@ -15,7 +16,7 @@ use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
 use crate::render::archived_mark;
 use crate::render::{Rec, name_list, names};
-use crate::workspace::{Doc, Named, Workspace, find, find_person};
+use crate::workspace::{Doc, Named, Workspace, find, find_person, find_person_in};
 
 #[derive(Subcommand)]
 #[command(defer = true)]
@@ -133,9 +134,9 @@ fn find_entry(
     // resolving among them finds what resolving among all of them finds
     // (`Query::may_match`), with the names `entries` gives them.
     let prepared = Query::new(query);
-    let mut docs = ws.read_scope_where(ws.scope(account)?, parts, |id, notes| {
-        prepared.may_match(id, None, &entry_name(notes))
-    })?;
+    let may_match =
+        |id: &str, a: &ActivityRef<'_>| prepared.may_match(id, None, &entry_name(a.notes()));
+    let mut docs = ws.read_scope_where(ws.scope(account)?, parts, &Select::keeping(&may_match))?;
     let (i, id) = find(&docs, "activity", query, entries)?;
     Ok((docs.swap_remove(i), id))
 }
@@ -222,36 +223,50 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             all,
         } => {
             let since = parse_day(ctx, since.as_deref())?;
-            let docs = ws.read_scope(
-                ws.scope(account.as_deref())?,
-                Parts {
-                    activities: true,
-                    people: true,
-                    ..Parts::NONE
-                },
-            )?;
-            let person = match person {
-                Some(p) => Some(find_person(&docs, &p)?),
-                None => None,
+            let scope = ws.scope(account.as_deref())?;
+            let parts = Parts {
+                activities: true,
+                people: true,
+                ..Parts::NONE
+            };
+            let listed =
+                |a: &ActivityRef<'_>| (all || !a.archived()) && since.is_none_or(|s| a.date() >= s);
+            // Of each log, only its first `limit` entries listed are read
+            // out (in place, from a view): the newest 50 of 73k decoded
+            // all of them.
+            let docs = match person {
+                // A person's entries are in their document alone: find
+                // them among everyone's names first, then read that log.
+                Some(p) => {
+                    let lists = ws.people_lists(scope)?;
+                    let (i, pid) = find_person_in(&lists, &p)?;
+                    let id = lists[i].id();
+                    drop(lists);
+                    let select = Select {
+                        keep: &|_, a| listed(a) && a.involves(&pid),
+                        first: Some(limit),
+                    };
+                    vec![ws.read_where_found(id, parts, &select)?]
+                }
+                None => {
+                    let select = Select {
+                        keep: &|_, a| listed(a),
+                        first: Some(limit),
+                    };
+                    ws.read_scope_where(scope, parts, &select)?
+                }
             };
             let mut rows = Vec::new();
-            for (di, d) in docs.iter().enumerate() {
+            for d in &docs {
                 for (id, a) in &d.data.activities {
-                    let keep = (all || !a.archived)
-                        && since.is_none_or(|s| a.date >= s)
-                        && person
-                            .as_ref()
-                            .is_none_or(|(pi, pid)| *pi == di && a.people.contains(pid));
-                    if keep {
-                        rows.push((d, id, a));
-                    }
+                    rows.push((d, id, a));
                 }
             }
-            rows.sort_by(|a, b| {
-                b.2.date
-                    .cmp(&a.2.date)
-                    .then_with(|| a.2.notes.as_str().cmp(b.2.notes.as_str()))
-                    .then_with(|| a.1.cmp(b.1))
+            rows.sort_by(|(_, i, a), (_, j, b)| {
+                Activity::log_order(
+                    (a.date, a.notes.as_str(), i.as_str()),
+                    (b.date, b.notes.as_str(), j.as_str()),
+                )
             });
             rows.truncate(limit);
             if ctx.out.json {

@@ -476,6 +476,19 @@ pub struct Activity {
     pub archived: bool,
 }
 
+impl Activity {
+    /// The order of an activity log, given each entry's date, notes and
+    /// id: newest first, then by notes, then by id (ids are unique, so no
+    /// two entries tie). `log list` shows a log in this order, and a read
+    /// of a log's first entries (`rapport_store::Select`) keeps them
+    /// by it.
+    pub fn log_order(a: (Day, &str, &str), b: (Day, &str, &str)) -> std::cmp::Ordering {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1.cmp(b.1))
+            .then_with(|| a.2.cmp(b.2))
+    }
+}
+
 /// Who owes what, by when, in a partnership.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Commitment {

@@ -24,4 +24,6 @@ pub use store::{
     Absorbed, ChunkProblem, Compaction, DEFAULT_COMPACT_AFTER, Loaded, Store, genesis,
     snapshot_name,
 };
-pub use view::{EncodedFields, Log, PeopleSection, PersonRow, View, Views, Whole};
+pub use view::{
+    ActivityRef, EncodedFields, Log, PeopleSection, PersonRow, Select, View, Views, Whole,
+};

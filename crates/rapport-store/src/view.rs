@@ -37,7 +37,7 @@ mod activity;
 mod pack;
 mod person;
 
-use activity::ActivityRef;
+pub use activity::{ActivityRef, Select};
 pub use person::PersonRow;
 use person::StoredPerson;
 
@@ -298,7 +298,7 @@ impl Whole {
     pub fn activity(&self, record: &RecordId) -> Option<Activity> {
         let found = self
             .prefix
-            .activities_where(|id, _| id == record.as_str())?;
+            .activities_where(&Select::keeping(&|id, _| id == record.as_str()))?;
         match <[_; 1]>::try_from(found) {
             Ok([(_, activity)]) => Some(activity),
             Err(_) => None,
@@ -308,9 +308,9 @@ impl Whole {
     /// Whether the activity log holds one of `ids` (`None`: it does not
     /// decode). Each activity is read in place, none decoded.
     pub fn holds_activity(&self, ids: &[RecordId]) -> Option<bool> {
-        let found = self
-            .prefix
-            .activities_where(|id, _| ids.iter().any(|i| i.as_str() == id))?;
+        let found = self.prefix.activities_where(&Select::keeping(&|id, _| {
+            ids.iter().any(|i| i.as_str() == id)
+        }))?;
         Some(!found.is_empty())
     }
 
@@ -754,14 +754,11 @@ impl Prefix {
         Some(pairs.into_iter().collect())
     }
 
-    /// The activities of the log that `keep` keeps, each read in place.
-    fn activities_where(
-        &self,
-        keep: impl Fn(&str, &ActivityRef<'_>) -> bool,
-    ) -> Option<Vec<(RecordId, Activity)>> {
+    /// The activities of the log that `select` keeps, each read in place.
+    fn activities_where(&self, select: &Select<'_>) -> Option<Vec<(RecordId, Activity)>> {
         let bytes = self.section(Section::Activities)?;
         let mut de = postcard::Deserializer::from_bytes(bytes);
-        let pairs = Kept(keep).deserialize(&mut de).ok()?;
+        let pairs = Kept(select).deserialize(&mut de).ok()?;
         match de.finalize() {
             Ok([]) => Some(pairs),
             _ => None,
@@ -789,9 +786,9 @@ impl Prefix {
         Some(data)
     }
 
-    /// Decodes the head and the sections of `parts`; with `keep`, only
+    /// Decodes the head and the sections of `parts`; with `select`, only
     /// the activities it keeps (each read in place first).
-    fn data(&self, parts: Parts, keep: Option<&KeepActivity<'_>>) -> Option<DocData> {
+    fn data(&self, parts: Parts, select: Option<&Select<'_>>) -> Option<DocData> {
         let mut data = self.head(parts)?;
         if parts.people {
             let people: Vec<(RecordId, StoredPerson)> = self.decode(Section::People)?;
@@ -814,8 +811,8 @@ impl Prefix {
             data.contacts = Some(self.decode::<Option<Contacts>>(Section::Contacts)??);
         }
         if parts.activities {
-            data.activities = match keep {
-                Some(keep) => self.activities_where(keep)?.into_iter().collect(),
+            data.activities = match select {
+                Some(select) => self.activities_where(select)?.into_iter().collect(),
                 None => self.records(Section::Activities)?,
             };
         }
@@ -824,16 +821,12 @@ impl Prefix {
     }
 }
 
-/// Which activities a read keeps, given each one's id and the activity
-/// read in place.
-type KeepActivity<'k> = dyn Fn(&str, &ActivityRef<'_>) -> bool + 'k;
-
 /// An activity log written as a map, decoded as the list of its pairs,
-/// keeping only those `keep` says (each read in place first, and copied
-/// out only if kept).
-struct Kept<F>(F);
+/// keeping only those the selection keeps (each read in place first, and
+/// copied out only if kept).
+struct Kept<'s, 'k>(&'s Select<'k>);
 
-impl<'de, F: Fn(&str, &ActivityRef<'_>) -> bool> DeserializeSeed<'de> for Kept<F> {
+impl<'de> DeserializeSeed<'de> for Kept<'_, '_> {
     type Value = Vec<(RecordId, Activity)>;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
@@ -841,7 +834,7 @@ impl<'de, F: Fn(&str, &ActivityRef<'_>) -> bool> DeserializeSeed<'de> for Kept<F
     }
 }
 
-impl<'de, F: Fn(&str, &ActivityRef<'_>) -> bool> Visitor<'de> for Kept<F> {
+impl<'de> Visitor<'de> for Kept<'_, '_> {
     type Value = Vec<(RecordId, Activity)>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -849,13 +842,13 @@ impl<'de, F: Fn(&str, &ActivityRef<'_>) -> bool> Visitor<'de> for Kept<F> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut kept = Vec::new();
+        let mut chooser = self.0.chooser();
         while let Some((id, activity)) = seq.next_element::<(&str, ActivityRef<'_>)>()? {
-            if (self.0)(id, &activity) {
-                kept.push((RecordId::from(id.to_string()), activity.into()));
+            if (self.0.keep)(id, &activity) {
+                chooser.offer(id, activity);
             }
         }
-        Ok(kept)
+        Ok(chooser.into_owned())
     }
 }
 
@@ -1038,18 +1031,18 @@ impl Views {
     }
 
     /// The records of `parts` of `id`, as [`read`](Self::read) gives
-    /// them, but of the activity log only the activities that `keep`
-    /// keeps, given each one's id and notes read in place (the others are
-    /// never copied out), if its view is valid for exactly these chunks.
+    /// them, but of the activity log only the activities that `select`
+    /// keeps, each read in place (the others are never copied out), if
+    /// its view is valid for exactly these chunks.
     pub fn read_where(
         &self,
         id: &DocId,
         chunks: &[ChunkKey],
         parts: Parts,
-        keep: impl Fn(&str, &str) -> bool,
+        select: &Select<'_>,
     ) -> Option<DocData> {
         let prefix = self.prefix(id, chunks, |s| s.wanted(parts))?;
-        prefix.data(parts, Some(&|id, a| keep(id, a.notes())))
+        prefix.data(parts, Some(select))
     }
 
     /// What `person show` needs of `id`: every part, but of the activity
@@ -1065,7 +1058,8 @@ impl Views {
         let prefix = self.prefix(id, chunks, |s| {
             s != Section::Genesis && s != Section::Agenda
         })?;
-        prefix.data(Parts::ALL, Some(&|_, a| a.involves(person)))
+        let involves = |_: &str, a: &ActivityRef<'_>| a.involves(person);
+        prefix.data(Parts::ALL, Some(&Select::keeping(&involves)))
     }
 
     /// Every agenda entry of `id`, handed to `f` with the document's head

@@ -1,5 +1,9 @@
-//! An activity read in place from a view's bytes, so `person show` can
-//! test whether it involves the person before paying for an owned copy.
+//! An activity read in place from a view's bytes, so a read can test
+//! whether it wants it (`person show`: does it involve the person? `log
+//! list`: is it among the newest?) before paying for an owned copy.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use rapport_core::doc::Contacts;
 use rapport_core::enums::{ActivityKind, Direction};
@@ -7,11 +11,12 @@ use rapport_core::model::Activity;
 use rapport_core::{Day, Notes, RecordId};
 use serde::Deserialize;
 
-/// [`Activity`]'s fields, in its order (postcard has no field names; the
-/// conversion names every field, so a new one does not compile until it
-/// is added here, and a view test checks the two read the same).
+/// An activity read in place: [`Activity`]'s fields, in its order
+/// (postcard has no field names; the conversion names every field, so a
+/// new one does not compile until it is added here, and a view test
+/// checks the two read the same).
 #[derive(Deserialize)]
-pub(super) struct ActivityRef<'a> {
+pub struct ActivityRef<'a> {
     date: Day,
     #[serde(borrow)]
     people: Vec<&'a str>,
@@ -24,12 +29,35 @@ pub(super) struct ActivityRef<'a> {
     archived: bool,
 }
 
-impl ActivityRef<'_> {
-    pub(super) fn notes(&self) -> &str {
+impl<'a> ActivityRef<'a> {
+    /// An owned activity seen as one read in place, for the reads that
+    /// take a document some other way than from its view.
+    pub fn of(a: &'a Activity) -> ActivityRef<'a> {
+        ActivityRef {
+            date: a.date,
+            people: a.people.iter().map(|p| p.as_ref()).collect(),
+            kind: a.kind,
+            direction: a.direction,
+            by: &a.by,
+            notes: a.notes.as_str(),
+            opportunity: a.opportunity.as_ref().map(|o| o.as_ref()),
+            archived: a.archived,
+        }
+    }
+
+    pub fn date(&self) -> Day {
+        self.date
+    }
+
+    pub fn notes(&self) -> &'a str {
         self.notes
     }
 
-    pub(super) fn involves(&self, person: &RecordId) -> bool {
+    pub fn archived(&self) -> bool {
+        self.archived
+    }
+
+    pub fn involves(&self, person: &RecordId) -> bool {
         self.people.contains(&person.as_ref())
     }
 
@@ -72,3 +100,119 @@ impl From<ActivityRef<'_>> for Activity {
         }
     }
 }
+
+/// Which activities of a log a read keeps: those `keep` keeps (given each
+/// one's id and the activity read in place) and, with `first`, only the
+/// first that many of them in the log's order ([`Activity::log_order`]).
+/// From a view, the others are never copied out.
+pub struct Select<'k> {
+    pub keep: &'k (dyn Fn(&str, &ActivityRef<'_>) -> bool + Sync + 'k),
+    pub first: Option<usize>,
+}
+
+impl<'k> Select<'k> {
+    /// Every activity `keep` keeps.
+    pub fn keeping(keep: &'k (dyn Fn(&str, &ActivityRef<'_>) -> bool + Sync + 'k)) -> Select<'k> {
+        Select { keep, first: None }
+    }
+
+    /// The same selection of an owned log, for a document read some
+    /// other way than from its view.
+    pub fn retain(&self, activities: &mut BTreeMap<RecordId, Activity>) {
+        activities.retain(|id, a| (self.keep)(id.as_str(), &ActivityRef::of(a)));
+        let Some(first) = self.first else { return };
+        if activities.len() <= first {
+            return;
+        }
+        let mut order: Vec<(&RecordId, &Activity)> = activities.iter().collect();
+        order.sort_unstable_by(|(i, a), (j, b)| {
+            Activity::log_order(
+                (a.date, a.notes.as_str(), i.as_str()),
+                (b.date, b.notes.as_str(), j.as_str()),
+            )
+        });
+        let dropped: Vec<RecordId> = order[first..].iter().map(|(id, _)| (*id).clone()).collect();
+        for id in dropped {
+            activities.remove(&id);
+        }
+    }
+
+    /// A choice of activities read in place, one at a time, that keeps
+    /// what this selection keeps, each still borrowed.
+    pub(super) fn chooser<'a>(&self) -> Chooser<'a> {
+        Chooser {
+            first: self.first,
+            kept: Vec::new(),
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
+/// The activities a [`Select`] keeps so far: all of them, or, with
+/// `first`, the first ones in the log's order (a heap whose top is the
+/// last of them, dropped when a better one comes).
+pub(super) struct Chooser<'a> {
+    first: Option<usize>,
+    kept: Vec<(&'a str, ActivityRef<'a>)>,
+    heap: BinaryHeap<Ranked<'a>>,
+}
+
+impl<'a> Chooser<'a> {
+    /// Offers an activity the selection's `keep` kept.
+    pub(super) fn offer(&mut self, id: &'a str, activity: ActivityRef<'a>) {
+        let Some(first) = self.first else {
+            self.kept.push((id, activity));
+            return;
+        };
+        let ranked = Ranked(id, activity);
+        if self.heap.len() < first {
+            self.heap.push(ranked);
+        } else if self.heap.peek().is_some_and(|last| ranked < *last) {
+            self.heap.pop();
+            self.heap.push(ranked);
+        }
+    }
+
+    /// What was kept, owned (in the log's order when `first` was given).
+    pub(super) fn into_owned(self) -> Vec<(RecordId, Activity)> {
+        let owned = |(id, a): (&str, ActivityRef<'_>)| (RecordId::from(id.to_string()), a.into());
+        match self.first {
+            None => self.kept.into_iter().map(owned).collect(),
+            Some(_) => self
+                .heap
+                .into_sorted_vec()
+                .into_iter()
+                .map(|Ranked(id, a)| owned((id, a)))
+                .collect(),
+        }
+    }
+}
+
+/// An activity and its id, ordered as the log is ([`Activity::log_order`]).
+struct Ranked<'a>(&'a str, ActivityRef<'a>);
+
+impl Ranked<'_> {
+    fn key(&self) -> (Day, &str, &str) {
+        (self.1.date, self.1.notes, self.0)
+    }
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        Activity::log_order(self.key(), other.key())
+    }
+}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked<'_> {}

@@ -864,3 +864,74 @@ mod person_rows {
         }
     }
 }
+
+mod log_selection {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A log with few dates and notes, so that entries tie on both.
+    fn log() -> impl Strategy<Value = BTreeMap<RecordId, Activity>> {
+        let entry = (1u32..4, "[ab]{0,2}", any::<bool>(), 0usize..3);
+        proptest::collection::btree_map("[0-9a-f]{1,4}", entry, 0..24).prop_map(|entries| {
+            entries
+                .into_iter()
+                .map(|(id, (d, notes, archived, with))| {
+                    let activity = Activity {
+                        date: day(d).unwrap(),
+                        people: (0..with).map(|p| RecordId::from(format!("p{p}"))).collect(),
+                        kind: ActivityKind::ALL[0],
+                        direction: Direction::Give,
+                        by: "jo".into(),
+                        notes: Notes::new(&notes),
+                        opportunity: None,
+                        archived,
+                    };
+                    (RecordId::from(id), activity)
+                })
+                .collect()
+        })
+    }
+
+    fn ids(log: &BTreeMap<RecordId, Activity>) -> Vec<&str> {
+        log.keys().map(RecordId::as_str).collect()
+    }
+
+    proptest! {
+        /// The first entries of a log a view reads in place, and those an
+        /// owned log keeps, are the first of its entries kept, newest
+        /// first, then by notes, then by id.
+        #[test]
+        fn the_first_entries_kept_are_those_of_the_sorted_log(
+            log in log(),
+            first in proptest::option::of(0usize..8),
+            all in any::<bool>(),
+        ) {
+            let p1 = RecordId::from("p1".to_string());
+            let keep = |_: &str, a: &ActivityRef<'_>| {
+                (all || !a.archived()) && (first.is_none() || !a.involves(&p1))
+            };
+            let select = Select { keep: &keep, first };
+
+            let mut sorted: Vec<(&RecordId, &Activity)> = log
+                .iter()
+                .filter(|(_, a)| (all || !a.archived) && (first.is_none() || !a.people.contains(&p1)))
+                .collect();
+            sorted.sort_by_key(|(id, a)| (std::cmp::Reverse(a.date), a.notes.as_str().to_string(), (*id).clone()));
+            sorted.truncate(first.unwrap_or(usize::MAX));
+            let expected: BTreeMap<RecordId, Activity> =
+                sorted.into_iter().map(|(id, a)| (id.clone(), a.clone())).collect();
+
+            let mut owned = log.clone();
+            select.retain(&mut owned);
+            prop_assert_eq!(ids(&owned), ids(&expected));
+
+            let dir = tempfile::tempdir().unwrap();
+            let views = Views::new(dir.path());
+            let mut data = DocData { schema: 1, activities: log.clone(), ..DocData::default() };
+            views.write(&id(), &[key("a")], &mut data, None).unwrap();
+            let parts = Parts { activities: true, ..Parts::NONE };
+            let read = views.read_where(&id(), &[key("a")], parts, &select).unwrap();
+            prop_assert_eq!(&read.activities, &expected);
+        }
+    }
+}
