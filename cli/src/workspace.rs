@@ -288,12 +288,12 @@ struct Scanned {
 }
 
 impl Scanned {
-    /// Every part, but of the activity log only the activities that
-    /// involve `person`: what [`Views::read_about`] gives.
-    fn about(self, person: &RecordId) -> Option<DocData> {
+    /// `parts`, but of the activity log only what `select` keeps: what
+    /// [`Views::read_where`] gives.
+    fn read_where(self, parts: Parts, select: &Select<'_>) -> Option<DocData> {
         let mut data = self.data;
-        data.activities = self.log.involving(person)?;
-        data.retain(Parts::ALL);
+        data.activities = self.log.select(select)?;
+        data.retain(parts);
         Some(data)
     }
 }
@@ -653,21 +653,23 @@ impl<'a> Workspace<'a> {
         }
     }
 
-    /// What `person show` needs of one document: every part, but of the
-    /// activity log only the activities that involve `person` (from a
-    /// valid view; a document this command holds, or one read by loading
-    /// automerge, gives its whole log). Only the problems of collections
-    /// other than people are reported: the read that found the person
-    /// reported those.
-    pub fn read_about(&self, id: DocId, person: &RecordId) -> anyhow::Result<Doc> {
+    /// `parts` of `id`, of its activity log only what `select` keeps, as
+    /// [`read_scope_where`](Self::read_scope_where) reads each document,
+    /// after [`people_lists_to_read_about`](Self::people_lists_to_read_about)
+    /// found a person in it (`person show`, `log list --person`): when it
+    /// scanned the document, its log is read in place from what it
+    /// scanned, not from the view written. Only the problems of
+    /// collections other than people are reported: that read reported
+    /// those.
+    pub fn read_about(&self, id: DocId, parts: Parts, select: &Select<'_>) -> anyhow::Result<Doc> {
         let from_view = if self.loaded.borrow().contains_key(&id) {
             None
         } else {
             let chunks = self.store.list_chunks_with(&id, &self.listings)?;
             self.remember_listings();
-            let scanned = || self.take_scanned(id, &chunks)?.about(person);
+            let scanned = || self.take_scanned(id, &chunks)?.read_where(parts, select);
             scanned()
-                .or_else(|| self.views.read_about(&id, &chunks, person))
+                .or_else(|| self.views.read_where(&id, &chunks, parts, select))
                 .or_else(|| {
                     self.keeping_scanned(|| self.scan_to_view(id, &chunks, Parts::NONE, None))?;
                     scanned()
@@ -675,24 +677,8 @@ impl<'a> Workspace<'a> {
         };
         let data = match from_view {
             Some(data) => data,
-            None => self.decode(id, Parts::ALL, None)?,
+            None => self.decode(id, parts, Some(select))?,
         };
-        self.warn_problems_but_people(&data);
-        Ok(Doc { id, data })
-    }
-
-    /// `parts` of `id`, of its activity log only what `select` keeps, as
-    /// [`read_scope_where`](Self::read_scope_where) reads each document,
-    /// after [`people_lists`](Self::people_lists) found a person in it:
-    /// only the problems of collections other than people are reported
-    /// (that read reported those).
-    pub fn read_where_found(
-        &self,
-        id: DocId,
-        parts: Parts,
-        select: &Select<'_>,
-    ) -> anyhow::Result<Doc> {
-        let data = self.decode(id, parts, Some(select))?;
         self.warn_problems_but_people(&data);
         Ok(Doc { id, data })
     }

@@ -238,7 +238,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 // A person's entries are in their document alone: find
                 // them among everyone's names first, then read that log.
                 Some(p) => {
-                    let lists = ws.people_lists(scope)?;
+                    let lists = ws.people_lists_to_read_about(scope)?;
                     let (i, pid) = find_person_in(&lists, &p)?;
                     let id = lists[i].id();
                     drop(lists);
@@ -246,7 +246,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                         keep: &|_, a| listed(a) && a.involves(&pid),
                         first: Some(limit),
                     };
-                    vec![ws.read_where_found(id, parts, &select)?]
+                    vec![ws.read_about(id, parts, &select)?]
                 }
                 None => {
                     let select = Select {

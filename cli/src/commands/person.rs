@@ -7,7 +7,7 @@ use rapport_core::enums::{DecisionOrientation, Direction, PoliticalStatus};
 use rapport_core::model::Person;
 use rapport_core::order::cmp_lowercase;
 use rapport_core::values::{validate_email, validate_name};
-use rapport_store::PersonRow;
+use rapport_store::{ActivityRef, PersonRow, Select};
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -411,7 +411,8 @@ fn show(
     // one document, keeping only the activities that involve the person.
     let lists = ws.people_lists_to_read_about(ws.scope(account)?)?;
     let (i, id) = find_person_in(&lists, query)?;
-    let d = &ws.read_about(lists[i].id(), &id)?;
+    let involves = |_: &str, a: &ActivityRef<'_>| a.involves(&id);
+    let d = &ws.read_about(lists[i].id(), Parts::ALL, &Select::keeping(&involves))?;
     drop(lists);
     let Some(p) = d.data.people.get(&id) else {
         anyhow::bail!("person {id} changed while being read; try again");

@@ -604,22 +604,22 @@ impl Log {
         Ok(())
     }
 
-    /// The activities that involve `person`, each read in place first
-    /// (as [`Views::read_about`] reads a view's log); `None` if one does
-    /// not decode.
-    pub fn involving(&self, person: &RecordId) -> Option<BTreeMap<RecordId, Activity>> {
-        let mut kept = BTreeMap::new();
-        for (id, segment, start, end) in &self.index {
+    /// The activities `select` keeps, each read in place first (as
+    /// [`Views::read_where`] reads a view's log); `None` if one does not
+    /// decode.
+    pub fn select(&self, select: &Select<'_>) -> Option<BTreeMap<RecordId, Activity>> {
+        let mut chooser = select.chooser();
+        for (_, segment, start, end) in &self.index {
             let pair = self
                 .segments
                 .get(*segment as usize)?
                 .get(*start as usize..*end as usize)?;
-            let (_, activity): (&str, ActivityRef<'_>) = postcard::from_bytes(pair).ok()?;
-            if activity.involves(person) {
-                kept.insert(id.clone(), activity.into());
+            let (id, activity): (&str, ActivityRef<'_>) = postcard::from_bytes(pair).ok()?;
+            if (select.keep)(id, &activity) {
+                chooser.offer(id, activity);
             }
         }
-        Some(kept)
+        Some(chooser.into_owned().into_iter().collect())
     }
 
     /// Sorted by id, as a map of them is, once all are in.
@@ -1043,23 +1043,6 @@ impl Views {
     ) -> Option<DocData> {
         let prefix = self.prefix(id, chunks, |s| s.wanted(parts))?;
         prefix.data(parts, Some(select))
-    }
-
-    /// What `person show` needs of `id`: every part, but of the activity
-    /// log only the activities that involve `person` (so a big log is not
-    /// held in memory), if its view is valid for exactly these chunks.
-    /// The last contacts ([`DocData::contacts`]) are those of the whole log.
-    pub fn read_about(
-        &self,
-        id: &DocId,
-        chunks: &[ChunkKey],
-        person: &RecordId,
-    ) -> Option<DocData> {
-        let prefix = self.prefix(id, chunks, |s| {
-            s != Section::Genesis && s != Section::Agenda
-        })?;
-        let involves = |_: &str, a: &ActivityRef<'_>| a.involves(person);
-        prefix.data(Parts::ALL, Some(&Select::keeping(&involves)))
     }
 
     /// Every agenda entry of `id`, handed to `f` with the document's head
