@@ -156,6 +156,11 @@ fn main() -> anyhow::Result<()> {
                     generate::BIG_ACCOUNT.into(),
                 ],
             ),
+            // The newest 50 of the big account's log, read in place.
+            (
+                "log list (all docs)".into(),
+                vec!["log".into(), "list".into()],
+            ),
             (
                 "log add (write, big account)".into(),
                 vec![
