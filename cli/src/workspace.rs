@@ -268,8 +268,9 @@ pub struct Workspace<'a> {
     spare: Cell<Option<(DocId, u64)>>,
     /// The last document this command scanned
     /// ([`scan_to_view`](Self::scan_to_view)), for a read of it that
-    /// follows: `person show` finds the person among every document's
-    /// people, then reads that document about them.
+    /// follows: `person show` and `log list --person` find the person
+    /// among every document's people, then read that document about them
+    /// ([`read_about`](Self::read_about)).
     scanned: RefCell<Option<Scanned>>,
     /// Whether a scan keeps the document for a read about a person
     /// ([`keeping_scanned`](Self::keeping_scanned));
@@ -406,18 +407,16 @@ impl<'a> Workspace<'a> {
         let cached = self.loaded.borrow_mut().remove(&id);
         let data = match cached {
             Some(loaded) => {
-                let data = DocData::read(&loaded.doc, parts);
+                let mut data = DocData::read(&loaded.doc, parts);
                 self.loaded.borrow_mut().insert(id, loaded);
+                if let (Ok(data), Some(select)) = (&mut data, select) {
+                    select.retain(&mut data.activities);
+                }
                 data
             }
             None => self.read_stored(id, parts, select)?,
         };
-        let mut data = data.with_context(|| format!("could not read document {id}"))?;
-        if let Some(select) = select {
-            // Already done by a read in place; what it kept, it keeps.
-            select.retain(&mut data.activities);
-        }
-        Ok(data)
+        data.with_context(|| format!("could not read document {id}"))
     }
 
     fn warn_problems(&self, data: &DocData) {
@@ -556,6 +555,9 @@ impl<'a> Workspace<'a> {
         self.keep_read(id, loaded);
         if let Ok(data) = &mut data {
             data.retain(parts);
+            if let Some(select) = select {
+                select.retain(&mut data.activities);
+            }
         }
         Ok(data)
     }

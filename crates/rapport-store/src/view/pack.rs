@@ -5,8 +5,8 @@
 //! An entry is a copy of one document's view as its file holds it: the
 //! view's header (the chunks it was built from, each section's length and
 //! CRC-32) and the bytes of its sections but the activity log and the first
-//! change (which only edits and `person show` read; they stay in the view's
-//! file). An entry is served only as the file would be: for exactly the
+//! change (which only edits, `person show` and `log` read; they stay in the
+//! view's file). An entry is served only as the file would be: for exactly the
 //! chunks of its header, each section's checksum verified. So whatever the
 //! pack holds (an entry older than the document, one for a document no
 //! longer in the workspace, two commands writing it at once), a read gets
@@ -52,8 +52,8 @@ const PACK_VERSION: u32 = 1;
 const PREFIX: usize = 20;
 
 /// The sections the pack holds, in the order an entry holds them: every
-/// one but the activity log and the first change, which only edits and
-/// `person show` read and which are most of a view's bytes.
+/// one but the activity log and the first change, which only edits,
+/// `person show` and `log` read and which are most of a view's bytes.
 const ORDER: [Section; 8] = [
     Section::People,
     Section::Head,
