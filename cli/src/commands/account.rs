@@ -346,7 +346,7 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
         .iter()
         .filter(|(_, p)| p.is_key_player() && !p.archived)
         .collect();
-    key_players.sort_by_key(|(_, p)| (p.political_status, p.name.to_lowercase()));
+    key_players.sort_by_cached_key(|(_, p)| (p.political_status, p.name.to_lowercase()));
     let players: Vec<Vec<String>> = key_players
         .into_iter()
         .map(|(pid, p)| {
@@ -377,7 +377,7 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
         .values()
         .filter(|o| o.is_open() && !o.archived)
         .collect();
-    open.sort_by_key(|o| (o.decision_date.is_none(), o.decision_date, o.title.clone()));
+    open.sort_by_cached_key(|o| (o.decision_date.is_none(), o.decision_date, o.title.clone()));
     let opps: Vec<Vec<String>> = open
         .into_iter()
         .map(|o| vec![o.title.clone(), o.stage.clone(), cell(&o.decision_date)])

@@ -108,7 +108,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .iter()
                 .filter(|(_, n)| all || !n.archived)
                 .collect();
-            rows.sort_by_key(|(_, n)| (n.created, n.title.to_lowercase()));
+            rows.sort_by_cached_key(|(_, n)| (n.created, n.title.to_lowercase()));
             if ctx.out.json {
                 return ctx.out.json(
                     &rows

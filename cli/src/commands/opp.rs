@@ -414,7 +414,7 @@ fn list(ws: &Workspace, account: Option<&str>, status: &str, all: bool) -> anyho
             rows.push((d, id, o));
         }
     }
-    rows.sort_by_key(|(d, _, o)| {
+    rows.sort_by_cached_key(|(d, _, o)| {
         (
             o.decision_date.is_none(),
             o.decision_date,

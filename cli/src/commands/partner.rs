@@ -252,7 +252,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 .flat_map(|d| d.data.partnerships.iter().map(move |(id, p)| (d, id, p)))
                 .filter(|(_, _, p)| all || !p.archived)
                 .collect();
-            rows.sort_by_key(|(_, _, p)| p.name.to_lowercase());
+            rows.sort_by_cached_key(|(_, _, p)| p.name.to_lowercase());
             if ctx.out.json {
                 return ctx.out.json(
                     &rows

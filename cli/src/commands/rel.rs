@@ -297,7 +297,7 @@ fn list(
             rows.push((d, id, r));
         }
     }
-    rows.sort_by_key(|(d, _, r)| {
+    rows.sort_by_cached_key(|(d, _, r)| {
         (
             d.label(),
             person_name(d, &r.person).to_lowercase(),
