@@ -253,7 +253,9 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     }
                 }
             }
-            rows.sort_by_cached_key(|(d, _, x)| (x.due.is_none(), x.due, d.label(), x.action.clone()));
+            rows.sort_by_cached_key(|(d, _, x)| {
+                (x.due.is_none(), x.due, d.label(), x.action.clone())
+            });
             if ctx.out.json {
                 let json: Vec<_> = rows
                     .iter()

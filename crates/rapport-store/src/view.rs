@@ -619,7 +619,7 @@ impl Log {
                 chooser.offer(id, activity);
             }
         }
-        Some(chooser.into_owned().into_iter().collect())
+        Some(chooser.into_kept().into_iter().collect())
     }
 
     /// Sorted by id, as a map of them is, once all are in.
@@ -710,6 +710,10 @@ struct Prefix {
     /// The sections whose checksum was verified already (the bytes never
     /// change once read): [`Prefix::checked`].
     verified: [bool; SECTIONS.len()],
+    /// The view's file, when its activity log was left there to be read
+    /// in pieces ([`Views::read_where`]); `starts` then has the log's
+    /// place in the file.
+    log: Option<File>,
 }
 
 impl Prefix {
@@ -756,6 +760,11 @@ impl Prefix {
 
     /// The activities of the log that `select` keeps, each read in place.
     fn activities_where(&self, select: &Select<'_>) -> Option<Vec<(RecordId, Activity)>> {
+        if let Some(file) = &self.log {
+            let i = Section::Activities.index();
+            let (len, crc) = self.sections[i];
+            return read_log_in_pieces(file, self.starts[i]?, len as usize, crc, select);
+        }
         let bytes = self.section(Section::Activities)?;
         let mut de = postcard::Deserializer::from_bytes(bytes);
         let pairs = Kept(select).deserialize(&mut de).ok()?;
@@ -848,8 +857,73 @@ impl<'de> Visitor<'de> for Kept<'_, '_> {
                 chooser.offer(id, activity);
             }
         }
-        Ok(chooser.into_owned())
+        Ok(chooser.into_kept())
     }
+}
+
+/// The bytes of a log read at a time by [`read_log_in_pieces`] (an
+/// activity longer than this is read whole, the buffer growing to hold it).
+/// Small in tests, so that their logs take many pieces, and some of their
+/// activities more than one.
+const LOG_PIECE: usize = if cfg!(test) { 700 } else { 256 * 1024 };
+
+/// The activities of the log section that starts at `at` in `file`, `len`
+/// bytes long with CRC-32 `crc`, that `select` keeps: read [`LOG_PIECE`]
+/// bytes at a time, each activity read in place and copied out only if
+/// kept, so the log is never held whole. `None` if the section does not
+/// decode, is longer or shorter than its activities, or fails its
+/// checksum (checked as the pieces are read; nothing is returned before
+/// the end).
+fn read_log_in_pieces(
+    file: &File,
+    at: usize,
+    len: usize,
+    crc: u32,
+    select: &Select<'_>,
+) -> Option<Vec<(RecordId, Activity)>> {
+    use std::os::unix::fs::FileExt as _;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut read = 0;
+    // Appends the next `want` bytes of the section after the `read`
+    // already read (fewer at its end).
+    let mut more = |buf: &mut Vec<u8>, read: &mut usize, want: usize| -> Option<()> {
+        let n = want.min(len - *read);
+        let old = buf.len();
+        buf.resize(old + n, 0);
+        file.read_exact_at(&mut buf[old..], (at + *read) as u64)
+            .ok()?;
+        hasher.update(&buf[old..]);
+        *read += n;
+        Some(())
+    };
+    more(&mut buf, &mut read, LOG_PIECE)?;
+    let (count, rest) = postcard::take_from_bytes::<u64>(&buf).ok()?;
+    let mut pos = buf.len() - rest.len();
+    let mut chooser = select.chooser();
+    for _ in 0..count {
+        loop {
+            match postcard::take_from_bytes::<(&str, ActivityRef<'_>)>(&buf[pos..]) {
+                Ok(((id, activity), rest)) => {
+                    let end = buf.len() - rest.len();
+                    if (select.keep)(id, &activity) {
+                        chooser.offer(id, activity);
+                    }
+                    pos = end;
+                    break;
+                }
+                // Cut by the piece's end: the rest of the piece moves to
+                // the front, and the next piece comes after it.
+                Err(postcard::Error::DeserializeUnexpectedEnd) if read < len => {
+                    buf.drain(..pos);
+                    pos = 0;
+                    more(&mut buf, &mut read, LOG_PIECE)?;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+    (pos == buf.len() && read == len && hasher.finalize() == crc).then(|| chooser.into_kept())
 }
 
 /// Reads `range` of `file` into the same range of `bytes`, which grows to
@@ -1020,6 +1094,7 @@ impl Views {
             bytes,
             starts,
             verified: [false; SECTIONS.len()],
+            log: None,
         })
     }
 
@@ -1041,7 +1116,17 @@ impl Views {
         parts: Parts,
         select: &Select<'_>,
     ) -> Option<DocData> {
-        let prefix = self.prefix(id, chunks, |s| s.wanted(parts))?;
+        if !parts.activities {
+            return self
+                .prefix(id, chunks, |s| s.wanted(parts))?
+                .data(parts, None);
+        }
+        // The log (most of a big view: 12 MB of 73k activities) is read
+        // from the file in pieces, never held whole; the pack does not
+        // hold it, so the rest comes from the file too.
+        let wanted = |s: Section| s.wanted(parts) && s != Section::Activities;
+        let mut prefix = self.file_prefix(id, &fingerprint(chunks), wanted)?;
+        prefix.log = Some(File::open(self.path(id)).ok()?);
         prefix.data(parts, Some(select))
     }
 

@@ -138,8 +138,9 @@ impl<'k> Select<'k> {
     }
 
     /// A choice of activities read in place, one at a time, that keeps
-    /// what this selection keeps, each still borrowed.
-    pub(super) fn chooser<'a>(&self) -> Chooser<'a> {
+    /// what this selection keeps, each copied out as it is kept (so the
+    /// bytes it was read from may go: a log read in pieces).
+    pub(super) fn chooser(&self) -> Chooser {
         Chooser {
             first: self.first,
             kept: Vec::new(),
@@ -150,69 +151,72 @@ impl<'k> Select<'k> {
 
 /// The activities a [`Select`] keeps so far: all of them, or, with
 /// `first`, the first ones in the log's order (a heap whose top is the
-/// last of them, dropped when a better one comes).
-pub(super) struct Chooser<'a> {
+/// last of them, replaced when a better one comes: only those are ever
+/// copied out).
+pub(super) struct Chooser {
     first: Option<usize>,
-    kept: Vec<(&'a str, ActivityRef<'a>)>,
-    heap: BinaryHeap<Ranked<'a>>,
+    kept: Vec<(RecordId, Activity)>,
+    heap: BinaryHeap<Ranked>,
 }
 
-impl<'a> Chooser<'a> {
+impl Chooser {
     /// Offers an activity the selection's `keep` kept.
-    pub(super) fn offer(&mut self, id: &'a str, activity: ActivityRef<'a>) {
+    pub(super) fn offer(&mut self, id: &str, activity: ActivityRef<'_>) {
+        let owned = |id: &str, a: ActivityRef<'_>| (RecordId::from(id.to_string()), a.into());
         let Some(first) = self.first else {
-            self.kept.push((id, activity));
+            self.kept.push(owned(id, activity));
             return;
         };
-        let ranked = Ranked(id, activity);
         if self.heap.len() < first {
-            self.heap.push(ranked);
-        } else if self.heap.peek().is_some_and(|last| ranked < *last) {
+            self.heap.push(Ranked(owned(id, activity)));
+        } else if self.heap.peek().is_some_and(|last| {
+            Activity::log_order((activity.date, activity.notes, id), last.key()).is_lt()
+        }) {
             self.heap.pop();
-            self.heap.push(ranked);
+            self.heap.push(Ranked(owned(id, activity)));
         }
     }
 
-    /// What was kept, owned (in the log's order when `first` was given).
-    pub(super) fn into_owned(self) -> Vec<(RecordId, Activity)> {
-        let owned = |(id, a): (&str, ActivityRef<'_>)| (RecordId::from(id.to_string()), a.into());
+    /// What was kept (in the log's order when `first` was given).
+    pub(super) fn into_kept(self) -> Vec<(RecordId, Activity)> {
         match self.first {
-            None => self.kept.into_iter().map(owned).collect(),
+            None => self.kept,
             Some(_) => self
                 .heap
                 .into_sorted_vec()
                 .into_iter()
-                .map(|Ranked(id, a)| owned((id, a)))
+                .map(|Ranked(pair)| pair)
                 .collect(),
         }
     }
 }
 
 /// An activity and its id, ordered as the log is ([`Activity::log_order`]).
-struct Ranked<'a>(&'a str, ActivityRef<'a>);
+struct Ranked((RecordId, Activity));
 
-impl Ranked<'_> {
+impl Ranked {
     fn key(&self) -> (Day, &str, &str) {
-        (self.1.date, self.1.notes, self.0)
+        let (id, a) = &self.0;
+        (a.date, a.notes.as_str(), id.as_str())
     }
 }
 
-impl Ord for Ranked<'_> {
+impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> Ordering {
         Activity::log_order(self.key(), other.key())
     }
 }
 
-impl PartialOrd for Ranked<'_> {
+impl PartialOrd for Ranked {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl PartialEq for Ranked<'_> {
+impl PartialEq for Ranked {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl Eq for Ranked<'_> {}
+impl Eq for Ranked {}

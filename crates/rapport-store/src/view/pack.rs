@@ -211,6 +211,7 @@ impl Pack {
             bytes,
             starts,
             verified: [false; SECTIONS.len()],
+            log: None,
         })
     }
 
