@@ -119,6 +119,24 @@ fn pref_cell(p: &PlayerGap) -> String {
     }
 }
 
+/// Who holds the account's level, as the report prints them: the first
+/// [`HOLDERS_SHOWN`], then how many more (an account of thousands of key
+/// players held at one level printed a line of 60 KB; `--json` has them
+/// all).
+fn holders(held_by: &[(String, String)]) -> String {
+    let mut shown: Vec<String> = held_by
+        .iter()
+        .take(HOLDERS_SHOWN)
+        .map(|(m, p)| format!("@{m} with {p}"))
+        .collect();
+    if held_by.len() > HOLDERS_SHOWN {
+        shown.push(format!("and {} more", held_by.len() - HOLDERS_SHOWN));
+    }
+    shown.join(", ")
+}
+
+const HOLDERS_SHOWN: usize = 5;
+
 fn print_report(ctx: &Ctx, r: &GapReport) -> anyhow::Result<()> {
     let out = &ctx.out;
     let heading = match &r.opportunity {
@@ -131,16 +149,11 @@ fn print_report(ctx: &Ctx, r: &GapReport) -> anyhow::Result<()> {
     };
     out.line(out.bold(&heading))?;
     let al = &r.account_level;
-    let held: Vec<String> = al
-        .held_by
-        .iter()
-        .map(|(m, p)| format!("@{m} with {p}"))
-        .collect();
     out.fields(&[
         (
             "account level",
             al.current
-                .map(|l| format!("{l} ({})", held.join(", ")))
+                .map(|l| format!("{l} ({})", holders(&al.held_by)))
                 .unwrap_or_else(|| "none: nobody holds a relationship with a key player".into()),
         ),
         ("desired", cell(&al.desired)),
@@ -248,4 +261,26 @@ fn print_report(ctx: &Ctx, r: &GapReport) -> anyhow::Result<()> {
         out.line(format!("        {:<30} → {}", "", f.suggestion))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holders_printed_stop_after_a_few() {
+        let held = |n: usize| -> Vec<(String, String)> {
+            (0..n).map(|i| ("sam".into(), format!("P{i}"))).collect()
+        };
+        assert_eq!(holders(&held(0)), "");
+        assert_eq!(holders(&held(2)), "@sam with P0, @sam with P1");
+        assert_eq!(
+            holders(&held(5)),
+            "@sam with P0, @sam with P1, @sam with P2, @sam with P3, @sam with P4"
+        );
+        assert_eq!(
+            holders(&held(2500)),
+            "@sam with P0, @sam with P1, @sam with P2, @sam with P3, @sam with P4, and 2495 more"
+        );
+    }
 }
