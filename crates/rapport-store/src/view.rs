@@ -861,6 +861,72 @@ impl<'de> Visitor<'de> for Kept<'_, '_> {
     }
 }
 
+/// A view's prefix ([`Views::prefix`]) read from its open `file`, for the
+/// chunks of `fingerprint`.
+fn prefix_of_file(
+    file: &File,
+    fingerprint: &[String],
+    wanted: impl Fn(Section) -> bool,
+) -> Option<Prefix> {
+    // Positioned reads of exact lengths: no seeks, and no reads past
+    // the end to find it (the length is known).
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    let mut bytes = Vec::new();
+    read_range(file, &mut bytes, 0..len.min(FIRST_READ as usize))?;
+    let fixed = bytes.get(..PREFIX)?;
+    if &fixed[..4] != MAGIC || fixed[4..8] != VERSION.to_le_bytes() {
+        return None;
+    }
+    let header_len = u32::from_le_bytes(fixed[8..12].try_into().ok()?) as usize;
+    let start = PREFIX + header_len;
+    let have = bytes.len();
+    if start > have {
+        read_range(file, &mut bytes, have..start.min(len))?;
+    }
+    let header: Header = decode(bytes.get(PREFIX..start)?)?;
+    let total: usize = header.sections.iter().map(|(len, _)| *len as usize).sum();
+    // A truncated or extended file is damaged, whichever sections this
+    // read needs.
+    if start + total != len || header.chunks != fingerprint {
+        return None;
+    }
+    // Read what is wanted and not read yet, skipping what is not;
+    // wanted sections next to each other are read at once.
+    let mut from = start;
+    let mut pending: Option<std::ops::Range<usize>> = None;
+    for (section, (len, _)) in SECTIONS.iter().zip(header.sections) {
+        let to = from + len as usize;
+        if wanted(*section) && to > bytes.len() {
+            let from = from.max(bytes.len());
+            pending = match pending {
+                Some(p) if p.end == from => Some(p.start..to),
+                Some(p) => {
+                    read_range(file, &mut bytes, p)?;
+                    Some(from..to)
+                }
+                None => Some(from..to),
+            };
+        }
+        from = to;
+    }
+    if let Some(p) = pending {
+        read_range(file, &mut bytes, p)?;
+    }
+    let mut starts = [None; SECTIONS.len()];
+    let mut at = start;
+    for (slot, (len, _)) in starts.iter_mut().zip(header.sections) {
+        *slot = Some(at);
+        at += len as usize;
+    }
+    Some(Prefix {
+        sections: header.sections,
+        bytes,
+        starts,
+        verified: [false; SECTIONS.len()],
+        log: None,
+    })
+}
+
 /// The bytes of a log read at a time by [`read_log_in_pieces`] (an
 /// activity longer than this is read whole, the buffer growing to hold it).
 /// Small in tests, so that their logs take many pieces, and some of their
@@ -1038,64 +1104,8 @@ impl Views {
         fingerprint: &[String],
         wanted: impl Fn(Section) -> bool,
     ) -> Option<Prefix> {
-        // Positioned reads of exact lengths: no seeks, and no reads past
-        // the end to find it (the length is known).
         let file = File::open(self.path(id)).ok()?;
-        let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-        let mut bytes = Vec::new();
-        read_range(&file, &mut bytes, 0..len.min(FIRST_READ as usize))?;
-        let fixed = bytes.get(..PREFIX)?;
-        if &fixed[..4] != MAGIC || fixed[4..8] != VERSION.to_le_bytes() {
-            return None;
-        }
-        let header_len = u32::from_le_bytes(fixed[8..12].try_into().ok()?) as usize;
-        let start = PREFIX + header_len;
-        let have = bytes.len();
-        if start > have {
-            read_range(&file, &mut bytes, have..start.min(len))?;
-        }
-        let header: Header = decode(bytes.get(PREFIX..start)?)?;
-        let total: usize = header.sections.iter().map(|(len, _)| *len as usize).sum();
-        // A truncated or extended file is damaged, whichever sections this
-        // read needs.
-        if start + total != len || header.chunks != fingerprint {
-            return None;
-        }
-        // Read what is wanted and not read yet, skipping what is not;
-        // wanted sections next to each other are read at once.
-        let mut from = start;
-        let mut pending: Option<std::ops::Range<usize>> = None;
-        for (section, (len, _)) in SECTIONS.iter().zip(header.sections) {
-            let to = from + len as usize;
-            if wanted(*section) && to > bytes.len() {
-                let from = from.max(bytes.len());
-                pending = match pending {
-                    Some(p) if p.end == from => Some(p.start..to),
-                    Some(p) => {
-                        read_range(&file, &mut bytes, p)?;
-                        Some(from..to)
-                    }
-                    None => Some(from..to),
-                };
-            }
-            from = to;
-        }
-        if let Some(p) = pending {
-            read_range(&file, &mut bytes, p)?;
-        }
-        let mut starts = [None; SECTIONS.len()];
-        let mut at = start;
-        for (slot, (len, _)) in starts.iter_mut().zip(header.sections) {
-            *slot = Some(at);
-            at += len as usize;
-        }
-        Some(Prefix {
-            sections: header.sections,
-            bytes,
-            starts,
-            verified: [false; SECTIONS.len()],
-            log: None,
-        })
+        prefix_of_file(&file, fingerprint, wanted)
     }
 
     /// The records of `parts` of `id` (see [`DocData::retain`]), if its
@@ -1125,8 +1135,11 @@ impl Views {
         // from the file in pieces, never held whole; the pack does not
         // hold it, so the rest comes from the file too.
         let wanted = |s: Section| s.wanted(parts) && s != Section::Activities;
-        let mut prefix = self.file_prefix(id, &fingerprint(chunks), wanted)?;
-        prefix.log = Some(File::open(self.path(id)).ok()?);
+        // The same open file for both, so the log is that view's even if
+        // another command replaces the file meanwhile.
+        let file = File::open(self.path(id)).ok()?;
+        let mut prefix = prefix_of_file(&file, &fingerprint(chunks), wanted)?;
+        prefix.log = Some(file);
         prefix.data(parts, Some(select))
     }
 
