@@ -205,6 +205,22 @@ fn write_row<S: AsRef<str>>(text: &mut String, widths: &[usize], row: &[S], bold
     }
 }
 
+/// A JSON array of the items `items` makes, each made as it is written
+/// and dropped after: a list's rows built as `serde_json::Value`s all at
+/// once held 239 MiB for 73k activities.
+pub struct JsonEach<F>(pub F);
+
+impl<F, I> Serialize for JsonEach<F>
+where
+    F: Fn() -> I,
+    I: IntoIterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
 pub struct Output {
     pub json: bool,
     pub quiet: bool,
@@ -264,10 +280,16 @@ impl Output {
         }
     }
 
-    /// Pretty JSON on stdout.
+    /// Pretty JSON on stdout, written as it is made (a list of 73k
+    /// activities is tens of megabytes of text: never held whole).
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
-        let text = serde_json::to_string_pretty(value)?;
-        self.write(&[&text, "\n"])
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // An error writing (a reader that stopped: `| head`) stays an I/O
+        // error, which `error::exit` knows.
+        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        Ok(())
     }
 
     pub fn bold(&self, text: &str) -> String {

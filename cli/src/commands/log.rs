@@ -14,6 +14,7 @@ use crate::commands::opp::find_opp;
 use crate::commands::person::first_line;
 use crate::ctx::Ctx;
 use crate::error::{user, user_hint};
+use crate::output::JsonEach;
 use crate::render::archived_mark;
 use crate::render::{Rec, name_list, names};
 use crate::workspace::{Doc, Named, Workspace, find, find_person, find_person_in};
@@ -269,29 +270,27 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 )
             });
             rows.truncate(limit);
+            // Each row is made as it is written (`--limit` may ask for
+            // every entry of a log of 73k).
             if ctx.out.json {
-                let json: Vec<_> = rows
-                    .iter()
-                    .map(|(d, id, a)| serde_json::json!({ "activity": Rec::new(d, id, *a), "people_names": name_list(d, &a.people) }))
-                    .collect();
-                return ctx.out.json(&json);
+                return ctx.out.json(&JsonEach(|| {
+                    rows.iter().map(|(d, id, a)| serde_json::json!({ "activity": Rec::new(d, id, *a), "people_names": name_list(d, &a.people) }))
+                }));
             }
-            let table = rows
-                .iter()
-                .map(|(d, id, a)| {
-                    vec![
-                        format!("{}{}", a.date, archived_mark(a.archived)),
-                        names(d, &a.people),
-                        d.label(),
-                        a.kind.to_string(),
-                        a.direction.to_string(),
-                        format!("@{}", a.by),
-                        first_line(a.notes.as_str()),
-                        id.short().to_string(),
-                    ]
-                })
-                .collect();
-            ctx.out.table(
+            let row = |i: usize| {
+                let (d, id, a) = rows[i];
+                [
+                    format!("{}{}", a.date, archived_mark(a.archived)),
+                    names(d, &a.people),
+                    d.label(),
+                    a.kind.to_string(),
+                    a.direction.to_string(),
+                    format!("@{}", a.by),
+                    first_line(a.notes.as_str()),
+                    id.short().to_string(),
+                ]
+            };
+            ctx.out.table_of(
                 &[
                     "date",
                     "with",
@@ -302,7 +301,8 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     "notes",
                     "id",
                 ],
-                table,
+                rows.len(),
+                row,
                 "No activity logged: `rapport log add PERSON --kind KIND`.",
             )
         }

@@ -11,6 +11,7 @@ use rapport_core::{Day, RecordId};
 use super::{apply, cell, day_edit, text_edit, value_edit};
 use crate::ctx::Ctx;
 use crate::error::user_hint;
+use crate::output::JsonEach;
 use crate::render::{Rec, person_name};
 use crate::workspace::{Doc, Workspace, find_person};
 
@@ -305,10 +306,11 @@ fn list(
         )
     });
     let out = &ws.ctx.out;
+    // Each row is made as it is written: 10k relationships at 100k
+    // records.
     if out.json {
-        let json: Vec<_> = rows
-            .iter()
-            .map(|(d, id, r)| {
+        return out.json(&JsonEach(|| {
+            rows.iter().map(|(d, id, r)| {
                 serde_json::json!({
                     "rel": Rec::new(d, id, *r),
                     "person_name": person_name(d, &r.person),
@@ -316,37 +318,34 @@ fn list(
                     "overdue": overdue(ws.ctx.today, &d.data, r),
                 })
             })
-            .collect();
-        return out.json(&json);
+        }));
     }
-    let table = rows
-        .iter()
-        .map(|(d, _, r)| {
-            vec![
-                format!(
-                    "{}{}",
-                    person_name(d, &r.person),
-                    crate::render::archived_mark(r.archived)
-                ),
-                d.label(),
-                format!("@{}", r.member),
-                arrow(r.level.to_string(), r.desired_level.map(|l| l.to_string())),
-                arrow(
-                    r.preference.to_string(),
-                    r.desired_preference.map(|p| p.to_string()),
-                ),
-                r.coverage.to_string(),
-                r.cadence_days.map(|c| format!("{c}d")).unwrap_or_default(),
-                cell(&d.data.last_contact(r)),
-                if overdue(ws.ctx.today, &d.data, r) {
-                    "overdue".into()
-                } else {
-                    String::new()
-                },
-            ]
-        })
-        .collect();
-    out.table(
+    let row = |i: usize| {
+        let (d, _, r) = rows[i];
+        [
+            format!(
+                "{}{}",
+                person_name(d, &r.person),
+                crate::render::archived_mark(r.archived)
+            ),
+            d.label(),
+            format!("@{}", r.member),
+            arrow(r.level.to_string(), r.desired_level.map(|l| l.to_string())),
+            arrow(
+                r.preference.to_string(),
+                r.desired_preference.map(|p| p.to_string()),
+            ),
+            r.coverage.to_string(),
+            r.cadence_days.map(|c| format!("{c}d")).unwrap_or_default(),
+            cell(&d.data.last_contact(r)),
+            if overdue(ws.ctx.today, &d.data, r) {
+                "overdue".into()
+            } else {
+                String::new()
+            },
+        ]
+    };
+    out.table_of(
         &[
             "person",
             "account",
@@ -358,7 +357,8 @@ fn list(
             "last contact",
             "",
         ],
-        table,
+        rows.len(),
+        row,
         "No relationships yet: `rapport rel add PERSON`.",
     )
 }
