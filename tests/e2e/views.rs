@@ -114,7 +114,7 @@ fn outputs(home: &Home, fresh: bool) -> Vec<String> {
 
 /// [`outputs`], with `extra` arguments to every read.
 fn outputs_with(home: &Home, fresh: bool, extra: &[&str]) -> Vec<String> {
-    let reads: [&[&str]; 13] = [
+    let reads: [&[&str]; 14] = [
         &["person", "list", "--all", "--json"],
         // One document in scope: a cold read scans it and then reads it
         // about the person from what it scanned.
@@ -137,6 +137,8 @@ fn outputs_with(home: &Home, fresh: bool, extra: &[&str]) -> Vec<String> {
         &["log", "list", "--person", "Ana Silva", "--limit", "3"],
         &["plan", "list", "--json", "--status", "all"],
         &["rel", "list", "--json"],
+        // The balance from the person's activities alone, read in place.
+        &["rel", "show", "Ana Silva", "--json"],
         &["gap", "--json"],
         &["agenda", "--json", "--team", "--days", "60"],
     ];

@@ -7,13 +7,14 @@ use rapport_core::enums::{Coverage, Level, Preference};
 use rapport_core::model::Relationship;
 use rapport_core::values::{validate_handle, validate_range};
 use rapport_core::{Day, RecordId};
+use rapport_store::{ActivityRef, Select};
 
 use super::{apply, cell, day_edit, text_edit, value_edit};
 use crate::ctx::Ctx;
 use crate::error::user_hint;
 use crate::output::JsonEach;
 use crate::render::{Rec, person_name};
-use crate::workspace::{Doc, Workspace, find_person};
+use crate::workspace::{Doc, Workspace, find_person, find_person_in};
 
 #[derive(Subcommand)]
 #[command(defer = true)]
@@ -417,9 +418,14 @@ fn show(
     with_conflicts: bool,
 ) -> anyhow::Result<()> {
     let member = member_filter(member)?;
-    let docs = ws.read_scope(ws.scope(account)?, REL_PARTS)?;
-    let (i, person) = find_person(&docs, query)?;
-    let d = &docs[i];
+    // Find the person among everyone's names, then read that document,
+    // keeping of its log only the activities that involve the person (the
+    // balance's), as `person show` does.
+    let lists = ws.people_lists_to_read_about(ws.scope(account)?)?;
+    let (i, person) = find_person_in(&lists, query)?;
+    let involves = |_: &str, a: &ActivityRef<'_>| a.involves(&person);
+    let d = &ws.read_about(lists[i].id(), REL_PARTS, &Select::keeping(&involves))?;
+    drop(lists);
     let mut rels: Vec<_> = relationships_of(d, &person, member.as_deref())
         .into_iter()
         .filter(|(_, r)| !r.archived)
