@@ -6,7 +6,7 @@
 //! Rendered as SVG (laid out here, no external program), Graphviz DOT, or
 //! Mermaid.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -15,6 +15,7 @@ use crate::RecordId;
 use crate::analysis::gap::{PlayerGap, account_gap, opportunity_gap};
 use crate::doc::DocData;
 use crate::enums::{BuyingRole, Level, PoliticalStatus, Preference};
+use crate::model::Relationship;
 
 /// One person on the map.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,20 +83,28 @@ pub fn build(data: &DocData, opportunity: Option<&RecordId>) -> RelationshipMap 
         .filter(|(_, p)| !p.archived)
         .map(|(id, _)| id)
         .collect();
+    // Each person's best relationship, found in one pass (a search of
+    // every relationship per person took 0.5 s at 10k of each): the
+    // greatest by level, then preference, then the first member by name;
+    // the last of equals in id order, as `max_by` picks.
+    let better = |a: &Relationship, b: &Relationship| {
+        a.level
+            .cmp(&b.level)
+            .then(a.preference.cmp(&b.preference))
+            .then(b.member.cmp(&a.member))
+    };
+    let mut best: HashMap<&RecordId, &Relationship> = HashMap::new();
+    for r in data.relationships.values().filter(|r| !r.archived) {
+        let held = best.entry(&r.person).or_insert(r);
+        if better(r, held).is_ge() {
+            *held = r;
+        }
+    }
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
     for (id, p) in data.people.iter().filter(|(_, p)| !p.archived) {
         let gap = gaps.get(id);
-        let best_rel = data
-            .relationships
-            .values()
-            .filter(|r| !r.archived && &r.person == id)
-            .max_by(|a, b| {
-                a.level
-                    .cmp(&b.level)
-                    .then(a.preference.cmp(&b.preference))
-                    .then(b.member.cmp(&a.member))
-            });
+        let best_rel = best.get(id).copied();
         let reports_to = p
             .reports_to
             .clone()
@@ -619,4 +628,60 @@ pub fn to_svg(map: &RelationshipMap) -> String {
     );
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod best_relationship_tests {
+    use super::*;
+    use crate::model::Person;
+
+    /// Each node's level and holder are those of the relationship a
+    /// search of every relationship per person picks (`max_by` of level,
+    /// preference, then the first member by name; the last of equals),
+    /// over many ties.
+    #[test]
+    fn the_best_relationship_is_the_one_a_search_picks() {
+        let mut data = DocData::default();
+        let person = |i: u64| RecordId::from(format!("p{i:02}"));
+        for i in 0..12 {
+            data.people
+                .insert(person(i), Person::named(&format!("P{i}")));
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for i in 0..150 {
+            let mut r = Relationship::new(["amy", "bo", "cy"][next(3) as usize], person(next(12)));
+            r.level = Level::ALL[next(2) as usize];
+            r.preference = Preference::ALL[next(2) as usize];
+            r.archived = next(5) == 0;
+            data.relationships
+                .insert(RecordId::from(format!("r{i:03}")), r);
+        }
+        let map = build(&data, None);
+        assert_eq!(map.nodes.len(), 12);
+        for node in &map.nodes {
+            let searched = data
+                .relationships
+                .values()
+                .filter(|r| !r.archived && r.person == node.id)
+                .max_by(|a, b| {
+                    a.level
+                        .cmp(&b.level)
+                        .then(a.preference.cmp(&b.preference))
+                        .then(b.member.cmp(&a.member))
+                });
+            assert_eq!(node.level, searched.map(|r| r.level), "{}", node.id);
+            assert_eq!(
+                node.holder,
+                searched.map(|r| r.member.clone()),
+                "{}",
+                node.id
+            );
+        }
+    }
 }
