@@ -11,12 +11,18 @@
 //! a record is decoded, exactly as [`DocData::read`] decodes it, as soon
 //! as its objects are all read.
 //!
+//! A document saved as a snapshot and then changes (a write appends
+//! one) is read the same way, the changes' few operations merged into
+//! the snapshot's as the loaded document would hold them
+//! ([`read_chunks_with`], [`changes`]).
+//!
 //! What this reader does not handle, it does not guess at: counters,
 //! marks, tables, an operation order it does not expect, more than one
-//! chunk, a root [`DocData::read`] would refuse. [`read_saved`] then
-//! returns [`Unsupported`], and the caller loads the document, which
-//! reads or reports it as always.
+//! document chunk, changes it cannot place, a root [`DocData::read`]
+//! would refuse. [`read_saved`] then returns [`Unsupported`], and the
+//! caller loads the document, which reads or reports it as always.
 
+mod changes;
 mod columns;
 
 use std::collections::{BTreeMap, HashMap};
@@ -75,7 +81,57 @@ pub fn read_saved_with(
     bytes: &[u8],
     log: impl FnMut(RecordId, Activity),
 ) -> Result<DocData, Unsupported> {
-    let mut ops = columns::document_ops(bytes)?;
+    read_chunks_with(bytes, &[], log)
+}
+
+/// [`read_saved`] for a document saved as the document chunk `snapshot`
+/// and then `changes` (its incremental chunks, in any order).
+pub fn read_chunks(snapshot: &[u8], changes: &[automerge::Change]) -> Result<DocData, Unsupported> {
+    let mut activities = BTreeMap::new();
+    let mut data = read_chunks_with(snapshot, changes, |id, a| {
+        activities.insert(id, a);
+    })?;
+    data.activities = activities;
+    Ok(data)
+}
+
+/// [`read_saved_with`] for a document saved as the document chunk
+/// `snapshot` and then `changes` (its incremental chunks, in any order).
+pub fn read_chunks_with(
+    snapshot: &[u8],
+    changes: &[automerge::Change],
+    log: impl FnMut(RecordId, Activity),
+) -> Result<DocData, Unsupported> {
+    let ops = columns::document_ops(snapshot)?;
+    if changes.is_empty() {
+        read_ops(ops, log)
+    } else {
+        read_ops(changes::Merged::new(ops, changes)?, log)
+    }
+}
+
+/// Where [`read_ops`] takes operations from: one document chunk's, or
+/// with changes merged in.
+trait OpSource {
+    fn next_op(&mut self) -> Result<Option<columns::Op<'_>>, Unsupported>;
+}
+
+impl OpSource for columns::Ops<'_> {
+    fn next_op(&mut self) -> Result<Option<columns::Op<'_>>, Unsupported> {
+        columns::Ops::next_op(self)
+    }
+}
+
+impl OpSource for changes::Merged<'_> {
+    fn next_op(&mut self) -> Result<Option<columns::Op<'_>>, Unsupported> {
+        changes::Merged::next_op(self)
+    }
+}
+
+fn read_ops(
+    mut ops: impl OpSource,
+    log: impl FnMut(RecordId, Activity),
+) -> Result<DocData, Unsupported> {
     let mut reader = Reader {
         log: Box::new(log),
         contacts: Contacts::default(),

@@ -412,7 +412,7 @@ pub struct Id {
 impl Id {
     /// As automerge holds one: each part in 32 bits (a document with more
     /// operations or actors does not load either).
-    fn new(counter: u64, actor: u64) -> Result<Id, Unsupported> {
+    pub(super) fn new(counter: u64, actor: u64) -> Result<Id, Unsupported> {
         match (u32::try_from(counter), u32::try_from(actor)) {
             (Ok(counter), Ok(actor)) => Ok(Id { counter, actor }),
             _ => Err(bad("an operation id past 32 bits")),
@@ -481,6 +481,29 @@ pub struct Ops<'a> {
     raw: Vec<u8>,
     /// How many actors the document lists.
     actors: u32,
+    /// The actors the document lists, in its order (their bytes').
+    pub actor_ids: Vec<Vec<u8>>,
+    /// The hashes of the document's heads.
+    pub heads: Vec<[u8; 32]>,
+    /// Each actor's place among more actors than the document lists
+    /// ([`Ops::rank_actors`]); empty: its own index.
+    ranks: std::rc::Rc<[u32]>,
+    /// The change columns of actors and sequence numbers, and whether
+    /// each is deflated.
+    change_actor: (&'a [u8], bool),
+    change_seq: (&'a [u8], bool),
+    /// Each head's index among the changes (`None`: the chunk does not
+    /// say, as older writers did not).
+    head_indices: Option<Vec<u64>>,
+}
+
+/// What [`Ops::held`] tells of the changes a document chunk holds.
+#[derive(Debug)]
+pub struct Held {
+    /// Each actor's last sequence number (0: none), by its index.
+    pub last_seq: Vec<u64>,
+    /// Each head's actor index and sequence number, in the heads' order.
+    pub heads: Vec<(u32, u64)>,
 }
 
 /// Parses `bytes` as exactly one document chunk, its checksum checked,
@@ -520,17 +543,23 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
 
     let mut body = Source::Plain(rest);
     let mut scratch = Vec::new();
-    // Actors (their index is all this reader needs), then the heads.
+    // Actors, then the heads.
     let actors = u32::try_from(body.uleb()?).map_err(|_| bad("too many actors"))?;
+    let mut actor_ids = Vec::new();
     for _ in 0..actors {
         let n = body.uleb()? as usize;
         body.take(n, &mut scratch)?;
+        actor_ids.push(scratch.clone());
     }
     let heads = body.uleb()? as usize;
     body.take(
         heads.checked_mul(32).ok_or_else(|| bad("too many heads"))?,
         &mut scratch,
     )?;
+    let heads: Vec<[u8; 32]> = scratch
+        .chunks_exact(32)
+        .map(|h| <[u8; 32]>::try_from(h).expect("32 bytes"))
+        .collect();
     let columns = |body: &mut Source<'_>| -> Result<Vec<(u32, usize)>, Unsupported> {
         (0..body.uleb()?)
             .map(|_| {
@@ -544,6 +573,21 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
     let Source::Plain(mut data) = body else {
         unreachable!("the body is plain bytes")
     };
+    let mut change_actor: (&[u8], bool) = (&[], false);
+    let mut change_seq: (&[u8], bool) = (&[], false);
+    let mut at = 0usize;
+    for (spec, len) in &change_columns {
+        let column = data
+            .get(at..at.saturating_add(*len))
+            .ok_or_else(|| bad("the change columns are cut short"))?;
+        at += len;
+        let deflated = spec & DEFLATE != 0;
+        match (spec >> 4, spec & 0b111) {
+            (0, column_type::ACTOR) => change_actor = (column, deflated),
+            (0, column_type::DELTA) => change_seq = (column, deflated),
+            _ => {}
+        }
+    }
     let skip = change_columns
         .iter()
         .try_fold(0usize, |sum, (_, len)| sum.checked_add(*len))
@@ -569,6 +613,17 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
         }
         found[i] = Some((column, spec & DEFLATE != 0));
     }
+    // What is left: each head's index among the changes.
+    let head_indices = if data.is_empty() {
+        None
+    } else {
+        let mut suffix = Source::Plain(data);
+        Some(
+            (0..heads.len())
+                .map(|_| suffix.uleb())
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    };
     let mut source = |c: (u32, u32)| {
         let i = op_column::ALL.iter().position(|x| *x == c).unwrap_or(0);
         let (bytes, deflated) = found[i].take().unwrap_or((&[], false));
@@ -602,16 +657,73 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
         mark_name: Rle::new(source(op_column::MARK_NAME)),
         raw: Vec::new(),
         actors,
+        actor_ids,
+        heads,
+        ranks: std::rc::Rc::from([]),
+        change_actor,
+        change_seq,
+        head_indices,
     })
 }
 
 impl Ops<'_> {
+    /// Each actor's last change in the chunk and each head's actor and
+    /// sequence number, read from its change columns.
+    pub fn held(&self) -> Result<Held, Unsupported> {
+        let Some(indices) = &self.head_indices else {
+            return Err(bad(
+                "a document that does not say which changes are its heads",
+            ));
+        };
+        let mut actors = Rle::<u64>::new(Source::new(self.change_actor.0, self.change_actor.1));
+        let mut seqs = Delta {
+            deltas: Rle::new(Source::new(self.change_seq.0, self.change_seq.1)),
+            sum: 0,
+        };
+        let mut held = Held {
+            last_seq: vec![0; self.actors as usize],
+            heads: vec![(0, 0); indices.len()],
+        };
+        let mut found = 0;
+        let mut index = 0u64;
+        while let Some(actor) = actors.next()?.copied() {
+            let seq = seqs
+                .next()?
+                .and_then(|s| u64::try_from(s).ok())
+                .ok_or_else(|| bad("a change without a sequence number"))?;
+            let actor = u32::try_from(actor)
+                .ok()
+                .filter(|a| *a < self.actors)
+                .ok_or_else(|| bad("a change by an actor the document does not list"))?;
+            let last = &mut held.last_seq[actor as usize];
+            *last = (*last).max(seq);
+            for (i, _) in indices.iter().enumerate().filter(|(_, h)| **h == index) {
+                held.heads[i] = (actor, seq);
+                found += 1;
+            }
+            index += 1;
+        }
+        if found != indices.len() {
+            return Err(bad("a head that is no change of the document"));
+        }
+        Ok(held)
+    }
+
+    /// From now on, each operation's ids give the actor at index `i` of
+    /// the document's list as `ranks[i]`: its place among more actors
+    /// (those of changes saved after the document), so that ids still
+    /// order as automerge orders them.
+    pub fn rank_actors(&mut self, ranks: Vec<u32>) {
+        self.ranks = ranks.into();
+    }
+
     /// The next operation; `None` after the last. Its key borrows from
     /// this reader until the next call.
     pub fn next_op(&mut self) -> Result<Option<Op<'_>>, Unsupported> {
         let actors = self.actors;
-        let op = self.read_op()?;
-        if let Some(op) = &op {
+        let ranks = self.ranks.clone();
+        let mut op = self.read_op()?;
+        if let Some(op) = &mut op {
             let ids = [
                 Some(op.obj),
                 Some(op.id),
@@ -626,6 +738,18 @@ impl Ops<'_> {
                 .any(|i| i.actor >= actors && *i != Id::ROOT)
             {
                 return Err(bad("an actor the document does not list"));
+            }
+            if !ranks.is_empty() {
+                let rank = |id: &mut Id| {
+                    if *id != Id::ROOT {
+                        id.actor = ranks[id.actor as usize];
+                    }
+                };
+                rank(&mut op.obj);
+                rank(&mut op.id);
+                if let Key::Elem(Some(e)) = &mut op.key {
+                    rank(e);
+                }
             }
         }
         Ok(op)

@@ -342,3 +342,159 @@ fn a_copy_of_some_parts_is_a_clone_that_retains_them() {
         }
     }
 }
+
+/// What [`read_chunks`] reads of `snapshot` and `changes`, as JSON.
+fn scanned_with(snapshot: &[u8], changes: &[automerge::Change]) -> Result<Json, Unsupported> {
+    read_chunks(snapshot, changes).map(|d| serde_json::to_value(d).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A document saved, then edited (on two copies merged now and then):
+    /// the snapshot and the changes since read as the whole document
+    /// loads, whatever order the changes come in. They may be refused
+    /// only when a teammate's changes were merged in after the snapshot
+    /// (one may depend on a change inside the snapshot, which the reader
+    /// cannot see); a single copy's own edits are always read.
+    #[test]
+    fn a_snapshot_and_its_changes_read_as_loaded(
+        before in proptest::collection::vec(step(), 0..30),
+        after in proptest::collection::vec(step(), 1..30),
+        reversed in any::<bool>(),
+        again in any::<bool>(),
+    ) {
+        let mut ours = account_doc();
+        let mut theirs = ours.fork();
+        let mut on_theirs = false;
+        let mut run = |steps: &[Step], ours: &mut AutoCommit, theirs: &mut AutoCommit| {
+            let mut merged = false;
+            for step in steps {
+                match step {
+                    Step::Merge => {
+                        ours.merge(theirs).unwrap();
+                        theirs.merge(ours).unwrap();
+                        merged = true;
+                    }
+                    Step::Switch => on_theirs = !on_theirs,
+                    step if on_theirs => take(theirs, step),
+                    step => take(ours, step),
+                }
+            }
+            merged
+        };
+        run(&before, &mut ours, &mut theirs);
+        let snapshot = ours.save();
+        let heads = ours.get_heads();
+        let merged = run(&after, &mut ours, &mut theirs);
+        let mut changes: Vec<automerge::Change> =
+            ours.get_changes(&heads);
+        if reversed {
+            changes.reverse();
+        }
+        if again && let Some(first) = changes.first().cloned() {
+            // A chunk saved twice, and the snapshot's own last change.
+            changes.push(first);
+            changes.extend(heads.iter().filter_map(|h| ours.get_change_by_hash(h)));
+        }
+        let whole = ours.save();
+        match scanned_with(&snapshot, &changes) {
+            Ok(read) => prop_assert_eq!(read, loaded(&whole)),
+            Err(why) => prop_assert!(merged, "refused: {}", why),
+        }
+    }
+}
+
+/// A big document saved, then a write of each kind by two actors (one
+/// new to the snapshot): a person added, one's notes (a text) and tags (a
+/// list) edited, one deleted, an activity logged, a conflict: read as
+/// loaded, without refusal.
+#[test]
+fn a_big_document_and_its_edits_read_as_loaded() {
+    let mut doc = account_doc();
+    for k in 0..300 {
+        let mut p = Person::named(&format!("Person {k:04}"));
+        p.notes = Notes::new(&"some notes ".repeat(k % 4));
+        p.tags = vec![format!("t{}", k % 7), "x".into()];
+        put_record(&mut doc, Collection::People, &person_id(k), &p).unwrap();
+        take(&mut doc, &Step::Activity(k % 9, vec![k % 6]));
+    }
+    let snapshot = doc.save();
+    let heads = doc.get_heads();
+    let mut other = doc.fork();
+    other.set_actor(automerge::ActorId::from([0u8; 16]));
+    for (copy, k) in [(&mut doc, 3), (&mut other, 4)] {
+        take(copy, &Step::Person(300 + k, "New".into()));
+        take(copy, &Step::Notes(k, format!("rewritten {k}")));
+        take(copy, &Step::Tag(k, 1, Some("inserted".into())));
+        take(copy, &Step::Tag(k + 10, 0, None));
+        take(copy, &Step::Overwrite(k + 20, 1));
+        take(copy, &Step::Raw(k + 30, 3));
+        take(copy, &Step::Delete(k + 40));
+        take(copy, &Step::Activity(k, vec![1, 2]));
+        // Both copies write the same fields: a conflict.
+        take(copy, &Step::Raw(50, k as u8 * 5));
+        take(copy, &Step::Tag(51, 0, Some(format!("c{k}"))));
+        copy.commit();
+    }
+    doc.merge(&mut other).unwrap();
+    let changes: Vec<automerge::Change> = doc.get_changes(&heads);
+    assert!(changes.len() >= 2);
+    let read = scanned_with(&snapshot, &changes).expect("reads");
+    assert_eq!(read, loaded(&doc.save()));
+    assert_eq!(read["people"].as_object().unwrap().len(), 300 - 2 + 2);
+}
+
+#[test]
+fn changes_the_scan_cannot_place_it_refuses() {
+    let refused = |changes: &[automerge::Change], snapshot: &[u8], why: &str| match read_chunks(
+        snapshot, changes,
+    ) {
+        Err(Unsupported(reason)) => assert!(reason.contains(why), "{reason}"),
+        Ok(_) => panic!("read, though {why}"),
+    };
+    let mut doc = account_doc();
+    doc.commit();
+    take(&mut doc, &Step::Person(1, "Ana".into()));
+    let snapshot = doc.save();
+    let heads = doc.get_heads();
+    let since = |doc: &mut AutoCommit| -> Vec<automerge::Change> { doc.get_changes(&heads) };
+
+    // A change whose dependency is missing (a chunk not there yet).
+    let mut gap = doc.clone();
+    take(&mut gap, &Step::Person(2, "Bo".into()));
+    gap.commit();
+    take(&mut gap, &Step::Person(3, "Cy".into()));
+    let mut changes = since(&mut gap);
+    changes.remove(0);
+    refused(&changes, &snapshot, "depends on a change");
+
+    // The document's first change, saved again.
+    let first = doc.get_changes(&[]).into_iter().next().unwrap();
+    refused(&[first], &snapshot, "hold already");
+
+    // A counter.
+    let mut counted = doc.clone();
+    counted
+        .put(ROOT, "visits", automerge::ScalarValue::counter(1))
+        .unwrap();
+    refused(&since(&mut counted), &snapshot, "counter");
+
+    // A change on a snapshot it does not follow: its pred is not there.
+    let mut elsewhere = account_doc();
+    take(&mut elsewhere, &Step::Person(1, "Ana".into()));
+    let other_snapshot = elsewhere.save();
+    let mut renamed = doc.clone();
+    take(&mut renamed, &Step::Person(1, "Ann".into()));
+    let mut changes = since(&mut renamed);
+    let mut other_heads = elsewhere.get_heads();
+    // (Its deps rewritten to the other snapshot's heads.)
+    let mut expanded = changes.remove(0).decode();
+    expanded.deps = std::mem::take(&mut other_heads);
+    expanded.hash = None;
+    refused(
+        &[automerge::Change::from(expanded)],
+        &other_snapshot,
+        "not there",
+    );
+}
