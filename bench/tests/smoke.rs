@@ -78,7 +78,11 @@ fn rapport_bench_times_every_command_on_a_small_workspace() {
     let bench = env!("CARGO_BIN_EXE_rapport-bench");
     beside(bench, "rapport");
     let stdout = run(bench, &["--sizes", "300", "--runs", "2", "--accounts", "5"]);
-    for command in ["agenda (5 accounts)", "person list (5 accounts)"] {
+    for command in [
+        "agenda (5 accounts)",
+        "person list (5 accounts)",
+        "person list --account (cold: views deleted after the edits)",
+    ] {
         let cells = row(&stdout, &["300", command]);
         assert!(cells[2].ends_with(" ms"), "median: {cells:?}");
         assert!(cells[4].ends_with(" MiB"), "peak RSS: {cells:?}");

@@ -578,8 +578,9 @@ impl<'a> Workspace<'a> {
     }
 
     /// `parts` of the document `id`, whose chunks are `chunks`, when they
-    /// are one snapshot of at least [`Ctx::scan_from`] bytes: read from
-    /// its columns ([`rapport_core::scan`]), its activities encoded as
+    /// are one snapshot of at least [`Ctx::scan_from`] bytes and the
+    /// changes saved since: read from its columns, the changes merged in
+    /// ([`rapport_core::scan`]), its activities encoded as
     /// they come, and saved as its view. The activity log is most of a
     /// big document, so it is never held decoded: if `parts` has the log,
     /// the data is read back from the view saved (after every record
@@ -597,24 +598,34 @@ impl<'a> Workspace<'a> {
         parts: Parts,
         select: Option<&Select<'_>>,
     ) -> Option<DocData> {
-        let [only] = chunks else { return None };
-        if only.kind != ChunkKind::Snapshot {
+        let (snapshots, incrementals): (Vec<&ChunkKey>, Vec<&ChunkKey>) =
+            chunks.iter().partition(|c| c.kind == ChunkKind::Snapshot);
+        let [snapshot] = snapshots[..] else {
             return None;
-        }
+        };
         // Its size first: a smaller one is loaded, which reads it.
-        if self.store.chunk_len(only).ok()?? < self.ctx.scan_from {
+        if self.store.chunk_len(snapshot).ok()?? < self.ctx.scan_from {
             return None;
         }
-        let bytes = self.store.read_chunk(only).ok()??;
+        // The changes saved since (one per chunk, as every writer here
+        // saves them), merged into the snapshot as the scan reads it.
+        let changes = incrementals
+            .iter()
+            .map(|c| {
+                let bytes = self.store.read_chunk(c).ok()??;
+                automerge::Change::from_bytes(bytes).ok()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let bytes = self.store.read_chunk(snapshot).ok()??;
         // One scanned document kept at a time.
         self.scanned.borrow_mut().take();
         let mut log = Log::default();
         let mut unwritten = false;
-        let data = rapport_core::scan::read_saved_with(&bytes, |id, activity| {
+        let data = rapport_core::scan::read_chunks_with(&bytes, &changes, |id, activity| {
             unwritten |= log.add(id, &activity).is_err();
         })
         .ok()?;
-        drop(bytes);
+        drop((bytes, changes));
         if unwritten {
             return None;
         }

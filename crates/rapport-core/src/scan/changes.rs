@@ -18,19 +18,23 @@
 //! - an operation a change names as superseded (its `pred`) gains a
 //!   successor, which hides it; a delete is nothing more.
 //!
+//! Every change must depend only on changes the document holds, or the
+//! load would hold it back: on a head of the snapshot, another change
+//! here, or one of two changes inside the snapshot that automerge and
+//! `rapport` name: the actor's previous change, and the document's first
+//! change, which is rebuilt from its operations to know its hash
+//! ([`Unseen`]). A change the snapshot may hold already is refused.
+//!
 //! What cannot be checked is refused, and the caller loads the document:
-//! a change that depends on a change that is neither one of the
-//! snapshot's heads nor another change here (automerge's load would hold
-//! it back, or it is in the snapshot already and cannot be told apart
-//! without the snapshot's change hashes); a `pred`, an element or an
-//! object named that is not there; counters, marks and tables.
+//! such dependencies, a `pred`, an element or an object named that is not
+//! there; counters, marks and tables.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use automerge::{Change, ChangeHash, ObjType, ScalarValue, legacy};
+use automerge::{ActorId, Change, ChangeHash, ObjType, ScalarValue, legacy};
 
 use super::Unsupported;
-use super::columns::{Action, Id, Key, Op, Ops};
+use super::columns::{Action, ChangeMeta, Id, Key, Op, Ops};
 
 fn bad(what: impl Into<String>) -> Unsupported {
     Unsupported(what.into())
@@ -44,7 +48,7 @@ enum OwnedKey {
 }
 
 /// An operation held, from the snapshot or a change.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Owned {
     obj: Id,
     key: OwnedKey,
@@ -124,6 +128,10 @@ pub(super) struct Merged<'a> {
     /// The objects the changes write in, and whether their making was
     /// seen.
     made: HashMap<Id, bool>,
+    /// Every actor, snapshot's and changes', by rank.
+    actors: Vec<Vec<u8>>,
+    /// Dependencies checked once the snapshot is read.
+    unseen: Option<Unseen>,
     /// Whether the snapshot's last operation was read.
     read_all: bool,
     ended: bool,
@@ -133,7 +141,7 @@ impl<'a> Merged<'a> {
     /// The operations of the document chunk `snapshot` with `changes`
     /// (in any order) merged in.
     pub(super) fn new(mut snapshot: Ops<'a>, changes: &[Change]) -> Result<Self, Unsupported> {
-        let changes = in_causal_order(&snapshot, changes)?;
+        let (changes, unknown, first) = in_causal_order(&snapshot, changes)?;
         let decoded: Vec<_> = changes.iter().map(|c| c.decode()).collect();
 
         // Every actor, in the order of their bytes: a change's actor may
@@ -168,6 +176,23 @@ impl<'a> Merged<'a> {
             .iter()
             .map(|a| rank(a))
             .collect::<Result<Vec<_>, _>>()?;
+        let unseen = if unknown.is_empty() {
+            None
+        } else {
+            // Some dependency is taken for the snapshot's first change:
+            // its operations are kept as they are read, to rebuild it.
+            let first = first
+                .filter(|f| f.deps == 0)
+                .ok_or_else(|| bad("a change depends on a change not found"))?;
+            let max = u32::try_from(first.max_op).map_err(|_| bad("too many operations"))?;
+            snapshot.keep_successors_of(first.actor, max);
+            Some(Unseen {
+                actor: ranks[first.actor as usize],
+                first,
+                ops: Vec::new(),
+                unknown,
+            })
+        };
         snapshot.rank_actors(ranks);
         let id = |o: &legacy::OpId| Id::new(o.counter(), u64::from(rank(o.actor().to_bytes())?));
 
@@ -180,6 +205,8 @@ impl<'a> Merged<'a> {
             last: None,
             preds: HashMap::new(),
             made: HashMap::new(),
+            actors: Vec::new(),
+            unseen,
             read_all: false,
             ended: false,
         };
@@ -260,6 +287,7 @@ impl<'a> Merged<'a> {
                 return Err(bad("map keys and elements in one object"));
             }
         }
+        merged.actors = actors;
         merged.advance()?;
         Ok(merged)
     }
@@ -275,6 +303,9 @@ impl<'a> Merged<'a> {
                 }
                 if self.made.values().any(|m| !m) {
                     return Err(bad("a change writes in an object not there"));
+                }
+                if let Some(unseen) = self.unseen.take() {
+                    unseen.check(&self.actors)?;
                 }
             }
             return Ok(None);
@@ -306,15 +337,24 @@ impl<'a> Merged<'a> {
             action: op.action,
             value: std::mem::replace(&mut op.value, ScalarValue::Null),
             successors: op.successors,
+            succ: &[],
         }))
     }
 
     /// The snapshot's next operation, the one after it read ahead.
     fn advance(&mut self) -> Result<Option<Owned>, Unsupported> {
-        let next = if self.read_all {
-            None
-        } else {
-            self.snapshot.next_op()?.map(Owned::of)
+        let next = match (self.read_all, &mut self.unseen) {
+            (true, _) => None,
+            (false, None) => self.snapshot.next_op()?.map(Owned::of),
+            (false, Some(unseen)) => match self.snapshot.next_op()? {
+                Some(op) if unseen.holds(op.id) => {
+                    let succ = op.succ.to_vec();
+                    let op = Owned::of(op);
+                    unseen.ops.push((op.clone(), succ));
+                    Some(op)
+                }
+                op => op.map(Owned::of),
+            },
         };
         self.read_all = next.is_none();
         Ok(std::mem::replace(&mut self.peek, next))
@@ -426,10 +466,19 @@ fn sequence(snapshot: Vec<Owned>, changes: Vec<Owned>) -> Result<Vec<Owned>, Uns
 /// is it. Anything else is refused: a change the snapshot may hold
 /// already, or one whose dependency is missing (automerge's load would
 /// hold it back).
+/// Ordered, the changes come with, for each that depends on changes not
+/// found, those and whether one of them may be its actor's previous
+/// change; and the snapshot's first change, for [`Unseen`].
+type Ordered<'c> = (
+    Vec<&'c Change>,
+    Vec<(Vec<ChangeHash>, bool)>,
+    Option<ChangeMeta>,
+);
+
 fn in_causal_order<'c>(
     snapshot: &Ops<'_>,
     changes: &'c [Change],
-) -> Result<Vec<&'c Change>, Unsupported> {
+) -> Result<Ordered<'c>, Unsupported> {
     let held_by_snapshot = snapshot.held()?;
     // Each change known by its hash: its actor and sequence number.
     let mut known: HashMap<ChangeHash, (Vec<u8>, u64)> = HashMap::new();
@@ -456,6 +505,7 @@ fn in_causal_order<'c>(
         left.push(change);
     }
     let mut ordered = Vec::with_capacity(left.len());
+    let mut unseen = Vec::new();
     while !left.is_empty() {
         let before = left.len();
         let mut i = 0;
@@ -469,23 +519,23 @@ fn in_causal_order<'c>(
                 .collect();
             let waits = unknown.iter().any(|d| left.iter().any(|c| c.hash() == **d));
             let previous = (actor.to_vec(), change.seq().wrapping_sub(1));
-            let ready = !waits
-                && match unknown.as_slice() {
-                    [] => true,
-                    [_] => {
-                        change.seq() > 1
-                            && last_seq(actor) == change.seq() - 1
-                            && !change
-                                .deps()
-                                .iter()
-                                .any(|d| known.get(d) == Some(&previous))
-                    }
-                    _ => false,
-                };
-            if ready {
+            // Up to two not found: the snapshot's first change (the
+            // records `rapport` appends are made on it alone) and the
+            // actor's previous change, told apart once the first is
+            // rebuilt ([`Unseen`]).
+            if !waits && unknown.len() <= 2 {
                 left.remove(i);
                 known.insert(change.hash(), (actor.to_vec(), change.seq()));
                 ordered.push(change);
+                if !unknown.is_empty() {
+                    let may_be_previous = change.seq() > 1
+                        && last_seq(actor) == change.seq() - 1
+                        && !change
+                            .deps()
+                            .iter()
+                            .any(|d| known.get(d) == Some(&previous));
+                    unseen.push((unknown.into_iter().copied().collect(), may_be_previous));
+                }
             } else {
                 i += 1;
             }
@@ -496,5 +546,145 @@ fn in_causal_order<'c>(
             ));
         }
     }
-    Ok(ordered)
+    Ok((ordered, unseen, held_by_snapshot.first))
+}
+
+/// Dependencies of the changes that are neither a head of the snapshot
+/// nor another change. Two kinds are expected of automerge and
+/// `rapport`: the actor's previous change (automerge names it in every
+/// change) and the document's first change (`rapport` makes the records
+/// it appends on that change alone). The first change's hash is not in
+/// the snapshot, so it is rebuilt from its operations as they are read
+/// (those of its actor up to its last counter, each with its successors:
+/// the ones among them are its preds, and a counter with no operation is
+/// a delete of what names it as a successor) and its description in the
+/// change columns, and encoded as automerge encodes a change.
+struct Unseen {
+    first: ChangeMeta,
+    /// The first change's actor's rank.
+    actor: u32,
+    /// Its operations read so far, each with its successors.
+    ops: Vec<(Owned, Vec<Id>)>,
+    /// Per change: its dependencies not found, and whether one of them
+    /// may be its actor's previous change.
+    unknown: Vec<(Vec<ChangeHash>, bool)>,
+}
+
+impl Unseen {
+    /// Whether the operation `id` is the first change's.
+    fn holds(&self, id: Id) -> bool {
+        id.actor == self.actor && u64::from(id.counter) <= self.first.max_op
+    }
+
+    /// Every dependency not found is the first change, or at most one
+    /// the actor's previous change.
+    fn check(mut self, actors: &[Vec<u8>]) -> Result<(), Unsupported> {
+        let unknown = std::mem::take(&mut self.unknown);
+        let first = self.rebuild(actors)?;
+        for (deps, may_be_previous) in unknown {
+            let rest = deps.iter().filter(|d| **d != first).count();
+            if rest > 1 || (rest == 1 && !may_be_previous) {
+                return Err(bad("a change depends on a change not found"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first change's hash.
+    fn rebuild(self, actors: &[Vec<u8>]) -> Result<ChangeHash, Unsupported> {
+        let cannot = || bad("the document's first change cannot be rebuilt");
+        let mut preds: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut by_id: HashMap<Id, &Owned> = HashMap::new();
+        for (op, succ) in &self.ops {
+            by_id.insert(op.id, op);
+            for s in succ.iter().filter(|s| self.holds(**s)) {
+                preds.entry(*s).or_default().push(op.id);
+            }
+        }
+        let op_id = |id: &Id| -> Result<legacy::OpId, Unsupported> {
+            let actor = actors.get(id.actor as usize).ok_or_else(cannot)?;
+            Ok(legacy::OpId(
+                u64::from(id.counter),
+                ActorId::from(actor.as_slice()),
+            ))
+        };
+        let obj = |id: Id| -> Result<legacy::ObjectId, Unsupported> {
+            Ok(if id == Id::ROOT {
+                legacy::ObjectId::Root
+            } else {
+                legacy::ObjectId::Id(op_id(&id)?)
+            })
+        };
+        let elem = |e: Option<Id>| -> Result<legacy::ElementId, Unsupported> {
+            Ok(match e {
+                None => legacy::ElementId::Head,
+                Some(e) => legacy::ElementId::Id(op_id(&e)?),
+            })
+        };
+        let mut operations = Vec::new();
+        for counter in 1..=self.first.max_op {
+            let id = Id::new(counter, u64::from(self.actor))?;
+            let pred: Vec<legacy::OpId> = preds
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(op_id)
+                .collect::<Result<_, _>>()?;
+            let op = match by_id.get(&id) {
+                Some(op) => legacy::Op {
+                    action: match op.action {
+                        Action::Set => legacy::OpType::Put(op.value.clone()),
+                        Action::MakeMap => legacy::OpType::Make(ObjType::Map),
+                        Action::MakeList => legacy::OpType::Make(ObjType::List),
+                        Action::MakeText => legacy::OpType::Make(ObjType::Text),
+                        Action::MakeTable => legacy::OpType::Make(ObjType::Table),
+                        Action::Delete | Action::Increment | Action::Mark => return Err(cannot()),
+                    },
+                    obj: obj(op.obj)?,
+                    key: match &op.key {
+                        OwnedKey::Map(k) => legacy::Key::Map(k.as_str().into()),
+                        OwnedKey::Elem(e) => legacy::Key::Seq(elem(*e)?),
+                    },
+                    pred: pred.into(),
+                    insert: op.insert,
+                },
+                None => {
+                    // A delete, where what it supersedes is.
+                    let target = preds
+                        .get(&id)
+                        .and_then(|p| p.first())
+                        .and_then(|p| by_id.get(p))
+                        .ok_or_else(cannot)?;
+                    let key = match target.target().1 {
+                        Target::Key(k) => legacy::Key::Map(k.as_str().into()),
+                        Target::Elem(e) => legacy::Key::Seq(elem(Some(e))?),
+                        Target::Head => return Err(cannot()),
+                    };
+                    legacy::Op {
+                        action: legacy::OpType::Delete,
+                        obj: obj(target.obj)?,
+                        key,
+                        pred: pred.into(),
+                        insert: false,
+                    }
+                }
+            };
+            operations.push(op);
+        }
+        let actor = actors.get(self.actor as usize).ok_or_else(cannot)?;
+        let expanded = automerge::ExpandedChange {
+            operations,
+            actor_id: ActorId::from(actor.as_slice()),
+            hash: None,
+            seq: self.first.seq,
+            start_op: std::num::NonZeroU64::MIN,
+            time: self.first.time,
+            message: self.first.message,
+            deps: Vec::new(),
+            extra_bytes: self.first.extra,
+            author: None,
+        };
+        // (automerge panics on what its encoder does not expect.)
+        std::panic::catch_unwind(|| Change::from(expanded).hash()).map_err(|_| cannot())
+    }
 }

@@ -458,6 +458,9 @@ pub struct Op<'k> {
     pub action: Action,
     pub value: ScalarValue,
     pub successors: u64,
+    /// The ids of its successors, for the operations asked for
+    /// ([`Ops::keep_successors_of`]); empty for any other.
+    pub succ: &'k [Id],
 }
 
 /// A document chunk's operations, in the order it stores them.
@@ -490,8 +493,13 @@ pub struct Ops<'a> {
     ranks: std::rc::Rc<[u32]>,
     /// The change columns of actors and sequence numbers, and whether
     /// each is deflated.
-    change_actor: (&'a [u8], bool),
-    change_seq: (&'a [u8], bool),
+    /// The change columns, by their specification (without the
+    /// deflate bit), and whether each is deflated.
+    change_columns: Vec<(u32, &'a [u8], bool)>,
+    /// Whose successors [`Op::succ`] lists: an actor's index and the
+    /// highest counter.
+    keep_succ: Option<(u32, u32)>,
+    succ: Vec<Id>,
     /// Each head's index among the changes (`None`: the chunk does not
     /// say, as older writers did not).
     head_indices: Option<Vec<u64>>,
@@ -504,6 +512,23 @@ pub struct Held {
     pub last_seq: Vec<u64>,
     /// Each head's actor index and sequence number, in the heads' order.
     pub heads: Vec<(u32, u64)>,
+    /// The first change, as the chunk describes it.
+    pub first: Option<ChangeMeta>,
+}
+
+/// A change as a document chunk describes it (its operations are among
+/// the document's).
+#[derive(Debug, Clone)]
+pub struct ChangeMeta {
+    /// Its actor's index.
+    pub actor: u32,
+    pub seq: u64,
+    pub max_op: u64,
+    pub time: i64,
+    pub message: Option<String>,
+    /// How many changes it depends on.
+    pub deps: u64,
+    pub extra: Vec<u8>,
 }
 
 /// Parses `bytes` as exactly one document chunk, its checksum checked,
@@ -573,20 +598,14 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
     let Source::Plain(mut data) = body else {
         unreachable!("the body is plain bytes")
     };
-    let mut change_actor: (&[u8], bool) = (&[], false);
-    let mut change_seq: (&[u8], bool) = (&[], false);
     let mut at = 0usize;
+    let mut kept_change_columns = Vec::new();
     for (spec, len) in &change_columns {
         let column = data
             .get(at..at.saturating_add(*len))
             .ok_or_else(|| bad("the change columns are cut short"))?;
         at += len;
-        let deflated = spec & DEFLATE != 0;
-        match (spec >> 4, spec & 0b111) {
-            (0, column_type::ACTOR) => change_actor = (column, deflated),
-            (0, column_type::DELTA) => change_seq = (column, deflated),
-            _ => {}
-        }
+        kept_change_columns.push((spec & !DEFLATE, column, spec & DEFLATE != 0));
     }
     let skip = change_columns
         .iter()
@@ -660,8 +679,9 @@ pub fn document_ops(bytes: &[u8]) -> Result<Ops<'_>, Unsupported> {
         actor_ids,
         heads,
         ranks: std::rc::Rc::from([]),
-        change_actor,
-        change_seq,
+        change_columns: kept_change_columns,
+        keep_succ: None,
+        succ: Vec::new(),
         head_indices,
     })
 }
@@ -675,14 +695,24 @@ impl Ops<'_> {
                 "a document that does not say which changes are its heads",
             ));
         };
-        let mut actors = Rle::<u64>::new(Source::new(self.change_actor.0, self.change_actor.1));
-        let mut seqs = Delta {
-            deltas: Rle::new(Source::new(self.change_seq.0, self.change_seq.1)),
+        let column = |id: u32, ty: u32| {
+            let spec = (id << 4) | ty;
+            let found = self.change_columns.iter().find(|(s, _, _)| *s == spec);
+            found.map_or(Source::Plain(&[]), |(_, bytes, deflated)| {
+                Source::new(bytes, *deflated)
+            })
+        };
+        let delta = |src| Delta {
+            deltas: Rle::new(src),
             sum: 0,
         };
+        let mut actors = Rle::<u64>::new(column(0, column_type::ACTOR));
+        let mut seqs = delta(column(0, column_type::DELTA));
+        let first = self.first_change(column, delta)?;
         let mut held = Held {
             last_seq: vec![0; self.actors as usize],
             heads: vec![(0, 0); indices.len()],
+            first,
         };
         let mut found = 0;
         let mut index = 0u64;
@@ -707,6 +737,57 @@ impl Ops<'_> {
             return Err(bad("a head that is no change of the document"));
         }
         Ok(held)
+    }
+
+    /// The first change's description, from the first value of each
+    /// change column.
+    fn first_change<'c>(
+        &self,
+        column: impl Fn(u32, u32) -> Source<'c>,
+        delta: impl Fn(Source<'c>) -> Delta<'c>,
+    ) -> Result<Option<ChangeMeta>, Unsupported> {
+        let Some(actor) = Rle::<u64>::new(column(0, column_type::ACTOR))
+            .next()?
+            .copied()
+        else {
+            return Ok(None);
+        };
+        let number = |d: Option<i64>| d.ok_or_else(|| bad("a change without a number"));
+        let seq = number(delta(column(0, column_type::DELTA)).next()?)?;
+        let max_op = number(delta(column(1, column_type::DELTA)).next()?)?;
+        let time = delta(column(2, column_type::DELTA)).next()?.unwrap_or(0);
+        let message = Rle::<String>::new(column(3, column_type::STRING))
+            .next()?
+            .cloned();
+        let deps = Rle::<u64>::new(column(4, column_type::GROUP))
+            .next()?
+            .copied()
+            .unwrap_or(0);
+        let meta = Rle::<u64>::new(column(5, column_type::VALUE_META))
+            .next()?
+            .copied()
+            .unwrap_or(0);
+        let mut extra = Vec::new();
+        let len = usize::try_from(meta >> 4).map_err(|_| bad("a change's extra bytes"))?;
+        column(5, column_type::VALUE).take(len, &mut extra)?;
+        Ok(Some(ChangeMeta {
+            actor: u32::try_from(actor)
+                .ok()
+                .filter(|a| *a < self.actors)
+                .ok_or_else(|| bad("a change by an actor the document does not list"))?,
+            seq: u64::try_from(seq).map_err(|_| bad("a change's sequence number"))?,
+            max_op: u64::try_from(max_op).map_err(|_| bad("a change's last operation"))?,
+            time,
+            message,
+            deps,
+            extra,
+        }))
+    }
+
+    /// From now on, each operation made by `actor` (its index) with a
+    /// counter up to `max` lists its successors ([`Op::succ`]).
+    pub fn keep_successors_of(&mut self, actor: u32, max: u32) {
+        self.keep_succ = Some((actor, max));
     }
 
     /// From now on, each operation's ids give the actor at index `i` of
@@ -812,8 +893,30 @@ impl Ops<'_> {
         self.value.take(len, &mut self.raw)?;
         let value = scalar(meta & 0b1111, &self.raw)?;
         let successors = self.succ_count.next()?.copied().unwrap_or(0);
-        self.succ_actor.skip(successors)?;
-        self.succ_ctr.skip(successors)?;
+        self.succ.clear();
+        if self
+            .keep_succ
+            .is_some_and(|(actor, max)| id.actor == actor && id.counter <= max)
+        {
+            for _ in 0..successors {
+                let actor = self.succ_actor.next()?.copied();
+                let counter = self.succ_ctr.next()?;
+                let (Some(actor), Some(counter)) = (actor, counter) else {
+                    return Err(bad("a successor without an id"));
+                };
+                let mut succ = Id::new(counter as u64, actor)?;
+                if succ.actor >= self.actors {
+                    return Err(bad("an actor the document does not list"));
+                }
+                if let Some(rank) = self.ranks.get(succ.actor as usize) {
+                    succ.actor = *rank;
+                }
+                self.succ.push(succ);
+            }
+        } else {
+            self.succ_actor.skip(successors)?;
+            self.succ_ctr.skip(successors)?;
+        }
         if self.expand.next()? || self.mark_name.next()?.is_some() {
             return Err(bad("a mark"));
         }
@@ -835,6 +938,7 @@ impl Ops<'_> {
             action,
             value,
             successors,
+            succ: &self.succ,
         }))
     }
 }
