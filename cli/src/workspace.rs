@@ -613,7 +613,7 @@ impl<'a> Workspace<'a> {
             .iter()
             .map(|c| {
                 let bytes = self.store.read_chunk(c).ok()??;
-                automerge::Change::from_bytes(bytes).ok()
+                rapport_core::scan::change_chunk(bytes).ok()
             })
             .collect::<Option<Vec<_>>>()?;
         let bytes = self.store.read_chunk(snapshot).ok()??;

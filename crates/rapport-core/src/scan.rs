@@ -110,6 +110,21 @@ pub fn read_chunks_with(
     }
 }
 
+/// One change chunk, as an incremental chunk holds it, parsed, its
+/// checksum checked as automerge's load checks it (parsing alone does
+/// not); or why not.
+pub fn change_chunk(bytes: Vec<u8>) -> Result<automerge::Change, Unsupported> {
+    let checksum: Option<[u8; 4]> = bytes.get(4..8).and_then(|c| c.try_into().ok());
+    let change = automerge::Change::from_bytes(bytes)
+        .map_err(|e| Unsupported(format!("a change chunk: {e}")))?;
+    if checksum.as_ref().map(|c| &c[..]) != Some(&change.hash().as_ref()[..4]) {
+        return Err(Unsupported(
+            "a change chunk's checksum does not match".into(),
+        ));
+    }
+    Ok(change)
+}
+
 /// Where [`read_ops`] takes operations from: one document chunk's, or
 /// with changes merged in.
 trait OpSource {

@@ -40,6 +40,11 @@ fn bad(what: impl Into<String>) -> Unsupported {
     Unsupported(what.into())
 }
 
+/// The most operations a first change may have to be rebuilt
+/// ([`Unseen`]): about 5 MB of them held. `rapport`'s first change makes
+/// a document's root and collections, a few dozen.
+const FIRST_CHANGE_MOST_OPS: u64 = 50_000;
+
 /// A key held by its operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum OwnedKey {
@@ -184,6 +189,11 @@ impl<'a> Merged<'a> {
             let first = first
                 .filter(|f| f.deps == 0)
                 .ok_or_else(|| bad("a change depends on a change not found"))?;
+            // Its operations are held until the snapshot is read: not
+            // those of a first change that imported a whole document.
+            if first.max_op > FIRST_CHANGE_MOST_OPS {
+                return Err(bad("a change depends on a first change too big to rebuild"));
+            }
             let max = u32::try_from(first.max_op).map_err(|_| bad("too many operations"))?;
             snapshot.keep_successors_of(first.actor, max);
             Some(Unseen {
@@ -316,7 +326,10 @@ impl<'a> Merged<'a> {
                 return Err(bad("a change supersedes an operation elsewhere"));
             }
             pred.found = true;
-            op.successors += 1;
+            op.successors = op
+                .successors
+                .checked_add(1)
+                .ok_or_else(|| bad("too many successors"))?;
         }
         if matches!(
             op.action,
@@ -502,6 +515,13 @@ fn in_causal_order<'c>(
         if change.seq() <= last_seq(change.actor_id().to_bytes()) {
             return Err(bad("a change the document may hold already"));
         }
+        // (The load refuses two changes an actor numbered alike.)
+        if left
+            .iter()
+            .any(|c| c.actor_id() == change.actor_id() && c.seq() == change.seq())
+        {
+            return Err(bad("two changes with one actor's sequence number"));
+        }
         left.push(change);
     }
     let mut ordered = Vec::with_capacity(left.len());
@@ -528,12 +548,11 @@ fn in_causal_order<'c>(
                 known.insert(change.hash(), (actor.to_vec(), change.seq()));
                 ordered.push(change);
                 if !unknown.is_empty() {
+                    // Not if that previous change is known (a head, or
+                    // one of these): then it is no dependency not found.
                     let may_be_previous = change.seq() > 1
                         && last_seq(actor) == change.seq() - 1
-                        && !change
-                            .deps()
-                            .iter()
-                            .any(|d| known.get(d) == Some(&previous));
+                        && !known.values().any(|k| *k == previous);
                     unseen.push((unknown.into_iter().copied().collect(), may_be_previous));
                 }
             } else {

@@ -520,6 +520,51 @@ fn changes_the_scan_cannot_place_it_refuses() {
         &other_snapshot,
         "not there",
     );
+
+    // Two changes an actor numbered alike (the load refuses them).
+    let actor = automerge::ActorId::from([7u8; 16]);
+    let mut one = doc.fork();
+    one.set_actor(actor.clone());
+    take(&mut one, &Step::Person(2, "Bo".into()));
+    let mut two = doc.fork();
+    two.set_actor(actor);
+    take(&mut two, &Step::Person(3, "Cy".into()));
+    let mut both = since(&mut one);
+    both.extend(since(&mut two));
+    refused(&both, &snapshot, "sequence number");
+
+    // The actor's previous change is the snapshot's head, yet its next
+    // names another dependency, which is missing.
+    let mut next = doc.clone();
+    take(&mut next, &Step::Person(4, "Di".into()));
+    let mut expanded = since(&mut next).remove(0).decode();
+    assert_eq!(expanded.deps, heads);
+    expanded.deps = vec![automerge::ChangeHash([9; 32])];
+    expanded.hash = None;
+    refused(&[automerge::Change::from(expanded)], &snapshot, "not found");
+}
+
+/// An incremental chunk is checked as the load checks it: parsing alone
+/// does not compare its checksum.
+#[test]
+fn a_change_chunk_with_a_wrong_checksum_is_refused() {
+    let mut doc = account_doc();
+    let bytes = doc.save_incremental();
+    assert!(change_chunk(bytes.clone()).is_ok());
+    // The checksum changed, or a byte the checksum covers (a letter of
+    // the account's name).
+    let mut flipped = bytes.clone();
+    flipped[4] ^= 1;
+    let mut renamed = bytes.clone();
+    let at = bytes.windows(4).position(|w| w == b"Acme").unwrap();
+    renamed[at] = b'B';
+    for damaged in [flipped, renamed] {
+        match change_chunk(damaged) {
+            Err(Unsupported(reason)) => assert!(reason.contains("checksum"), "{reason}"),
+            Ok(_) => panic!("a damaged chunk read"),
+        }
+    }
+    assert!(change_chunk(bytes[..bytes.len() - 1].to_vec()).is_err());
 }
 
 /// A record appended on the document's first change depends on that
