@@ -64,12 +64,7 @@ fn read_rank(collection: &str) -> Option<usize> {
 /// for [`Parts::ALL`] once the document is loaded; or why it could not be
 /// read this way.
 pub fn read_saved(bytes: &[u8]) -> Result<DocData, Unsupported> {
-    let mut activities = BTreeMap::new();
-    let mut data = read_saved_with(bytes, |id, a| {
-        activities.insert(id, a);
-    })?;
-    data.activities = activities;
-    Ok(data)
+    read_chunks(bytes, &[])
 }
 
 /// [`read_saved`], but each activity that decodes is handed to `log`, in

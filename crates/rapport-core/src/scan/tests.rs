@@ -208,16 +208,21 @@ proptest! {
     }
 }
 
+/// The `k`th of many people: notes of a few lengths, two tags.
+fn numbered(k: usize) -> Person {
+    let mut p = Person::named(&format!("Person {k:04}"));
+    p.notes = Notes::new(&"notes of some length ".repeat(k % 5));
+    p.tags = vec![format!("t{}", k % 7), "x".into()];
+    p
+}
+
 /// Columns over a few hundred bytes are saved deflated: a document of many
 /// records reads the same through them.
 #[test]
 fn a_big_document_with_deflated_columns_reads_as_loaded() {
     let mut doc = account_doc();
     for k in 0..400 {
-        let mut p = Person::named(&format!("Person {k:04}"));
-        p.notes = Notes::new(&"notes of some length ".repeat(k % 5));
-        p.tags = vec![format!("t{}", k % 7)];
-        put_record(&mut doc, Collection::People, &person_id(k), &p).unwrap();
+        put_record(&mut doc, Collection::People, &person_id(k), &numbered(k)).unwrap();
         if k % 50 == 0 {
             doc.commit();
         }
@@ -436,10 +441,7 @@ fn append_on_first_change(doc: &mut AutoCommit, step: &Step) {
 fn a_big_document_and_its_edits_read_as_loaded() {
     let mut doc = account_doc();
     for k in 0..300 {
-        let mut p = Person::named(&format!("Person {k:04}"));
-        p.notes = Notes::new(&"some notes ".repeat(k % 4));
-        p.tags = vec![format!("t{}", k % 7), "x".into()];
-        put_record(&mut doc, Collection::People, &person_id(k), &p).unwrap();
+        put_record(&mut doc, Collection::People, &person_id(k), &numbered(k)).unwrap();
         take(&mut doc, &Step::Activity(k % 9, vec![k % 6]));
     }
     let snapshot = doc.save();
