@@ -225,13 +225,23 @@ pub struct Output {
     pub json: bool,
     pub quiet: bool,
     pub color: bool,
+    /// The warnings printed, each printed once: a command may read a
+    /// document more than once (`person show` finds the person among
+    /// everyone's people, then reads the person's document), and each
+    /// read reports the document's unreadable records.
+    warned: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Output {
     pub fn new(json: bool, quiet: bool) -> Output {
         let color = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Output { json, quiet, color }
+        Output {
+            json,
+            quiet,
+            color,
+            warned: Default::default(),
+        }
     }
 
     /// Writes `parts` one after the other (not joined first: an agenda or
@@ -271,8 +281,13 @@ impl Output {
         }
     }
 
-    /// A warning on stderr (never silenced: it may be the only sign of trouble).
+    /// A warning on stderr (never silenced: it may be the only sign of
+    /// trouble), once: the same text again is not printed.
     pub fn warn(&self, text: impl AsRef<str>) {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if !warned.insert(text.as_ref().to_string()) {
+            return;
+        }
         if self.color {
             eprintln!("\x1b[33mwarning:\x1b[0m {}", text.as_ref());
         } else {

@@ -671,9 +671,9 @@ impl<'a> Workspace<'a> {
     /// after [`people_lists_to_read_about`](Self::people_lists_to_read_about)
     /// found a person in it (`person show`, `log list --person`): when it
     /// scanned the document, its log is read in place from what it
-    /// scanned, not from the view written. Only the problems of
-    /// collections other than people are reported: that read reported
-    /// those.
+    /// scanned, not from the view written. Its problems are reported
+    /// (those that read reported already are not printed again:
+    /// [`Output::warn`](crate::output::Output::warn)).
     pub fn read_about(&self, id: DocId, parts: Parts, select: &Select<'_>) -> anyhow::Result<Doc> {
         let from_view = if self.loaded.borrow().contains_key(&id) {
             None
@@ -692,17 +692,8 @@ impl<'a> Workspace<'a> {
             Some(data) => data,
             None => self.decode(id, parts, Some(select))?,
         };
-        self.warn_problems_but_people(&data);
+        self.warn_problems(&data);
         Ok(Doc { id, data })
-    }
-
-    fn warn_problems_but_people(&self, data: &DocData) {
-        let title = data.title();
-        for p in &data.problems {
-            if p.collection != Collection::People.key() {
-                self.ctx.out.warn(problem_warning(&title, p));
-            }
-        }
     }
 
     /// Every document in scope: the personal one first, then accounts by name.

@@ -1020,3 +1020,45 @@ fn edits_around_appends_supersede_each_other() {
         assert_eq!(shown["conflicts"], serde_json::json!([]), "{shown}");
     }
 }
+
+/// A record that does not decode is skipped with one warning, however
+/// many times a command reads its document: `person show`, `log list
+/// --person` and `rel show` find the person among everyone's people
+/// (which warns about the document's unreadable records), then read the
+/// person's document again for the rest.
+#[test]
+fn an_unreadable_record_is_warned_about_once() {
+    use automerge::{ROOT, ReadDoc, transaction::Transactable};
+    let home = Home::demo();
+    let config = std::fs::read_to_string(home.path().join("config.toml")).unwrap();
+    let id: rapport_core::DocId = config
+        .lines()
+        .find_map(|l| l.strip_prefix("personal_doc = "))
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    // A private note the personal document holds as a plain number.
+    let store = rapport_store::Store::new(rapport_store::FsBackend::new(home.path().join("store")));
+    let mut loaded = store.load(&id).unwrap();
+    let (_, notes) = loaded.doc.get(ROOT, "private_notes").unwrap().unwrap();
+    loaded.doc.put(&notes, "garbled", 3).unwrap();
+    store.save(&mut loaded).unwrap();
+    // Lena is a personal contact: her document is the personal one.
+    for args in [
+        &["person", "show", "Lena Vogel"][..],
+        &["log", "list", "--person", "Lena Vogel"],
+        &["rel", "show", "Lena Vogel"],
+        &["person", "list"],
+    ] {
+        let run = home.ok(args);
+        assert_eq!(
+            run.stderr
+                .matches("skipped unreadable private_notes record garbled")
+                .count(),
+            1,
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
