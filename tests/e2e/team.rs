@@ -385,9 +385,15 @@ fn three_teammates_converge(order: &[usize]) {
     for t in [jo, kim] {
         t.ok(&["sync"]);
     }
+    // A text shortened: the characters deleted must stay hidden.
+    sam.ok(&["person", "edit", "Ana Silva", "--notes", "Met."]);
+    for t in [sam, jo, kim] {
+        t.ok(&["sync"]);
+    }
     let views: Vec<Value> = team.iter().map(everything).collect();
     assert_eq!(views[0], views[1], "sam and jo differ at the end");
     assert_eq!(views[1], views[2], "jo and kim differ at the end");
+    assert_eq!(views[0]["ana"]["person"]["notes"], "Met.");
     // Each copy of Hub, cold (no views), read from its columns with the
     // changes saved after its snapshot merged in (from any size:
     // `--scan-from 0`; the teammates' changes that depend on a change
