@@ -603,8 +603,11 @@ impl<'a> Workspace<'a> {
         let [snapshot] = snapshots[..] else {
             return None;
         };
-        // Its size first: a smaller one is loaded, which reads it.
-        if self.store.chunk_len(snapshot).ok()?? < self.ctx.scan_from {
+        // Its size first: a smaller one is loaded, which reads it. (And
+        // one with more changes than the scan merges.)
+        if self.store.chunk_len(snapshot).ok()?? < self.ctx.scan_from
+            || incrementals.len() > rapport_core::scan::MOST_CHANGES
+        {
             return None;
         }
         // The changes saved since (one per chunk, as every writer here

@@ -90,13 +90,22 @@ pub fn read_chunks(snapshot: &[u8], changes: &[automerge::Change]) -> Result<Doc
     Ok(data)
 }
 
+/// The most changes [`read_chunks_with`] merges into a snapshot (their
+/// order is found by comparing them pairwise): `rapport` compacts a
+/// document at 64 chunks, and a document with many more loads.
+pub const MOST_CHANGES: usize = 1024;
+
 /// [`read_saved_with`] for a document saved as the document chunk
-/// `snapshot` and then `changes` (its incremental chunks, in any order).
+/// `snapshot` and then `changes` (its incremental chunks, in any order;
+/// at most [`MOST_CHANGES`]).
 pub fn read_chunks_with(
     snapshot: &[u8],
     changes: &[automerge::Change],
     log: impl FnMut(RecordId, Activity),
 ) -> Result<DocData, Unsupported> {
+    if changes.len() > MOST_CHANGES {
+        return Err(Unsupported(format!("more than {MOST_CHANGES} changes")));
+    }
     let ops = columns::document_ops(snapshot)?;
     if changes.is_empty() {
         read_ops(ops, log)

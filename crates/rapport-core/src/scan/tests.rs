@@ -643,3 +643,22 @@ proptest! {
         prop_assert!(read.is_ok(), "a panic at byte {} ^ {}", i, xor);
     }
 }
+
+/// More changes than the scan merges are refused (the caller loads).
+#[test]
+fn more_changes_than_the_scan_merges_are_refused() {
+    let mut doc = account_doc();
+    let snapshot = doc.save();
+    let heads = doc.get_heads();
+    for k in 0..=MOST_CHANGES {
+        doc.put(ROOT, "n", k as i64).unwrap();
+        doc.commit();
+    }
+    let changes = doc.get_changes(&heads);
+    assert_eq!(changes.len(), MOST_CHANGES + 1);
+    match read_chunks(&snapshot, &changes) {
+        Err(Unsupported(reason)) => assert!(reason.contains("more than"), "{reason}"),
+        Ok(_) => panic!("read {} changes", changes.len()),
+    }
+    scanned_with(&snapshot, &changes[..MOST_CHANGES]).expect("reads as many as it merges");
+}
