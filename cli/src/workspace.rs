@@ -392,18 +392,6 @@ impl<'a> Workspace<'a> {
         parts: Parts,
         select: Option<&Select<'_>>,
     ) -> anyhow::Result<Doc> {
-        let data = self.decode(id, parts, select)?;
-        self.warn_problems(&data);
-        Ok(Doc { id, data })
-    }
-
-    /// [`read_selected`](Self::read_selected) without the warnings.
-    fn decode(
-        &self,
-        id: DocId,
-        parts: Parts,
-        select: Option<&Select<'_>>,
-    ) -> anyhow::Result<DocData> {
         let cached = self.loaded.borrow_mut().remove(&id);
         let data = match cached {
             Some(loaded) => {
@@ -416,7 +404,9 @@ impl<'a> Workspace<'a> {
             }
             None => self.read_stored(id, parts, select)?,
         };
-        data.with_context(|| format!("could not read document {id}"))
+        let data = data.with_context(|| format!("could not read document {id}"))?;
+        self.warn_problems(&data);
+        Ok(Doc { id, data })
     }
 
     fn warn_problems(&self, data: &DocData) {
@@ -691,9 +681,8 @@ impl<'a> Workspace<'a> {
                     scanned()
                 })
         };
-        let data = match from_view {
-            Some(data) => data,
-            None => self.decode(id, parts, Some(select))?,
+        let Some(data) = from_view else {
+            return self.read_selected(id, parts, Some(select));
         };
         self.warn_problems(&data);
         Ok(Doc { id, data })

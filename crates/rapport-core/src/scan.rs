@@ -67,18 +67,6 @@ pub fn read_saved(bytes: &[u8]) -> Result<DocData, Unsupported> {
     read_chunks(bytes, &[])
 }
 
-/// [`read_saved`], but each activity that decodes is handed to `log`, in
-/// no particular order, as soon as it is read, rather than kept: the data
-/// returned holds no activity, only their contacts (and the problems of
-/// those that do not decode). The activity log is most of a document, so
-/// a caller that encodes each one as it comes holds far less.
-pub fn read_saved_with(
-    bytes: &[u8],
-    log: impl FnMut(RecordId, Activity),
-) -> Result<DocData, Unsupported> {
-    read_chunks_with(bytes, &[], log)
-}
-
 /// [`read_saved`] for a document saved as the document chunk `snapshot`
 /// and then `changes` (its incremental chunks, in any order).
 pub fn read_chunks(snapshot: &[u8], changes: &[automerge::Change]) -> Result<DocData, Unsupported> {
@@ -95,9 +83,12 @@ pub fn read_chunks(snapshot: &[u8], changes: &[automerge::Change]) -> Result<Doc
 /// document at 64 chunks, and a document with many more loads.
 pub const MOST_CHANGES: usize = 1024;
 
-/// [`read_saved_with`] for a document saved as the document chunk
-/// `snapshot` and then `changes` (its incremental chunks, in any order;
-/// at most [`MOST_CHANGES`]).
+/// [`read_chunks`], but each activity that decodes is handed to `log`, in
+/// no particular order, as soon as it is read, rather than kept: the data
+/// returned holds no activity, only their contacts (and the problems of
+/// those that do not decode). The activity log is most of a document, so
+/// a caller that encodes each one as it comes holds far less. At most
+/// [`MOST_CHANGES`] changes.
 pub fn read_chunks_with(
     snapshot: &[u8],
     changes: &[automerge::Change],
