@@ -36,6 +36,7 @@ use crate::fields::{ColdFile, FieldIndex, Files};
 mod activity;
 mod pack;
 mod person;
+mod reader;
 
 pub use activity::{ActivityRef, Select};
 pub use person::PersonRow;

@@ -10,6 +10,8 @@ use rapport_core::{Day, Notes, RecordId};
 
 use serde::{Deserialize, Serialize};
 
+use super::reader::Reader;
+
 #[derive(Serialize, Deserialize)]
 pub(super) struct StoredPerson {
     name: String,
@@ -148,7 +150,7 @@ impl<'a> PersonRow<'a> {
 /// ways; a field added to `StoredPerson` and not here fails it). `None`
 /// if the bytes are not exactly such a list.
 pub(super) fn read_rows(bytes: &[u8]) -> Option<Vec<(&str, PersonRow<'_>)>> {
-    let mut r = Reader { bytes };
+    let mut r = Reader::new(bytes);
     let count = r.varint()?;
     // A person takes 16 bytes at least: a count no section can hold is
     // not allocated for.
@@ -185,101 +187,5 @@ pub(super) fn read_rows(bytes: &[u8]) -> Option<Vec<(&str, PersonRow<'_>)>> {
             },
         ));
     }
-    r.bytes.is_empty().then_some(rows)
-}
-
-/// postcard's encoding, read from the front of `bytes`.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.bytes.split_first()?;
-        self.bytes = rest;
-        Some(b)
-    }
-
-    /// An unsigned LEB128 of at most 64 bits, as postcard writes lengths.
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let b = self.byte()?;
-            // The tenth byte holds the 64th bit only.
-            if i == 9 && b > 1 {
-                return None;
-            }
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    /// A text's bytes, unchecked.
-    fn take(&mut self) -> Option<&'a [u8]> {
-        let n = usize::try_from(self.varint()?).ok()?;
-        let (taken, rest) = self.bytes.split_at_checked(n)?;
-        self.bytes = rest;
-        Some(taken)
-    }
-
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.take()?).ok()
-    }
-
-    /// A text (or an id) read past, its bytes neither checked as UTF-8
-    /// nor copied.
-    fn skip(&mut self) -> Option<()> {
-        self.take().map(|_| ())
-    }
-
-    fn bool(&mut self) -> Option<bool> {
-        match self.byte()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
-    }
-
-    fn option<T>(&mut self, f: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
-        match self.byte()? {
-            0 => Some(None),
-            1 => f(self).map(Some),
-            _ => None,
-        }
-    }
-
-    fn list<T>(&mut self, mut f: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        let n = self.varint()?;
-        // An item takes a byte at least.
-        let mut items = Vec::with_capacity(usize::try_from(n).ok()?.min(self.bytes.len()));
-        for _ in 0..n {
-            items.push(f(self)?);
-        }
-        Some(items)
-    }
-
-    fn skip_list(&mut self) -> Option<()> {
-        let n = self.varint()?;
-        for _ in 0..n {
-            self.skip()?;
-        }
-        Some(())
-    }
-
-    /// A value of a vocabulary, by its stored spelling (or any spelling
-    /// its parse accepts, as its serde form does).
-    fn spelling<T: Copy + std::str::FromStr>(
-        &mut self,
-        all: &[T],
-        as_str: fn(T) -> &'static str,
-    ) -> Option<T> {
-        let s = self.str()?;
-        all.iter()
-            .copied()
-            .find(|v| as_str(*v) == s)
-            .or_else(|| s.parse().ok())
-    }
+    r.is_empty().then_some(rows)
 }
