@@ -13,6 +13,12 @@ impl Day {
         NaiveDate::from_ymd_opt(year, month, day).map(Day)
     }
 
+    /// The day `n` days after 31 December of year 0 (day 1 is 1 January
+    /// of year 1): how binary formats store a day.
+    pub fn from_days(n: i32) -> Option<Day> {
+        NaiveDate::from_num_days_from_ce_opt(n).map(Day)
+    }
+
     /// Parses `YYYY-MM-DD`, or a day relative to `today`: `today`,
     /// `yesterday`, `tomorrow`, `+3d`, `-2w`, `+1m` (30 days).
     pub fn parse_relative(input: &str, today: Day) -> Result<Day, Error> {
@@ -116,8 +122,7 @@ impl<'de> serde::Deserialize<'de> for Day {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if !d.is_human_readable() {
             let n = i32::deserialize(d)?;
-            return NaiveDate::from_num_days_from_ce_opt(n)
-                .map(Day)
+            return Day::from_days(n)
                 .ok_or_else(|| serde::de::Error::custom(format!("day {n} is out of range")));
         }
         struct Visitor;

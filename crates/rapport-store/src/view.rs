@@ -26,7 +26,7 @@ use rapport_core::doc::{Contacts, DocData, DocKind, Parts, Problem};
 use rapport_core::model::{Account, AccountEntry, Activity, Owner, Person, PrivateNote};
 use rapport_core::order;
 use rapport_core::{DocId, RecordId};
-use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use yoke::{Yoke, Yokeable};
 
@@ -37,6 +37,8 @@ mod activity;
 mod pack;
 mod person;
 mod reader;
+
+use reader::Reader;
 
 pub use activity::{ActivityRef, Select};
 pub use person::PersonRow;
@@ -266,24 +268,20 @@ impl Whole {
         added: &[(RecordId, Activity)],
     ) -> Option<std::io::Result<()>> {
         let log = self.prefix.section(Section::Activities)?;
-        let (count, mut rest): (u64, &[u8]) = postcard::take_from_bytes(log).ok()?;
+        let (count, _): (u64, &[u8]) = postcard::take_from_bytes(log).ok()?;
         let mut out = Vec::with_capacity(log.len() + 64);
         out.extend(encode(&count.checked_add(added.len() as u64)?).ok()?);
         let mut contacts = Contacts::default();
         let mut found = 0;
-        for _ in 0..count {
-            let ((key, a), after): ((&str, ActivityRef<'_>), &[u8]) =
-                postcard::take_from_bytes(rest).ok()?;
-            let bytes = rest.get(..rest.len() - after.len())?;
-            rest = after;
+        activity::read_log(log, |key, a, bytes| {
             if changed.contains_key(key) {
                 found += 1;
-                continue;
+                return;
             }
             a.add_to(&mut contacts);
             out.extend_from_slice(bytes);
-        }
-        if !rest.is_empty() || found != changed.len() {
+        })?;
+        if found != changed.len() {
             return None;
         }
         for pair in changed.iter().chain(added.iter().map(|(k, v)| (k, v))) {
@@ -615,7 +613,11 @@ impl Log {
                 .segments
                 .get(*segment as usize)?
                 .get(*start as usize..*end as usize)?;
-            let (id, activity): (&str, ActivityRef<'_>) = postcard::from_bytes(pair).ok()?;
+            let mut r = Reader::new(pair);
+            let (id, activity) = activity::read_pair(&mut r)?;
+            if !r.is_empty() {
+                return None;
+            }
             if (select.keep)(id, &activity) {
                 chooser.offer(id, activity);
             }
@@ -767,12 +769,13 @@ impl Prefix {
             return read_log_in_pieces(file, self.starts[i]?, len as usize, crc, select);
         }
         let bytes = self.section(Section::Activities)?;
-        let mut de = postcard::Deserializer::from_bytes(bytes);
-        let pairs = Kept(select).deserialize(&mut de).ok()?;
-        match de.finalize() {
-            Ok([]) => Some(pairs),
-            _ => None,
-        }
+        let mut chooser = select.chooser();
+        activity::read_log(bytes, |id, activity, _| {
+            if (select.keep)(id, &activity) {
+                chooser.offer(id, activity);
+            }
+        })?;
+        Some(chooser.into_kept())
     }
 
     /// Decodes the head alone, with the problems of `parts` (see
@@ -828,37 +831,6 @@ impl Prefix {
         }
         data.retain(parts);
         Some(data)
-    }
-}
-
-/// An activity log written as a map, decoded as the list of its pairs,
-/// keeping only those the selection keeps (each read in place first, and
-/// copied out only if kept).
-struct Kept<'s, 'k>(&'s Select<'k>);
-
-impl<'de> DeserializeSeed<'de> for Kept<'_, '_> {
-    type Value = Vec<(RecordId, Activity)>;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        de.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Kept<'_, '_> {
-    type Value = Vec<(RecordId, Activity)>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of activities")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut chooser = self.0.chooser();
-        while let Some((id, activity)) = seq.next_element::<(&str, ActivityRef<'_>)>()? {
-            if (self.0.keep)(id, &activity) {
-                chooser.offer(id, activity);
-            }
-        }
-        Ok(chooser.into_kept())
     }
 }
 
@@ -970,9 +942,10 @@ fn read_log_in_pieces(
     let mut chooser = select.chooser();
     for _ in 0..count {
         loop {
-            match postcard::take_from_bytes::<(&str, ActivityRef<'_>)>(&buf[pos..]) {
-                Ok(((id, activity), rest)) => {
-                    let end = buf.len() - rest.len();
+            let mut r = Reader::new(&buf[pos..]);
+            match activity::read_pair(&mut r) {
+                Some((id, activity)) => {
+                    let end = buf.len() - r.rest().len();
                     if (select.keep)(id, &activity) {
                         chooser.offer(id, activity);
                     }
@@ -981,12 +954,12 @@ fn read_log_in_pieces(
                 }
                 // Cut by the piece's end: the rest of the piece moves to
                 // the front, and the next piece comes after it.
-                Err(postcard::Error::DeserializeUnexpectedEnd) if read < len => {
+                None if r.ran_out() && read < len => {
                     buf.drain(..pos);
                     pos = 0;
                     more(&mut buf, &mut read, LOG_PIECE)?;
                 }
-                Err(_) => return None,
+                None => return None,
             }
         }
     }

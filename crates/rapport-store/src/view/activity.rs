@@ -9,24 +9,83 @@ use rapport_core::doc::Contacts;
 use rapport_core::enums::{ActivityKind, Direction};
 use rapport_core::model::Activity;
 use rapport_core::{Day, Notes, RecordId};
-use serde::Deserialize;
 
-/// An activity read in place: [`Activity`]'s fields, in its order
-/// (postcard has no field names; the conversion names every field, so a
-/// new one does not compile until it is added here, and a view test
-/// checks the two read the same).
-#[derive(Deserialize)]
+use super::reader::Reader;
+
+/// An activity read in place: [`Activity`]'s fields, borrowed from a
+/// view's bytes ([`read_pair`]) or from an owned activity
+/// ([`ActivityRef::of`]). The conversion to [`Activity`] names every
+/// field, so a new one does not compile until it is added here, and a
+/// property test reads random logs both ways.
 pub struct ActivityRef<'a> {
     date: Day,
-    #[serde(borrow)]
-    people: Vec<&'a str>,
+    people: People<'a>,
     kind: ActivityKind,
     direction: Direction,
     by: &'a str,
     notes: &'a str,
-    #[serde(borrow)]
     opportunity: Option<&'a str>,
     archived: bool,
+}
+
+/// An activity's people: the ids as a view stored them (each checked as
+/// UTF-8 when read, but not split out: most activities are read only to
+/// ask whether they involve someone), or an owned activity's.
+#[derive(Clone, Copy)]
+enum People<'a> {
+    Stored { count: u64, bytes: &'a [u8] },
+    Owned(&'a [RecordId]),
+}
+
+impl<'a> People<'a> {
+    /// Reads the list, checking each id.
+    fn read(r: &mut Reader<'a>) -> Option<People<'a>> {
+        let count = r.varint()?;
+        let bytes = r.rest();
+        for _ in 0..count {
+            r.str()?;
+        }
+        let bytes = &bytes[..bytes.len() - r.rest().len()];
+        Some(People::Stored { count, bytes })
+    }
+
+    fn iter(self) -> PeopleIter<'a> {
+        match self {
+            People::Stored { count, bytes } => PeopleIter::Stored(Reader::new(bytes), count),
+            People::Owned(ids) => PeopleIter::Owned(ids.iter()),
+        }
+    }
+
+    fn contains(self, id: &str) -> bool {
+        match self {
+            People::Stored { count, bytes } => {
+                let mut r = Reader::new(bytes);
+                (0..count).any(|_| r.take() == Some(id.as_bytes()))
+            }
+            People::Owned(ids) => ids.iter().any(|p| p.as_str() == id),
+        }
+    }
+}
+
+enum PeopleIter<'a> {
+    /// The ids not read yet, and how many.
+    Stored(Reader<'a>, u64),
+    Owned(std::slice::Iter<'a, RecordId>),
+}
+
+impl<'a> Iterator for PeopleIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            PeopleIter::Stored(r, left) => {
+                *left = left.checked_sub(1)?;
+                // Each was read as text already ([`People::read`]).
+                r.str()
+            }
+            PeopleIter::Owned(ids) => ids.next().map(RecordId::as_str),
+        }
+    }
 }
 
 impl<'a> ActivityRef<'a> {
@@ -35,7 +94,7 @@ impl<'a> ActivityRef<'a> {
     pub fn of(a: &'a Activity) -> ActivityRef<'a> {
         ActivityRef {
             date: a.date,
-            people: a.people.iter().map(|p| p.as_ref()).collect(),
+            people: People::Owned(&a.people),
             kind: a.kind,
             direction: a.direction,
             by: &a.by,
@@ -58,18 +117,13 @@ impl<'a> ActivityRef<'a> {
     }
 
     pub fn involves(&self, person: &RecordId) -> bool {
-        self.people.contains(&person.as_ref())
+        self.people.contains(person.as_ref())
     }
 
     /// Adds the activity to `contacts`, as [`Contacts::add`] would add
     /// its owned copy.
     pub(super) fn add_to(&self, contacts: &mut Contacts) {
-        contacts.add_parts(
-            self.by,
-            self.people.iter().copied(),
-            self.date,
-            self.archived,
-        );
+        contacts.add_parts(self.by, self.people.iter(), self.date, self.archived);
     }
 }
 
@@ -88,7 +142,7 @@ impl From<ActivityRef<'_>> for Activity {
         Activity {
             date,
             people: people
-                .into_iter()
+                .iter()
                 .map(|p| RecordId::from(p.to_string()))
                 .collect(),
             kind,
@@ -99,6 +153,52 @@ impl From<ActivityRef<'_>> for Activity {
             archived,
         }
     }
+}
+
+/// One `(id, activity)` pair of a log section, read by hand from the
+/// front of `r`: what postcard wrote for `(RecordId, Activity)`, field by
+/// field in [`Activity`]'s order, nothing allocated. Through serde each
+/// activity's people were a new `Vec`, and every text a UTF-8 check, the
+/// kind's and direction's spellings included. `None` if the bytes are not
+/// such a pair (see [`Reader::ran_out`] for bytes that end too soon).
+pub(super) fn read_pair<'a>(r: &mut Reader<'a>) -> Option<(&'a str, ActivityRef<'a>)> {
+    let id = r.str()?;
+    let date = Day::from_days(r.i32()?)?;
+    let people = People::read(r)?;
+    let kind = r.spelling(ActivityKind::ALL, ActivityKind::as_str)?;
+    let direction = r.spelling(Direction::ALL, Direction::as_str)?;
+    let by = r.str()?;
+    let notes = r.str()?;
+    let opportunity = r.option(Reader::str)?;
+    let archived = r.bool()?;
+    let activity = ActivityRef {
+        date,
+        people,
+        kind,
+        direction,
+        by,
+        notes,
+        opportunity,
+        archived,
+    };
+    Some((id, activity))
+}
+
+/// Each pair of a log section held whole (its count, then the pairs),
+/// given to `each` with the pair's bytes; `None` if the section is not
+/// exactly such a log.
+pub(super) fn read_log<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(&'a str, ActivityRef<'a>, &'a [u8]),
+) -> Option<()> {
+    let mut r = Reader::new(bytes);
+    let count = r.varint()?;
+    for _ in 0..count {
+        let start = r.rest();
+        let (id, activity) = read_pair(&mut r)?;
+        each(id, activity, &start[..start.len() - r.rest().len()]);
+    }
+    r.is_empty().then_some(())
 }
 
 /// Which activities of a log a read keeps: those `keep` keeps (given each

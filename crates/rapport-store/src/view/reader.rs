@@ -1,15 +1,31 @@
 //! postcard's encoding read by hand, for the sections read in place
-//! (people's rows): the same bytes serde reads, with
+//! (people's rows, the activity log): the same bytes serde reads, with
 //! nothing allocated and the fields a read does not need skipped.
 
 /// postcard's encoding, read from the front of `bytes`.
 pub(super) struct Reader<'a> {
     bytes: &'a [u8],
+    /// Whether a read failed for want of bytes (rather than for bytes
+    /// that are not postcard's): a log read in pieces then reads more.
+    short: bool,
 }
 
 impl<'a> Reader<'a> {
     pub(super) fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes }
+        Reader {
+            bytes,
+            short: false,
+        }
+    }
+
+    /// The bytes not read yet.
+    pub(super) fn rest(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Whether a read failed because the bytes ended first.
+    pub(super) fn ran_out(&self) -> bool {
+        self.short
     }
 
     /// Whether every byte was read.
@@ -18,7 +34,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.bytes.split_first()?;
+        let Some((&b, rest)) = self.bytes.split_first() else {
+            self.short = true;
+            return None;
+        };
         self.bytes = rest;
         Some(b)
     }
@@ -40,10 +59,30 @@ impl<'a> Reader<'a> {
         None
     }
 
+    /// A zigzag LEB128 of at most 32 bits, as postcard writes an `i32`
+    /// (and as strictly: a fifth byte holds four bits at most).
+    pub(super) fn i32(&mut self) -> Option<i32> {
+        let mut n = 0u32;
+        for i in 0..5 {
+            let b = self.byte()?;
+            n |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == 4 && b > 0x0f {
+                    return None;
+                }
+                return Some(((n >> 1) as i32) ^ -((n & 1) as i32));
+            }
+        }
+        None
+    }
+
     /// A text's bytes, unchecked.
     pub(super) fn take(&mut self) -> Option<&'a [u8]> {
         let n = usize::try_from(self.varint()?).ok()?;
-        let (taken, rest) = self.bytes.split_at_checked(n)?;
+        let Some((taken, rest)) = self.bytes.split_at_checked(n) else {
+            self.short = true;
+            return None;
+        };
         self.bytes = rest;
         Some(taken)
     }
@@ -95,17 +134,18 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    /// A value of a vocabulary, by its stored spelling (or any spelling
-    /// its parse accepts, as its serde form does).
+    /// A value of a vocabulary, by its stored spelling (compared as bytes
+    /// first: no UTF-8 check for the spellings a view writes), or any
+    /// spelling its parse accepts, as its serde form does.
     pub(super) fn spelling<T: Copy + std::str::FromStr>(
         &mut self,
         all: &[T],
         as_str: fn(T) -> &'static str,
     ) -> Option<T> {
-        let s = self.str()?;
+        let bytes = self.take()?;
         all.iter()
             .copied()
-            .find(|v| as_str(*v) == s)
-            .or_else(|| s.parse().ok())
+            .find(|v| as_str(*v).as_bytes() == bytes)
+            .or_else(|| std::str::from_utf8(bytes).ok()?.parse().ok())
     }
 }

@@ -955,3 +955,94 @@ mod log_selection {
         }
     }
 }
+
+mod activity_pairs {
+    use super::super::activity::read_log;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z ]{0,12}", "\\PC{0,6}", Just(String::new())]
+    }
+
+    fn activity() -> impl Strategy<Value = Activity> {
+        (
+            (
+                // Days far before and after now: the zigzag number's
+                // every length.
+                -800_000i64..3_000_000,
+                proptest::collection::vec(prop_oneof!["[0-9a-f]{1,16}", text()], 0..4),
+                proptest::sample::select(ActivityKind::ALL),
+                proptest::sample::select(Direction::ALL),
+            ),
+            (
+                text(),
+                text(),
+                proptest::option::of("[0-9a-f]{16}"),
+                any::<bool>(),
+            ),
+        )
+            .prop_map(|(a, b)| Activity {
+                date: Day::ymd(1, 1, 1).unwrap().add_days(a.0),
+                people: a.1.into_iter().map(RecordId::from).collect(),
+                kind: a.2,
+                direction: a.3,
+                by: b.0,
+                notes: Notes::new(&b.1),
+                opportunity: b.2.map(RecordId::from),
+                archived: b.3,
+            })
+    }
+
+    proptest! {
+        /// The hand reader reads what postcard wrote for a log, and
+        /// nothing cut short or with a byte too many.
+        #[test]
+        fn a_log_reads_as_written(
+            log in proptest::collection::btree_map("[0-9a-z]{1,8}", activity(), 0..6),
+            person in "[0-9a-f]{1,16}",
+        ) {
+            let bytes = postcard::to_stdvec(&log).unwrap();
+            let mut read = Vec::new();
+            let mut contacts = Contacts::default();
+            let person = RecordId::from(person);
+            read_log(&bytes, |id, a, pair| {
+                a.add_to(&mut contacts);
+                let involves = a.involves(&person);
+                let owned: Activity = a.into();
+                assert_eq!(involves, owned.people.contains(&person));
+                // Each pair's bytes are what postcard writes for it.
+                assert_eq!(pair, postcard::to_stdvec(&(id, &owned)).unwrap());
+                read.push((RecordId::from(id.to_string()), owned));
+            }).expect("reads");
+            let expected: Vec<(RecordId, Activity)> =
+                log.clone().into_iter().map(|(k, v)| (RecordId::from(k), v)).collect();
+            prop_assert_eq!(&read, &expected);
+            let mut owned_contacts = Contacts::default();
+            for a in log.values() {
+                owned_contacts.add(a);
+            }
+            prop_assert_eq!(contacts, owned_contacts);
+            for cut in 0..bytes.len() {
+                prop_assert!(read_log(&bytes[..cut], |_, _, _| {}).is_none(), "cut at {}", cut);
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert!(read_log(&longer, |_, _, _| {}).is_none(), "a byte too many");
+        }
+
+        /// Whatever the bytes, the reader never panics, and reads only
+        /// what serde reads.
+        #[test]
+        fn any_bytes_read_as_serde_reads_them(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut hand = Vec::new();
+            let read = read_log(&bytes, |id, a, _| hand.push((RecordId::from(id.to_string()), Activity::from(a))));
+            let serde: Option<Vec<(RecordId, Activity)>> = postcard::from_bytes(&bytes).ok();
+            match (read, serde) {
+                (Some(()), Some(pairs)) => prop_assert_eq!(hand, pairs),
+                (None, _) => {}
+                (Some(()), None) => prop_assert!(false, "read what serde refuses"),
+            }
+        }
+    }
+}
