@@ -63,9 +63,9 @@ impl Query {
         match rule {
             0 => id == q,
             1 => email.is_some_and(|e| e.eq_ignore_ascii_case(q)),
-            2 => name.to_lowercase() == ql,
-            3 => q.len() >= 4 && id.to_lowercase().starts_with(ql),
-            4 => !ql.is_empty() && name.to_lowercase().contains(ql),
+            2 => lowercase_eq(name, ql),
+            3 => q.len() >= 4 && lowercase_starts_with(id, ql),
+            4 => !ql.is_empty() && lowercase_contains(name, ql),
             _ => false,
         }
     }
@@ -78,6 +78,45 @@ impl Query {
     pub fn may_match(&self, id: &str, email: Option<&str>, name: &str) -> bool {
         (0..RULES).any(|rule| self.matches(rule, id, email, name))
     }
+}
+
+// `text.to_lowercase()` compared with `lower` (a lowercased query), with
+// nothing allocated when both are ASCII, as names and ids mostly are:
+// every candidate of 10k is tested.
+
+fn lowercase_eq(text: &str, lower: &str) -> bool {
+    if text.is_ascii() && lower.is_ascii() {
+        return text.len() == lower.len()
+            && text
+                .bytes()
+                .zip(lower.bytes())
+                .all(|(t, l)| t.to_ascii_lowercase() == l);
+    }
+    text.to_lowercase() == lower
+}
+
+fn lowercase_starts_with(text: &str, lower: &str) -> bool {
+    if text.is_ascii() && lower.is_ascii() {
+        return text
+            .get(..lower.len())
+            .is_some_and(|head| lowercase_eq(head, lower));
+    }
+    text.to_lowercase().starts_with(lower)
+}
+
+fn lowercase_contains(text: &str, lower: &str) -> bool {
+    if lower.is_empty() {
+        return true;
+    }
+    if text.is_ascii() && lower.is_ascii() {
+        let lower = lower.as_bytes();
+        return text.as_bytes().windows(lower.len()).any(|w| {
+            w.iter()
+                .zip(lower)
+                .all(|(t, l)| t.to_ascii_lowercase() == *l)
+        });
+    }
+    text.to_lowercase().contains(lower)
 }
 
 /// Resolves `query` among `candidates`, trying in turn each rule of
@@ -116,6 +155,28 @@ pub fn resolve<K: Clone>(kind: &str, query: &str, candidates: &[Candidate<K>]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The ASCII shortcuts agree with lowercasing the text.
+        #[test]
+        fn compares_as_lowercased(
+            text in "[A-Za-z0-9 ]{0,10}|\\PC{0,6}",
+            query in "[a-z0-9 ]{0,4}|[A-Z]{1,3}|\\PC{0,3}",
+        ) {
+            let lower = query.to_lowercase();
+            let t = text.to_lowercase();
+            prop_assert_eq!(lowercase_eq(&text, &lower), t == lower);
+            prop_assert_eq!(lowercase_starts_with(&text, &lower), t.starts_with(&lower));
+            prop_assert_eq!(lowercase_contains(&text, &lower), t.contains(&lower));
+            // A query that is a piece of the text, whatever its case.
+            if let Some(piece) = text.get(1..text.len().min(4)) {
+                let lower = piece.to_lowercase();
+                prop_assert_eq!(lowercase_contains(&text, &lower), t.contains(&lower));
+                prop_assert_eq!(lowercase_eq(piece, &lower), true);
+            }
+        }
+    }
 
     fn cand(id: &str, name: &str, email: Option<&str>, archived: bool) -> Candidate<String> {
         Candidate {
