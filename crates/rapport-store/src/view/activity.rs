@@ -163,23 +163,17 @@ impl From<ActivityRef<'_>> for Activity {
 /// such a pair (see [`Reader::ran_out`] for bytes that end too soon).
 pub(super) fn read_pair<'a>(r: &mut Reader<'a>) -> Option<(&'a str, ActivityRef<'a>)> {
     let id = r.str()?;
-    let date = Day::from_days(r.i32()?)?;
-    let people = People::read(r)?;
-    let kind = r.spelling(ActivityKind::ALL, ActivityKind::as_str)?;
-    let direction = r.spelling(Direction::ALL, Direction::as_str)?;
-    let by = r.str()?;
-    let notes = r.str()?;
-    let opportunity = r.option(Reader::str)?;
-    let archived = r.bool()?;
+    // A struct expression evaluates its fields in the order written:
+    // postcard's, [`Activity`]'s.
     let activity = ActivityRef {
-        date,
-        people,
-        kind,
-        direction,
-        by,
-        notes,
-        opportunity,
-        archived,
+        date: Day::from_days(r.i32()?)?,
+        people: People::read(r)?,
+        kind: r.spelling(ActivityKind::ALL, ActivityKind::as_str)?,
+        direction: r.spelling(Direction::ALL, Direction::as_str)?,
+        by: r.str()?,
+        notes: r.str()?,
+        opportunity: r.option(Reader::str)?,
+        archived: r.bool()?,
     };
     Some((id, activity))
 }
