@@ -655,9 +655,26 @@ pub fn check_editable<D: ReadDoc + automerge::ReadDoc>(doc: &D) -> Vec<Problem> 
         let Some(obj) = collection_obj(doc, c) else {
             return;
         };
-        let keys: Vec<String> = doc.map_range(&obj, ..).map(|i| i.key.to_string()).collect();
-        for key in keys {
-            if let Err(e) = autosurgeon::hydrate_prop::<_, T, _, _>(doc, &obj, key.as_str()) {
+        // A record that is a map is hydrated from its object as listed, as
+        // `hydrate_prop` hydrates it once it has found it by its key (a
+        // search of the collection's map for each record); any other value
+        // through `hydrate_prop` itself.
+        let records: Vec<(String, Option<ObjId>)> = doc
+            .map_range(&obj, ..)
+            .map(|i| {
+                let map = matches!(
+                    i.value,
+                    automerge::ValueRef::Object(ObjType::Map | ObjType::Table)
+                );
+                (i.key.to_string(), map.then(|| i.id()))
+            })
+            .collect();
+        for (key, map) in records {
+            let hydrated = match &map {
+                Some(id) => T::hydrate_map(doc, id),
+                None => autosurgeon::hydrate_prop::<_, T, _, _>(doc, &obj, key.as_str()),
+            };
+            if let Err(e) = hydrated {
                 out.push(Problem {
                     collection: c.key().to_string(),
                     key,
@@ -841,6 +858,37 @@ mod tests {
         .unwrap();
         assert_eq!((o.probability, o.value), (Some(40), Some(1000)));
         assert_eq!(o.status, crate::enums::OpportunityStatus::Open);
+    }
+
+    /// `check_editable` names each record an edit could not hydrate,
+    /// whether it is a map with a field of another type or no map at all,
+    /// and only those.
+    #[test]
+    fn records_an_edit_cannot_hydrate_are_named() {
+        let mut doc = AutoCommit::new();
+        init_personal(
+            &mut doc,
+            &Owner {
+                name: "Sam".into(),
+                handle: "sam".into(),
+                email: None,
+            },
+        )
+        .unwrap();
+        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people")
+            .unwrap()
+            .unwrap();
+        let good = Transactable::put_object(&mut doc, &people, "good", ObjType::Map).unwrap();
+        Transactable::put(&mut doc, &good, "name", "Ana").unwrap();
+        let bad = Transactable::put_object(&mut doc, &people, "bad", ObjType::Map).unwrap();
+        Transactable::put(&mut doc, &bad, "name", "Bo").unwrap();
+        Transactable::put(&mut doc, &bad, "influences", 7).unwrap();
+        Transactable::put(&mut doc, &people, "scalar", "not a record").unwrap();
+        let named: Vec<String> = check_editable(&doc)
+            .into_iter()
+            .map(|p| format!("{} {}", p.collection, p.key))
+            .collect();
+        assert_eq!(named, ["people bad", "people scalar"], "{named:?}");
     }
 
     /// What automerge 3's JS API writes by default: strings as text, notes
