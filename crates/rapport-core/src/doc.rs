@@ -803,11 +803,36 @@ pub fn set_archived<D: Doc>(
     }
 }
 
+/// A new personal document of Sam's, for tests.
+#[cfg(test)]
+pub(crate) fn sams_personal_document() -> automerge::AutoCommit {
+    let mut doc = automerge::AutoCommit::new();
+    init_personal(
+        &mut doc,
+        &Owner {
+            name: "Sam".into(),
+            handle: "sam".into(),
+            email: None,
+        },
+    )
+    .unwrap();
+    doc
+}
+
 #[cfg(test)]
 mod tests {
     use automerge::{AutoCommit, ObjType, ROOT, transaction::Transactable};
 
     use super::*;
+
+    /// Sam's personal document and its people map.
+    fn sams_people() -> (AutoCommit, ObjId) {
+        let doc = sams_personal_document();
+        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people")
+            .unwrap()
+            .unwrap();
+        (doc, people)
+    }
 
     /// A record written by another client with numbers as plain ints and
     /// floats, and with most fields absent, still reads, for display and for
@@ -865,19 +890,7 @@ mod tests {
     /// and only those.
     #[test]
     fn records_an_edit_cannot_hydrate_are_named() {
-        let mut doc = AutoCommit::new();
-        init_personal(
-            &mut doc,
-            &Owner {
-                name: "Sam".into(),
-                handle: "sam".into(),
-                email: None,
-            },
-        )
-        .unwrap();
-        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people")
-            .unwrap()
-            .unwrap();
+        let (mut doc, people) = sams_people();
         let good = Transactable::put_object(&mut doc, &people, "good", ObjType::Map).unwrap();
         Transactable::put(&mut doc, &good, "name", "Ana").unwrap();
         let bad = Transactable::put_object(&mut doc, &people, "bad", ObjType::Map).unwrap();
@@ -895,19 +908,7 @@ mod tests {
     /// maybe as plain strings or null. Such records read and can be edited.
     #[test]
     fn text_for_strings_and_strings_for_text_are_editable() {
-        let mut doc = AutoCommit::new();
-        init_personal(
-            &mut doc,
-            &Owner {
-                name: "Sam".into(),
-                handle: "sam".into(),
-                email: None,
-            },
-        )
-        .unwrap();
-        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people")
-            .unwrap()
-            .unwrap();
+        let (mut doc, people) = sams_people();
         let p = Transactable::put_object(&mut doc, &people, "js1", ObjType::Map).unwrap();
         let name = Transactable::put_object(&mut doc, &p, "name", ObjType::Text).unwrap();
         Transactable::splice_text(&mut doc, &name, 0, 0, "Ana").unwrap();
@@ -946,19 +947,7 @@ mod tests {
 
     #[test]
     fn unreadable_records_are_reported_not_fatal() {
-        let mut doc = AutoCommit::new();
-        init_personal(
-            &mut doc,
-            &Owner {
-                name: "Sam".into(),
-                handle: "sam".into(),
-                email: None,
-            },
-        )
-        .unwrap();
-        let (_, people) = automerge::ReadDoc::get(&doc, &ROOT, "people")
-            .unwrap()
-            .unwrap();
+        let (mut doc, people) = sams_people();
         let bad = Transactable::put_object(&mut doc, &people, "bad", ObjType::Map).unwrap();
         Transactable::put(&mut doc, &bad, "name", 42i64).unwrap();
         put_record(
@@ -976,16 +965,7 @@ mod tests {
 
     #[test]
     fn archiving_sets_only_the_flag() {
-        let mut doc = AutoCommit::new();
-        init_personal(
-            &mut doc,
-            &Owner {
-                name: "Sam".into(),
-                handle: "sam".into(),
-                email: None,
-            },
-        )
-        .unwrap();
+        let mut doc = sams_personal_document();
         let id = RecordId::random();
         let mut p = Person::named("Ana");
         p.title = Some("CFO".into());
@@ -1019,16 +999,7 @@ mod tests {
 
     #[test]
     fn newer_schemas_are_not_written() {
-        let mut doc = AutoCommit::new();
-        init_personal(
-            &mut doc,
-            &Owner {
-                name: "Sam".into(),
-                handle: "sam".into(),
-                email: None,
-            },
-        )
-        .unwrap();
+        let mut doc = sams_personal_document();
         Transactable::put(&mut doc, ROOT, "schema", SCHEMA_VERSION + 1).unwrap();
         assert!(matches!(
             check_writable(&doc),

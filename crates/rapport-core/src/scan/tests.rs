@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::doc::{self, put_record};
 use crate::ids::RecordId;
-use crate::model::{Account, Activity, Owner, Person};
+use crate::model::{Account, Activity, Person};
 use crate::values::{Day, Notes};
 
 /// What the load reads of `bytes`, as JSON.
@@ -235,16 +235,7 @@ fn a_big_document_with_deflated_columns_reads_as_loaded() {
 
 #[test]
 fn a_personal_document_reads_as_loaded() {
-    let mut doc = AutoCommit::new();
-    doc::init_personal(
-        &mut doc,
-        &Owner {
-            name: "Sam".into(),
-            handle: "sam".into(),
-            email: None,
-        },
-    )
-    .unwrap();
+    let mut doc = doc::sams_personal_document();
     let accounts = match doc.get(ROOT, "accounts").unwrap() {
         Some((_, o)) => o,
         None => unreachable!(),
