@@ -1060,7 +1060,8 @@ impl<'a> Workspace<'a> {
             match written {
                 Some(written) => {
                     self.saved(doc, written);
-                    self.save_fields(doc, d, chunks, Indexed::Activities);
+                    let fields = self.encode_fields(doc, d, chunks, Indexed::Activities);
+                    self.save_fields(doc, fields);
                 }
                 None => self.refresh_view_indexing(doc, d, chunks, Indexed::Activities),
             }
@@ -1558,16 +1559,12 @@ impl<'a> Workspace<'a> {
             id,
             self.views.write(&id, chunks, &mut data, genesis.as_deref()),
         );
-        self.saved(
-            id,
-            fields.and_then(|f| self.views.write_encoded_fields(&id, f)),
-        );
+        self.save_fields(id, fields);
         Ok(data)
     }
 
-    /// Builds `doc`'s [`FieldIndex`] as `indexed` says, and saves it.
-    fn save_fields(&self, id: DocId, doc: &mut AutoCommit, chunks: &[ChunkKey], indexed: Indexed) {
-        let fields = self.encode_fields(id, doc, chunks, indexed);
+    /// Saves a field index [`encode_fields`](Self::encode_fields) gave.
+    fn save_fields(&self, id: DocId, fields: std::io::Result<EncodedFields>) {
         self.saved(
             id,
             fields.and_then(|f| self.views.write_encoded_fields(&id, f)),
